@@ -1,0 +1,1 @@
+"""Command-line areas of ``vigil``; each module exposes ``register(app)``."""
