@@ -52,7 +52,7 @@ class YamlDocument:
     duplicates: list[DuplicateKey]
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):
     duplicates: list[DuplicateKey]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -65,7 +65,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
                     DuplicateKey(key=str(key_node.value), line=key_node.start_mark.line + 1)
                 )
             seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_tagged(loader: _Loader, tag_suffix: str, node: yaml.Node) -> Any:
@@ -76,12 +76,14 @@ def _construct_tagged(loader: _Loader, tag_suffix: str, node: yaml.Node) -> Any:
     return mapping
 
 
-_Loader.add_multi_constructor("lsst.verify.", lambda loader, suffix, node: _construct_tagged(
-    loader, "lsst.verify." + suffix, node
-))
-_Loader.add_multi_constructor("tag:yaml.org,2002:lsst.verify.", lambda loader, suffix, node: (
-    _construct_tagged(loader, "lsst.verify." + suffix, node)
-))
+_Loader.add_multi_constructor(
+    "lsst.verify.",
+    lambda loader, suffix, node: _construct_tagged(loader, "lsst.verify." + suffix, node),
+)
+_Loader.add_multi_constructor(
+    "tag:yaml.org,2002:lsst.verify.",
+    lambda loader, suffix, node: _construct_tagged(loader, "lsst.verify." + suffix, node),
+)
 
 
 def load_yaml_documents(source: str | Path, text: str | None = None) -> Iterator[YamlDocument]:
@@ -111,8 +113,13 @@ def load_yaml_documents(source: str | Path, text: str | None = None) -> Iterator
             data = loader.construct_document(node)
             duplicates, loader.duplicates = loader.duplicates, []
             for dup in duplicates:
-                logger.debug("%s, document %d: duplicate key %r at line %d (the later value wins)",
-                             label, index, dup.key, dup.line)
+                logger.debug(
+                    "%s, document %d: duplicate key %r at line %d (the later value wins)",
+                    label,
+                    index,
+                    dup.key,
+                    dup.line,
+                )
             yield YamlDocument(data=data, index=index, line=line, duplicates=duplicates)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -80,7 +80,8 @@ class Job:
     ) -> None:
         self.metrics = metrics if isinstance(metrics, MetricSet) else MetricSet(metrics)
         self.specs = (
-            specs if isinstance(specs, SpecificationSet)
+            specs
+            if isinstance(specs, SpecificationSet)
             else SpecificationSet(specs.values() if isinstance(specs, Mapping) else specs)
         )
         self.meta: dict[str, Any] = dict(meta or {})
@@ -137,7 +138,9 @@ class Job:
         if identifier:
             extra["identifier"] = identifier
         measurement = Measurement.from_quantity(
-            name, value, unit,
+            name,
+            value,
+            unit,
             data_id=check_data_id(dict(data_id or {})),
             notes=dict(notes or {}),
             **extra,
@@ -154,8 +157,9 @@ class Job:
         return measurement
 
     def _add_measurement(self, measurement: Measurement, field: str | None = None) -> None:
-        definition = self.metrics.get(measurement.metric) if measurement.metric in self.metrics \
-            else None
+        definition = (
+            self.metrics.get(measurement.metric) if measurement.metric in self.metrics else None
+        )
         if definition is not None and not convertible(measurement.unit, definition.unit):
             raise UnitError(
                 f"unit '{measurement.unit}' of {measurement.metric} does not convert to the "
@@ -207,17 +211,28 @@ class Job:
         for key in ("measurements", "blobs", "metrics", "specs"):
             if data.get(key) is not None and not isinstance(data[key], list):
                 raise DocumentError(f"must be a list, not {type(data[key]).__name__}", field=key)
-        metrics = [Metric.from_dict(m, field_name=f"metrics[{i}]")
-                   for i, m in enumerate(data.get("metrics") or [])]
-        specs = [ThresholdSpecification.from_dict(s, field_name=f"specs[{i}]")
-                 for i, s in enumerate(data.get("specs") or [])]
-        blobs = [Blob.from_dict(b, field_name=f"blobs[{i}]")
-                 for i, b in enumerate(data.get("blobs") or [])]
+        metrics = [
+            Metric.from_dict(m, field_name=f"metrics[{i}]")
+            for i, m in enumerate(data.get("metrics") or [])
+        ]
+        specs = [
+            ThresholdSpecification.from_dict(s, field_name=f"specs[{i}]")
+            for i, s in enumerate(data.get("specs") or [])
+        ]
+        blobs = [
+            Blob.from_dict(b, field_name=f"blobs[{i}]")
+            for i, b in enumerate(data.get("blobs") or [])
+        ]
         identifier = data.get("identifier")
         if identifier is not None and (not isinstance(identifier, str) or not identifier.strip()):
             raise DocumentError("must be a non-empty string", field="identifier")
-        job = cls(blobs=blobs, metrics=metrics, specs=specs,
-                  meta=as_mapping(data.get("meta"), "meta"), identifier=identifier)
+        job = cls(
+            blobs=blobs,
+            metrics=metrics,
+            specs=specs,
+            meta=as_mapping(data.get("meta"), "meta"),
+            identifier=identifier,
+        )
         for i, raw in enumerate(data.get("measurements") or []):
             field = f"measurements[{i}]"
             measurement = Measurement.from_dict(raw, field_name=field)

@@ -58,8 +58,9 @@ class Measurement:
     blobs: list[Blob] = field(default_factory=list)
 
     @classmethod
-    def from_quantity(cls, metric: str, quantity: Any, unit: str | None = None,
-                      **kwargs: Any) -> Measurement:
+    def from_quantity(
+        cls, metric: str, quantity: Any, unit: str | None = None, **kwargs: Any
+    ) -> Measurement:
         """Make a measurement from an astropy Quantity, or a number and its *unit*."""
         if isinstance(quantity, u.Quantity):
             if not quantity.isscalar:
@@ -138,8 +139,7 @@ class Measurement:
             )
         data = documents[0].data
         if isinstance(data, TaggedMapping) and data.tag not in ("", "lsst.verify.Measurement"):
-            raise DocumentError(f"is a {data.tag}, not a measurement", source=str(path),
-                                document=1)
+            raise DocumentError(f"is a {data.tag}, not a measurement", source=str(path), document=1)
         if not isinstance(data, Mapping):
             raise DocumentError("is not a measurement document", source=str(path), document=1)
         try:
@@ -154,8 +154,8 @@ class Measurement:
             "identifier": self.identifier,
             "value": self.value,
             "unit": self.unit,
-            "blob_refs": list(self.blob_refs) + [b.identifier for b in self.blobs
-                                                 if b.identifier not in self.blob_refs],
+            "blob_refs": list(self.blob_refs)
+            + [b.identifier for b in self.blobs if b.identifier not in self.blob_refs],
         }
         if self.data_id:
             data["data_id"] = {k: _plain(v) for k, v in self.data_id.items()}

@@ -52,7 +52,10 @@ class Metric:
         parsed = Name.parse(self.name)
         if not parsed.is_metric or not parsed.is_fq:
             raise InvalidNameError(f"'{self.name}' is not a metric name 'package.metric'")
-        parse_unit(self.unit)
+        try:
+            parse_unit(self.unit)
+        except DocumentError as exc:
+            raise exc.located(field_prefix="unit") from None
         if self.direction is not None and self.direction not in _DIRECTIONS:
             raise DocumentError(
                 f"must be 'lower' or 'higher', not {self.direction!r}", field="direction"
@@ -182,7 +185,8 @@ class MetricSet(Mapping[str, Metric]):
                 continue
             if not isinstance(document.data, Mapping):
                 raise DocumentError(
-                    "must be a mapping of metric names to definitions", source=str(file),
+                    "must be a mapping of metric names to definitions",
+                    source=str(file),
                     document=document.index,
                 )
             for short_name, definition in document.data.items():

@@ -39,7 +39,11 @@ class Name:
         if spc is not None:
             parts = _split(spc)
             if len(parts) == 3:
-                pkg, met, spc = _agree("package", pkg, parts[0]), _agree("metric", met, parts[1]), parts[2]
+                pkg, met, spc = (
+                    _agree("package", pkg, parts[0]),
+                    _agree("metric", met, parts[1]),
+                    parts[2],
+                )
             elif len(parts) == 2:
                 met, spc = _agree("metric", met, parts[0]), parts[1]
             elif len(parts) == 1:
@@ -55,9 +59,7 @@ class Name:
         if pkg is not None and len(_split(pkg)) != 1:
             raise InvalidNameError(f"'{package}' is not a package name (no dots allowed)")
         if spc is not None and met is None and pkg is not None:
-            raise InvalidNameError(
-                f"specification '{spc}' of package '{pkg}' needs a metric name"
-            )
+            raise InvalidNameError(f"specification '{spc}' of package '{pkg}' needs a metric name")
         object.__setattr__(self, "package", pkg)
         object.__setattr__(self, "metric", met)
         object.__setattr__(self, "spec", spc)

@@ -167,16 +167,18 @@ class ThresholdSpecification(Specification):
             )
         threshold = doc.get("threshold")
         if threshold is None:
-            raise DocumentError("is missing: a specification needs a threshold",
-                                field=f"{prefix}threshold")
+            raise DocumentError(
+                "is missing: a specification needs a threshold", field=f"{prefix}threshold"
+            )
         threshold = as_mapping(threshold, f"{prefix}threshold")
         for key in ("value", "operator"):
             if key not in threshold:
                 raise DocumentError("is missing", field=f"{prefix}threshold.{key}")
         unit = threshold.get("unit") or ""
         if not isinstance(unit, str):
-            raise DocumentError(f"must be a unit string, not {unit!r}",
-                                field=f"{prefix}threshold.unit")
+            raise DocumentError(
+                f"must be a unit string, not {unit!r}", field=f"{prefix}threshold.unit"
+            )
         try:
             return cls(
                 name=as_str(doc.get("name"), f"{prefix}name"),

@@ -35,8 +35,17 @@ __all__ = ["SpecificationPartial", "SpecificationSet", "merge_documents"]
 logger = logging.getLogger(__name__)
 
 _PARTIAL = re.compile(r"^(?:(?P<package>[^\s:#]+):)?(?P<path>[^\s#]+)?#(?P<id>\S+)$")
-_KNOWN_KEYS = {"name", "id", "base", "metric", "package", "threshold", "metadata_query", "tags",
-               "type"}
+_KNOWN_KEYS = {
+    "name",
+    "id",
+    "base",
+    "metric",
+    "package",
+    "threshold",
+    "metadata_query",
+    "tags",
+    "type",
+}
 
 
 def merge_documents(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,14 +144,13 @@ class SpecificationSet(Mapping[str, ThresholdSpecification]):
         """
         wanted = set(tags)
         specs = self.for_metric(metric) if metric is not None else self._specs.values()
-        return [
-            spec
-            for spec in specs
-            if wanted <= spec.tags and spec.query_metadata(metadata)
-        ]
+        return [spec for spec in specs if wanted <= spec.tags and spec.query_metadata(metadata)]
 
     def subset(
-        self, name: str | Name | None = None, *, metadata: Mapping[str, Any] | None = None,
+        self,
+        name: str | Name | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
     ) -> SpecificationSet:
         """A new set with the specifications of a package or metric *name*, matching
@@ -216,35 +224,42 @@ class SpecificationSet(Mapping[str, ThresholdSpecification]):
                     )
                 if document.data is None:
                     continue
-                pending.append(self._prepare(document.data, file, document.index, package,
-                                             yaml_id))
+                pending.append(self._prepare(document.data, file, document.index, package, yaml_id))
         return pending
 
-    def _prepare(
-        self, data: Any, file: Path, index: int, package: str, yaml_id: str
-    ) -> _Pending:
+    def _prepare(self, data: Any, file: Path, index: int, package: str, yaml_id: str) -> _Pending:
         source = str(file)
         if not isinstance(data, Mapping):
             raise DocumentError(
                 f"must be a mapping with 'name' or 'id', not {type(data).__name__}",
-                source=source, document=index,
+                source=source,
+                document=index,
             )
         doc = dict(data)
         for key in doc.keys() - _KNOWN_KEYS:
             logger.debug("%s, document %d: key %r is not used and was ignored", source, index, key)
             del doc[key]
         if "id" in doc and "name" in doc:
-            raise DocumentError("has both 'id' (a partial) and 'name' (a specification)",
-                                source=source, document=index, field="id")
+            raise DocumentError(
+                "has both 'id' (a partial) and 'name' (a specification)",
+                source=source,
+                document=index,
+                field="id",
+            )
         if "id" not in doc and "name" not in doc:
-            raise DocumentError("needs 'name' (a specification) or 'id' (a partial)",
-                                source=source, document=index, field="name")
+            raise DocumentError(
+                "needs 'name' (a specification) or 'id' (a partial)",
+                source=source,
+                document=index,
+                field="name",
+            )
         raw_bases = doc.pop("base", [])
         if isinstance(raw_bases, str):
             raw_bases = [raw_bases]
         if not isinstance(raw_bases, list) or not all(isinstance(b, str) for b in raw_bases):
-            raise DocumentError("must be a name or a list of names", source=source,
-                                document=index, field="base")
+            raise DocumentError(
+                "must be a name or a list of names", source=source, document=index, field="base"
+            )
         try:
             bases = [self._normalise_base(b, package, yaml_id) for b in raw_bases]
         except DocumentError as exc:
@@ -266,9 +281,7 @@ class SpecificationSet(Mapping[str, ThresholdSpecification]):
         match = _PARTIAL.match(name if "#" in name else f"#{name}")
         if not match:
             raise DocumentError(f"'{name}' is not a partial name '[package:][path]#id'")
-        return (
-            f"{match['package'] or package}:{match['path'] or yaml_id}#{match['id']}"
-        )
+        return f"{match['package'] or package}:{match['path'] or yaml_id}#{match['id']}"
 
     def _normalise_base(self, name: str, package: str, yaml_id: str) -> str:
         if "#" in name:
@@ -301,7 +314,9 @@ class SpecificationSet(Mapping[str, ThresholdSpecification]):
                     f"{first.label}: cannot resolve base {names} (no such specification or "
                     f"partial, or bases that depend on each other); {len(waiting)} document(s) "
                     "are unresolved",
-                    source=first.source, document=first.index, field="base",
+                    source=first.source,
+                    document=first.index,
+                    field="base",
                 )
             pending = waiting
 
