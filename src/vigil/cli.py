@@ -11,6 +11,7 @@ import typer
 
 from vigil import __version__
 from vigil.commands import client as _client
+from vigil.commands import demo as _demo
 from vigil.commands import server as _server
 from vigil.commands import verify as _verify
 
@@ -38,7 +39,7 @@ def _main(
     """Vigil keeps watch over the quality of scientific data pipelines."""
 
 
-for _area in (_verify, _client, _server):
+for _area in (_verify, _client, _server, _demo):
     _area.register(app)
 
 

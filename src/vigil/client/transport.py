@@ -1,0 +1,272 @@
+"""The HTTP client that sends jobs to a Vigil server, with retries."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from vigil.client._responses import authentication_failure, rejection
+from vigil.client.errors import ClientError, ServerUnavailableError
+from vigil.client.jobs import dump_job
+
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "DispatchResult",
+    "Outcome",
+    "VigilClient",
+]
+
+#: Seconds allowed to one request.
+DEFAULT_TIMEOUT = 5.0
+#: Retries after the first attempt, for 5xx answers, timeouts and connection errors.
+DEFAULT_RETRIES = 3
+#: First wait between attempts, in seconds; doubled at each retry (0.5, 1, 2).
+DEFAULT_BACKOFF = 0.5
+#: Seconds all attempts of one job may take together, waits included.
+DEFAULT_TOTAL_TIMEOUT = 10.0
+
+# 408 and 429 say "try later", not "your job is wrong".
+_RETRY_STATUSES = frozenset({408, 429})
+
+
+class Outcome(StrEnum):
+    """What happened to a dispatched job."""
+
+    STORED = "stored"
+    ALREADY_STORED = "already stored"
+    SPOOLED = "spooled"
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """The fate of one job.
+
+    Attributes
+    ----------
+    identifier
+        The job's idempotency key.
+    outcome
+        Stored now, stored by an earlier call, or kept in the spool for later.
+    measurements
+        Number of measurements in the job.
+    job_id
+        The server's id of the job (None when spooled).
+    url
+        The job's page on the server (None when spooled).
+    spool_path
+        The spool file that holds the job (when spooled) or held it (when flushed).
+    """
+
+    identifier: str
+    outcome: Outcome
+    measurements: int
+    job_id: int | None = None
+    url: str | None = None
+    spool_path: Path | None = None
+
+    @property
+    def created(self) -> bool:
+        """Whether this call stored the job (False when already stored or spooled)."""
+        return self.outcome is Outcome.STORED
+
+
+def _user_agent() -> str:
+    try:
+        version = metadata.version("vigil")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"vigil-client/{version} httpx/{httpx.__version__}"
+
+
+class VigilClient:
+    """Send jobs to a Vigil server: ``POST {url}/api/jobs``.
+
+    Answers 5xx, 408 and 429, timeouts and connection errors are retried with
+    exponential backoff within a total time budget; other 4xx answers raise at once.
+
+    Parameters
+    ----------
+    url
+        Root URL of the server (``https://vigil.example.org``).
+    token
+        API token, sent as ``Authorization: Bearer TOKEN``; None sends no header.
+    timeout
+        Seconds allowed to one request.
+    retries
+        Retries after the first attempt.
+    backoff
+        First wait between attempts, in seconds; doubled at each retry.
+    total_timeout
+        Seconds all attempts of one job may take together.
+    compress
+        Send the body gzip-compressed (``Content-Encoding: gzip``).
+    transport
+        An httpx transport, for unusual network set-ups; the default opens connections.
+
+    Examples
+    --------
+    >>> with VigilClient("http://127.0.0.1:8000", token="...") as client:  # doctest: +SKIP
+    ...     result = client.send_job(job)
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        *,
+        backoff: float = DEFAULT_BACKOFF,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+        compress: bool = False,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"Server URL {url!r} must start with http:// or https:// "
+                "(for example https://vigil.example.org)."
+            )
+        if retries < 0 or timeout <= 0 or backoff < 0:
+            raise ValueError("timeout must be positive; retries and backoff must not be negative.")
+        self.url = url.rstrip("/")
+        self.token = token or None
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.total_timeout = total_timeout
+        self.compress = compress
+        headers = {"User-Agent": _user_agent(), "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(headers=headers, transport=transport, follow_redirects=False)
+
+    @property
+    def jobs_url(self) -> str:
+        """The endpoint jobs are posted to."""
+        return f"{self.url}/api/jobs"
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def send_job(self, job: Mapping[str, Any]) -> DispatchResult:
+        """Send one job.
+
+        Parameters
+        ----------
+        job
+            The job; it must carry a top-level ``identifier`` (see
+            `vigil.client.jobs.ensure_identifier`) so that a retry cannot store it twice.
+
+        Returns
+        -------
+        DispatchResult
+            Stored (201) or already stored (200), with the server's id and page URL.
+
+        Raises
+        ------
+        RejectedJobError
+            The server refused the job (4xx other than 401, 403, 408, 429).
+        AuthenticationError
+            The token is missing or invalid (401, 403).
+        ServerUnavailableError
+            Every attempt failed with 5xx, a timeout or a connection error.
+        """
+        identifier = job.get("identifier")
+        if not isinstance(identifier, str) or not identifier:
+            raise ValueError("The job has no 'identifier'; call ensure_identifier(job) first.")
+        content = dump_job(job).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.compress:
+            content = gzip.compress(content)
+            headers["Content-Encoding"] = "gzip"
+        response = self._post_with_retries(content, headers)
+        return self._result(response, job, identifier)
+
+    def _post_with_retries(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        start = time.monotonic()
+        problem = "could not be reached"
+        attempts = 0
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = self.backoff * 2 ** (attempt - 1)
+                if time.monotonic() - start + delay >= self.total_timeout:
+                    break
+                time.sleep(delay)
+            remaining = self.total_timeout - (time.monotonic() - start)
+            if remaining <= 0:
+                break
+            attempts += 1
+            try:
+                response = self._http.post(
+                    self.jobs_url,
+                    content=content,
+                    headers=headers,
+                    timeout=min(self.timeout, remaining),
+                )
+            except httpx.TimeoutException:
+                problem = "timed out"
+                continue
+            except httpx.TransportError as exc:
+                problem = f"could not be reached ({type(exc).__name__}: {exc})"
+                continue
+            if response.status_code >= 500 or response.status_code in _RETRY_STATUSES:
+                problem = f"answered {response.status_code} {response.reason_phrase}"
+                continue
+            return response
+        raise ServerUnavailableError(
+            f"{self.jobs_url} {problem} after {attempts} attempt{'s' if attempts != 1 else ''}."
+        )
+
+    def _result(
+        self, response: httpx.Response, job: Mapping[str, Any], identifier: str
+    ) -> DispatchResult:
+        status = response.status_code
+        if status in (401, 403):
+            raise authentication_failure(response, token_given=self.token is not None)
+        if status >= 400:
+            raise rejection(response)
+        if status not in (200, 201):
+            where = response.headers.get("Location")
+            hint = f"; use {where} instead" if where else ""
+            raise ClientError(
+                f"{self.jobs_url} answered {status} {response.reason_phrase}, expected 200 or "
+                f"201: is {self.url} the root URL of a Vigil server{hint}?"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        created = body.get("created", status == 201)
+        job_id = body.get("id")
+        return DispatchResult(
+            identifier=str(body.get("identifier") or identifier),
+            outcome=Outcome.STORED if created else Outcome.ALREADY_STORED,
+            measurements=len(job.get("measurements") or []),
+            job_id=job_id if isinstance(job_id, int) else None,
+            url=body.get("url") if isinstance(body.get("url"), str) else None,
+        )

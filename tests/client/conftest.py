@@ -1,0 +1,35 @@
+"""Fixtures of the client tests: a real HTTP receiver, a dead URL, a CI-free environment."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from ._support import CI_VARIABLES, Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL where nothing listens: connections are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def no_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as on a laptop, whatever CI runs the tests."""
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
