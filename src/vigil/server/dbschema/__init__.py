@@ -1,0 +1,26 @@
+"""Database tables (SQLAlchemy rows). Never returned past the storage layer."""
+
+from .artifacts import SqlArtifact
+from .base import Base, BigIntId, JsonType, UtcDateTime
+from .jobs import SqlJob, SqlJobPackage
+from .measurements import SqlBlob, SqlMeasurement, SqlSeries, measurement_blobs_table
+from .metrics import SqlMetric, SqlSpecification
+from .users import SqlToken, SqlUser
+
+__all__ = [
+    "Base",
+    "BigIntId",
+    "JsonType",
+    "SqlArtifact",
+    "SqlBlob",
+    "SqlJob",
+    "SqlJobPackage",
+    "SqlMeasurement",
+    "SqlMetric",
+    "SqlSeries",
+    "SqlSpecification",
+    "SqlToken",
+    "SqlUser",
+    "UtcDateTime",
+    "measurement_blobs_table",
+]

@@ -1,0 +1,47 @@
+"""Domain objects of the server: plain dataclasses and pure functions, no I/O."""
+
+from .artifacts import INLINE_CONTENT_TYPES, Artifact, check_artifact_name, sniff_image_type
+from .jobs import (
+    Blob,
+    JobDetail,
+    JobFacts,
+    JobSummary,
+    Measurement,
+    Package,
+    PackageChange,
+    PackageChanges,
+    extract_job_facts,
+    extract_packages,
+)
+from .metrics import DatasetInfo, MetricInfo, SpecificationInfo
+from .pagination import Page
+from .series import SeriesInfo, SeriesPoint, series_key
+from .users import NewToken, Token, TokenKey, User
+
+__all__ = [
+    "INLINE_CONTENT_TYPES",
+    "Artifact",
+    "Blob",
+    "DatasetInfo",
+    "JobDetail",
+    "JobFacts",
+    "JobSummary",
+    "Measurement",
+    "MetricInfo",
+    "NewToken",
+    "Package",
+    "PackageChange",
+    "PackageChanges",
+    "Page",
+    "SeriesInfo",
+    "SeriesPoint",
+    "SpecificationInfo",
+    "Token",
+    "TokenKey",
+    "User",
+    "check_artifact_name",
+    "extract_job_facts",
+    "extract_packages",
+    "series_key",
+    "sniff_image_type",
+]

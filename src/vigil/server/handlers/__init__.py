@@ -1,0 +1,1 @@
+"""HTTP handlers: ``api`` (native), ``squash`` (SQuaSH-compatible) and the docs page."""

@@ -1,0 +1,12 @@
+"""The native API, mounted at ``/api``."""
+
+from fastapi import APIRouter, Depends
+
+from ...dependencies import read_access
+from . import artifacts, index, jobs, metrics, series
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", dependencies=[Depends(read_access)])
+for _module in (index, jobs, artifacts, metrics, series):
+    router.include_router(_module.router)

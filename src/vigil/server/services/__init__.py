@@ -1,0 +1,24 @@
+"""Services: the decisions of the server; each public call owns its transaction."""
+
+from .artifacts import ArtifactService, PruneResult
+from .auth import AuthService, UserService
+from .datasets import DatasetService
+from .jobs import IngestResult, JobService, client_identifier
+from .metrics import LoadResult, MetricService
+from .series import SeriesHistory, SeriesQuery, SeriesService
+
+__all__ = [
+    "ArtifactService",
+    "AuthService",
+    "DatasetService",
+    "IngestResult",
+    "JobService",
+    "LoadResult",
+    "MetricService",
+    "PruneResult",
+    "SeriesHistory",
+    "SeriesQuery",
+    "SeriesService",
+    "UserService",
+    "client_identifier",
+]

@@ -1,0 +1,430 @@
+"""Ingest and read jobs: the service behind the native API, the SQuaSH surface and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vigil.verify import DocumentError, Job, VerifyError
+from vigil.verify.units import convertible
+
+from ..config import Settings
+from ..domain import (
+    Blob,
+    JobDetail,
+    JobSummary,
+    Measurement,
+    Package,
+    PackageChange,
+    PackageChanges,
+    Page,
+    User,
+    extract_job_facts,
+    extract_packages,
+    series_key,
+)
+from ..exceptions import InvalidJobError, JobNotFoundError, NotFoundError, PayloadTooLargeError
+from ..storage.jobs import JobFilter, JobStore
+from ..storage.metrics import MetricStore, SpecificationStore
+from ..storage.series import SeriesStore
+from ._rows import (
+    finite,
+    metric_row,
+    metric_row_changed,
+    spec_directions,
+    spec_row,
+    spec_row_changed,
+)
+
+__all__ = ["IngestResult", "JobService", "client_identifier"]
+
+logger = logging.getLogger(__name__)
+
+_IDENTIFIER_MAX = 128
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What an ingest did: the job (new or already stored) and whether it was created."""
+
+    job: JobSummary
+    created: bool
+
+    @property
+    def id(self) -> int:
+        """The job's id."""
+        return self.job.id
+
+    @property
+    def identifier(self) -> str:
+        """The job's client identifier."""
+        return self.job.identifier
+
+    @property
+    def measurement_count(self) -> int:
+        """How many measurements the job has."""
+        return self.job.measurement_count or 0
+
+
+def client_identifier(payload: dict[str, Any]) -> str:
+    """The idempotency key of a job document.
+
+    The top-level ``identifier`` when present (Vigil's dispatch client adds a uuid4
+    hex), else the SHA-256 of the document's canonical JSON (sorted keys, NaN as null),
+    so that resending the same content is recognised too.
+
+    Raises
+    ------
+    InvalidJobError
+        The identifier is not a non-empty string of at most 128 characters.
+    """
+    given = payload.get("identifier")
+    if given is None:
+        return hashlib.sha256(orjson.dumps(payload, option=_CANONICAL)).hexdigest()
+    if not isinstance(given, str) or not given.strip():
+        raise InvalidJobError("The job identifier must be a non-empty string.", field="identifier")
+    if len(given) > _IDENTIFIER_MAX:
+        raise InvalidJobError(
+            f"The job identifier is {len(given)} characters long; at most"
+            f" {_IDENTIFIER_MAX} are allowed.",
+            field="identifier",
+        )
+    return given
+
+
+@lru_cache(maxsize=4096)
+def _convertible(unit: str, to_unit: str) -> bool:
+    try:
+        return convertible(unit, to_unit)
+    except VerifyError:
+        return False
+
+
+class JobService:
+    """Decisions about jobs; owns the transaction of each call.
+
+    Parameters
+    ----------
+    session
+        The database session (this service commits or rolls it back).
+    settings
+        Server settings (limits).
+    """
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+        self._jobs = JobStore(session)
+        self._metrics = MetricStore(session)
+        self._specs = SpecificationStore(session)
+        self._series = SeriesStore(session)
+
+    # Ingest ---------------------------------------------------------------------------
+
+    def ingest(self, payload: Any, user: User | None) -> IngestResult:
+        """Store a job document (lsst.verify Job JSON) once.
+
+        The whole job is stored in one transaction or not at all. Sending the same
+        identifier again returns the stored job with ``created`` False.
+
+        Raises
+        ------
+        InvalidJobError
+            The document is not a valid job; the error names the field.
+        PayloadTooLargeError
+            A blob is larger than ``max_blob_bytes``.
+        """
+        if not isinstance(payload, dict):
+            raise InvalidJobError(
+                f"A job must be a JSON object, not {type(payload).__name__}.", field=None
+            )
+        identifier = client_identifier(payload)
+        existing = self._jobs.get_summary_by_identifier(identifier)
+        self._session.rollback()
+        if existing is not None:
+            return IngestResult(existing, created=False)
+        job = self._validate(payload)
+        try:
+            result = self._store(identifier, job, payload, user)
+            self._session.commit()
+        except IntegrityError:
+            # Another request stored the same identifier first: answer with its job.
+            self._session.rollback()
+            existing = self._jobs.get_summary_by_identifier(identifier)
+            self._session.rollback()
+            if existing is None:
+                raise
+            return IngestResult(existing, created=False)
+        except BaseException:
+            self._session.rollback()
+            raise
+        return result
+
+    def _validate(self, payload: dict[str, Any]) -> Job:
+        try:
+            job = Job.from_dict(payload)
+        except DocumentError as exc:
+            raise InvalidJobError(_sentence(exc.reason, exc.field), field=exc.field) from None
+        except VerifyError as exc:
+            raise InvalidJobError(str(exc)) from None
+        if not job.measurements:
+            raise InvalidJobError(
+                "A job needs at least one measurement; this one has none.", field="measurements"
+            )
+        limit = self._settings.max_blob_bytes
+        for i, blob in enumerate(payload.get("blobs") or []):
+            size = len(orjson.dumps(blob, option=orjson.OPT_NON_STR_KEYS))
+            if size > limit:
+                raise PayloadTooLargeError(
+                    f"Blob {i} is {size} bytes of JSON; the limit is {limit} bytes"
+                    " (VIGIL_MAX_BLOB_BYTES). Store large data as an artifact instead.",
+                    field=f"blobs[{i}]",
+                )
+        return job
+
+    def _store(
+        self, identifier: str, job: Job, payload: dict[str, Any], user: User | None
+    ) -> IngestResult:
+        now = datetime.now(UTC)
+        measured = {m.metric for m in job.measurements}
+        directions = spec_directions(job.specs.values())
+        stored_metrics = self._metrics.get_many(measured | set(job.metrics))
+
+        # Units: each measurement must convert to its metric's unit.
+        units: dict[str, str] = {name: m.unit for name, m in job.metrics.items()}
+        new_metrics: dict[str, dict[str, Any]] = {}
+        for i, m in enumerate(job.measurements):
+            unit = units.get(m.metric)
+            if unit is None and m.metric in stored_metrics:
+                unit = stored_metrics[m.metric].unit
+            if unit is None:
+                units[m.metric] = m.unit
+                new_metrics[m.metric] = {
+                    "name": m.metric,
+                    "package": m.metric.split(".", 1)[0] if "." in m.metric else None,
+                    "description": None,
+                    "unit": m.unit,
+                    "tags": [],
+                    "reference": {},
+                    "direction": directions.get(m.metric),
+                    "updated_at": now,
+                }
+            elif m.unit != unit and not _convertible(m.unit, unit):
+                raise InvalidJobError(
+                    f"Measurement {i} of {m.metric} is in '{m.unit}', which does not convert"
+                    f" to the metric's unit '{unit or 'dimensionless'}'.",
+                    field=f"measurements[{i}].unit",
+                )
+
+        meta = {k: v for k, v in job.meta.items() if k != "packages"}
+        facts = extract_job_facts(job.meta)
+        job_id = self._jobs.insert_job(
+            identifier, now, facts, meta, user.id if user is not None else None
+        )
+
+        metric_rows = []
+        for name, metric in job.metrics.items():
+            row = metric_row(metric, directions.get(name), now)
+            if metric_row_changed(row, stored_metrics.get(name)):
+                metric_rows.append(row)
+        self._metrics.upsert(metric_rows)
+        self._metrics.insert_missing(list(new_metrics.values()))
+
+        if len(job.specs):
+            spec_rows = [spec_row(spec, now) for spec in job.specs.values()]
+            stored_specs = self._specs.get_many(r["name"] for r in spec_rows)
+            self._specs.upsert(
+                [r for r in spec_rows if spec_row_changed(r, stored_specs.get(r["name"]))]
+            )
+
+        series_rows: dict[str, dict[str, Any]] = {}
+        keys = []
+        for m in job.measurements:
+            key = series_key(m.metric, facts.dataset, facts.instrument, m.data_id)
+            keys.append(key)
+            if key not in series_rows:
+                series_rows[key] = {
+                    "series_key": key,
+                    "metric_name": m.metric,
+                    "dataset": facts.dataset,
+                    "instrument": facts.instrument,
+                    "data_id": m.data_id,
+                }
+        series_ids = self._series.ensure(series_rows)
+
+        measurement_ids = self._jobs.insert_measurements(
+            [
+                {
+                    "job_id": job_id,
+                    "series_id": series_ids[key],
+                    "metric_name": m.metric,
+                    "identifier": m.identifier[:64] if m.identifier else None,
+                    "value": finite(m.value),
+                    "unit": m.unit,
+                    "data_id": m.data_id,
+                    "notes": m.notes,
+                }
+                for m, key in zip(job.measurements, keys, strict=True)
+            ]
+        )
+
+        blobs = list(job.blobs.values())
+        blob_ids = self._jobs.insert_blobs(
+            [
+                {
+                    "job_id": job_id,
+                    "identifier": b.identifier,
+                    "name": b.name,
+                    "data": b.to_dict()["data"],
+                }
+                for b in blobs
+            ]
+        )
+        blob_id_of = {b.identifier: bid for b, bid in zip(blobs, blob_ids, strict=True)}
+        links = []
+        for m, mid in zip(job.measurements, measurement_ids, strict=True):
+            for ref in dict.fromkeys(m.blob_refs):
+                blob_id = blob_id_of.get(ref)
+                if blob_id is not None:
+                    links.append({"measurement_id": mid, "blob_id": blob_id})
+        self._jobs.insert_measurement_blobs(links)
+        self._jobs.insert_packages(job_id, extract_packages(job.meta))
+
+        summary = JobSummary(
+            id=job_id,
+            identifier=identifier,
+            created_at=now,
+            facts=facts,
+            submitted_by=user.name if user is not None else None,
+            measurement_count=len(measurement_ids),
+        )
+        return IngestResult(summary, created=True)
+
+    # Reads ----------------------------------------------------------------------------
+
+    def get_job(self, job_id: int) -> JobDetail:
+        """A job with its metadata, packages and measurements."""
+        summary = self._require(job_id)
+        detail = JobDetail(
+            summary=summary,
+            meta=self._jobs.get_meta(job_id),
+            packages=self._jobs.list_packages(job_id),
+            measurements=self._jobs.list_measurements(job_id=job_id),
+        )
+        self._session.rollback()
+        return detail
+
+    def get_summary(self, job_id: int) -> JobSummary:
+        """A job without its measurements."""
+        summary = self._require(job_id)
+        self._session.rollback()
+        return summary
+
+    def get_by_identifier(self, identifier: str) -> JobSummary:
+        """The job stored under a client identifier."""
+        summary = self._jobs.get_summary_by_identifier(identifier)
+        self._session.rollback()
+        if summary is None:
+            raise JobNotFoundError(f"No job has the identifier {identifier!r}.")
+        return summary
+
+    def list_jobs(
+        self, filters: JobFilter, *, limit: int, cursor: str | None = None
+    ) -> Page[JobSummary]:
+        """Jobs matching *filters*, newest first, one page."""
+        before = _int_cursor(cursor)
+        items = self._jobs.list_summaries(filters, limit=limit + 1, before_id=before)
+        self._session.rollback()
+        next_cursor = str(items[limit - 1].id) if len(items) > limit else None
+        return Page(items[:limit], next_cursor)
+
+    def list_measurements(
+        self,
+        *,
+        job_id: int | None = None,
+        metric: str | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[Measurement]:
+        """Measurements by id, one page."""
+        after = _int_cursor(cursor)
+        items = self._jobs.list_measurements(
+            job_id=job_id, metric=metric, after_id=after, limit=limit + 1
+        )
+        self._session.rollback()
+        next_cursor = str(items[limit - 1].id) if len(items) > limit else None
+        return Page(items[:limit], next_cursor)
+
+    def list_blobs(self, job_id: int) -> list[Blob]:
+        """The blobs of a job."""
+        self._require(job_id)
+        blobs = self._jobs.list_blobs(job_id)
+        self._session.rollback()
+        return blobs
+
+    def get_blob(self, job_id: int, identifier: str) -> Blob:
+        """One blob of a job."""
+        self._require(job_id)
+        blob = self._jobs.get_blob(job_id, identifier)
+        self._session.rollback()
+        if blob is None:
+            raise NotFoundError(f"Job {job_id} has no blob {identifier!r}.")
+        return blob
+
+    def package_changes(self, base_job_id: int, job_id: int) -> PackageChanges:
+        """The packages added, changed and removed from *base_job_id* to *job_id*."""
+        self._require(base_job_id)
+        self._require(job_id)
+        before = {p.name: p for p in self._jobs.list_packages(base_job_id)}
+        after = {p.name: p for p in self._jobs.list_packages(job_id)}
+        self._session.rollback()
+        return PackageChanges(
+            base_job_id=base_job_id,
+            job_id=job_id,
+            added=[after[n] for n in sorted(after.keys() - before.keys())],
+            removed=[before[n] for n in sorted(before.keys() - after.keys())],
+            changed=[
+                PackageChange(n, before[n], after[n])
+                for n in sorted(before.keys() & after.keys())
+                if _package_differs(before[n], after[n])
+            ],
+        )
+
+    def _require(self, job_id: int) -> JobSummary:
+        summary = self._jobs.get_summary(job_id)
+        if summary is None:
+            self._session.rollback()
+            raise JobNotFoundError(f"No job has the id {job_id}.")
+        return summary
+
+
+def _package_differs(a: Package, b: Package) -> bool:
+    return (a.version, a.git_sha, a.git_url) != (b.version, b.git_sha, b.git_url)
+
+
+def _int_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        return int(cursor)
+    except ValueError:
+        from ..exceptions import InvalidRequestError
+
+        raise InvalidRequestError(
+            f"The cursor {cursor!r} is not one this server gave out.", field="cursor"
+        ) from None
+
+
+def _sentence(reason: str, field: str | None) -> str:
+    where = f"Field {field}" if field else "The job"
+    text = f"{where} {reason}".rstrip()
+    return text if text.endswith(".") else text + "."

@@ -1,0 +1,185 @@
+"""Series: find them and read one series' history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vigil.verify import VerifyError
+from vigil.verify.units import convert
+
+from ..domain import Page, SeriesInfo, SeriesPoint
+from ..exceptions import ConflictError, NotFoundError, SeriesNotFoundError
+from ..storage.metrics import MetricStore
+from ..storage.series import PointFilter, SeriesStore
+from .jobs import _int_cursor
+
+__all__ = ["SeriesHistory", "SeriesQuery", "SeriesService"]
+
+_SCAN_CHUNK = 1000
+
+
+@dataclass(slots=True)
+class SeriesQuery:
+    """Which points of a series to read; None means any."""
+
+    branch: str | None = None
+    environment: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    from_commit: str | None = None
+    to_commit: str | None = None
+
+
+@dataclass(slots=True)
+class SeriesHistory:
+    """A page of a series' points, values in the metric's unit where they convert."""
+
+    series: SeriesInfo
+    unit: str | None
+    points: Page[SeriesPoint]
+
+
+@lru_cache(maxsize=1024)
+def _factor(from_unit: str, to_unit: str) -> float | None:
+    try:
+        return convert(1.0, from_unit, to_unit)
+    except (VerifyError, ValueError):
+        return None
+
+
+class SeriesService:
+    """Reads series."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._series = SeriesStore(session)
+        self._metrics = MetricStore(session)
+
+    def list_series(
+        self,
+        *,
+        metric: str | None = None,
+        dataset: str | None = None,
+        instrument: str | None = None,
+        data_id: dict[str, Any] | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[SeriesInfo]:
+        """Series matching the filters; *data_id* matches series whose dataId has its items."""
+        after = _int_cursor(cursor)
+        found: list[SeriesInfo] = []
+        while len(found) <= limit:
+            chunk = self._series.find(
+                metric=metric,
+                dataset=dataset,
+                instrument=instrument,
+                after_id=after,
+                limit=_SCAN_CHUNK,
+            )
+            found.extend(s for s in chunk if _matches(s.data_id, data_id))
+            if len(chunk) < _SCAN_CHUNK:
+                break
+            after = chunk[-1].id
+        self._session.rollback()
+        next_cursor = str(found[limit - 1].id) if len(found) > limit else None
+        return Page(found[:limit], next_cursor)
+
+    def resolve(
+        self,
+        metric: str,
+        *,
+        dataset: str | None = None,
+        instrument: str | None = None,
+        data_id: dict[str, Any] | None = None,
+    ) -> SeriesInfo:
+        """The one series of *metric* with these dataset, instrument and exact dataId.
+
+        Raises
+        ------
+        SeriesNotFoundError
+            No series matches.
+        ConflictError
+            Several do: give the dataset, instrument or dataId, or use the series key.
+        """
+        candidates = [
+            s
+            for s in self._series.find(metric=metric, dataset=dataset, instrument=instrument)
+            if data_id is None or s.data_id == data_id
+        ]
+        self._session.rollback()
+        if not candidates:
+            raise SeriesNotFoundError(
+                f"No series of {metric!r} matches dataset={dataset!r},"
+                f" instrument={instrument!r}, data_id={data_id!r}."
+            )
+        if len(candidates) > 1:
+            raise ConflictError(
+                f"{len(candidates)} series of {metric!r} match; give dataset, instrument and"
+                " data_id to choose one, or list them with /api/series?metric=...",
+            )
+        return candidates[0]
+
+    def get(self, key: str) -> SeriesInfo:
+        """One series with its point count."""
+        series = self._series.get_by_key(key)
+        if series is None:
+            self._session.rollback()
+            raise SeriesNotFoundError(f"No series has the key {key!r}.")
+        series.point_count = self._series.count_points(series.id)
+        self._session.rollback()
+        return series
+
+    def history(
+        self, key: str, query: SeriesQuery, *, limit: int, cursor: str | None = None
+    ) -> SeriesHistory:
+        """One page of a series' points in job order.
+
+        Values are converted to the metric's current unit when a point was measured in
+        another (convertible) unit.
+        """
+        series = self._series.get_by_key(key)
+        if series is None:
+            self._session.rollback()
+            raise SeriesNotFoundError(f"No series has the key {key!r}.")
+        filters = PointFilter(
+            branch=query.branch,
+            environment=query.environment,
+            since=query.since,
+            until=query.until,
+            after_job_id=_int_cursor(cursor),
+        )
+        if query.from_commit:
+            filters.first_job_id = self._commit_range(query.from_commit)[0]
+        if query.to_commit:
+            filters.last_job_id = self._commit_range(query.to_commit)[1]
+        points = self._series.points(series.id, filters, limit + 1)
+        metric = self._metrics.get(series.metric_name)
+        self._session.rollback()
+        unit = metric.unit if metric is not None else None
+        if unit is not None:
+            for point in points:
+                if point.unit != unit and point.value is not None:
+                    factor = _factor(point.unit, unit)
+                    if factor is not None:
+                        point.value *= factor
+                        point.unit = unit
+        next_cursor = str(points[limit - 1].job_id) if len(points) > limit else None
+        return SeriesHistory(series, unit, Page(points[:limit], next_cursor))
+
+    def _commit_range(self, commit: str) -> tuple[int, int]:
+        found = self._series.job_id_range_for_commit(commit)
+        if found is None:
+            self._session.rollback()
+            raise NotFoundError(f"No job ran on a commit starting with {commit!r}.")
+        return found
+
+
+def _matches(data_id: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
+    if not wanted:
+        return True
+    return all(k in data_id and data_id[k] == v for k, v in wanted.items())

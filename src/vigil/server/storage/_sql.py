@@ -1,0 +1,57 @@
+"""SQL helpers shared by the stores: dialect-aware upserts and chunked IN lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+__all__ = ["chunks", "insert_ignore", "upsert"]
+
+T = TypeVar("T")
+
+# Under both SQLite's (32,766) and PostgreSQL's (65,535) bound-parameter limits.
+_CHUNK = 500
+
+
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most *size* items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(session: Session, table: Table) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignore(
+    session: Session, table: Table, rows: list[dict[str, Any]], index_elements: list[str]
+) -> None:
+    """Insert *rows*, skipping those that conflict on *index_elements*."""
+    if not rows:
+        return
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=index_elements)
+    session.execute(stmt, rows)
+
+
+def upsert(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    index_elements: list[str],
+) -> None:
+    """Insert *rows*, replacing the other columns of those that already exist."""
+    if not rows:
+        return
+    stmt = _insert(session, table)
+    columns = [c for c in rows[0] if c not in index_elements]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=index_elements,
+        set_={c: stmt.excluded[c] for c in columns},
+    )
+    session.execute(stmt, rows)
