@@ -109,7 +109,7 @@ class Receiver:
                 "id": job_id,
                 "identifier": identifier,
                 "url": f"{self.url}/jobs/{job_id}",
-                "created": created,
+                "created": "2026-11-21T22:00:00+00:00",  # the job's creation time
             }
             status = 201 if created else 200
         elif action == "500":

@@ -261,7 +261,8 @@ class VigilClient:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        created = body.get("created", status == 201)
+        # The status says it: 201 stored now, 200 stored before (the body is the same job).
+        created = status == 201
         job_id = body.get("id")
         return DispatchResult(
             identifier=str(body.get("identifier") or identifier),
