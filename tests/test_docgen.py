@@ -30,4 +30,4 @@ def test_every_command_is_in_the_cli_reference() -> None:
 
 
 def test_docs_folder_is_the_repository_one() -> None:
-    assert DOCS == Path(__file__).resolve().parents[1] / "docs" / "reference"
+    assert Path(__file__).resolve().parents[1] / "docs" / "reference" == DOCS

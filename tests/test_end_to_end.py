@@ -40,7 +40,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [*VIGIL, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -73,7 +73,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         [*VIGIL, *args],
         env=env,
         capture_output=True,
-        text=True,  # noqa: S603
+        text=True,
         timeout=120,
         check=False,
     )
