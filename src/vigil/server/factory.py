@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -21,6 +21,7 @@ from .services import (
     SeriesService,
     UserService,
 )
+from .services._ingest_cache import IngestCache
 from .storage import ArtifactContentStore
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class ProcessContext:
     engine: Engine
     session_maker: sessionmaker[Session]
     artifact_content: ArtifactContentStore
+    ingest_cache: IngestCache = field(default_factory=IngestCache)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessContext:
@@ -87,7 +89,7 @@ class Factory:
 
     def create_job_service(self) -> JobService:
         """Ingest and read jobs."""
-        return JobService(self.session, self._context.settings)
+        return JobService(self.session, self._context.settings, self._context.ingest_cache)
 
     def create_auth_service(self) -> AuthService:
         """Authenticate API tokens."""

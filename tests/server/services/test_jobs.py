@@ -49,3 +49,41 @@ def test_a_job_with_an_invalid_measurement_stores_nothing(factory: Factory) -> N
         service.ingest(payload, None)
     assert error.value.field == "measurements[1].unit"
     assert factory.create_metric_service().list_metrics(limit=10).items == []
+
+
+def _job(identifier: str, unit: str, description: str, value: float = 1.0) -> dict[str, object]:
+    return {
+        "identifier": identifier,
+        "measurements": [
+            {"metric": "demo.PA1", "value": value, "unit": unit, "data_id": {"band": "r"}}
+        ],
+        "metrics": [{"name": "demo.PA1", "unit": unit, "description": description}],
+        "meta": {"dataset": "hsc"},
+    }
+
+
+def test_definitions_follow_the_jobs_through_the_ingest_cache(factory: Factory) -> None:
+    # The process remembers definitions it stored; a job carrying a different one must
+    # still rewrite it, and one carrying the first again must bring it back.
+    service = factory.create_job_service()
+    metrics = factory.create_metric_service()
+    service.ingest(_job("a", "mmag", "first"), None)
+    service.ingest(_job("b", "mmag", "first"), None)
+    service.ingest(_job("c", "mag", "second", 0.001), None)
+    assert metrics.get_metric("demo.PA1")[0].description == "second"
+    service.ingest(_job("d", "mmag", "first"), None)
+    assert metrics.get_metric("demo.PA1")[0].description == "first"
+    # Every job landed on the one series: the cached series id is the stored one.
+    series = factory.create_series_service()
+    (found,) = series.list_series(metric="demo.PA1", limit=10).items
+    assert series.get(found.series_key).point_count == 4
+
+
+def test_a_failed_ingest_leaves_nothing_in_the_cache(factory: Factory) -> None:
+    service = factory.create_job_service()
+    bad = _job("bad", "mmag", "x")
+    bad["measurements"].append({"metric": "demo.PA1", "value": 1.0, "unit": "arcsec"})  # type: ignore[attr-defined]
+    with pytest.raises(InvalidJobError):
+        service.ingest(bad, None)
+    service.ingest(_job("good", "mmag", "x"), None)
+    assert service.get_summary(1).measurement_count == 1

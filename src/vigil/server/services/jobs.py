@@ -35,6 +35,7 @@ from ..exceptions import InvalidJobError, JobNotFoundError, NotFoundError, Paylo
 from ..storage.jobs import JobFilter, JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.series import SeriesStore
+from ._ingest_cache import IngestCache, fingerprint
 from ._rows import (
     finite,
     metric_row,
@@ -118,11 +119,16 @@ class JobService:
         The database session (this service commits or rolls it back).
     settings
         Server settings (limits).
+    cache
+        What this process already knows is stored (series ids, definitions).
     """
 
-    def __init__(self, session: Session, settings: Settings) -> None:
+    def __init__(
+        self, session: Session, settings: Settings, cache: IngestCache | None = None
+    ) -> None:
         self._session = session
         self._settings = settings
+        self._cache = cache if cache is not None else IngestCache()
         self._jobs = JobStore(session)
         self._metrics = MetricStore(session)
         self._specs = SpecificationStore(session)
@@ -148,14 +154,18 @@ class JobService:
                 f"A job must be a JSON object, not {type(payload).__name__}.", field=None
             )
         identifier = client_identifier(payload)
-        existing = self._jobs.get_summary_by_identifier(identifier)
+        if self._jobs.id_by_identifier(identifier) is not None:
+            existing = self._jobs.get_summary_by_identifier(identifier)
+            self._session.rollback()
+            if existing is not None:
+                return IngestResult(existing, created=False)
         self._session.rollback()
-        if existing is not None:
-            return IngestResult(existing, created=False)
         job = self._validate(payload)
+        learned: dict[str, Any] = {}
         try:
-            result = self._store(identifier, job, payload, user)
+            result = self._store(identifier, job, payload, user, learned)
             self._session.commit()
+            self._cache.remember(**learned)
         except IntegrityError:
             # Another request stored the same identifier first: answer with its job.
             self._session.rollback()
@@ -192,22 +202,46 @@ class JobService:
         return job
 
     def _store(
-        self, identifier: str, job: Job, payload: dict[str, Any], user: User | None
+        self,
+        identifier: str,
+        job: Job,
+        payload: dict[str, Any],
+        user: User | None,
+        learned: dict[str, Any],
     ) -> IngestResult:
         now = datetime.now(UTC)
-        measured = {m.metric for m in job.measurements}
+        cache = self._cache
         directions = spec_directions(job.specs.values())
-        stored_metrics = self._metrics.get_many(measured | set(job.metrics))
+
+        # Definitions the job carries, unless this process knows them stored as they are.
+        metric_rows = {}
+        definitions: dict[tuple[str, str], bytes] = {}
+        for name, metric in job.metrics.items():
+            row = metric_row(metric, directions.get(name), now)
+            digest = fingerprint(row)
+            if not cache.known_definition("metrics", name, digest):
+                metric_rows[name] = row
+                definitions[("metrics", name)] = digest
+        measured = {m.metric for m in job.measurements}
+        unknown_units = {
+            n for n in measured if n not in job.metrics and n not in cache.metric_units
+        }
+        stored_metrics = self._metrics.get_many(set(metric_rows) | unknown_units)
 
         # Units: each measurement must convert to its metric's unit.
         units: dict[str, str] = {name: m.unit for name, m in job.metrics.items()}
+        learned_units: dict[str, str] = {}
         new_metrics: dict[str, dict[str, Any]] = {}
         for i, m in enumerate(job.measurements):
             unit = units.get(m.metric)
+            if unit is None:
+                unit = cache.metric_units.get(m.metric)
             if unit is None and m.metric in stored_metrics:
                 unit = stored_metrics[m.metric].unit
+                learned_units[m.metric] = unit
             if unit is None:
                 units[m.metric] = m.unit
+                learned_units[m.metric] = m.unit
                 new_metrics[m.metric] = {
                     "name": m.metric,
                     "package": m.metric.split(".", 1)[0] if "." in m.metric else None,
@@ -224,6 +258,7 @@ class JobService:
                     f" to the metric's unit '{unit or 'dimensionless'}'.",
                     field=f"measurements[{i}].unit",
                 )
+        learned_units.update(units)
 
         meta = {k: v for k, v in job.meta.items() if k != "packages"}
         facts = extract_job_facts(job.meta)
@@ -231,19 +266,22 @@ class JobService:
             identifier, now, facts, meta, user.id if user is not None else None
         )
 
-        metric_rows = []
-        for name, metric in job.metrics.items():
-            row = metric_row(metric, directions.get(name), now)
-            if metric_row_changed(row, stored_metrics.get(name)):
-                metric_rows.append(row)
-        self._metrics.upsert(metric_rows)
+        self._metrics.upsert(
+            [r for n, r in metric_rows.items() if metric_row_changed(r, stored_metrics.get(n))]
+        )
         self._metrics.insert_missing(list(new_metrics.values()))
 
-        if len(job.specs):
-            spec_rows = [spec_row(spec, now) for spec in job.specs.values()]
-            stored_specs = self._specs.get_many(r["name"] for r in spec_rows)
+        spec_rows = {}
+        for spec in job.specs.values():
+            row = spec_row(spec, now)
+            digest = fingerprint(row)
+            if not cache.known_definition("specifications", spec.name, digest):
+                spec_rows[spec.name] = row
+                definitions[("specifications", spec.name)] = digest
+        if spec_rows:
+            stored_specs = self._specs.get_many(spec_rows)
             self._specs.upsert(
-                [r for r in spec_rows if spec_row_changed(r, stored_specs.get(r["name"]))]
+                [r for n, r in spec_rows.items() if spec_row_changed(r, stored_specs.get(n))]
             )
 
         series_rows: dict[str, dict[str, Any]] = {}
@@ -259,7 +297,10 @@ class JobService:
                     "instrument": facts.instrument,
                     "data_id": m.data_id,
                 }
-        series_ids = self._series.ensure(series_rows)
+        series_ids = {k: cache.series_ids[k] for k in series_rows if k in cache.series_ids}
+        missing_series = {k: row for k, row in series_rows.items() if k not in series_ids}
+        if missing_series:
+            series_ids.update(self._series.ensure(missing_series))
 
         measurement_ids = self._jobs.insert_measurements(
             [
@@ -298,6 +339,11 @@ class JobService:
                     links.append({"measurement_id": mid, "blob_id": blob_id})
         self._jobs.insert_measurement_blobs(links)
         self._jobs.insert_packages(job_id, extract_packages(job.meta))
+        learned.update(
+            series_ids={k: series_ids[k] for k in missing_series},
+            metric_units=learned_units,
+            definitions=definitions,
+        )
 
         summary = JobSummary(
             id=job_id,

@@ -167,6 +167,11 @@ class JobStore:
         row = self._session.execute(self._summary_select().where(SqlJob.id == job_id)).first()
         return _summary(*row) if row else None
 
+    def id_by_identifier(self, identifier: str) -> int | None:
+        """The id of the job with this client identifier, if stored (a cheap check)."""
+        found = self._session.scalar(select(SqlJob.id).where(SqlJob.identifier == identifier))
+        return int(found) if found is not None else None
+
     def get_summary_by_identifier(self, identifier: str) -> JobSummary | None:
         """The job with this client identifier."""
         row = self._session.execute(
