@@ -54,16 +54,9 @@ class IngestCache:
     ) -> None:
         """Record what a committed transaction wrote or read."""
         with self._lock:
-            for target, update in (
-                (self.series_ids, series_ids),
-                (self.metric_units, metric_units),
-                (self.definitions, definitions),
-            ):
-                if not update:
-                    continue
-                if len(target) + len(update) > self._max:
-                    target.clear()  # crude but bounded: the next jobs refill it
-                target.update(update)  # type: ignore[attr-defined]
+            _bounded_update(self.series_ids, series_ids, self._max)
+            _bounded_update(self.metric_units, metric_units, self._max)
+            _bounded_update(self.definitions, definitions, self._max)
 
     def clear(self) -> None:
         """Forget everything (tests that rewrite the database under a live process)."""
@@ -71,3 +64,11 @@ class IngestCache:
             self.series_ids.clear()
             self.metric_units.clear()
             self.definitions.clear()
+
+
+def _bounded_update(target: dict[Any, Any], update: dict[Any, Any] | None, limit: int) -> None:
+    if not update:
+        return
+    if len(target) + len(update) > limit:
+        target.clear()  # crude but bounded: the next jobs refill it
+    target.update(update)
