@@ -12,7 +12,7 @@ from ..dbschema import SqlMetric, SqlSpecification
 from ..domain import MetricInfo, SpecificationInfo
 from ._sql import chunks, insert_ignore, upsert
 
-__all__ = ["MetricStore", "SpecificationStore"]
+__all__ = ["MetricStore", "SpecificationStore", "spec_info"]
 
 
 def _metric(row: SqlMetric) -> MetricInfo:
@@ -28,7 +28,8 @@ def _metric(row: SqlMetric) -> MetricInfo:
     )
 
 
-def _spec(row: SqlSpecification) -> SpecificationInfo:
+def spec_info(row: SqlSpecification) -> SpecificationInfo:
+    """The domain view of a ``specifications`` row."""
     return SpecificationInfo(
         name=row.name,
         metric_name=row.metric_name,
@@ -136,7 +137,7 @@ class SpecificationStore:
         row = self._session.scalars(
             select(SqlSpecification).where(SqlSpecification.name == name)
         ).first()
-        return _spec(row) if row else None
+        return spec_info(row) if row else None
 
     def list(
         self,
@@ -153,4 +154,4 @@ class SpecificationStore:
             stmt = stmt.where(SqlSpecification.name > after)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [_spec(r) for r in self._session.scalars(stmt)]
+        return [spec_info(r) for r in self._session.scalars(stmt)]

@@ -15,6 +15,7 @@ from ..dbschema import measurement_blobs_table as mb
 from ..domain import SpecificationInfo
 from ._sql import chunks
 from .jobs import job_time
+from .metrics import spec_info
 
 __all__ = ["MonitorRow", "SquashStats", "SquashStore"]
 
@@ -167,20 +168,7 @@ class SquashStore:
             stmt = stmt.where(self._json_array_contains(spec.tags, tag))
         if after is not None:
             stmt = stmt.where(spec.name > after)
-        return [
-            SpecificationInfo(
-                name=row.name,
-                metric_name=row.metric_name,
-                type=row.type,
-                threshold_value=row.threshold_value,
-                threshold_unit=row.threshold_unit,
-                threshold_operator=row.threshold_operator,
-                metadata_query=dict(row.metadata_query or {}),
-                tags=list(row.tags or []),
-                updated_at=row.updated_at,
-            )
-            for row in self._session.scalars(stmt)
-        ]
+        return [spec_info(row) for row in self._session.scalars(stmt)]
 
     def datasets(self) -> list[str]:
         """The datasets jobs ran on, by name."""
