@@ -10,8 +10,11 @@ from __future__ import annotations
 import typer
 
 from vigil import __version__
+from vigil.commands import analysis as _analysis
 from vigil.commands import client as _client
 from vigil.commands import demo as _demo
+from vigil.commands import explore as _explore
+from vigil.commands import monitor as _monitor
 from vigil.commands import server as _server
 from vigil.commands import verify as _verify
 
@@ -39,7 +42,7 @@ def _main(
     """Vigil keeps watch over the quality of scientific data pipelines."""
 
 
-for _area in (_verify, _client, _server, _demo):
+for _area in (_verify, _client, _server, _demo, _analysis, _explore, _monitor):
     _area.register(app)
 
 
