@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DIR ?= var/demo
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench bench-quick install clean
 
 $(BIN)/vigil: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,18 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+BENCHES ?= sdk ingest changepoints pages explore load crash fuzz monitor
+
 bench: install
+	@for name in $(BENCHES); do \
+		test -f bench/$$name.py || continue; \
+		echo "== bench/$$name.py $(BENCH_ARGS)"; \
+		$(BIN)/python bench/$$name.py $(BENCH_ARGS) || exit 1; \
+	done
+
+bench-quick:
+	$(MAKE) bench BENCH_ARGS=--quick BENCHES="$(filter-out sdk,$(BENCHES))"
 	$(BIN)/python bench/sdk.py
-	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) var build dist src/*.egg-info

@@ -5,6 +5,7 @@ files, add where and from which code they ran (CI, git, packages), send them wit
 retries, and keep them in an on-disk spool when the server is unavailable.
 """
 
+from vigil.client.api import Client
 from vigil.client.dispatch import dispatch, prepare_job, send_or_spool
 from vigil.client.environment import ENVIRONMENTS, detect_environment, detect_environment_name
 from vigil.client.errors import (
@@ -23,6 +24,7 @@ from vigil.client.transport import DispatchResult, Outcome, VigilClient
 __all__ = [
     "ENVIRONMENTS",
     "AuthenticationError",
+    "Client",
     "ClientError",
     "DispatchResult",
     "FlushReport",

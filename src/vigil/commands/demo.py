@@ -126,7 +126,18 @@ def _load(console: Console, history: DemoHistory, folder: Path) -> Settings:
     return settings
 
 
+demo_app = typer.Typer(
+    name="demo",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Realistic demo data: a CI history served by Vigil, or a data repository.",
+)
+"""``vigil demo``: loads and serves the CI history; subcommands make other demo data."""
+
+
+@demo_app.callback()
 def demo(
+    ctx: typer.Context,
     directory: Path = typer.Option(
         Path("var/demo"), "--dir", help="Folder of the demo's SQLite database and artifacts."
     ),
@@ -167,6 +178,8 @@ def demo(
     pull-request branches) with injected regressions, an improvement, NaN values and
     residual images. Re-running on the same --dir adds nothing twice.
     """
+    if ctx.invoked_subcommand is not None:
+        return  # e.g. ``vigil demo catalog``: the subcommand does the work
     console = Console()
     if out is not None and serve:
         raise _fail("--out writes files only; there is nothing to serve (use --no-serve)")
@@ -198,5 +211,5 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``vigil demo`` to *app*."""
-    app.command("demo")(demo)
+    """Add ``vigil demo`` (and the subcommands other areas put in `demo_app`) to *app*."""
+    app.add_typer(demo_app)

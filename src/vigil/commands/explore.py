@@ -1,9 +1,216 @@
-"""``vigil`` commands of the explore area."""
+"""``vigil`` commands of the explore area: ``vigil compute`` and ``vigil demo catalog``.
+
+Each command is one function listed in `COMMANDS` (top-level) or `DEMO_COMMANDS` (under
+``vigil demo``); `register` adds them all. Heavy imports (DuckDB, PyArrow, pandas) happen
+inside the command bodies so that ``vigil --help`` stays quick.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+__all__ = ["COMMANDS", "DEMO_COMMANDS", "compute", "demo_catalog", "explore", "register"]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress display, as a ``progress(step, done, total)`` callback."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total)
+            bars.update(tasks[step], completed=done, total=total)
+
+        yield update
+
+
+def _compute(console: Console, repo: Path, metrics: list[str] | None, threads: int) -> None:
+    from vigil.compute import ComputeError, compute_repository
+
+    try:
+        with _progress(console) as progress:
+            report = compute_repository(repo, names=metrics, progress=progress, threads=threads)
+    except ComputeError as exc:
+        raise _fail(exc.message) from None
+    console.print(
+        f"{len(report.computed)} metrics, {report.rows:,} values written to"
+        f" {escape(str(repo / 'metrics'))} in {report.seconds:.1f} s"
+    )
+    for name, reason in report.skipped.items():
+        console.print(f"  skipped {escape(name)}: {escape(reason)}", style="dim")
+
+
+def compute(
+    repo: Path = typer.Argument(..., help="The data repository (created by --input if new)."),
+    metric: list[str] | None = typer.Option(
+        None,
+        "--metric",
+        "-m",
+        help="A metric to compute (repeatable); a template such as"
+        " 'psf_size_residual_{band}' means every band. Default: those of vigil-repo.yaml,"
+        " else every standard metric the tables have columns for.",
+        show_default=False,
+    ),
+    inputs: list[Path] | None = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help="A catalogue (Parquet or FITS) to load into objects/ first (repeatable).",
+        show_default=False,
+    ),
+    mapping: str = typer.Option(
+        "auto", help="Column mapping of the inputs: hsc-legacy, hsc-faro, native or auto."
+    ),
+    band: str | None = typer.Option(
+        None, help="Band of a single-band input catalogue (hsc-legacy).", show_default=False
+    ),
+    tract: int | None = typer.Option(
+        None, help="Tract of every input row (default: from the object ids).", show_default=False
+    ),
+    threads: int = typer.Option(2, min=1, help="Files computed at the same time."),
+) -> None:
+    """Compute a data repository's metric tables (tidy Parquet, one file per tract or visit).
+
+    Reads only the columns each metric declares, writes metrics/<metric>/tract=<t>.parquet
+    and visit=<v>.parquet, and records in vigil-repo.yaml what was computed, with which
+    selection, and the provenance.
+    """
+    console = Console()
+    if inputs:
+        from vigil.compute import ComputeError
+        from vigil.compute.mapping import import_catalog
+
+        for path in inputs:
+            try:
+                loaded = import_catalog(path, repo, mapping=mapping, band=band, tract=tract)
+            except ComputeError as exc:
+                raise _fail(exc.message) from None
+            console.print(
+                f"Loaded {loaded.rows:,} objects of {escape(str(path))} ({loaded.mapping};"
+                f" bands {', '.join(loaded.bands)}; tracts"
+                f" {', '.join(map(str, loaded.tracts))})"
+            )
+    elif not repo.exists():
+        raise _fail(f"{repo} does not exist: give a repository, or catalogues with --input")
+    _compute(console, repo, metric, threads)
+
+
+def demo_catalog(
+    out: Path = typer.Option(..., "--out", help="The repository folder to write."),
+    tracts: int = typer.Option(4, min=1, max=1000, help="Tracts (9813, 9814, ...)."),
+    objects_per_tract: int = typer.Option(
+        20_000, min=100, help="Objects in each tract's coadd table."
+    ),
+    visits: int | None = typer.Option(
+        None,
+        min=2,
+        help="Visits, each covering one tract in one band (default: two per band and tract).",
+        show_default=False,
+    ),
+    bands: str = typer.Option("g,r,i", help="Bands, comma-separated, from ugrizy."),
+    seed: int = typer.Option(9813, min=0, help="Seed of everything random."),
+    compute_metrics: bool = typer.Option(
+        True, "--compute/--no-compute", help="Compute the standard metrics once written."
+    ),
+) -> None:
+    """Write an HSC-like data repository with a bad patch, a bad visit and a bad CCD.
+
+    Coadd object tables per tract and visit source tables per visit (detectors 0-103),
+    realistic columns and ranges; the planted problems are listed under 'truth' in
+    vigil-repo.yaml.
+    """
+    from vigil.demo.catalog import generate_catalog
+
+    console = Console()
+    band_list = [b.strip() for b in bands.split(",") if b.strip()]
+    try:
+        with _progress(console) as progress:
+            catalog = generate_catalog(
+                out,
+                tracts=tracts,
+                objects_per_tract=objects_per_tract,
+                visits=visits,
+                bands=band_list,
+                seed=seed,
+                progress=progress,
+            )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"Wrote {catalog.objects:,} objects in {len(catalog.tracts)} tracts and"
+        f" {catalog.sources:,} sources in {len(catalog.visits)} visits to {escape(str(out))}"
+    )
+    for problem in catalog.problems:
+        where = ", ".join(f"{k} {v}" for k, v in problem.data_id.items())
+        console.print(f"  planted {problem.kind}: {where} ({problem.metric})")
+    if compute_metrics:
+        _compute(console, out, None, 2)
+
+
+def explore(
+    repo: Path = typer.Argument(..., help="The data repository to explore."),
+    compare: Path | None = typer.Option(
+        None, "--compare", help="A second repository to compare with.", show_default=False
+    ),
+    port: int = typer.Option(5006, min=0, max=65535, help="Port on 127.0.0.1 (0: any free)."),
+    show: bool = typer.Option(True, "--show/--no-show", help="Open a browser tab."),
+) -> None:
+    """Serve the drill-down explorer of a repository on 127.0.0.1 (docs/explorer.md)."""
+    from vigil.compute import ComputeError
+    from vigil.explorer.mount import serve_explorer
+
+    for path in (repo, compare):
+        if path is not None and not path.is_dir():
+            raise _fail(f"{path} is not a folder: give a data repository (vigil demo catalog)")
+    try:
+        serve_explorer(repo, compare, port=port, show=show)
+    except ComputeError as exc:
+        raise _fail(exc.message) from None
+
+
+COMMANDS: dict[str, Callable[..., None]] = {"compute": compute, "explore": explore}
+"""Top-level commands of this area, by name."""
+
+DEMO_COMMANDS: dict[str, Callable[..., None]] = {"catalog": demo_catalog}
+"""Commands under ``vigil demo``, by name."""
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to *app*."""
+    for name, command in COMMANDS.items():
+        app.command(name)(command)
+    from vigil.commands.demo import demo_app
+
+    present = {c.name for c in demo_app.registered_commands}
+    for name, command in DEMO_COMMANDS.items():
+        if name not in present:  # register() may run for several apps (tests)
+            demo_app.command(name)(command)

@@ -7,6 +7,7 @@ bodies so that ``vigil --help`` stays quick on a pipeline machine.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,6 +86,9 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     database_url: str | None = _DATABASE_URL,
     log_level: str = typer.Option("info", help="Log level of the server."),
+    workers: int = typer.Option(
+        1, min=1, help="Server processes; more than one uses every core for ingest and pages."
+    ),
 ) -> None:
     """Start the tracking server (SQLite and a local artifact folder by default).
 
@@ -107,8 +111,21 @@ def serve(
             migration.check_schema(engine)
     finally:
         engine.dispose()
-    typer.echo(f"Vigil on http://{host}:{port}/api/ (docs at /api/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    typer.echo(f"Vigil on http://{host}:{port}/ (API at /api/, docs at /api/docs)")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        return
+    # Each worker process builds its own app from the environment's settings.
+    if database_url is not None:
+        os.environ["VIGIL_DATABASE_URL"] = database_url
+    uvicorn.run(
+        "vigil.server.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        workers=workers,
+    )
 
 
 # db ---------------------------------------------------------------------------------

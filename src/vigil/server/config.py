@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 __all__ = ["Settings", "settings_table"]
@@ -92,6 +93,117 @@ class Settings(BaseSettings):
     )
     page_size_max: int = Field(
         default=100_000, gt=0, description="Largest page a list endpoint returns in one response."
+    )
+    background_worker: bool = Field(
+        default=True,
+        description=(
+            "Run the analysis queue and the notification outbox in a thread of the server"
+            " process (single-process mode); turn off when ``vigil worker`` processes do it."
+        ),
+    )
+    worker_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between two passes of a worker over the analysis queue and outbox.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server that sends notification emails (unset: no email)."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_user: str | None = Field(
+        default=None, description="User name for SMTP authentication (unset: none)."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Password for SMTP authentication."
+    )
+    smtp_from: str = Field(
+        default="vigil@localhost", description="Sender address of notification emails."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    notification_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for an SMTP server or a webhook."
+    )
+    outbox_max_attempts: int = Field(
+        default=25,
+        ge=1,
+        description="Delivery attempts of a notification before it is given up (kept as failed).",
+    )
+    outbox_backoff_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Wait before the first retry of a notification; doubled at each attempt.",
+    )
+    outbox_backoff_max_seconds: float = Field(
+        default=3600.0, ge=0, description="Longest wait between two delivery attempts."
+    )
+    requirement_tags: Annotated[list[str], NoDecode] = Field(
+        default=["requirement"],
+        description=(
+            "Specification tags that make a metric a requirement: its regressions and"
+            " failures are sent to ``stakeholders`` (comma-separated)."
+        ),
+    )
+    stakeholders: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Email addresses told of every regression of a requirement (comma-separated).",
+    )
+    notify_authors: bool = Field(
+        default=True,
+        description="Email the authors of suspect commits (when their email is known).",
+    )
+    gate_baseline_size: int = Field(
+        default=30,
+        ge=2,
+        description=(
+            "How many recent baseline points the gate of ``vigil check`` looks at (it"
+            " compares with their latest stable stretch)."
+        ),
+    )
+
+    @field_validator("requirement_tags", "stakeholders", "explore_roots", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    log_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Delete aggregated log runs (and their lines) inactive for more than this many"
+            " days, checked hourly by the server and by ``vigil logs prune`` (unset: keep all)."
+        ),
+    )
+    log_search_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Time budget of one log search; a longer scan answers what it found with"
+            " ``truncated: true`` and a cursor to continue."
+        ),
+    )
+    live_history: int = Field(
+        default=20_000,
+        ge=100,
+        description="Live events kept for streaming clients that reconnect (monitor, log tail).",
+    )
+    monitor_record_jobs: bool = Field(
+        default=True,
+        description=(
+            "Also store each finished processing's QA values as a job (dataIds: unit and"
+            " amplifier), so that regression detection and alerts apply to them."
+        ),
+    )
+
+    explore_roots: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description=(
+            "Folders whose data repositories the explorer serves under ``/explore``"
+            " (comma-separated); a repository is a folder directly under one of them."
+        ),
     )
 
     @field_validator("data_dir")

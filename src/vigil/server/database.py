@@ -9,10 +9,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
 from .config import Settings
+from .exceptions import InvalidRequestError
 
 __all__ = ["create_database_engine", "json_dumps", "json_loads"]
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_INT64 = 2**63 - 1
 
 
 def json_dumps(value: Any) -> str:
@@ -52,6 +54,7 @@ def create_database_engine(settings: Settings, url: URL | None = None) -> Engine
         }
         engine = create_engine(url, **kwargs)
         _tune_sqlite(engine, settings)
+        _refuse_unstorable(engine)
         return engine
     kwargs.update(
         pool_size=settings.database_pool_size,
@@ -59,7 +62,35 @@ def create_database_engine(settings: Settings, url: URL | None = None) -> Engine
         pool_timeout=settings.database_pool_timeout,
         pool_pre_ping=True,
     )
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _refuse_unstorable(engine)
+    return engine
+
+
+def _unstorable(exc: BaseException) -> str | None:
+    """Why a value sent in a request cannot even be compared with the stored ones."""
+    if isinstance(exc, OverflowError):  # sqlite3 binds integers of 64 bits at most
+        return f"A number in the request is larger than the database holds (at most {_INT64})."
+    if getattr(exc, "sqlstate", None) == "22003":  # PostgreSQL: numeric value out of range
+        return "A number in the request is out of the range the database holds."
+    if "cannot contain NUL" in str(exc):  # psycopg refuses U+0000 in any text
+        return "A text in the request contains the character U+0000, which is not allowed."
+    if isinstance(exc, orjson.JSONEncodeError):  # a JSON column (json_dumps)
+        return (
+            f"A value in the request cannot be stored as JSON ({exc}): integers must fit in"
+            " 64 bits, text must be valid Unicode, nesting must stay under 250 levels."
+        )
+    return None
+
+
+def _refuse_unstorable(engine: Engine) -> None:
+    # An id beyond the column's range or a NUL in a name comes from a request, never from
+    # stored data: the client's mistake (400), not a server error.
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        problem = _unstorable(context.original_exception)
+        if problem is not None:
+            raise InvalidRequestError(problem) from None
 
 
 def _tune_sqlite(engine: Engine, settings: Settings) -> None:

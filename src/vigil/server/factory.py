@@ -22,10 +22,20 @@ from .services import (
     UserService,
 )
 from .services._ingest_cache import IngestCache
+from .services.dashboard import PackageFingerprints
 from .storage import ArtifactContentStore
 
 if TYPE_CHECKING:
+    from .services.compare import CompareService
+    from .services.dashboard import DashboardService
+    from .services.gate import GateService
+    from .services.logs import LogService, Publisher
+    from .services.monitor import MonitorService
+    from .services.notifications import NotificationService, SubscriptionService
+    from .services.outbox import OutboxService, Sender
+    from .services.regressions import RegressionService
     from .services.squash import SquashService
+    from .services.worker import WorkerService
 
 __all__ = ["Factory", "ProcessContext"]
 
@@ -39,6 +49,7 @@ class ProcessContext:
     session_maker: sessionmaker[Session]
     artifact_content: ArtifactContentStore
     ingest_cache: IngestCache = field(default_factory=IngestCache)
+    package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessContext:
@@ -125,3 +136,70 @@ class Factory:
     def create_artifact_service(self) -> ArtifactService:
         """Store and serve artifacts."""
         return ArtifactService(self.session, self._context.settings, self._context.artifact_content)
+
+    def create_compare_service(self) -> CompareService:
+        """Put one job beside another (the compare page)."""
+        from .services.compare import CompareService
+
+        return CompareService(self.session, self._context.settings, self.create_job_service())
+
+    def create_regression_service(self) -> RegressionService:
+        """Detect, read and triage regressions."""
+        from .services.regressions import RegressionService
+
+        return RegressionService(self.session, self._context.settings)
+
+    def create_subscription_service(self) -> SubscriptionService:
+        """Manage users' subscriptions to regressions."""
+        from .services.notifications import SubscriptionService
+
+        return SubscriptionService(self.session)
+
+    def create_notification_service(self) -> NotificationService:
+        """Queue the digests of new regressions in the outbox."""
+        from .services.notifications import NotificationService
+
+        return NotificationService(self.session, self._context.settings)
+
+    def create_outbox_service(self, senders: dict[str, Sender] | None = None) -> OutboxService:
+        """Deliver the outbox (email, webhooks)."""
+        from .services.outbox import OutboxService
+
+        return OutboxService(self.session, self._context.settings, senders)
+
+    def create_worker_service(self, senders: dict[str, Sender] | None = None) -> WorkerService:
+        """One pass of background work: analysis queue, announcements, outbox."""
+        from .services.worker import WorkerService
+
+        return WorkerService(self.session, self._context.settings, senders)
+
+    def create_dashboard_service(self) -> DashboardService:
+        """The web dashboard's reads."""
+        from .services.dashboard import DashboardService
+
+        return DashboardService(
+            self.session,
+            self._context.settings,
+            self.create_job_service(),
+            self.create_series_service(),
+            self.create_artifact_service(),
+            self._context.package_fingerprints,
+        )
+
+    def create_gate_service(self) -> GateService:
+        """The gate of ``vigil check``: a job against its baseline."""
+        from .services.gate import GateService
+
+        return GateService(self.session, self._context.settings)
+
+    def create_monitor_service(self, publish: Publisher | None = None) -> MonitorService:
+        """The live monitor (events from runners, pages); *publish* sends live events."""
+        from .services.monitor import MonitorService
+
+        return MonitorService(self.session, self.settings, publish, self.create_job_service)
+
+    def create_log_service(self, publish: Publisher | None = None) -> LogService:
+        """Aggregated logs; *publish* sends new lines to live tails."""
+        from .services.logs import LogService
+
+        return LogService(self.session, self.settings, publish)

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil import __version__
 
 from .config import Settings
 from .exceptions import VigilError
 from .factory import ProcessContext
+from .handlers.api import logs as logs_api
+from .handlers.api import monitor as monitor_api
 from .handlers.api import router as api_router
+from .handlers.api.regressions import router as regressions_api_router
 from .handlers.docs import mount_docs
 from .handlers.squash import router as squash_router
+from .handlers.web import monitor as monitor_web
+from .handlers.web import mount_static
+from .handlers.web import router as web_router
+from .handlers.web.explore import router as explore_web_router
+from .handlers.web.regressions import router as regressions_web_router
 from .middleware import BodySizeLimitMiddleware
 from .migration import check_schema
+from .services.worker import BackgroundWorker
 
 __all__ = ["create_app"]
 
@@ -49,7 +61,14 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if check_database:
             check_schema(context.engine)
+        worker = BackgroundWorker.start_for(context)
+        # Everything built at start-up lives as long as the process: moving it out of the
+        # cyclic collector's generations keeps full collections from rescanning it while
+        # large responses (a series of 10,000 points) are being built.
+        gc.collect()
+        gc.freeze()
         yield
+        worker.stop()
         context.close()
 
     app = FastAPI(
@@ -63,11 +82,41 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     )
     app.state.process_context = context
     app.include_router(api_router)
+    app.include_router(monitor_api.router)
+    app.include_router(monitor_api.stream_router)
+    app.include_router(logs_api.router)
+    app.include_router(logs_api.stream_router)
+    app.include_router(regressions_api_router)
+    app.include_router(regressions_web_router)
+    app.include_router(web_router)
+    app.include_router(monitor_web.router)
+    app.include_router(explore_web_router)
     app.include_router(squash_router)
+    mount_static(app)
     mount_docs(app)
     app.add_exception_handler(VigilError, _vigil_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app
+
+
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
+    # The framework's own errors (no such route, a body it cannot parse) answer in the
+    # API's error shape under /api, as its documented responses say.
+    if not request.url.path.startswith("/api/"):
+        return await http_exception_handler(request, exc)
+    detail: dict[str, str] = {
+        "code": _HTTP_CODES.get(exc.status_code, "http_error"),
+        "message": f"{exc.detail} ({request.method} {request.url.path}); see /api/docs.",
+    }
+    if exc.status_code == 400:
+        detail["field"] = "body"
+    return JSONResponse(
+        status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
+    )
 
 
 async def _vigil_error_handler(request: Request, exc: VigilError) -> JSONResponse:

@@ -5,6 +5,8 @@ from .base import Base, BigIntId, JsonType, UtcDateTime
 from .jobs import SqlJob, SqlJobPackage
 from .measurements import SqlBlob, SqlMeasurement, SqlSeries, measurement_blobs_table
 from .metrics import SqlMetric, SqlSpecification
+from .monitor import *  # noqa: F403
+from .regressions import *  # noqa: F403
 from .users import SqlToken, SqlUser
 
 __all__ = [

@@ -46,7 +46,9 @@ class SqlMeasurement(Base):
 
     __table_args__ = (
         # Covering: a series' history is read from the index alone.
-        Index(None, "series_id", "job_id", "value", "unit"),
+        # The series read walks this index alone: PostgreSQL also needs the row id in it
+        # (SQLite keeps the rowid in every index).
+        Index(None, "series_id", "job_id", "value", "unit", postgresql_include=["id"]),
         Index(None, "job_id"),
     )
 

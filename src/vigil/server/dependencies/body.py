@@ -31,6 +31,10 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidJsonError("The request body is not UTF-8 text.", field="body") from None
+    except RecursionError:
+        raise InvalidJsonError(
+            "The request body is nested too deeply to be a job; flatten it.", field="body"
+        ) from None
     except json.JSONDecodeError as exc:
         raise InvalidJsonError(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno},"

@@ -162,7 +162,10 @@ def _datetime(value: Any) -> datetime | None:
             return None
     if result.tzinfo is None:
         result = result.replace(tzinfo=UTC)
-    return result.astimezone(UTC)
+    try:
+        return result.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        return None
 
 
 _PR_RE = re.compile(r"(?:^|/|#)(\d+)/?$")

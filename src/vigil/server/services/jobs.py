@@ -36,6 +36,7 @@ from ..storage.jobs import JobFilter, JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.series import SeriesStore
 from ._ingest_cache import IngestCache, fingerprint
+from ._job_document import check_job_document, check_spec_units
 from ._rows import (
     finite,
     metric_row,
@@ -44,6 +45,7 @@ from ._rows import (
     spec_row,
     spec_row_changed,
 )
+from .worker import enqueue_analysis
 
 __all__ = ["IngestResult", "JobService", "client_identifier"]
 
@@ -151,8 +153,9 @@ class JobService:
         """
         if not isinstance(payload, dict):
             raise InvalidJobError(
-                f"A job must be a JSON object, not {type(payload).__name__}.", field=None
+                f"A job must be a JSON object, not {type(payload).__name__}.", field="body"
             )
+        check_job_document(payload)
         identifier = client_identifier(payload)
         if self._jobs.id_by_identifier(identifier) is not None:
             existing = self._jobs.get_summary_by_identifier(identifier)
@@ -186,6 +189,7 @@ class JobService:
             raise InvalidJobError(_sentence(exc.reason, exc.field), field=exc.field) from None
         except VerifyError as exc:
             raise InvalidJobError(str(exc)) from None
+        check_spec_units(payload)
         if not job.measurements:
             raise InvalidJobError(
                 "A job needs at least one measurement; this one has none.", field="measurements"
@@ -339,6 +343,7 @@ class JobService:
                     links.append({"measurement_id": mid, "blob_id": blob_id})
         self._jobs.insert_measurement_blobs(links)
         self._jobs.insert_packages(job_id, extract_packages(job.meta))
+        enqueue_analysis(self._session, self._settings, job_id, facts.branch, series_ids.values())
         learned.update(
             series_ids={k: series_ids[k] for k in missing_series},
             metric_units=learned_units,
@@ -461,13 +466,16 @@ def _int_cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
     try:
-        return int(cursor)
+        value = int(cursor)
     except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
         from ..exceptions import InvalidRequestError
 
         raise InvalidRequestError(
             f"The cursor {cursor!r} is not one this server gave out.", field="cursor"
-        ) from None
+        )
+    return value
 
 
 def _sentence(reason: str, field: str | None) -> str:

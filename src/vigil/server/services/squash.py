@@ -233,6 +233,7 @@ class SquashService:
             raise InvalidJobError(
                 f"The body must be a JSON object with 'measurements' and 'meta', not"
                 f" {type(payload).__name__}.",
+                field="body",
             )
         for name, kind in (("measurements", list), ("meta", dict)):
             if name not in payload:
@@ -257,7 +258,7 @@ class SquashService:
         NotFoundError
             No upload had this task id.
         """
-        job_id = int(task_id) if task_id.isdigit() else None
+        job_id = int(task_id) if _is_id(task_id) else None
         if job_id is None or not self._read(self._store.job_exists, job_id):
             raise NotFoundError(f"No upload task has the id {task_id!r}.", field="task_id")
         return job_id
@@ -530,8 +531,13 @@ def _differs(before: Package, after: Package) -> bool:
 def _int_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
-    if not cursor.isdigit():
+    if not _is_id(cursor):
         raise InvalidRequestError(
             f"The cursor {cursor!r} is not one this server gave out.", field="cursor"
         )
     return int(cursor)
+
+
+def _is_id(text: str) -> bool:
+    # str.isdigit() is true for '²', which int() refuses; ids fit in 63 bits.
+    return text.isascii() and text.isdigit() and len(text) <= 18

@@ -157,7 +157,7 @@ def test_concurrent_duplicates_end_as_one_job(
     [
         ({"measurements": []}, 422, "invalid_job", "measurements"),
         ({"meta": {}}, 422, "invalid_job", "measurements"),
-        ([1, 2], 422, "invalid_job", None),
+        ([1, 2], 422, "invalid_job", "body"),
         (
             {"measurements": [{"metric": "demo.rms", "value": "high", "unit": "mmag"}]},
             422,

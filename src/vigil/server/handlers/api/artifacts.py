@@ -25,7 +25,20 @@ router = APIRouter(tags=["artifacts"])
     responses={
         **ERRORS,
         413: {"model": ErrorModel, "description": "File over the size limit"},
-        422: {"model": ErrorModel, "description": "Unsafe name"},
+        422: {
+            "description": "Unsafe name (an error naming the field), or no file sent (FastAPI's"
+            " validation list)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/ErrorModel"},
+                            {"$ref": "#/components/schemas/HTTPValidationError"},
+                        ]
+                    }
+                }
+            },
+        },
     },
 )
 def upload_artifacts(

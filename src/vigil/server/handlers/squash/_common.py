@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from ...dependencies import base_url, factory_dependency
 from ...exceptions import InvalidRequestError, VigilError
@@ -92,6 +93,11 @@ class SquashRoute(APIRoute):
                 return _error_response(exc)
             except RequestValidationError as exc:
                 return _error_response(_validation_error(exc))
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                # A body FastAPI cannot read at all (a form where JSON was expected).
+                return _error_response(InvalidRequestError(str(exc.detail), field="body"))
 
         return route
 

@@ -1,0 +1,128 @@
+"""Server processes of ``bench/ingest.py``: start, wait until ready, measure, stop.
+
+Every server runs in a session (process group) of its own, so that stopping it ends
+its worker processes too, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+__all__ = ["ServerProcess", "free_port"]
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """A server started from *command*, its output going to *log*.
+
+    Parameters
+    ----------
+    name
+        What to call it in messages.
+    command
+        The command line.
+    ready_url
+        A URL that answers 200 once the server is ready.
+    log
+        File that receives the server's output.
+    env
+        Environment of the process.
+    cwd
+        Working folder of the process.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        ready_url: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.ready_url = ready_url
+        self.log = log
+        with log.open("wb") as stream:
+            self._process = subprocess.Popen(
+                list(command),
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        """The process id (also the id of its process group)."""
+        return self._process.pid
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until ``ready_url`` answers 200.
+
+        Raises
+        ------
+        RuntimeError
+            The server exited or did not answer in time; the message ends with its log.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start-up:\n{self._tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.ready_url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} was not ready after {timeout:.0f} s:\n{self._tail()}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server's process group."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            # After the command name: state ppid pgrp session ... utime(12) stime(13).
+            if int(fields[2]) == self.pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / _CLOCK_TICKS
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server and its workers: SIGTERM, then SIGKILL after *grace* seconds."""
+        if self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(grace)
+        # Workers may outlive their parent: end whatever is left of the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(5)
+
+    def _tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

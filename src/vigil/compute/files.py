@@ -1,0 +1,109 @@
+"""The files of a repository's tables, read from their Parquet footers only.
+
+Row counts, columns and the band of each visit file come from the footer (row-group
+statistics), so that a summary of hundreds of files reads no data. A file whose footer
+cannot be read is reported as a `FileProblem` and left out, so that the rest still works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vigil.compute.granularity import Table
+from vigil.compute.repository import RepoLayout
+
+__all__ = ["FileInfo", "FileProblem", "TableIndex", "scan_files", "scan_table"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One readable Parquet file: its key (tract or visit), rows and bands."""
+
+    path: Path
+    key: int
+    rows: int
+    bands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """A file that cannot be read, and why."""
+
+    path: Path
+    message: str
+
+
+@dataclass
+class TableIndex:
+    """The readable files of one table (or one metric's values), by key."""
+
+    table: Table
+    files: dict[int, FileInfo] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    problems: list[FileProblem] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Rows of all readable files."""
+        return sum(info.rows for info in self.files.values())
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The bands of the ``band`` column, over all files."""
+        return tuple(sorted({b for info in self.files.values() for b in info.bands}))
+
+    def select(self, keys: list[int] | None = None, band: str | None = None) -> list[FileInfo]:
+        """The files of *keys* (all when None) holding *band* (any when None)."""
+        chosen = (
+            self.files.values()
+            if keys is None
+            else [self.files[k] for k in keys if k in self.files]
+        )
+        if band is None:
+            return list(chosen)
+        return [info for info in chosen if not info.bands or band in info.bands]
+
+
+def _bands(metadata: pq.FileMetaData, schema: pa.Schema) -> tuple[str, ...]:
+    if "band" not in schema.names:
+        return ()
+    index = schema.get_field_index("band")
+    found: set[str] = set()
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return ()
+        low, high = stats.min, stats.max
+        if isinstance(low, bytes):
+            low, high = low.decode(), high.decode()
+        if low != high:
+            # Several bands in one row group: the footer does not list them.
+            return ()
+        found.add(str(low))
+    return tuple(sorted(found))
+
+
+def scan_files(table: Table, files: dict[int, Path]) -> TableIndex:
+    """Read the footers of *files* (by key) of *table*."""
+    index = TableIndex(table)
+    for key, path in files.items():
+        try:
+            parquet = pq.ParquetFile(path)
+            metadata = parquet.metadata
+            schema = parquet.schema_arrow
+        except (OSError, pa.ArrowException) as exc:
+            index.problems.append(FileProblem(path, f"not a readable Parquet file ({exc})"))
+            continue
+        if not index.columns:
+            index.columns = tuple(schema.names)
+        index.files[key] = FileInfo(path, key, metadata.num_rows, _bands(metadata, schema))
+    return index
+
+
+def scan_table(layout: RepoLayout, table: Table) -> TableIndex:
+    """Index the files of *table* in a repository."""
+    return scan_files(table, layout.table_files(table))

@@ -1,0 +1,224 @@
+"""Send a pipeline's log records to Vigil: a `logging.Handler`, and a log file sender.
+
+Records go through an `EventReporter` to ``POST /api/logs``: batched, retried, kept in an
+on-disk spool while the server is unavailable and replayed in order, each batch stored
+once. The run is named by *run* (a key of your choosing, e.g. the CI job id); its page is
+``/monitor/logs`` on the server.
+
+Examples
+--------
+>>> import logging
+>>> handler = VigilLogHandler("https://vigil.example.org", token, run="ci/1234")  # doctest: +SKIP
+>>> logging.getLogger().addHandler(handler)  # doctest: +SKIP
+>>> ...
+>>> handler.finish("succeeded")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .reporter import EventReporter
+from .unit import parse_level
+
+__all__ = ["LOGS_PATH", "VigilLogHandler", "log_shape", "send_log_file"]
+
+LOGS_PATH = "/api/logs"
+
+_TIMESTAMP = re.compile(
+    r"^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*"
+)
+
+
+def log_shape(run: str, kind: str, title: str | None, meta: dict[str, Any] | None = None) -> Any:
+    """The ``shape`` of an `EventReporter` posting to ``/api/logs`` for one run.
+
+    Events of type ``process`` become process endings, ``end`` ends the run, the others
+    are records.
+    """
+
+    def shape(events: list[dict[str, Any]]) -> dict[str, Any]:
+        records = [e for e in events if e.get("type") not in ("process", "end")]
+        processes = [e["process"] for e in events if e.get("type") == "process"]
+        status = next((e["status"] for e in events if e.get("type") == "end"), None)
+        return {
+            "run": run,
+            "kind": kind,
+            "title": title,
+            "meta": meta or {},
+            "records": records,
+            "processes": processes,
+            "status": status,
+        }
+
+    return shape
+
+
+def _reporter(
+    url: str | None,
+    token: str | None,
+    run: str,
+    kind: str,
+    title: str | None,
+    spool_dir: str | Path | None,
+    meta: dict[str, Any] | None = None,
+) -> EventReporter:
+    spool = Path(spool_dir) if spool_dir else Path.home() / ".cache" / "vigil" / "log-spool"
+    return EventReporter(
+        url, token, spool, path=LOGS_PATH, shape=log_shape(run, kind, title, meta), linger=0.2
+    )
+
+
+class VigilLogHandler(logging.Handler):
+    """A logging handler that sends every record to a Vigil server.
+
+    Parameters
+    ----------
+    url
+        Root URL of the server.
+    token
+        API token (default ``$VIGIL_TOKEN``).
+    run
+        The run's key; records of one run are shown together.
+    kind
+        What the run is (``python``, ``ci``...).
+    title
+        A readable name of the run.
+    unit
+        The unit (CCD, camera, patch...) this process works on, if any.
+    spool_dir
+        Where records wait while the server is unavailable.
+    level
+        The handler's level.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        run: str,
+        kind: str = "python",
+        title: str | None = None,
+        unit: str | None = None,
+        spool_dir: str | Path | None = None,
+        level: int = logging.NOTSET,
+    ) -> None:
+        super().__init__(level)
+        self.unit = unit
+        self.started = datetime.now(UTC)
+        token = token if token is not None else os.environ.get("VIGIL_TOKEN")
+        self.reporter = _reporter(url, token, run, kind, title, spool_dir).start()
+        self._finished = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue one record (never blocks the pipeline)."""
+        try:
+            message = self.format(record) if self.formatter else record.getMessage()
+            if record.exc_info and not self.formatter:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.reporter.emit(
+                {
+                    "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                    "level": record.levelno,
+                    "message": message,
+                    "unit": self.unit,
+                    "process": f"{record.processName}-{record.process}",
+                    "thread": record.threadName,
+                    "logger": record.name,
+                }
+            )
+        except Exception:  # logging must never break the pipeline
+            self.handleError(record)
+
+    def finish(
+        self,
+        status: str = "succeeded",
+        *,
+        exit_status: int | None = None,
+        exception: str | None = None,
+    ) -> None:
+        """Record how this process ended and end the run; then send what is queued."""
+        if self._finished:
+            return
+        self._finished = True
+        self.reporter.emit(
+            {
+                "type": "process",
+                "process": {
+                    "name": f"{self.unit or 'main'}-{os.getpid()}",
+                    "status": status,
+                    "exit_status": exit_status,
+                    "exception": exception,
+                    "started_at": self.started.isoformat(),
+                    "ended_at": datetime.now(UTC).isoformat(),
+                },
+            }
+        )
+        self.reporter.emit({"type": "end", "status": status})
+
+    def close(self) -> None:
+        """Send (or spool) everything, then close."""
+        try:
+            self.reporter.close()
+        finally:
+            super().close()
+
+
+def _records(lines: Iterable[str], unit: str | None) -> Iterable[dict[str, Any]]:
+    level = 20
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        match = _TIMESTAMP.match(line)
+        time = datetime.now(UTC)
+        if match:
+            try:
+                time = datetime.fromisoformat(
+                    match.group(1).replace(",", ".").replace("Z", "+00:00")
+                )
+                if time.tzinfo is None:
+                    time = time.replace(tzinfo=UTC)
+            except ValueError:
+                pass
+        level = parse_level(line, level if line.startswith((" ", "\t")) else 20)
+        yield {"time": time.isoformat(), "level": level, "message": line, "unit": unit}
+
+
+def send_log_file(
+    path: Path,
+    *,
+    url: str,
+    token: str | None,
+    run: str,
+    kind: str = "ci",
+    title: str | None = None,
+    unit: str | None = None,
+    status: str | None = None,
+    spool_dir: str | Path | None = None,
+    timeout: float = 60.0,
+) -> tuple[int, bool]:
+    """Send every line of a log file as records of *run*; ``(lines, all delivered)``.
+
+    A line's level is read from the line (``INFO``, ``ERROR``...); indented lines (a
+    traceback) keep the level of the line before. A leading ISO timestamp is used as the
+    line's time.
+    """
+    reporter = _reporter(url, token, run, kind, title or path.name, spool_dir).start()
+    count = 0
+    with path.open(encoding="utf-8", errors="replace") as stream:
+        for record in _records(stream, unit):
+            reporter.emit(record)
+            count += 1
+    if status is not None:
+        reporter.emit({"type": "end", "status": status})
+    delivered = reporter.drain(timeout)
+    reporter.close()
+    return count, delivered

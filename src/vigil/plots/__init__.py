@@ -1,0 +1,48 @@
+"""Bokeh figures of Vigil's data, for the dashboard and for notebooks.
+
+Pure functions: a pandas DataFrame or arrays in, a Bokeh figure out (``show(fig)`` in
+Jupyter, ``bokeh.embed.json_item(fig)`` in a page)::
+
+    from vigil.client import Client
+    from vigil import plots
+
+    df = Client("http://localhost:8000").series("validate_drp.PA1", dataset="hsc",
+                                                data_id={"band": "r"})
+    show(plots.series_plot(df, x="commit", thresholds=[plots.Threshold("design", 5.0)]))
+"""
+
+from ._style import Marker, Threshold, failing_mask, merge_thresholds
+from .blob import blob_arrays, blob_plot, default_axes
+from .grid import dataid_grid, grid_axes
+from .series import (
+    NO_BRANCH,
+    PlotData,
+    branch_data,
+    branch_figure,
+    branch_order,
+    branch_plot,
+    series_data,
+    series_figure,
+    series_plot,
+)
+
+__all__ = [
+    "NO_BRANCH",
+    "Marker",
+    "PlotData",
+    "Threshold",
+    "blob_arrays",
+    "blob_plot",
+    "branch_data",
+    "branch_figure",
+    "branch_order",
+    "branch_plot",
+    "dataid_grid",
+    "default_axes",
+    "failing_mask",
+    "grid_axes",
+    "merge_thresholds",
+    "series_data",
+    "series_figure",
+    "series_plot",
+]

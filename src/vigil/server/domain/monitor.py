@@ -1,0 +1,479 @@
+"""The live monitor: the events a runner reports, and what the pages show.
+
+Events (`ExposureSeen`, `ProcessingStarted`, `StepChanged`, `LogLine`...) arrive in numbered
+batches (`EventBatch`) and are applied once each. The views (`ProcessingDetail`,
+`ProcessingSummary`, `TrendSeries`...) are what the service returns to pages and API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vigil.monitor.qa import QaStatus, colour, worst
+
+__all__ = [
+    "CONDITIONS",
+    "HISTORY_SORTS",
+    "Alert",
+    "Comment",
+    "ConditionPoint",
+    "EventBatch",
+    "ExposureRecord",
+    "ExposureSeen",
+    "ExposureValues",
+    "Heartbeat",
+    "HistoryFilter",
+    "LinearFit",
+    "MonitorEvent",
+    "PipelineAnnounced",
+    "PipelineInfo",
+    "ProcessingDetail",
+    "ProcessingEnded",
+    "ProcessingStarted",
+    "ProcessingSummary",
+    "QaReported",
+    "QaValue",
+    "StepChanged",
+    "StepView",
+    "TrendPoint",
+    "TrendSeries",
+    "UnitEnded",
+    "UnitLogLine",
+    "UnitStarted",
+    "UnitView",
+    "linear_fit",
+    "qa_colour",
+    "worst_status",
+]
+
+CONDITIONS = ("airmass", "seeing", "sky_brightness", "exposure_time")
+"""Observing conditions an exposure carries, plotted over time and one against another."""
+
+HISTORY_SORTS = (
+    "id",
+    "exposure",
+    "night",
+    "flavor",
+    "program",
+    "status",
+    "qa_status",
+    "started_at",
+    "ended_at",
+    "airmass",
+    "seeing",
+    "exposure_time",
+    "failed_count",
+)
+"""Columns the processing history can be sorted by."""
+
+
+def qa_colour(status: str) -> str:
+    """green, yellow, red or grey for a QA status."""
+    try:
+        return colour(status)
+    except ValueError:
+        return "grey"
+
+
+def worst_status(statuses: Sequence[str]) -> str:
+    """The worst QA status (alarm > warning > normal > missing)."""
+    return worst(s for s in statuses if s in QaStatus.__members__.values()).value
+
+
+# Events ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PipelineAnnounced:
+    """A runner started: its pipeline's units, steps per flavor and trends."""
+
+    pipeline: str
+    time: datetime
+    description: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """A runner is alive."""
+
+    pipeline: str
+    time: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class ExposureValues:
+    """What an exposure's header says: where it is, its flavor, program and conditions."""
+
+    path: str | None = None
+    night: str | None = None
+    flavor: str | None = None
+    program: str | None = None
+    airmass: float | None = None
+    seeing: float | None = None
+    sky_brightness: float | None = None
+    exposure_time: float | None = None
+    ra: float | None = None
+    dec: float | None = None
+    observed_at: datetime | None = None
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class ExposureSeen(ExposureValues):
+    """A new exposure (observing history)."""
+
+    pipeline: str
+    exposure: str
+    time: datetime
+
+
+@dataclass(slots=True)
+class ProcessingStarted:
+    """The pipeline started on an exposure, with these units and steps."""
+
+    pipeline: str
+    processing: str
+    exposure: str
+    time: datetime
+    flavor: str | None
+    units: list[str]
+    steps: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class UnitStarted:
+    """A unit's command started."""
+
+    processing: str
+    unit: str
+    time: datetime
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StepChanged:
+    """A step of a unit changed state (running, succeeded, failed, skipped)."""
+
+    processing: str
+    unit: str
+    step: str
+    state: str
+    time: datetime
+
+
+@dataclass(slots=True)
+class UnitLogLine:
+    """A line a unit wrote; ``checkpoint`` names the step whose marker it holds."""
+
+    processing: str
+    unit: str
+    time: datetime
+    level: int
+    message: str
+    stream: str | None = None
+    checkpoint: str | None = None
+
+
+@dataclass(slots=True)
+class QaReported:
+    """A QA value of a unit and step, judged by the runner."""
+
+    processing: str
+    unit: str
+    step: str
+    key: str
+    time: datetime
+    status: str
+    display_name: str | None = None
+    value: float | None = None
+    values: list[float | None] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    normal: list[float | None] | None = None
+    warning: list[float | None] | None = None
+    reference: Any = None
+
+
+@dataclass(slots=True)
+class UnitEnded:
+    """A unit ended: succeeded, failed (with its exit status and last lines) or stopped."""
+
+    processing: str
+    unit: str
+    time: datetime
+    status: str
+    exit_status: int | None = None
+    message: str | None = None
+    last_lines: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProcessingEnded:
+    """Every unit of a processing ended."""
+
+    processing: str
+    time: datetime
+    status: str
+
+
+MonitorEvent = (
+    PipelineAnnounced
+    | Heartbeat
+    | ExposureSeen
+    | ProcessingStarted
+    | UnitStarted
+    | StepChanged
+    | UnitLogLine
+    | QaReported
+    | UnitEnded
+    | ProcessingEnded
+)
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """Events numbered ``sequence`` within their ``source``; applied once."""
+
+    source: str
+    sequence: int
+    events: list[MonitorEvent]
+
+
+# Views -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PipelineInfo:
+    """A monitored pipeline and whether it runs."""
+
+    name: str
+    description: dict[str, Any]
+    desired_state: str
+    state_changed_by: str | None
+    state_changed_at: datetime | None
+    last_seen_at: datetime | None
+
+
+@dataclass(slots=True, kw_only=True)
+class ExposureRecord(ExposureValues):
+    """An exposure of the observing history."""
+
+    id: int
+    pipeline: str
+    exposure: str
+    state: str
+    created_at: datetime
+    processing_count: int = 0
+
+
+@dataclass(slots=True)
+class StepView:
+    """One step of one unit."""
+
+    name: str
+    status: str
+    qa_status: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def qa_colour(self) -> str:
+        """green, yellow, red or grey."""
+        return qa_colour(self.qa_status)
+
+
+@dataclass(slots=True)
+class UnitView:
+    """One unit of a processing, with its steps."""
+
+    name: str
+    status: str
+    current_step: str | None
+    qa_status: str
+    exit_status: int | None
+    message: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_lines: list[str] = field(default_factory=list)
+    steps: list[StepView] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class QaValue:
+    """One stored QA value."""
+
+    unit: str
+    step: str
+    key: str
+    display_name: str | None
+    status: str
+    value: float | None
+    values: list[float | None]
+    statuses: list[str]
+    normal: list[float | None] | None
+    warning: list[float | None] | None
+    reference: Any
+
+    @property
+    def colour(self) -> str:
+        """green, yellow, red or grey."""
+        return qa_colour(self.status)
+
+
+@dataclass(slots=True)
+class Comment:
+    """A comment on a processing."""
+
+    id: int
+    processing_id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class ProcessingSummary:
+    """A row of the processing history."""
+
+    id: int
+    key: str
+    pipeline: str
+    exposure: str
+    night: str | None
+    flavor: str | None
+    program: str | None
+    status: str
+    qa_status: str
+    started_at: datetime
+    ended_at: datetime | None
+    unit_count: int
+    failed_count: int
+    airmass: float | None = None
+    seeing: float | None = None
+    exposure_time: float | None = None
+    observed_at: datetime | None = None
+    comment_count: int = 0
+    log_run_id: int | None = None
+    job_id: int | None = None
+
+    @property
+    def qa_ok(self) -> bool | None:
+        """True when every QA is normal, False when one is not, None when there is none."""
+        if self.qa_status == QaStatus.MISSING:
+            return None
+        return self.qa_status == QaStatus.NORMAL
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(slots=True)
+class ProcessingDetail:
+    """A processing with its units, steps, QA values and comments."""
+
+    summary: ProcessingSummary
+    steps: list[dict[str, Any]]
+    units: list[UnitView]
+    qa: list[QaValue]
+    comments: list[Comment]
+
+
+@dataclass(slots=True)
+class Alert:
+    """Something to look at: a unit that failed, a QA in alarm or warning."""
+
+    time: datetime
+    processing_id: int
+    exposure: str
+    unit: str
+    kind: str
+    message: str
+
+
+@dataclass(slots=True)
+class HistoryFilter:
+    """Filters of the processing history; None means any."""
+
+    pipeline: str | None = None
+    status: str | None = None
+    qa_status: str | None = None
+    flavor: str | None = None
+    program: str | None = None
+    exposure: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(slots=True)
+class TrendPoint:
+    """One value of a trend."""
+
+    time: datetime
+    processing_id: int
+    exposure: str
+    unit: str
+    value: float | None
+    status: str
+
+
+@dataclass(slots=True)
+class TrendSeries:
+    """A QA key over time for one unit (and element, e.g. an amplifier), or all units."""
+
+    key: str
+    unit: str | None
+    element: int | None
+    points: list[TrendPoint]
+
+
+@dataclass(slots=True)
+class ConditionPoint:
+    """The observing conditions of one exposure."""
+
+    exposure: str
+    time: datetime
+    flavor: str | None
+    program: str | None
+    airmass: float | None
+    seeing: float | None
+    sky_brightness: float | None
+    exposure_time: float | None
+
+    def get(self, name: str) -> float | None:
+        """The condition *name* (one of `CONDITIONS`)."""
+        value = getattr(self, name)
+        return value if isinstance(value, float | int) else None
+
+
+@dataclass(slots=True)
+class LinearFit:
+    """A least-squares line ``y = slope * x + intercept`` and its correlation."""
+
+    slope: float
+    intercept: float
+    r: float
+    n: int
+
+
+def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> LinearFit | None:
+    """The least-squares line through the points, or None for fewer than 3 or no spread."""
+    n = len(xs)
+    if n < 3 or n != len(ys):
+        return None
+    mean_x = sum(xs) / n
+    mean_y = sum(ys) / n
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    syy = sum((y - mean_y) ** 2 for y in ys)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    if sxx == 0:
+        return None
+    slope = sxy / sxx
+    r = sxy / math.sqrt(sxx * syy) if syy > 0 else 0.0
+    return LinearFit(slope=slope, intercept=mean_y - slope * mean_x, r=r, n=n)

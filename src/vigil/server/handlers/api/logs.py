@@ -1,0 +1,381 @@
+"""Log aggregation's API: records in, runs, lines (filters, regular expressions), processes
+that ended abnormally, and a live tail."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...dependencies import base_url, factory_dependency, read_access, require_user
+from ...domain import User
+from ...domain.logs import LogBatch, LogProcessEnd, LogQuery, LogRecord, level_number
+from ...exceptions import InvalidRequestError
+from ...factory import Factory
+from ._common import ERRORS, Limit, next_url, page_limit
+from .monitor import check_read_access, event_stream, live_broker
+
+__all__ = [
+    "LogBatchModel",
+    "LogLineModel",
+    "LogLinesModel",
+    "LogProcessModel",
+    "LogRunModel",
+    "log_query",
+    "router",
+    "stream_router",
+]
+
+router = APIRouter(prefix="/api", tags=["logs"], dependencies=[Depends(read_access)])
+stream_router = APIRouter(prefix="/api", tags=["logs"])
+
+
+class LogRecordModel(BaseModel):
+    """One log record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    time: datetime
+    level: int | str = Field(20, description="Number (20) or name (INFO).")
+    message: str
+    unit: str | None = Field(None, max_length=64)
+    process: str | None = Field(None, max_length=64)
+    thread: str | None = Field(None, max_length=64)
+    logger: str | None = Field(None, max_length=256)
+    checkpoint: str | None = Field(None, max_length=128)
+
+    def to_domain(self, index: int) -> LogRecord:
+        level = level_number(self.level)
+        if level is None:
+            raise InvalidRequestError(
+                f"Level {self.level!r} is not a level name (DEBUG, INFO, WARNING, ERROR,"
+                " CRITICAL) or number.",
+                field=f"records[{index}].level",
+            )
+        return LogRecord(
+            time=self.time,
+            level=level,
+            message=self.message,
+            unit=self.unit,
+            process=self.process,
+            thread=self.thread,
+            logger=self.logger,
+            checkpoint=self.checkpoint,
+        )
+
+
+class LogProcessInModel(BaseModel):
+    """How a process of the run ended (or that it runs)."""
+
+    name: str = Field(..., min_length=1, max_length=128)
+    status: Literal["running", "succeeded", "failed", "stopped"]
+    exit_status: int | None = None
+    exception: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    last_lines: list[str] = Field(default_factory=list)
+
+
+class LogBatchModel(BaseModel):
+    """Records of one run, numbered within their source; a batch is applied once."""
+
+    source: str = Field(..., min_length=1, max_length=128)
+    sequence: int = Field(..., ge=1)
+    run: str = Field(..., min_length=1, max_length=256, description="The run's key.")
+    kind: str = Field("python", max_length=32, description="monitor, ci, python...")
+    title: str | None = Field(None, max_length=512)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    records: list[LogRecordModel] = Field(default_factory=list)
+    processes: list[LogProcessInModel] = Field(default_factory=list)
+    status: Literal["succeeded", "failed", "stopped"] | None = Field(
+        None, description="Ends the run with this status."
+    )
+
+
+class LogStoredModel(BaseModel):
+    """What the server did with a batch."""
+
+    run_id: int
+    stored: int
+    duplicate: bool
+    url: str
+
+
+class _FromDomain(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LogRunModel(_FromDomain):
+    """A run whose logs are aggregated."""
+
+    id: int
+    key: str
+    kind: str
+    title: str | None
+    status: str
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    line_count: int
+    error_count: int
+    failed_processes: int
+    meta: dict[str, Any]
+
+
+class LogRunDetailModel(LogRunModel):
+    """A run and the units that wrote in it."""
+
+    units: list[str]
+
+
+class LogRunPageModel(BaseModel):
+    """A page of runs."""
+
+    items: list[LogRunModel]
+    next_cursor: str | None
+    next_url: str | None
+
+
+class LogLineModel(_FromDomain):
+    """A stored line."""
+
+    id: int
+    run_id: int
+    run_key: str | None
+    time: datetime
+    level: int
+    level_name: str
+    unit: str | None
+    process: str | None
+    thread: str | None
+    logger: str | None
+    checkpoint: str | None
+    message: str
+
+
+class LogLinesModel(BaseModel):
+    """A page of matching lines; ``truncated``: the scan hit its time limit first."""
+
+    items: list[LogLineModel]
+    next_cursor: str | None
+    next_url: str | None
+    scanned: int
+    truncated: bool
+
+
+class LogProcessModel(_FromDomain):
+    """A process of a run and how it ended."""
+
+    id: int
+    run_id: int
+    run_key: str
+    run_title: str | None
+    name: str
+    status: str
+    exit_status: int | None
+    exception: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_lines: list[str]
+
+
+class LogProcessPageModel(BaseModel):
+    """A page of processes."""
+
+    items: list[LogProcessModel]
+    next_cursor: str | None
+    next_url: str | None
+
+
+@router.post(
+    "/logs",
+    response_model=LogStoredModel,
+    summary="Store log records of a run",
+    responses={**ERRORS, 422: {"description": "A record is malformed; nothing was stored"}},
+)
+def post_logs(
+    request: Request,
+    batch: LogBatchModel,
+    user: User = Depends(require_user),
+    factory: Factory = Depends(factory_dependency),
+) -> LogStoredModel:
+    """Store the records (and process endings) of a run, once per ``(source, sequence)``."""
+    domain = LogBatch(
+        source=batch.source,
+        sequence=batch.sequence,
+        run=batch.run,
+        kind=batch.kind,
+        title=batch.title,
+        meta=batch.meta,
+        records=[r.to_domain(i) for i, r in enumerate(batch.records)],
+        processes=[LogProcessEnd(**p.model_dump()) for p in batch.processes],
+        status=batch.status,
+    )
+    result = factory.create_log_service(live_broker(request)).ingest(domain)
+    return LogStoredModel(
+        run_id=result.run_id,
+        stored=result.stored,
+        duplicate=result.duplicate,
+        url=f"{base_url(request)}/api/logs/runs/{result.run_id}",
+    )
+
+
+@router.get(
+    "/logs/runs", response_model=LogRunPageModel, summary="Runs with logs", responses=ERRORS
+)
+def list_runs(
+    request: Request,
+    kind: str | None = Query(None, description="monitor, ci, python..."),
+    status: str | None = Query(None, description="running, succeeded, failed..."),
+    q: str | None = Query(None, description="Text in the run's key or title."),
+    limit: int = Limit,
+    cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
+    factory: Factory = Depends(factory_dependency),
+) -> LogRunPageModel:
+    """Runs, newest first."""
+    page = factory.create_log_service().list_runs(
+        kind=kind or None,
+        status=status or None,
+        text=q or None,
+        limit=page_limit(request, limit),
+        cursor=cursor,
+    )
+    return LogRunPageModel(
+        items=[LogRunModel.model_validate(r) for r in page.items],
+        next_cursor=page.next_cursor,
+        next_url=next_url(request, page.next_cursor),
+    )
+
+
+@router.get(
+    "/logs/runs/{run_id}", response_model=LogRunDetailModel, summary="One run", responses=ERRORS
+)
+def get_run(run_id: int, factory: Factory = Depends(factory_dependency)) -> LogRunDetailModel:
+    """A run, its counts and the units that wrote in it."""
+    service = factory.create_log_service()
+    run = service.get_run(run_id)
+    return LogRunDetailModel(
+        **LogRunModel.model_validate(run).model_dump(), units=service.run_units(run_id)
+    )
+
+
+def log_query(
+    run: int | None = Query(None, description="Only this run (id)."),
+    unit: str | None = Query(None, description="Only this unit."),
+    process: str | None = Query(None, description="Only this process."),
+    thread: str | None = Query(None, description="Only this thread (or stream)."),
+    level: str | None = Query(None, description="At least this level (WARNING, 40...)."),
+    since: datetime | None = Query(None, description="At or after (ISO 8601)."),
+    until: datetime | None = Query(None, description="Before (ISO 8601)."),
+    q: str | None = Query(None, description="Words every line must contain (any case)."),
+    regex: str | None = Query(None, description="A Python regular expression to search for."),
+    checkpoints: bool = Query(False, description="Only the lines that mark a step."),
+    order: str = Query("asc", pattern="^(asc|desc)$", description="asc: oldest first."),
+) -> LogQuery:
+    """The filters of a line search, from the query string.
+
+    Raises
+    ------
+    InvalidRequestError
+        The level is not a level.
+    """
+    min_level = None
+    if level:
+        min_level = level_number(level)
+        if min_level is None:
+            raise InvalidRequestError(
+                f"Level {level!r} is not DEBUG, INFO, WARNING, ERROR, CRITICAL or a number.",
+                field="level",
+            )
+    return LogQuery(
+        run_id=run,
+        unit=unit or None,
+        process=process or None,
+        thread=thread or None,
+        min_level=min_level,
+        since=since,
+        until=until,
+        text=q or None,
+        regex=regex or None,
+        checkpoints_only=checkpoints,
+        newest_first=order == "desc",
+    )
+
+
+@router.get(
+    "/logs/lines",
+    response_model=LogLinesModel,
+    summary="Search log lines",
+    responses=ERRORS,
+)
+def search_lines(
+    request: Request,
+    query: LogQuery = Depends(log_query),
+    limit: int = Limit,
+    cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
+    factory: Factory = Depends(factory_dependency),
+) -> LogLinesModel:
+    """Lines matching the filters, words and regular expression, a page at a time."""
+    result = factory.create_log_service().search(
+        query, limit=page_limit(request, limit), cursor=cursor
+    )
+    return LogLinesModel(
+        items=[LogLineModel.model_validate(line) for line in result.items],
+        next_cursor=result.next_cursor,
+        next_url=next_url(request, result.next_cursor),
+        scanned=result.scanned,
+        truncated=result.truncated,
+    )
+
+
+@router.get(
+    "/logs/processes",
+    response_model=LogProcessPageModel,
+    summary="Processes and how they ended",
+    responses=ERRORS,
+)
+def list_processes(
+    request: Request,
+    run: int | None = Query(None, description="Only this run."),
+    status: str | None = Query("failed", description="failed (default), succeeded, running..."),
+    limit: int = Limit,
+    cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
+    factory: Factory = Depends(factory_dependency),
+) -> LogProcessPageModel:
+    """Processes, newest first; by default those that ended abnormally, with exit status
+    and exception."""
+    page = factory.create_log_service().processes(
+        run_id=run, status=status or None, limit=page_limit(request, limit), cursor=cursor
+    )
+    return LogProcessPageModel(
+        items=[LogProcessModel.model_validate(p) for p in page.items],
+        next_cursor=page.next_cursor,
+        next_url=next_url(request, page.next_cursor),
+    )
+
+
+@stream_router.get(
+    "/logs/stream",
+    response_class=EventSourceResponse,
+    summary="Live tail of a run (server-sent events)",
+    responses=ERRORS,
+)
+async def stream(
+    request: Request,
+    run: int = Query(..., description="The run."),
+    unit: str | None = Query(None, description="Only this unit's lines."),
+    since: int | None = Query(None, description="Replay events after this id first."),
+    last_event_id: str | None = Header(None, description="Sent by EventSource on reconnect."),
+) -> AsyncIterator[ServerSentEvent]:
+    """``text/event-stream`` of the run's new lines (``log`` events)."""
+    check_read_access(request)
+    topics = {f"log:{run}:{unit}" if unit else f"log:{run}"}
+    start = since
+    if start is None and last_event_id and last_event_id.strip().isdigit():
+        start = int(last_event_id)
+    async for item in event_stream(request, topics, start):
+        yield item

@@ -1,0 +1,215 @@
+"""Limits of a job document, checked before it is read: what the databases can store.
+
+A job is free JSON in places (``meta``, ``notes``, blob data), and SQLite and
+PostgreSQL do not refuse the same things: PostgreSQL rejects NUL characters and values
+longer than their column, SQLite accepts both. These checks make both databases behave
+the same, and turn what would fail deep inside an insert into a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from vigil.verify.units import convertible
+
+from ..exceptions import InvalidJobError
+
+__all__ = ["MAX_DEPTH", "MAX_STRING", "check_job_document", "check_spec_units"]
+
+MAX_DEPTH = 32
+"""Deepest nesting of objects and arrays in a job (real jobs nest about 7 deep)."""
+
+MAX_STRING = 65_536
+"""Longest string, in characters, anywhere in a job; large text belongs in an artifact."""
+
+# NUL (PostgreSQL cannot store it), other C0 controls except tab, newline and carriage
+# return, DEL, and lone UTF-16 surrogates (not encodable as UTF-8).
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Names (metrics, units, identifiers, dataId) take no control character at all.
+_BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+_TOP_LEVEL = frozenset({"measurements", "blobs", "metrics", "specs", "meta", "identifier"})
+_MEASUREMENT = frozenset(
+    {"metric", "identifier", "value", "unit", "blob_refs", "data_id", "notes", "blobs"}
+)
+_BLOB = frozenset({"identifier", "name", "data"})
+
+# Longest value of the fields stored in columns of a fixed size.
+_NAME = 1024
+_PACKAGE = 256
+_UNIT = 64
+_BLOB_ID = 64
+
+
+def check_job_document(payload: Mapping[str, Any]) -> None:
+    """Refuse a job document that no database could store as sent.
+
+    Checked: nesting depth, string length, characters (NUL, control characters,
+    lone surrogates), integers beyond 64 bits, unknown fields at the top level and in
+    measurements and blobs, lengths of the names kept in columns, and finite numbers
+    where a number identifies something (dataId values) or decides something
+    (specification thresholds).
+
+    Raises
+    ------
+    InvalidJobError
+        The first problem found, naming its field (``measurements[3].data_id.band``).
+    """
+    _walk(payload, [], 0)
+    _check_structure(payload)
+
+
+def _path(parts: list[str]) -> str:
+    text = ""
+    for part in parts:
+        text += part if part.startswith("[") or not text else f".{part}"
+    return text or "body"
+
+
+def _fail(parts: list[str], problem: str) -> InvalidJobError:
+    field = _path(parts)
+    if len(field) > 200:
+        field = field[:200] + "..."
+    return InvalidJobError(f"Field {field} {problem}.", field=field)
+
+
+def _check_text(text: str, parts: list[str], what: str = "") -> None:
+    if len(text) > MAX_STRING:
+        raise _fail(
+            parts,
+            f"{what}is {len(text)} characters long; at most {MAX_STRING} are allowed"
+            " (store large text as an artifact)",
+        )
+    found = _BAD_TEXT.search(text)
+    if found is not None:
+        raise _fail(
+            parts, f"{what}contains the character U+{ord(found.group()):04X}, which is not allowed"
+        )
+
+
+def _walk(value: Any, parts: list[str], depth: int) -> None:
+    if isinstance(value, str):
+        _check_text(value, parts)
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        return
+    elif isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise _fail(parts, "is an integer beyond 64 bits")
+    elif isinstance(value, Mapping | list):
+        if depth >= MAX_DEPTH:
+            raise _fail(parts, f"is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if type(item) is not float:
+                    parts.append(f"[{index}]")
+                    _walk(item, parts, depth + 1)
+                    parts.pop()
+            return
+        for key, item in value.items():
+            parts.append(str(key))
+            if isinstance(key, str):
+                _check_text(key, parts, "has a name that ")
+            _walk(item, parts, depth + 1)
+            parts.pop()
+
+
+def _check_name(value: Any, parts: list[str], limit: int) -> None:
+    if not isinstance(value, str):
+        return  # the SDK says what type it must be
+    if len(value) > limit:
+        raise _fail(parts, f"is {len(value)} characters long; at most {limit} are allowed")
+    found = _BAD_NAME.search(value)
+    if found is not None:
+        raise _fail(
+            parts,
+            f"contains the control character U+{ord(found.group()):04X}, not allowed in names",
+        )
+
+
+def _check_metric_name(value: Any, parts: list[str]) -> None:
+    _check_name(value, parts, _NAME)
+    if isinstance(value, str) and "." in value:
+        _check_name(value.split(".", 1)[0], parts, _PACKAGE)
+
+
+def _unknown(item: Mapping[str, Any], known: frozenset[str], parts: list[str]) -> None:
+    for key in item:
+        if key not in known:
+            raise _fail(
+                [*parts, str(key)],
+                f"is not a field of a job; expected one of {', '.join(sorted(known))}",
+            )
+
+
+def _finite(value: Any, parts: list[str], what: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _fail(parts, f"is {value}; {what} must be a finite number")
+
+
+def _check_structure(payload: Mapping[str, Any]) -> None:
+    _unknown(payload, _TOP_LEVEL, [])
+    _check_name(payload.get("identifier"), ["identifier"], 128)
+    for i, m in _items(payload, "measurements"):
+        where = [f"measurements[{i}]"]
+        _unknown(m, _MEASUREMENT, where)
+        _check_metric_name(m.get("metric"), [*where, "metric"])
+        _check_name(m.get("unit"), [*where, "unit"], _UNIT)
+        data_id = m.get("data_id")
+        if isinstance(data_id, Mapping):
+            for key, value in data_id.items():
+                _check_name(key, [*where, "data_id", str(key)], _NAME)
+                _check_name(value, [*where, "data_id", str(key)], _NAME)
+                _finite(value, [*where, "data_id", str(key)], "a dataId value")
+    for i, blob in _items(payload, "blobs"):
+        where = [f"blobs[{i}]"]
+        _unknown(blob, _BLOB, where)
+        _check_name(blob.get("identifier"), [*where, "identifier"], _BLOB_ID)
+        _check_name(blob.get("name"), [*where, "name"], _NAME)
+    for i, metric in _items(payload, "metrics"):
+        _check_metric_name(metric.get("name"), [f"metrics[{i}]", "name"])
+        _check_name(metric.get("unit"), [f"metrics[{i}]", "unit"], _UNIT)
+    for i, spec in _items(payload, "specs"):
+        where = [f"specs[{i}]"]
+        _check_metric_name(spec.get("name"), [*where, "name"])
+        threshold = spec.get("threshold")
+        if isinstance(threshold, Mapping):
+            _check_name(threshold.get("unit"), [*where, "threshold", "unit"], _UNIT)
+            _finite(threshold.get("value"), [*where, "threshold", "value"], "a threshold")
+
+
+def _items(payload: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    items = payload.get(key)
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, Mapping)]
+
+
+def check_spec_units(payload: Mapping[str, Any]) -> None:
+    """Refuse a specification whose threshold unit does not convert to its metric's unit.
+
+    Only the metrics the job defines are known here; call after the SDK has read the
+    job, so that every unit parses.
+
+    Raises
+    ------
+    InvalidJobError
+        Naming ``specs[i].threshold.unit``.
+    """
+    units = {m.get("name"): m.get("unit") or "" for _, m in _items(payload, "metrics")}
+    for i, spec in _items(payload, "specs"):
+        name, threshold = spec.get("name"), spec.get("threshold")
+        if not isinstance(name, str) or not isinstance(threshold, Mapping):
+            continue
+        metric_unit = units.get(name.rsplit(".", 1)[0])
+        unit = threshold.get("unit") or ""
+        if metric_unit is None or not isinstance(unit, str) or convertible(unit, metric_unit):
+            continue
+        raise _fail(
+            [f"specs[{i}]", "threshold", "unit"],
+            f"'{unit}' does not convert to the unit '{metric_unit or 'dimensionless'}' of its"
+            " metric",
+        )

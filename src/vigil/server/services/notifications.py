@@ -1,0 +1,436 @@
+"""Subscriptions, and the digests that tell people about new regressions.
+
+New records are announced once: per job whose analysis found them, every recipient
+(subscriber, stakeholder of a requirement, author of a suspect commit) gets one digest
+per channel, queued in the outbox in the same transaction that marks the records
+announced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..domain import User
+from ..domain.regressions import (
+    CHANNELS,
+    JobRef,
+    RegressionDetail,
+    SeriesFacts,
+    Subscription,
+    SubscriptionDraft,
+    compile_metric_pattern,
+)
+from ..exceptions import NotFoundError, VigilError
+from ..storage.metrics import MetricStore, SpecificationStore
+from ..storage.regressions import (
+    AnalysisQueueStore,
+    OutboxStore,
+    RegressionStore,
+    SubscriptionStore,
+)
+from .regressions import RegressionService
+
+__all__ = [
+    "InvalidSubscriptionError",
+    "NotificationService",
+    "SubscriptionNotFoundError",
+    "SubscriptionService",
+    "dedupe_key",
+    "render_digest",
+]
+
+_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+_NOTIFIED_KINDS = ("regression", "change", "spec_failure")
+_FILTER_MAX = 256
+
+
+class InvalidSubscriptionError(VigilError):
+    """A subscription is not acceptable (bad pattern, channel or target)."""
+
+    status_code = 422
+    code = "invalid_subscription"
+
+
+class SubscriptionNotFoundError(NotFoundError):
+    code = "subscription_not_found"
+
+
+class SubscriptionService:
+    """Create, list and delete subscriptions; each user manages their own."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._store = SubscriptionStore(session)
+
+    def create(self, user: User, draft: SubscriptionDraft) -> Subscription:
+        """Subscribe *user*; the target of an email subscription defaults to their email.
+
+        Raises
+        ------
+        InvalidSubscriptionError
+            A malformed metric pattern, an unknown channel, a bad address or URL; the
+            message says what is wrong.
+        """
+        target = _validate(draft, user)
+        now = datetime.now(UTC)
+        try:
+            new_id = self._store.add(user.id, draft, target, now)
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        return self.get(user, new_id)
+
+    def list(self, user: User, *, everyone: bool = False) -> list[Subscription]:
+        """The user's subscriptions; an administrator may ask for everyone's."""
+        found = self._store.find(None if everyone and user.is_admin else user.id)
+        self._session.rollback()
+        return found
+
+    def get(self, user: User, subscription_id: int) -> Subscription:
+        """One subscription of the user (any, for an administrator)."""
+        found = self._store.get(subscription_id)
+        self._session.rollback()
+        if found is None or (found[1] != user.id and not user.is_admin):
+            raise SubscriptionNotFoundError(
+                f"You have no subscription with the id {subscription_id}."
+            )
+        return found[0]
+
+    def delete(self, user: User, subscription_id: int) -> None:
+        """Remove a subscription of the user (any, for an administrator)."""
+        self.get(user, subscription_id)
+        try:
+            self._store.delete(subscription_id)
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+
+
+def _validate(draft: SubscriptionDraft, user: User) -> str:
+    if draft.channel not in CHANNELS:
+        raise InvalidSubscriptionError(
+            f"channel must be one of {', '.join(CHANNELS)}, not {draft.channel!r}.",
+            field="channel",
+        )
+    for name in ("metric_pattern", "package", "tag", "dataset"):
+        value = getattr(draft, name)
+        if value is not None:
+            value = value.strip() or None
+            setattr(draft, name, value)
+        if name != "metric_pattern" and value is not None and len(value) > _FILTER_MAX:
+            raise InvalidSubscriptionError(
+                f"{name} has at most {_FILTER_MAX} characters.", field=name
+            )
+    if draft.metric_pattern is not None:
+        try:
+            compile_metric_pattern(draft.metric_pattern)
+        except ValueError as exc:
+            raise InvalidSubscriptionError(
+                f"The metric pattern is malformed: {exc}.", field="metric_pattern"
+            ) from None
+    target = (draft.target or "").strip()
+    if draft.channel == "email":
+        target = target or (user.email or "")
+        if not target:
+            raise InvalidSubscriptionError(
+                "An email subscription needs a `target` address (your user has no email).",
+                field="target",
+            )
+        if not _EMAIL_RE.match(target) or len(target) > 256:
+            raise InvalidSubscriptionError(f"{target!r} is not an email address.", field="target")
+        return target
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(target) > 2048:
+        raise InvalidSubscriptionError(
+            f"A {draft.channel} subscription needs an http(s) URL as `target`, not {target!r}.",
+            field="target",
+        )
+    return target
+
+
+# Announcing ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Recipient:
+    details: dict[int, RegressionDetail] = field(default_factory=dict)
+
+
+def dedupe_key(event_key: str, channel: str, target: str) -> str:
+    """The outbox's uniqueness key of one event for one target."""
+    return hashlib.sha256(f"{event_key}\n{channel}\n{target}".encode()).hexdigest()
+
+
+class NotificationService:
+    """Turns newly found regressions into digests in the outbox."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+        self._store = RegressionStore(session)
+        self._queue = AnalysisQueueStore(session)
+        self._outbox = OutboxStore(session)
+        self._subscriptions = SubscriptionStore(session)
+        self._metrics = MetricStore(session)
+        self._specs = SpecificationStore(session)
+        self._regressions = RegressionService(session, settings)
+
+    def announce(self, limit: int = 1000) -> int:
+        """Queue the digests of records not announced yet; return how many messages.
+
+        A job's records are announced once all the series it queued are analysed, so
+        that its digest is complete.
+        """
+        pending = self._store.unannounced(limit)
+        groups: dict[int | None, list[int]] = defaultdict(list)
+        for regression_id, job_id in pending:
+            groups[job_id].append(regression_id)
+        waiting = self._queue.waiting_job_ids(j for j in groups if j is not None)
+        self._session.rollback()
+        queued = 0
+        for job_id, ids in groups.items():
+            if job_id in waiting:
+                continue
+            try:
+                queued += self._announce(job_id, ids)
+                self._session.commit()
+            except BaseException:
+                self._session.rollback()
+                raise
+        return queued
+
+    def _announce(self, job_id: int | None, ids: list[int]) -> int:
+        details = [
+            d
+            for d in self._regressions.details(ids)
+            if d.regression.kind in _NOTIFIED_KINDS
+            and d.regression.status == "open"
+            and not d.regression.dissolved
+        ]
+        rows = []
+        if details:
+            job = self._store.job_refs([job_id]).get(job_id) if job_id is not None else None
+            recipients = self._recipients(details)
+            now = datetime.now(UTC)
+            digest_id = hashlib.sha256(
+                ",".join(str(d.regression.id) for d in details).encode()
+            ).hexdigest()[:16]
+            event_key = f"regressions:job-{job_id}:{digest_id}"
+            for (channel, target), recipient in sorted(recipients.items()):
+                payload = render_digest(
+                    channel,
+                    job,
+                    list(recipient.details.values()),
+                    base_url=self._settings.base_url,
+                    event_key=event_key,
+                )
+                rows.append(
+                    {
+                        "dedupe_key": dedupe_key(event_key, channel, target),
+                        "event_key": event_key,
+                        "channel": channel,
+                        "target": target,
+                        "payload": payload,
+                        "created_at": now,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                )
+            self._outbox.add(rows)
+        self._store.mark_announced(ids)
+        return len(rows)
+
+    def _recipients(self, details: list[RegressionDetail]) -> dict[tuple[str, str], _Recipient]:
+        recipients: dict[tuple[str, str], _Recipient] = defaultdict(_Recipient)
+        email = bool(self._settings.smtp_host)
+        facts = self._facts(details)
+        for subscription in self._subscriptions.find():
+            if subscription.channel == "email" and not email:
+                continue
+            for d in details:
+                if subscription.matches(facts[d.regression.id]):
+                    key = (subscription.channel, subscription.target)
+                    recipients[key].details[d.regression.id] = d
+        if not email:
+            return recipients
+        for d in details:
+            if facts[d.regression.id].requirement:
+                for address in self._settings.stakeholders:
+                    recipients[("email", address)].details[d.regression.id] = d
+            if self._settings.notify_authors and d.regression.kind == "regression":
+                for commit in d.commits:
+                    if commit.author_email and _EMAIL_RE.match(commit.author_email):
+                        recipients[("email", commit.author_email)].details[d.regression.id] = d
+        return recipients
+
+    def _facts(self, details: list[RegressionDetail]) -> dict[int, SeriesFacts]:
+        names = {d.regression.series.metric_name for d in details}
+        metrics = self._metrics.get_many(names)
+        required = set(self._settings.requirement_tags)
+        requirement_metrics = {
+            name
+            for name in names
+            if any(required & set(s.tags) for s in self._specs.list(metric=name))
+        }
+        facts = {}
+        for d in details:
+            r = d.regression
+            metric = metrics.get(r.series.metric_name)
+            facts[r.id] = SeriesFacts(
+                metric=r.series.metric_name,
+                package=(
+                    metric.package
+                    if metric is not None and metric.package
+                    else r.series.metric_name.split(".", 1)[0]
+                ),
+                tags=frozenset(metric.tags if metric is not None else ()),
+                dataset=r.series.dataset,
+                requirement=r.series.metric_name in requirement_metrics,
+            )
+        return facts
+
+
+# Rendering -------------------------------------------------------------------------------
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:.4g}"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f" ({value * 100:+.1f} %)"
+
+
+def _series_label(d: RegressionDetail) -> str:
+    s = d.regression.series
+    data_id = ", ".join(f"{k}={v}" for k, v in sorted(s.data_id.items()))
+    return f"{s.metric_name} on {s.dataset or 'no dataset'}" + (f" [{data_id}]" if data_id else "")
+
+
+def _line(d: RegressionDetail) -> str:
+    r = d.regression
+    what = "FAILS " + (r.specification or "") if r.kind == "spec_failure" else r.kind.upper()
+    change = f"{_number(r.before)} → {_number(r.after)} {r.unit}".rstrip() + _percent(
+        r.relative_size
+    )
+    p = f", p = {r.p_value:.2g}" if r.p_value is not None else ""
+    good = f"job {r.last_good.id}" if r.last_good is not None else "none"
+    suspects = (
+        ", ".join(f"{c.sha[:10]} ({c.author or 'unknown author'})" for c in d.commits)
+        or "no commit recorded"
+    )
+    packages = ", ".join(p.name for p in d.packages) or "none"
+    return (
+        f"{what}: {_series_label(d)}: {change}{p}\n"
+        f"  first bad job {r.first_bad.id}, last good {good}\n"
+        f"  suspect commits: {suspects}\n"
+        f"  packages changed: {packages}"
+    )
+
+
+def _url(base_url: str | None, path: str) -> str:
+    return (base_url or "").rstrip("/") + path
+
+
+def _title(job: JobRef | None, count: int) -> str:
+    noun = "regression" if count == 1 else "regressions"
+    if job is None:
+        return f"{count} {noun} found"
+    where = job.dataset or "a job"
+    commit = f" @ {job.commit_sha[:10]}" if job.commit_sha else ""
+    return f"{count} {noun} after job {job.id} ({where}, {job.branch or 'main'}{commit})"
+
+
+def render_digest(
+    channel: str,
+    job: JobRef | None,
+    details: list[RegressionDetail],
+    *,
+    base_url: str | None,
+    event_key: str,
+) -> dict[str, Any]:
+    """The outbox payload of one digest: an email, a Slack message or a JSON document."""
+    title = _title(job, len(details))
+    if channel == "email":
+        lines = [title, ""]
+        for d in details:
+            lines += [_line(d), "  " + _url(base_url, f"/regressions/{d.regression.id}"), ""]
+        lines.append("Triage them at " + _url(base_url, "/regressions") + ".")
+        return {"subject": f"[Vigil] {title}", "text": "\n".join(lines)}
+    if channel == "slack":
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}}
+        ]
+        for d in details[:45]:
+            link = _url(base_url, f"/regressions/{d.regression.id}")
+            text = _line(d).replace("\n", "\n>")
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": f"<{link}|#{d.regression.id}> {text}"[:3000],
+                    },
+                }
+            )
+        return {"text": title, "blocks": blocks}
+    return {
+        "event": "regressions",
+        "event_key": event_key,
+        "title": title,
+        "job": _job_json(job),
+        "regressions": [_regression_json(d, base_url) for d in details],
+    }
+
+
+def _job_json(job: JobRef | None) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    return {
+        "id": job.id,
+        "time": job.time.isoformat(),
+        "branch": job.branch,
+        "commit_sha": job.commit_sha,
+        "author": job.author,
+        "dataset": job.dataset,
+        "ci_url": job.ci_url,
+    }
+
+
+def _regression_json(d: RegressionDetail, base_url: str | None) -> dict[str, Any]:
+    r = d.regression
+    return {
+        "id": r.id,
+        "url": _url(base_url, f"/api/regressions/{r.id}"),
+        "kind": r.kind,
+        "status": r.status,
+        "metric": r.series.metric_name,
+        "dataset": r.series.dataset,
+        "instrument": r.series.instrument,
+        "data_id": r.series.data_id,
+        "series_key": r.series.series_key,
+        "specification": r.specification,
+        "before": r.before,
+        "after": r.after,
+        "unit": r.unit,
+        "size": r.size,
+        "relative_size": r.relative_size,
+        "p_value": r.p_value,
+        "first_bad_job_id": r.first_bad.id,
+        "last_good_job_id": r.last_good.id if r.last_good is not None else None,
+        "suspect_commits": [
+            {"sha": c.sha, "author": c.author, "author_email": c.author_email} for c in d.commits
+        ],
+        "packages_changed": [p.name for p in d.packages],
+    }

@@ -1,0 +1,219 @@
+"""The reads of the web dashboard that the other stores do not have."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..dbschema import SqlJob, SqlJobPackage, SqlMeasurement, SqlMetric, SqlSeries, SqlSpecification
+from ..domain import SpecificationInfo
+from ._sql import chunks
+from .jobs import job_time
+from .metrics import spec_info
+
+__all__ = ["Counts", "DashboardStore", "JobValue"]
+
+
+@dataclass(slots=True)
+class Counts:
+    """How much the server holds."""
+
+    jobs: int
+    metrics: int
+    specifications: int
+    series: int
+    measurements: int
+    datasets: int
+    branches: int
+    last_job_id: int | None
+    last_job_at: datetime | None
+
+
+@dataclass(slots=True)
+class JobValue:
+    """One measurement of a job, with what its evaluation needs."""
+
+    job_id: int
+    measurement_id: int
+    metric_name: str
+    value: float | None
+    unit: str
+    data_id: dict[str, Any]
+    series_key: str
+
+
+class DashboardStore:
+    """Counts, per-metric summaries, package fingerprints, neighbouring jobs."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def counts(self) -> Counts:
+        """Rows of each kind; distinct datasets and branches."""
+        s = self._session
+        j = SqlJob
+        jobs, datasets, branches, last_id = s.execute(
+            select(
+                func.count(),
+                func.count(j.dataset.distinct()),
+                func.count(j.branch.distinct()),
+                func.max(j.id),
+            )
+        ).one()
+        last_at = s.scalar(select(job_time()).where(j.id == last_id)) if last_id else None
+        return Counts(
+            jobs=int(jobs),
+            metrics=int(s.scalar(select(func.count()).select_from(SqlMetric)) or 0),
+            specifications=int(s.scalar(select(func.count()).select_from(SqlSpecification)) or 0),
+            series=int(s.scalar(select(func.count()).select_from(SqlSeries)) or 0),
+            measurements=int(s.scalar(select(func.count()).select_from(SqlMeasurement)) or 0),
+            datasets=int(datasets),
+            branches=int(branches),
+            last_job_id=int(last_id) if last_id is not None else None,
+            last_job_at=last_at,
+        )
+
+    def series_per_metric(self) -> dict[str, int]:
+        """How many series each metric has."""
+        rows = self._session.execute(
+            select(SqlSeries.metric_name, func.count()).group_by(SqlSeries.metric_name)
+        )
+        return {str(name): int(count) for name, count in rows}
+
+    def specs_per_metric(self) -> dict[str, int]:
+        """How many specifications each metric has."""
+        s = SqlSpecification
+        rows = self._session.execute(select(s.metric_name, func.count()).group_by(s.metric_name))
+        return {str(name): int(count) for name, count in rows}
+
+    def specifications_of(self, metric_names: Iterable[str]) -> dict[str, list[SpecificationInfo]]:
+        """The specifications of each of *metric_names*, by name."""
+        found: dict[str, list[SpecificationInfo]] = {}
+        s = SqlSpecification
+        for part in chunks(sorted(set(metric_names))):
+            rows = self._session.scalars(select(s).where(s.metric_name.in_(part)).order_by(s.name))
+            for row in rows:
+                found.setdefault(row.metric_name, []).append(spec_info(row))
+        return found
+
+    def job_values(self, job_ids: Sequence[int], metric: str | None = None) -> list[JobValue]:
+        """The measurements of *job_ids* (of one metric if given), by job then id."""
+        m, s = SqlMeasurement, SqlSeries
+        found: list[JobValue] = []
+        for part in chunks(sorted(set(job_ids))):
+            stmt = (
+                select(m.job_id, m.id, m.metric_name, m.value, m.unit, m.data_id, s.series_key)
+                .join(s, s.id == m.series_id)
+                .where(m.job_id.in_(part))
+            )
+            if metric is not None:
+                stmt = stmt.where(m.metric_name == metric)
+            for r in self._session.execute(stmt.order_by(m.job_id, m.id)):
+                found.append(JobValue(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {}), r[6]))
+        return found
+
+    def metas(self, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The ``meta`` of each job."""
+        found: dict[int, dict[str, Any]] = {}
+        for part in chunks(sorted(set(job_ids))):
+            for job_id, meta in self._session.execute(
+                select(SqlJob.id, SqlJob.meta).where(SqlJob.id.in_(part))
+            ):
+                found[int(job_id)] = dict(meta or {})
+        return found
+
+    def package_fingerprints(self, job_ids: Sequence[int]) -> dict[int, frozenset[tuple[Any, ...]]]:
+        """``job id → {(package name, version, git sha, git url), ...}`` for *job_ids*."""
+        p = SqlJobPackage
+        found: dict[int, set[tuple[Any, ...]]] = {job_id: set() for job_id in job_ids}
+        for part in chunks(sorted(set(job_ids))):
+            rows = self._session.execute(
+                select(p.job_id, p.name, p.version, p.git_sha, p.git_url).where(p.job_id.in_(part))
+            )
+            for job_id, *package in rows:
+                found[job_id].add(tuple(package))
+        return {job_id: frozenset(items) for job_id, items in found.items()}
+
+    def previous_comparable_job(
+        self,
+        job_id: int,
+        *,
+        branch: str | None,
+        dataset: str | None,
+        instrument: str | None,
+        filter_name: str | None,
+        environment: str | None,
+        at: datetime,
+    ) -> int | None:
+        """The newest job before *job_id* on the same branch, data and environment.
+
+        "Before" is by job time, then id; "same" is null-safe (no instrument matches no
+        instrument).
+        """
+        j = SqlJob
+        time = job_time()
+        stmt = (
+            select(j.id)
+            .where(j.id != job_id)
+            .where(j.branch.is_not_distinct_from(branch))
+            .where(j.dataset.is_not_distinct_from(dataset))
+            .where(j.instrument.is_not_distinct_from(instrument))
+            .where(j.filter_name.is_not_distinct_from(filter_name))
+            .where(j.environment.is_not_distinct_from(environment))
+            .where((time < at) | ((time == at) & (j.id < job_id)))
+            .order_by(time.desc(), j.id.desc())
+            .limit(1)
+        )
+        found = self._session.scalar(stmt)
+        return int(found) if found is not None else None
+
+    def latest_job_measuring(
+        self, metric: str, *, dataset: str | None, branch: str | None, scan: int = 2000
+    ) -> int | None:
+        """The newest of the last *scan* jobs (of *branch*, on *dataset*) measuring *metric*."""
+        j, m = SqlJob, SqlMeasurement
+        recent = select(j.id).order_by(j.id.desc()).limit(scan)
+        if branch is not None:
+            recent = recent.where(j.branch == branch)
+        if dataset is not None:
+            recent = recent.where(j.dataset == dataset)
+        ids = [int(i) for i in self._session.scalars(recent)]
+        for part in chunks(ids, 200):
+            found = self._session.scalar(
+                select(func.max(m.job_id)).where(m.job_id.in_(part), m.metric_name == metric)
+            )
+            if found is not None:
+                return int(found)
+        return None
+
+    def last_time(self, series_id: int) -> datetime | None:
+        """The time of the newest job of a series."""
+        m, j = SqlMeasurement, SqlJob
+        last_job = select(func.max(m.job_id)).where(m.series_id == series_id).scalar_subquery()
+        return self._session.scalar(select(job_time()).where(j.id == last_job))
+
+    def environments(self) -> list[str]:
+        """Every environment jobs ran in."""
+        rows = self._session.scalars(
+            select(SqlJob.environment).where(SqlJob.environment.is_not(None)).distinct()
+        )
+        return sorted(str(r) for r in rows)
+
+    def branches(self) -> list[str]:
+        """Every branch of a job."""
+        rows = self._session.scalars(
+            select(SqlJob.branch).where(SqlJob.branch.is_not(None)).distinct()
+        )
+        return sorted(str(r) for r in rows)
+
+    def datasets(self) -> list[str]:
+        """Every dataset of a job."""
+        rows = self._session.scalars(
+            select(SqlJob.dataset).where(SqlJob.dataset.is_not(None)).distinct()
+        )
+        return sorted(str(r) for r in rows)

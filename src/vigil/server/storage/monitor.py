@@ -1,0 +1,796 @@
+"""The live monitor's tables: event sources, pipelines, exposures, processings, units,
+steps, QA values and comments. Stores never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..dbschema import (
+    SqlEventSource,
+    SqlExposure,
+    SqlMonitorPipeline,
+    SqlProcessing,
+    SqlProcessingComment,
+    SqlQaValue,
+    SqlStepRun,
+    SqlUnitRun,
+)
+from ..domain.monitor import (
+    Alert,
+    Comment,
+    ConditionPoint,
+    ExposureRecord,
+    ExposureSeen,
+    HistoryFilter,
+    PipelineInfo,
+    ProcessingSummary,
+    QaValue,
+    StepView,
+    TrendPoint,
+    UnitView,
+)
+from ._sql import upsert
+
+__all__ = ["EventSourceStore", "MonitorStore", "ProcessingKeys"]
+
+_EXPOSURE_FIELDS = (
+    "path",
+    "night",
+    "flavor",
+    "program",
+    "airmass",
+    "seeing",
+    "sky_brightness",
+    "exposure_time",
+    "ra",
+    "dec",
+    "observed_at",
+)
+
+
+class EventSourceStore:
+    """The highest batch applied per event source (the idempotency of event ingest)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def last_sequence(self, source: str) -> int | None:
+        """The last batch applied from *source* (locked until the transaction ends)."""
+        stmt = select(SqlEventSource.last_sequence).where(SqlEventSource.name == source)
+        if self._session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self._session.scalar(stmt)
+
+    def set_last_sequence(self, source: str, sequence: int, now: datetime) -> None:
+        """Record that batch *sequence* of *source* was applied."""
+        updated = self._session.execute(
+            update(SqlEventSource)
+            .where(SqlEventSource.name == source)
+            .values(last_sequence=sequence, updated_at=now)
+        )
+        if not updated.rowcount:  # type: ignore[attr-defined]
+            self._session.add(SqlEventSource(name=source, last_sequence=sequence, updated_at=now))
+            self._session.flush()
+
+
+class ProcessingKeys:
+    """The ids a processing's events need, looked up once per batch."""
+
+    __slots__ = (
+        "exposure",
+        "flavor",
+        "id",
+        "log_run_id",
+        "observed_at",
+        "pipeline",
+        "steps",
+        "units",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        pipeline: str,
+        exposure: str,
+        flavor: str | None,
+        log_run_id: int | None,
+        observed_at: datetime,
+        units: dict[str, int],
+        steps: dict[tuple[int, str], int],
+    ) -> None:
+        self.id = id
+        self.pipeline = pipeline
+        self.exposure = exposure
+        self.flavor = flavor
+        self.log_run_id = log_run_id
+        self.observed_at = observed_at
+        self.units = units
+        self.steps = steps
+
+
+def _summary_columns() -> tuple[Any, ...]:
+    comments = (
+        select(func.count())
+        .select_from(SqlProcessingComment)
+        .where(SqlProcessingComment.processing_id == SqlProcessing.id)
+        .scalar_subquery()
+    )
+    return (
+        SqlProcessing,
+        SqlExposure.exposure,
+        SqlExposure.night,
+        SqlExposure.program,
+        SqlExposure.airmass,
+        SqlExposure.seeing,
+        SqlExposure.exposure_time,
+        SqlExposure.observed_at,
+        comments.label("comment_count"),
+    )
+
+
+def _summary(row: Any) -> ProcessingSummary:
+    p: SqlProcessing = row[0]
+    return ProcessingSummary(
+        id=p.id,
+        key=p.key,
+        pipeline=p.pipeline,
+        exposure=row.exposure,
+        night=row.night,
+        flavor=p.flavor,
+        program=row.program,
+        status=p.status,
+        qa_status=p.qa_status,
+        started_at=p.started_at,
+        ended_at=p.ended_at,
+        unit_count=p.unit_count,
+        failed_count=p.failed_count,
+        airmass=row.airmass,
+        seeing=row.seeing,
+        exposure_time=row.exposure_time,
+        observed_at=row.observed_at,
+        comment_count=row.comment_count or 0,
+        log_run_id=p.log_run_id,
+        job_id=p.job_id,
+    )
+
+
+def _exposure(row: SqlExposure, processings: int = 0) -> ExposureRecord:
+    return ExposureRecord(
+        id=row.id,
+        pipeline=row.pipeline,
+        exposure=row.exposure,
+        state=row.state,
+        created_at=row.created_at,
+        header=row.header or {},
+        processing_count=processings,
+        **{name: getattr(row, name) for name in _EXPOSURE_FIELDS},
+    )
+
+
+_SORT_COLUMNS: dict[str, Any] = {
+    "id": SqlProcessing.id,
+    "exposure": SqlExposure.exposure,
+    "night": SqlExposure.night,
+    "flavor": SqlProcessing.flavor,
+    "program": SqlExposure.program,
+    "status": SqlProcessing.status,
+    "qa_status": SqlProcessing.qa_status,
+    "started_at": SqlProcessing.started_at,
+    "ended_at": SqlProcessing.ended_at,
+    "airmass": SqlExposure.airmass,
+    "seeing": SqlExposure.seeing,
+    "exposure_time": SqlExposure.exposure_time,
+    "failed_count": SqlProcessing.failed_count,
+}
+
+
+class MonitorStore:
+    """Queries on the monitor's tables."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    # Pipelines ------------------------------------------------------------------------
+
+    def _pipeline_row(self, name: str) -> SqlMonitorPipeline | None:
+        return self._session.scalar(
+            select(SqlMonitorPipeline).where(SqlMonitorPipeline.name == name)
+        )
+
+    def announce_pipeline(
+        self, name: str, description: dict[str, Any] | None, now: datetime
+    ) -> None:
+        """Record a pipeline's runner (a new pipeline is ``running``)."""
+        row = self._pipeline_row(name)
+        if row is None:
+            row = SqlMonitorPipeline(
+                name=name,
+                description=description or {},
+                desired_state="running",
+                state_changed_by=None,
+                state_changed_at=None,
+                last_seen_at=now,
+            )
+            self._session.add(row)
+        else:
+            if description is not None:
+                row.description = description
+            row.last_seen_at = now
+        self._session.flush()
+
+    def get_pipeline(self, name: str) -> PipelineInfo | None:
+        """One pipeline."""
+        row = self._pipeline_row(name)
+        return None if row is None else self._pipeline(row)
+
+    def list_pipelines(self) -> list[PipelineInfo]:
+        """Every pipeline, by name."""
+        rows = self._session.scalars(select(SqlMonitorPipeline).order_by(SqlMonitorPipeline.name))
+        return [self._pipeline(row) for row in rows]
+
+    @staticmethod
+    def _pipeline(row: SqlMonitorPipeline) -> PipelineInfo:
+        return PipelineInfo(
+            name=row.name,
+            description=row.description or {},
+            desired_state=row.desired_state,
+            state_changed_by=row.state_changed_by,
+            state_changed_at=row.state_changed_at,
+            last_seen_at=row.last_seen_at,
+        )
+
+    def set_desired_state(self, name: str, state: str, by: str, now: datetime) -> None:
+        """Ask the pipeline's runner to run or stop (created if unknown)."""
+        self.announce_pipeline(name, None, now)
+        self._session.execute(
+            update(SqlMonitorPipeline)
+            .where(SqlMonitorPipeline.name == name)
+            .values(desired_state=state, state_changed_by=by, state_changed_at=now)
+        )
+
+    # Exposures ------------------------------------------------------------------------
+
+    def upsert_exposure(self, event: ExposureSeen, state: str, now: datetime) -> int:
+        """Store an exposure (its values are replaced when it is seen again); its id."""
+        row = self._session.scalar(
+            select(SqlExposure).where(
+                SqlExposure.pipeline == event.pipeline, SqlExposure.exposure == event.exposure
+            )
+        )
+        if row is None:
+            row = SqlExposure(
+                pipeline=event.pipeline, exposure=event.exposure, created_at=now, header={}
+            )
+            self._session.add(row)
+        elif row.state in ("claimed", "processed") and state in ("seen", "queued"):
+            state = row.state
+        row.state = state
+        for name in _EXPOSURE_FIELDS:
+            value = getattr(event, name)
+            if value is not None:
+                setattr(row, name, value)
+        if event.header:
+            row.header = event.header
+        self._session.flush()
+        return row.id
+
+    def exposure_id(self, pipeline: str, exposure: str) -> int | None:
+        """The id of an exposure."""
+        return self._session.scalar(
+            select(SqlExposure.id).where(
+                SqlExposure.pipeline == pipeline, SqlExposure.exposure == exposure
+            )
+        )
+
+    def set_exposure_state(self, exposure_id: int, state: str) -> None:
+        """Mark an exposure queued, claimed, seen or processed."""
+        self._session.execute(
+            update(SqlExposure).where(SqlExposure.id == exposure_id).values(state=state)
+        )
+
+    def claim_exposures(self, pipeline: str, limit: int) -> list[ExposureRecord]:
+        """The oldest queued exposures of *pipeline*, marked claimed."""
+        stmt = (
+            select(SqlExposure)
+            .where(SqlExposure.pipeline == pipeline, SqlExposure.state == "queued")
+            .order_by(SqlExposure.id)
+            .limit(limit)
+        )
+        if self._session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = list(self._session.scalars(stmt))
+        for row in rows:
+            row.state = "claimed"
+        self._session.flush()
+        return [_exposure(row) for row in rows]
+
+    def list_exposures(
+        self,
+        *,
+        pipeline: str | None,
+        flavor: str | None,
+        program: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ExposureRecord], int]:
+        """Exposures, newest first, and how many match."""
+        conditions = []
+        if pipeline:
+            conditions.append(SqlExposure.pipeline == pipeline)
+        if flavor:
+            conditions.append(SqlExposure.flavor == flavor)
+        if program:
+            conditions.append(SqlExposure.program == program)
+        time = func.coalesce(SqlExposure.observed_at, SqlExposure.created_at)
+        if since:
+            conditions.append(time >= since)
+        if until:
+            conditions.append(time < until)
+        count = (
+            select(func.count())
+            .select_from(SqlProcessing)
+            .where(SqlProcessing.exposure_id == SqlExposure.id)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(SqlExposure, count)
+            .where(and_(True, *conditions))
+            .order_by(SqlExposure.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        total = self._session.scalar(
+            select(func.count()).select_from(SqlExposure).where(and_(True, *conditions))
+        )
+        items = [_exposure(row, n or 0) for row, n in self._session.execute(stmt)]
+        return items, total or 0
+
+    def conditions(
+        self,
+        pipeline: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        flavor: str | None,
+    ) -> list[ConditionPoint]:
+        """The observing conditions of exposures, oldest first."""
+        time = func.coalesce(SqlExposure.observed_at, SqlExposure.created_at)
+        stmt = select(SqlExposure, time.label("time")).order_by(time, SqlExposure.id)
+        if pipeline:
+            stmt = stmt.where(SqlExposure.pipeline == pipeline)
+        if flavor:
+            stmt = stmt.where(SqlExposure.flavor == flavor)
+        if since:
+            stmt = stmt.where(time >= since)
+        if until:
+            stmt = stmt.where(time < until)
+        return [
+            ConditionPoint(
+                exposure=row.exposure,
+                time=row.observed_at or row.created_at,
+                flavor=row.flavor,
+                program=row.program,
+                airmass=row.airmass,
+                seeing=row.seeing,
+                sky_brightness=row.sky_brightness,
+                exposure_time=row.exposure_time,
+            )
+            for row, _ in self._session.execute(stmt)
+        ]
+
+    # Processings ----------------------------------------------------------------------
+
+    def insert_processing(
+        self,
+        *,
+        key: str,
+        exposure_id: int,
+        pipeline: str,
+        flavor: str | None,
+        steps: list[dict[str, Any]],
+        units: Sequence[str],
+        log_run_id: int,
+        now: datetime,
+    ) -> int:
+        """Create a running processing with its units and their steps, all pending."""
+        row = SqlProcessing(
+            key=key,
+            exposure_id=exposure_id,
+            pipeline=pipeline,
+            flavor=flavor,
+            status="running",
+            qa_status="missing",
+            started_at=now,
+            ended_at=None,
+            unit_count=len(units),
+            failed_count=0,
+            steps=steps,
+            log_run_id=log_run_id,
+            job_id=None,
+        )
+        self._session.add(row)
+        self._session.flush()
+        unit_rows = [
+            SqlUnitRun(
+                processing_id=row.id,
+                name=name,
+                position=i,
+                status="pending",
+                current_step=None,
+                qa_status="missing",
+                exit_status=None,
+                message=None,
+                last_lines=[],
+            )
+            for i, name in enumerate(units)
+        ]
+        self._session.add_all(unit_rows)
+        self._session.flush()
+        self._session.add_all(
+            SqlStepRun(
+                unit_id=unit.id,
+                name=str(step["name"]),
+                position=j,
+                status="pending",
+                qa_status="missing",
+            )
+            for unit in unit_rows
+            for j, step in enumerate(steps)
+        )
+        self._session.flush()
+        return row.id
+
+    def processing_keys(self, key: str) -> ProcessingKeys | None:
+        """The ids of processing *key* and of its units."""
+        row = self._session.execute(
+            select(
+                SqlProcessing.id,
+                SqlProcessing.pipeline,
+                SqlProcessing.flavor,
+                SqlProcessing.log_run_id,
+                SqlProcessing.started_at,
+                SqlExposure.exposure,
+                SqlExposure.observed_at,
+            )
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(SqlProcessing.key == key)
+        ).first()
+        if row is None:
+            return None
+        units = {
+            name: unit_id
+            for name, unit_id in self._session.execute(
+                select(SqlUnitRun.name, SqlUnitRun.id).where(SqlUnitRun.processing_id == row.id)
+            )
+        }
+        steps = {
+            (unit_id, name): step_id
+            for step_id, unit_id, name in self._session.execute(
+                select(SqlStepRun.id, SqlStepRun.unit_id, SqlStepRun.name).where(
+                    SqlStepRun.unit_id.in_(list(units.values()))
+                )
+            )
+        }
+        return ProcessingKeys(
+            id=row.id,
+            pipeline=row.pipeline,
+            exposure=row.exposure,
+            flavor=row.flavor,
+            log_run_id=row.log_run_id,
+            observed_at=row.observed_at or row.started_at,
+            units=units,
+            steps=steps,
+        )
+
+    def update_processing(self, processing_id: int, **values: Any) -> None:
+        """Set columns of a processing."""
+        self._session.execute(
+            update(SqlProcessing).where(SqlProcessing.id == processing_id).values(**values)
+        )
+
+    def update_units(self, rows: list[dict[str, Any]]) -> None:
+        """Set columns of many units (each row: ``id`` and the columns), in one go."""
+        if rows:
+            self._session.execute(update(SqlUnitRun), rows)
+
+    def update_steps(self, rows: list[dict[str, Any]]) -> None:
+        """Set columns of many steps (each row: ``id`` and the columns), in one go."""
+        if rows:
+            self._session.execute(update(SqlStepRun), rows)
+
+    def unit_statuses(self, processing_id: int) -> list[tuple[str, str]]:
+        """``(status, qa_status)`` of every unit of a processing."""
+        stmt = select(SqlUnitRun.status, SqlUnitRun.qa_status).where(
+            SqlUnitRun.processing_id == processing_id
+        )
+        return [(status, qa) for status, qa in self._session.execute(stmt)]
+
+    def get_summary(self, processing_id: int) -> ProcessingSummary | None:
+        """One row of the processing history."""
+        row = self._session.execute(
+            select(*_summary_columns())
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(SqlProcessing.id == processing_id)
+        ).first()
+        return None if row is None else _summary(row)
+
+    def processing_steps(self, processing_id: int) -> list[dict[str, Any]]:
+        """The step definitions a processing ran with."""
+        steps = self._session.scalar(
+            select(SqlProcessing.steps).where(SqlProcessing.id == processing_id)
+        )
+        return list(steps or [])
+
+    def latest_processing_id(self, pipeline: str | None) -> int | None:
+        """The most recent processing (of *pipeline*)."""
+        stmt = select(func.max(SqlProcessing.id))
+        if pipeline:
+            stmt = stmt.where(SqlProcessing.pipeline == pipeline)
+        return self._session.scalar(stmt)
+
+    def _history_conditions(self, filters: HistoryFilter) -> list[Any]:
+        conditions: list[Any] = []
+        if filters.pipeline:
+            conditions.append(SqlProcessing.pipeline == filters.pipeline)
+        if filters.status:
+            conditions.append(SqlProcessing.status == filters.status)
+        if filters.qa_status:
+            conditions.append(SqlProcessing.qa_status == filters.qa_status)
+        if filters.flavor:
+            conditions.append(SqlProcessing.flavor == filters.flavor)
+        if filters.program:
+            conditions.append(SqlExposure.program == filters.program)
+        if filters.exposure:
+            conditions.append(SqlExposure.exposure.like(f"%{filters.exposure}%"))
+        if filters.since:
+            conditions.append(SqlProcessing.started_at >= filters.since)
+        if filters.until:
+            conditions.append(SqlProcessing.started_at < filters.until)
+        return conditions
+
+    def list_processings(
+        self,
+        filters: HistoryFilter,
+        *,
+        sort: str,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ProcessingSummary], int]:
+        """One page of the processing history and how many rows match."""
+        conditions = self._history_conditions(filters)
+        column = _SORT_COLUMNS[sort]
+        ordering = column.desc() if descending else column.asc()
+        tie = SqlProcessing.id.desc() if descending else SqlProcessing.id.asc()
+        stmt: Select[Any] = (
+            select(*_summary_columns())
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(and_(True, *conditions))
+            .order_by(ordering.nulls_last(), tie)
+            .limit(limit)
+            .offset(offset)
+        )
+        total = self._session.scalar(
+            select(func.count())
+            .select_from(SqlProcessing)
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(and_(True, *conditions))
+        )
+        return [_summary(row) for row in self._session.execute(stmt)], total or 0
+
+    def distinct_values(self, column: str, pipeline: str | None) -> list[str]:
+        """The values of ``flavor`` or ``program`` seen, for filter menus."""
+        attribute = {"flavor": SqlExposure.flavor, "program": SqlExposure.program}[column]
+        stmt = select(attribute).where(attribute.is_not(None)).distinct().order_by(attribute)
+        if pipeline:
+            stmt = stmt.where(SqlExposure.pipeline == pipeline)
+        return [value for value in self._session.scalars(stmt) if value]
+
+    # Units, steps, QA -----------------------------------------------------------------
+
+    def list_units(self, processing_id: int) -> list[UnitView]:
+        """The units of a processing with their steps, in order."""
+        units = list(
+            self._session.scalars(
+                select(SqlUnitRun)
+                .where(SqlUnitRun.processing_id == processing_id)
+                .order_by(SqlUnitRun.position)
+            )
+        )
+        steps: dict[int, list[StepView]] = {u.id: [] for u in units}
+        if units:
+            for step in self._session.scalars(
+                select(SqlStepRun)
+                .where(SqlStepRun.unit_id.in_(list(steps)))
+                .order_by(SqlStepRun.unit_id, SqlStepRun.position)
+            ):
+                steps[step.unit_id].append(
+                    StepView(
+                        name=step.name,
+                        status=step.status,
+                        qa_status=step.qa_status,
+                        started_at=step.started_at,
+                        ended_at=step.ended_at,
+                    )
+                )
+        return [
+            UnitView(
+                name=u.name,
+                status=u.status,
+                current_step=u.current_step,
+                qa_status=u.qa_status,
+                exit_status=u.exit_status,
+                message=u.message,
+                started_at=u.started_at,
+                ended_at=u.ended_at,
+                last_lines=list(u.last_lines or []),
+                steps=steps[u.id],
+            )
+            for u in units
+        ]
+
+    def upsert_qa_values(self, rows: list[dict[str, Any]]) -> None:
+        """Store QA values, replacing those of the same unit, step and key."""
+        if rows:
+            upsert(
+                self._session, cast(Table, SqlQaValue.__table__), rows, ["unit_id", "step", "key"]
+            )
+
+    def qa_statuses(self, unit_ids: list[int]) -> list[tuple[int, str, str]]:
+        """``(unit id, step, status)`` of every QA value of these units."""
+        stmt = select(SqlQaValue.unit_id, SqlQaValue.step, SqlQaValue.status).where(
+            SqlQaValue.unit_id.in_(unit_ids)
+        )
+        return [(unit_id, step, status) for unit_id, step, status in self._session.execute(stmt)]
+
+    def list_qa(self, processing_id: int) -> list[QaValue]:
+        """Every QA value of a processing."""
+        rows = self._session.scalars(
+            select(SqlQaValue)
+            .where(SqlQaValue.processing_id == processing_id)
+            .order_by(SqlQaValue.unit_id, SqlQaValue.id)
+        )
+        return [
+            QaValue(
+                unit=r.unit,
+                step=r.step,
+                key=r.key,
+                display_name=r.display_name,
+                status=r.status,
+                value=r.value,
+                values=list(r.values or []),
+                statuses=list(r.statuses or []),
+                normal=r.normal_range,
+                warning=r.warning_range,
+                reference=r.reference,
+            )
+            for r in rows
+        ]
+
+    def qa_keys(self, pipeline: str | None) -> list[str]:
+        """The QA keys stored (of *pipeline*)."""
+        stmt = select(SqlQaValue.key).distinct().order_by(SqlQaValue.key)
+        if pipeline:
+            stmt = stmt.where(SqlQaValue.pipeline == pipeline)
+        return list(self._session.scalars(stmt))
+
+    def trend(
+        self,
+        *,
+        pipeline: str | None,
+        key: str,
+        units: Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[tuple[TrendPoint, list[float | None]]]:
+        """A QA key's values over time: each point with its value's elements."""
+        stmt = (
+            select(
+                SqlQaValue.observed_at,
+                SqlQaValue.processing_id,
+                SqlQaValue.unit,
+                SqlQaValue.value,
+                SqlQaValue.values,
+                SqlQaValue.status,
+                SqlExposure.exposure,
+            )
+            .join(SqlProcessing, SqlProcessing.id == SqlQaValue.processing_id)
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(SqlQaValue.key == key)
+            .order_by(SqlQaValue.observed_at, SqlQaValue.id)
+        )
+        if pipeline:
+            stmt = stmt.where(SqlQaValue.pipeline == pipeline)
+        unit_list = list(units or [])
+        if unit_list:
+            stmt = stmt.where(SqlQaValue.unit.in_(unit_list))
+        if since:
+            stmt = stmt.where(SqlQaValue.observed_at >= since)
+        if until:
+            stmt = stmt.where(SqlQaValue.observed_at < until)
+        return [
+            (
+                TrendPoint(
+                    time=row.observed_at,
+                    processing_id=row.processing_id,
+                    exposure=row.exposure,
+                    unit=row.unit,
+                    value=row.value,
+                    status=row.status,
+                ),
+                list(row.values or []),
+            )
+            for row in self._session.execute(stmt)
+        ]
+
+    # Comments and alerts --------------------------------------------------------------
+
+    def add_comment(self, processing_id: int, author: str, text: str, now: datetime) -> Comment:
+        """Store a comment."""
+        row = SqlProcessingComment(
+            processing_id=processing_id, author=author, text=text, created_at=now
+        )
+        self._session.add(row)
+        self._session.flush()
+        return Comment(row.id, processing_id, author, text, now)
+
+    def list_comments(self, processing_id: int) -> list[Comment]:
+        """The comments of a processing, oldest first."""
+        rows = self._session.scalars(
+            select(SqlProcessingComment)
+            .where(SqlProcessingComment.processing_id == processing_id)
+            .order_by(SqlProcessingComment.id)
+        )
+        return [Comment(r.id, r.processing_id, r.author, r.text, r.created_at) for r in rows]
+
+    def recent_alerts(self, pipeline: str | None, limit: int) -> list[Alert]:
+        """Failed units and QA values in alarm or warning, newest first."""
+        failed = (
+            select(SqlUnitRun, SqlProcessing.id, SqlExposure.exposure)
+            .join(SqlProcessing, SqlProcessing.id == SqlUnitRun.processing_id)
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(SqlUnitRun.status == "failed")
+            .order_by(SqlUnitRun.id.desc())
+            .limit(limit)
+        )
+        qa = (
+            select(SqlQaValue, SqlExposure.exposure)
+            .join(SqlProcessing, SqlProcessing.id == SqlQaValue.processing_id)
+            .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
+            .where(or_(SqlQaValue.status == "alarm", SqlQaValue.status == "warning"))
+            .order_by(SqlQaValue.id.desc())
+            .limit(limit)
+        )
+        if pipeline:
+            failed = failed.where(SqlProcessing.pipeline == pipeline)
+            qa = qa.where(SqlQaValue.pipeline == pipeline)
+        alerts = [
+            Alert(
+                time=unit.ended_at or unit.started_at or datetime.min,
+                processing_id=pid,
+                exposure=exposure,
+                unit=unit.name,
+                kind="failed",
+                message=unit.message or "failed",
+            )
+            for unit, pid, exposure in self._session.execute(failed)
+        ]
+        alerts += [
+            Alert(
+                time=value.observed_at,
+                processing_id=value.processing_id,
+                exposure=exposure,
+                unit=value.unit,
+                kind=value.status,
+                message=f"{value.display_name or value.key} {value.status.upper()} ({value.step})",
+            )
+            for value, exposure in self._session.execute(qa)
+        ]
+        alerts.sort(key=lambda a: (a.processing_id, a.kind == "failed"), reverse=True)
+        return alerts[:limit]

@@ -1,0 +1,564 @@
+"""Regressions, subscriptions, the outbox and the analysis queue in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..dbschema import (
+    SqlAnalysisQueueItem,
+    SqlJob,
+    SqlMeasurement,
+    SqlOutboxMessage,
+    SqlRegression,
+    SqlRegressionEvent,
+    SqlSeries,
+    SqlSubscription,
+    SqlUser,
+)
+from ..domain import Package, SeriesInfo
+from ..domain.regressions import (
+    JobRef,
+    OutboxMessage,
+    QueueItem,
+    Regression,
+    RegressionEvent,
+    RegressionFilter,
+    RegressionMarker,
+    SeriesValue,
+    StoredChange,
+    Subscription,
+    SubscriptionDraft,
+)
+from ._sql import _insert, chunks, insert_ignore
+from .jobs import JobStore, job_time
+from .series import _info
+
+__all__ = ["AnalysisQueueStore", "OutboxStore", "RegressionStore", "SubscriptionStore"]
+
+_OUTBOX = cast(Table, SqlOutboxMessage.__table__)
+_QUEUE = cast(Table, SqlAnalysisQueueItem.__table__)
+
+
+def _default_line(default_branch: str) -> Any:
+    """Jobs of the main line: the default branch, or no branch known (legacy SQuaSH jobs)."""
+    return or_(SqlJob.branch == default_branch, SqlJob.branch.is_(None))
+
+
+def _job_columns() -> tuple[Any, ...]:
+    j = SqlJob
+    return (
+        j.id,
+        job_time().label("time"),
+        j.branch,
+        j.commit_sha,
+        j.author,
+        j.author_email,
+        j.ci_url,
+        j.dataset,
+    )
+
+
+def _job_ref(row: Any) -> JobRef:
+    return JobRef(*row)
+
+
+class RegressionStore:
+    """Queries on ``regressions`` and ``regression_events``, and the reads analysis needs."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    # What the analysis reads ------------------------------------------------------------
+
+    def line_values(
+        self, series_id: int, branch: str, *, main_line: bool = True
+    ) -> list[SeriesValue]:
+        """The values of a series on one branch, in time order (NaN as None).
+
+        With *main_line*, jobs that name no branch (legacy SQuaSH jobs) count as
+        *branch*, the default branch.
+        """
+        m, j = SqlMeasurement, SqlJob
+        on_branch = _default_line(branch) if main_line else j.branch == branch
+        stmt = (
+            select(m.job_id, job_time(), m.value, m.unit)
+            .join(j, j.id == m.job_id)
+            .where(m.series_id == series_id, on_branch)
+            .order_by(job_time(), m.job_id, m.id)
+        )
+        return [SeriesValue(*row) for row in self._session.execute(stmt)]
+
+    def first_job_of_branch(self, branch: str) -> JobRef | None:
+        """The earliest job of *branch*, if any."""
+        row = self._session.execute(
+            select(*_job_columns())
+            .where(SqlJob.branch == branch)
+            .order_by(job_time(), SqlJob.id)
+            .limit(1)
+        ).first()
+        return _job_ref(row) if row is not None else None
+
+    def series(self, series_id: int) -> SeriesInfo | None:
+        """One series by id."""
+        row = self._session.get(SqlSeries, series_id)
+        return _info(row) if row is not None else None
+
+    def series_ids(self, *, metric: str | None = None, dataset: str | None = None) -> list[int]:
+        """Ids of the series of *metric* and *dataset* (None: any), in id order."""
+        stmt = select(SqlSeries.id).order_by(SqlSeries.id)
+        if metric is not None:
+            stmt = stmt.where(SqlSeries.metric_name == metric)
+        if dataset is not None:
+            stmt = stmt.where(SqlSeries.dataset == dataset)
+        return [int(i) for i in self._session.scalars(stmt)]
+
+    def job_metas(self, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The stored ``meta`` of each job, by id."""
+        found: dict[int, dict[str, Any]] = {}
+        for part in chunks(sorted(set(job_ids))):
+            for job_id, meta in self._session.execute(
+                select(SqlJob.id, SqlJob.meta).where(SqlJob.id.in_(part))
+            ):
+                found[int(job_id)] = dict(meta or {})
+        return found
+
+    def job_refs(self, job_ids: Iterable[int]) -> dict[int, JobRef]:
+        """Job facts by id."""
+        found: dict[int, JobRef] = {}
+        for part in chunks(sorted(set(job_ids))):
+            rows = self._session.execute(select(*_job_columns()).where(SqlJob.id.in_(part)))
+            found.update({row[0]: _job_ref(row) for row in rows})
+        return found
+
+    def jobs_between(
+        self, last_good: JobRef | None, first_bad: JobRef, dataset: str | None, default_branch: str
+    ) -> list[JobRef]:
+        """Main-line jobs of *dataset* after *last_good* up to *first_bad*, in time order."""
+        t = job_time()
+        after_last_good = (
+            or_(t > last_good.time, and_(t == last_good.time, SqlJob.id > last_good.id))
+            if last_good is not None
+            else SqlJob.id == first_bad.id
+        )
+        up_to_first_bad = or_(
+            t < first_bad.time, and_(t == first_bad.time, SqlJob.id <= first_bad.id)
+        )
+        stmt = (
+            select(*_job_columns())
+            .where(_default_line(default_branch), after_last_good, up_to_first_bad)
+            .order_by(t, SqlJob.id)
+        )
+        stmt = stmt.where(
+            SqlJob.dataset == dataset if dataset is not None else SqlJob.dataset.is_(None)
+        )
+        return [_job_ref(row) for row in self._session.execute(stmt)]
+
+    def packages(self, job_id: int) -> list[Package]:
+        """The software packages of a job."""
+        return JobStore(self._session).list_packages(job_id)
+
+    # Records ----------------------------------------------------------------------------
+
+    def stored_changes(self, series_id: int) -> list[StoredChange]:
+        """Every record of a series (dissolved ones included), by id."""
+        r = SqlRegression
+        rows = self._session.execute(
+            select(
+                r.id,
+                r.kind,
+                r.status,
+                r.specification,
+                r.first_bad_job_id,
+                r.last_good_job_id,
+                r.dissolved,
+            )
+            .where(r.series_id == series_id)
+            .order_by(r.id)
+        )
+        return [StoredChange(*row) for row in rows]
+
+    def insert(self, values: dict[str, Any]) -> int:
+        """Insert a record; return its id."""
+        result = self._session.execute(insert(SqlRegression).returning(SqlRegression.id), values)
+        return int(result.scalar_one())
+
+    def update(self, regression_id: int, values: dict[str, Any]) -> None:
+        """Change columns of a record."""
+        self._session.execute(
+            update(SqlRegression).where(SqlRegression.id == regression_id).values(**values)
+        )
+
+    def add_event(
+        self,
+        regression_id: int,
+        now: datetime,
+        action: str,
+        *,
+        user_id: int | None = None,
+        user_name: str | None = None,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Append to a record's history."""
+        self._session.execute(
+            insert(SqlRegressionEvent),
+            {
+                "regression_id": regression_id,
+                "created_at": now,
+                "user_id": user_id,
+                "user_name": user_name,
+                "action": action,
+                "from_status": from_status,
+                "to_status": to_status,
+                "note": note,
+            },
+        )
+
+    def _regressions(self, stmt: Any) -> list[Regression]:
+        rows = list(self._session.execute(stmt))
+        refs = self.job_refs(
+            [r.first_bad_job_id for r, _ in rows]
+            + [r.last_good_job_id for r, _ in rows if r.last_good_job_id is not None]
+        )
+        return [
+            Regression(
+                id=r.id,
+                series=_info(s),
+                kind=r.kind,
+                status=r.status,
+                first_bad=refs[r.first_bad_job_id],
+                last_good=refs.get(r.last_good_job_id) if r.last_good_job_id else None,
+                specification=r.specification,
+                before=r.before,
+                after=r.after,
+                size=r.size,
+                relative_size=r.relative_size,
+                effect_size=r.effect_size,
+                p_value=r.p_value,
+                unit=r.unit,
+                dissolved=r.dissolved,
+                trigger_job_id=r.trigger_job_id,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r, s in rows
+        ]
+
+    def _select(self) -> Any:
+        return select(SqlRegression, SqlSeries).join(
+            SqlSeries, SqlSeries.id == SqlRegression.series_id
+        )
+
+    def get(self, regression_id: int) -> Regression | None:
+        """One record with its series and jobs."""
+        found = self._regressions(self._select().where(SqlRegression.id == regression_id))
+        return found[0] if found else None
+
+    def get_many(self, ids: Sequence[int]) -> list[Regression]:
+        """Records by id (those that exist), in id order."""
+        found: list[Regression] = []
+        for part in chunks(sorted(set(ids))):
+            found.extend(self._regressions(self._select().where(SqlRegression.id.in_(part))))
+        return sorted(found, key=lambda r: r.id)
+
+    def find(
+        self, filters: RegressionFilter, *, limit: int, before_id: int | None = None
+    ) -> list[Regression]:
+        """Records matching *filters*, newest first."""
+        r, s = SqlRegression, SqlSeries
+        stmt = self._select()
+        if filters.status is not None:
+            stmt = stmt.where(r.status == filters.status)
+        if filters.kind is not None:
+            stmt = stmt.where(r.kind == filters.kind)
+        if filters.metric is not None:
+            stmt = stmt.where(s.metric_name == filters.metric)
+        if filters.dataset is not None:
+            stmt = stmt.where(s.dataset == filters.dataset)
+        if filters.series_key is not None:
+            stmt = stmt.where(s.series_key == filters.series_key)
+        if not filters.include_dissolved:
+            stmt = stmt.where(r.dissolved.is_(False))
+        if before_id is not None:
+            stmt = stmt.where(r.id < before_id)
+        return self._regressions(stmt.order_by(r.id.desc()).limit(limit))
+
+    def events(self, regression_id: int) -> list[RegressionEvent]:
+        """A record's history, oldest first."""
+        e = SqlRegressionEvent
+        rows = self._session.execute(
+            select(e.id, e.created_at, e.user_name, e.action, e.from_status, e.to_status, e.note)
+            .where(e.regression_id == regression_id)
+            .order_by(e.id)
+        )
+        return [RegressionEvent(*row) for row in rows]
+
+    def markers(self, series_key: str) -> list[RegressionMarker]:
+        """Where the standing records of a series are, for its plot."""
+        r, s = SqlRegression, SqlSeries
+        rows = self._session.execute(
+            select(
+                r.id,
+                r.kind,
+                r.status,
+                job_time(),
+                r.first_bad_job_id,
+                r.size,
+                r.relative_size,
+                r.specification,
+            )
+            .join(s, s.id == r.series_id)
+            .join(SqlJob, SqlJob.id == r.first_bad_job_id)
+            .where(s.series_key == series_key, r.dissolved.is_(False))
+            .order_by(job_time(), r.id)
+        )
+        return [RegressionMarker(*row) for row in rows]
+
+    def unannounced(self, limit: int) -> list[tuple[int, int | None]]:
+        """``(id, trigger_job_id)`` of records not announced yet, oldest first."""
+        r = SqlRegression
+        rows = self._session.execute(
+            select(r.id, r.trigger_job_id).where(r.announced.is_(False)).order_by(r.id).limit(limit)
+        )
+        return [(int(i), j) for i, j in rows]
+
+    def mark_announced(self, ids: Sequence[int]) -> None:
+        """Record that notifications were queued for *ids*."""
+        for part in chunks(list(ids)):
+            self._session.execute(
+                update(SqlRegression).where(SqlRegression.id.in_(part)).values(announced=True)
+            )
+
+
+class SubscriptionStore:
+    """Queries on ``subscriptions``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def _select(self) -> Any:
+        return select(SqlSubscription, SqlUser.name).join(
+            SqlUser, SqlUser.id == SqlSubscription.user_id
+        )
+
+    @staticmethod
+    def _domain(row: SqlSubscription, user_name: str) -> Subscription:
+        return Subscription(
+            id=row.id,
+            user_name=user_name,
+            channel=row.channel,
+            target=row.target,
+            metric_pattern=row.metric_pattern,
+            package=row.package,
+            tag=row.tag,
+            dataset=row.dataset,
+            created_at=row.created_at,
+        )
+
+    def add(self, user_id: int, draft: SubscriptionDraft, target: str, now: datetime) -> int:
+        """Insert a subscription; return its id."""
+        result = self._session.execute(
+            insert(SqlSubscription).returning(SqlSubscription.id),
+            {
+                "user_id": user_id,
+                "channel": draft.channel,
+                "target": target,
+                "metric_pattern": draft.metric_pattern,
+                "package": draft.package,
+                "tag": draft.tag,
+                "dataset": draft.dataset,
+                "created_at": now,
+            },
+        )
+        return int(result.scalar_one())
+
+    def get(self, subscription_id: int) -> tuple[Subscription, int] | None:
+        """A subscription and the id of its owner."""
+        row = self._session.execute(
+            self._select().where(SqlSubscription.id == subscription_id)
+        ).first()
+        if row is None:
+            return None
+        return self._domain(row[0], row[1]), row[0].user_id
+
+    def find(self, user_id: int | None = None) -> list[Subscription]:
+        """Subscriptions of one user (None: everyone's), by id."""
+        stmt = self._select().order_by(SqlSubscription.id)
+        if user_id is not None:
+            stmt = stmt.where(SqlSubscription.user_id == user_id)
+        return [self._domain(row, name) for row, name in self._session.execute(stmt)]
+
+    def delete(self, subscription_id: int) -> None:
+        """Remove a subscription."""
+        self._session.execute(delete(SqlSubscription).where(SqlSubscription.id == subscription_id))
+
+
+class OutboxStore:
+    """Queries on ``outbox``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Queue messages; a row whose ``dedupe_key`` is already queued is skipped."""
+        insert_ignore(self._session, _OUTBOX, rows, ["dedupe_key"])
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
+        """Lease up to *limit* undelivered messages whose next attempt is due.
+
+        A leased message is not handed to another worker until *lease_until*; a worker
+        that dies while sending leaves it to be retried then (at least once).
+        """
+        o = SqlOutboxMessage
+        due = (
+            select(o.id)
+            .where(
+                o.delivered_at.is_(None),
+                o.failed_at.is_(None),
+                or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
+                or_(o.claimed_until.is_(None), o.claimed_until <= now),
+            )
+            .order_by(o.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [int(i) for i in self._session.scalars(due)]
+        if not ids:
+            return []
+        self._session.execute(update(o).where(o.id.in_(ids)).values(claimed_until=lease_until))
+        rows = self._session.scalars(select(o).where(o.id.in_(ids)).order_by(o.id))
+        return [self._domain(row) for row in rows]
+
+    @staticmethod
+    def _domain(row: SqlOutboxMessage) -> OutboxMessage:
+        return OutboxMessage(
+            id=row.id,
+            event_key=row.event_key,
+            channel=row.channel,
+            target=row.target,
+            payload=dict(row.payload or {}),
+            attempts=row.attempts,
+            created_at=row.created_at,
+            next_attempt_at=row.next_attempt_at,
+            delivered_at=row.delivered_at,
+            failed_at=row.failed_at,
+            last_error=row.last_error,
+        )
+
+    def mark_delivered(self, message_id: int, now: datetime) -> None:
+        """Record a successful delivery."""
+        o = SqlOutboxMessage
+        self._session.execute(
+            update(o)
+            .where(o.id == message_id)
+            .values(delivered_at=now, claimed_until=None, attempts=o.attempts + 1, last_error=None)
+        )
+
+    def mark_attempt_failed(
+        self,
+        message_id: int,
+        error: str,
+        next_attempt_at: datetime | None,
+        failed_at: datetime | None,
+    ) -> None:
+        """Record a failed attempt and when to try again (or that it was given up)."""
+        o = SqlOutboxMessage
+        self._session.execute(
+            update(o)
+            .where(o.id == message_id)
+            .values(
+                attempts=o.attempts + 1,
+                last_error=error[:2000],
+                next_attempt_at=next_attempt_at,
+                failed_at=failed_at,
+                claimed_until=None,
+            )
+        )
+
+    def find(self, *, pending_only: bool = False, limit: int = 1000) -> list[OutboxMessage]:
+        """Messages by id (the pending ones only if asked)."""
+        o = SqlOutboxMessage
+        stmt = select(o).order_by(o.id).limit(limit)
+        if pending_only:
+            stmt = stmt.where(o.delivered_at.is_(None), o.failed_at.is_(None))
+        return [self._domain(row) for row in self._session.scalars(stmt)]
+
+
+class AnalysisQueueStore:
+    """Queries on ``analysis_queue``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def enqueue(self, series_ids: Iterable[int], job_id: int | None, now: datetime) -> None:
+        """Ask for *series_ids* to be analysed because of *job_id*.
+
+        A series already waiting takes the newer job and a new version, so that a
+        worker analysing it right now leaves the row for another pass.
+        """
+        rows = [
+            {"series_id": sid, "job_id": job_id, "version": 1, "enqueued_at": now}
+            for sid in sorted(set(series_ids))
+        ]
+        if not rows:
+            return
+        stmt = _insert(self._session, _QUEUE)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series_id"],
+            set_={
+                "job_id": stmt.excluded.job_id,
+                "enqueued_at": stmt.excluded.enqueued_at,
+                "version": _QUEUE.c.version + 1,
+            },
+        )
+        for part in chunks(rows):
+            self._session.execute(stmt, list(part))
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[QueueItem]:
+        """Lease up to *limit* waiting series, those of the oldest job first."""
+        q = SqlAnalysisQueueItem
+        due = (
+            select(q.id)
+            .where(or_(q.claimed_until.is_(None), q.claimed_until <= now))
+            .order_by(q.enqueued_at, q.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [int(i) for i in self._session.scalars(due)]
+        if not ids:
+            return []
+        self._session.execute(update(q).where(q.id.in_(ids)).values(claimed_until=lease_until))
+        rows = self._session.execute(
+            select(q.series_id, q.job_id, q.version).where(q.id.in_(ids)).order_by(q.id)
+        )
+        return [QueueItem(*row) for row in rows]
+
+    def complete(self, item: QueueItem) -> None:
+        """Remove a series analysed at *item*'s version; release it if it changed since."""
+        q = SqlAnalysisQueueItem
+        result = self._session.execute(
+            delete(q).where(q.series_id == item.series_id, q.version == item.version)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            self._session.execute(
+                update(q).where(q.series_id == item.series_id).values(claimed_until=None)
+            )
+
+    def waiting_job_ids(self, job_ids: Iterable[int]) -> set[int]:
+        """Which of *job_ids* still have series waiting."""
+        found: set[int] = set()
+        q = SqlAnalysisQueueItem
+        for part in chunks(sorted(set(job_ids))):
+            rows = self._session.scalars(select(q.job_id).where(q.job_id.in_(part)))
+            found.update(int(j) for j in rows if j is not None)
+        return found
+
+    def count(self) -> int:
+        """How many series wait."""
+        return int(self._session.scalar(select(func.count()).select_from(_QUEUE)) or 0)

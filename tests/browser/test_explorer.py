@@ -1,0 +1,189 @@
+"""The explorer in Chromium: ``vigil explore`` on a demo repository, and the server mount."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from vigil.compute import compute_repository
+from vigil.demo.catalog import generate_catalog
+
+from .conftest import LOCAL_HOSTS, free_port
+
+
+@pytest.fixture(scope="module")
+def repo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root holding one small demo repository, ``demo``."""
+    root = tmp_path_factory.mktemp("explore-roots")
+    generate_catalog(root / "demo", tracts=2, objects_per_tract=4000, visits=6, seed=11)
+    compute_repository(root / "demo")
+    return root
+
+
+def _start(command: list[str], url: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    _stop(process)
+    raise RuntimeError(f"{command} did not answer {url}:\n{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def explore_url(repo_root: Path, chromium: Path) -> Iterator[str]:
+    """``vigil explore`` of the demo repository (compared with itself)."""
+    port = free_port()
+    repo = str(repo_root / "demo")
+    command = [sys.executable, "-m", "vigil", "explore", repo, "--compare", repo]
+    command += ["--port", str(port), "--no-show"]
+    url = f"http://127.0.0.1:{port}/explorer"
+    process = _start(command, url, _env(), repo_root / "explore.log")
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def mounted_url(
+    repo_root: Path, chromium: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``vigil serve`` with the root configured; the base URL."""
+    data = tmp_path_factory.mktemp("explore-server")
+    port = free_port()
+    env = _env(
+        VIGIL_DATA_DIR=str(data),
+        VIGIL_EXPLORE_ROOTS=str(repo_root),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    command = [sys.executable, "-m", "vigil", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    process = _start(command, f"{base}/explore", env, data / "server.log")
+    try:
+        yield base
+    finally:
+        _stop(process)
+
+
+@pytest.fixture
+def checked_page(browser: Any) -> Iterator[Any]:
+    """A page failing the test on a request off this machine or a console error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+    problems: list[str] = []
+
+    def local(url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOCAL_HOSTS
+
+    def block(route: Any) -> None:
+        outside.append(route.request.url)
+        route.abort()
+
+    context.route(lambda url: not local(url), block)
+    context.on("request", lambda r: None if local(r.url) else outside.append(r.url))
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    try:
+        yield page
+        assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))}"
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
+
+
+def _plots_drawn(page: Any, at_least: int) -> None:
+    """Wait until *at_least* Bokeh plots have drawn a canvas (inside nested shadow roots)."""
+    page.wait_for_function(
+        """n => {
+            const count = root => [...root.querySelectorAll('*')].reduce(
+                (sum, e) => sum + (e.tagName === 'CANVAS' ? 1 : 0)
+                    + (e.shadowRoot ? count(e.shadowRoot) : 0), 0);
+            return count(document) >= n;
+        }""",
+        arg=at_least,
+    )
+
+
+def test_explore_command_page(
+    checked_page: Any, explore_url: str, screenshot: Callable[[Any, str], Path]
+) -> None:
+    page = checked_page
+    page.goto(explore_url)
+    page.get_by_text("demo-hsc").first.wait_for(timeout=120_000)
+    page.get_by_text("tract 9814, patch 40").first.wait_for()
+    page.get_by_text("visit 1236", exact=True).first.wait_for()
+    screenshot(page, "explorer-quicklook")
+    page.locator(".bk-tab", has_text="Metric").first.click()
+    _plots_drawn(page, 3)
+    page.wait_for_timeout(500)
+    screenshot(page, "explorer-metric")
+    page.locator(".bk-tab", has_text="Compare").first.click()
+    _plots_drawn(page, 4)
+    assert re.search(r"Vigil explorer", page.title())
+
+
+def test_server_mount_page(
+    checked_page: Any, mounted_url: str, screenshot: Callable[[Any, str], Path]
+) -> None:
+    page = checked_page
+    page.goto(f"{mounted_url}/explore")
+    page.get_by_role("link", name="demo").click()
+    app = page.frame_locator("iframe[data-testid=explorer]")
+    try:
+        app.get_by_text("tract 9814, patch 40").first.wait_for(timeout=120_000)
+    except Exception:
+        screenshot(page, "explorer-mounted-failed")
+        raise
+    app.locator(".bk-tab", has_text="Metric").first.click()
+    app.locator(".bk-Canvas, canvas").first.wait_for(state="attached")
+    screenshot(page, "explorer-mounted")

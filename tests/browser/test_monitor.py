@@ -1,0 +1,197 @@
+"""The live monitor in Chromium: the page follows a running pipeline without reloading,
+opens a unit's live log with its step markers, and the history and trends pages work.
+
+The runner drives the simulated DESI quick-look pipeline against a real ``vigil serve``
+on a fresh database; the page fixture (``conftest.py``) fails the test on any request
+leaving 127.0.0.1 and on any console error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vigil.demo import quicklook
+from vigil.monitor.config import parse_config
+from vigil.monitor.reporter import EventReporter
+from vigil.monitor.runner import Runner
+
+from .conftest import _wait_ready, free_port
+
+pytestmark = pytest.mark.browser
+
+Page = Any
+UNITS = ["b0", "r0", "z0"]
+
+
+@pytest.fixture(scope="module")
+def monitor_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh, migrated SQLite folder for the monitor."""
+    from vigil.server.config import Settings
+    from vigil.server.database import create_database_engine
+    from vigil.server.migration import upgrade
+
+    folder = tmp_path_factory.mktemp("browser-monitor")
+    engine = create_database_engine(Settings(data_dir=folder))
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def monitor_token(monitor_dir: Path) -> str:
+    """An API token on the monitor's database."""
+    from vigil.server.config import Settings
+    from vigil.server.factory import Factory
+
+    with Factory.standalone(Settings(data_dir=monitor_dir)) as factory:
+        users = factory.create_user_service()
+        users.create_user("observer", "observer@example.org")
+        return users.create_token("observer").text
+
+
+@pytest.fixture(scope="module")
+def server(monitor_dir: Path, monitor_token: str, chromium: Path) -> Iterator[str]:
+    """``vigil serve`` on the monitor's folder (replaces the dashboard's demo server)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env["VIGIL_DATA_DIR"] = str(monitor_dir)
+    log = monitor_dir / "server.log"
+    command = [sys.executable, "-m", "vigil", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--log-level", "warning"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(process, f"{base}/api/openapi.json", log)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _start_runner(folder: Path, url: str, token: str, exposures: int) -> threading.Thread:
+    document = quicklook.demo_config(
+        folder,
+        server_url=url,
+        units=UNITS,
+        step_seconds=0.6,
+        seed=5,
+        failure_rate=0.0,
+        poll_interval=0.1,
+    )
+    config = parse_config(document)
+    generator = quicklook.ExposureGenerator(folder / "raw", seed=5)
+    for _ in range(exposures):
+        generator.write_next()
+
+    def run() -> None:
+        reporter = EventReporter(url, token, folder / "spool").start()
+        try:
+            asyncio.run(Runner(config, reporter).run(max_exposures=exposures))
+            reporter.drain(30)
+        finally:
+            reporter.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_live_page_follows_the_pipeline_without_reloading(
+    page: Page, server: str, monitor_token: str, tmp_path: Path
+) -> None:
+    page.goto("/monitor")
+    page.wait_for_selector("[data-testid=connection]:has-text('live')")
+    page.evaluate("window.__notReloaded = true")
+    assert "Waiting for the first exposure" in page.inner_text("[data-testid=exposure-card]")
+
+    runner = _start_runner(tmp_path, server, monitor_token, exposures=2)
+    # The grid appears and its cells change as the units walk their steps: all from
+    # server-sent events, the page never reloads.
+    page.wait_for_selector("[data-testid=unit-b0]", timeout=20_000)
+    page.wait_for_selector("[data-testid=step-b0-CHECK_CCDs][data-status=running]", timeout=20_000)
+    page.wait_for_selector(
+        "[data-testid=step-z0-CHECK_CCDs][data-status=succeeded]", timeout=20_000
+    )
+    cell = page.get_attribute("[data-testid=step-z0-CHECK_CCDs]", "data-qa")
+    assert cell in {"green", "yellow", "red"}
+    assert int(page.get_attribute("[data-monitor=live]", "data-last-event") or 0) > 0
+
+    # Clicking a unit opens its live log, step markers highlighted.
+    page.click("[data-testid=unit-r0] th")
+    page.wait_for_selector("[data-testid=log-lines] .log-line.checkpoint", timeout=10_000)
+    assert "Starting to run step Initialize" in page.inner_text("[data-testid=log-lines]")
+    # A step cell shows its QA values with their ranges.
+    page.wait_for_selector(
+        "[data-testid=step-r0-CHECK_CCDs][data-status=succeeded]", timeout=20_000
+    )
+    page.click("[data-testid=step-r0-CHECK_CCDs]")
+    page.wait_for_selector("[data-testid=qa-drill] [data-testid=qa-NOISE_AMP]")
+    assert "[-0.5, 0.5]" in page.inner_text("[data-testid=qa-drill]")
+
+    # The second exposure replaces the first in the grid, still without a reload.
+    page.wait_for_selector("[data-testid=current-exposure]:has-text('00000002')", timeout=30_000)
+    page.wait_for_selector("[data-testid=processing-status]:has-text('succeeded')", timeout=30_000)
+    assert page.evaluate("window.__notReloaded") is True
+    runner.join(30)
+    assert not runner.is_alive()
+
+
+def test_history_sorts_and_filters_and_trends_draw(
+    page: Page, server: str, monitor_token: str, tmp_path: Path, screenshot: Any
+) -> None:
+    import httpx
+
+    if httpx.get(f"{server}/api/monitor/processings").json()["total"] < 2:
+        _start_runner(tmp_path, server, monitor_token, exposures=2).join(60)
+    page.goto("/monitor")
+    page.wait_for_selector("[data-testid=unit-b0]")
+    screenshot(page, "monitor-live")
+    page.goto("/monitor/processings")
+    rows = page.locator("[data-testid=history-row]")
+    assert rows.count() >= 2
+    first = rows.first.get_attribute("data-exposure")
+    page.click("[data-testid=sort-exposure]")  # newest first -> toggles to ascending, or sorts
+    page.wait_for_load_state()
+    page.click("[data-testid=sort-exposure]")
+    page.wait_for_load_state()
+    order = [
+        r.get_attribute("data-exposure") for r in page.locator("[data-testid=history-row]").all()
+    ]
+    assert order == sorted(order) or order == sorted(order, reverse=True)
+    assert first in order
+    page.select_option("select[name=flavor]", "arc")
+    page.wait_for_url("**flavor=arc**")
+    flavours = page.locator("[data-testid=history-row] td:nth-child(4)").all_inner_texts()
+    assert flavours and set(flavours) == {"arc"}
+
+    page.goto("/monitor/trends?key=NOISE_AMP&preset=all")
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.index && [...Bokeh.index].length >= 3", timeout=15_000
+    )
+    screenshot(page, "monitor-trends")
+    page.goto("/monitor/logs?regex=Starting+to+run+step+Flexure")
+    assert page.locator("[data-testid=search-results] .log-line").count() >= len(UNITS)

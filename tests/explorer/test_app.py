@@ -1,0 +1,180 @@
+"""The explorer app over a small demo repository: quick look, drill-down, comparison, notebook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import holoviews as hv
+import nbformat
+import panel as pn
+import pytest
+
+from vigil.compute import compute_repository
+from vigil.demo.catalog import DemoCatalog, generate_catalog
+from vigil.explorer.app import ALL, Explorer, create_explorer
+from vigil.explorer.notebook import make_notebook
+from vigil.explorer.query import Repository
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> DemoCatalog:
+    """Two tracts of 8,000 objects and six visits, metrics computed."""
+    root = tmp_path_factory.mktemp("explorer") / "demo"
+    made = generate_catalog(root, tracts=2, objects_per_tract=8000, visits=6, seed=11)
+    compute_repository(root)
+    return made
+
+
+@pytest.fixture(scope="module")
+def view(catalog: DemoCatalog) -> pn.viewable.Viewable:
+    return create_explorer(catalog.root, catalog.root)
+
+
+@pytest.fixture
+def explorer(view: pn.viewable.Viewable) -> Explorer:
+    found: Explorer = view.explorer  # type: ignore[attr-defined]
+    found.param.update(tract=ALL, patch=ALL, visit=ALL, detector=ALL)
+    return found
+
+
+def test_the_app_is_a_panel_object_with_its_parts(view: pn.viewable.Viewable) -> None:
+    assert isinstance(view, pn.Column)
+    names = {obj.name for obj in view.select(pn.pane.PaneBase)}
+    assert {"header", "quicklook"} <= names
+    tabs = view.select(pn.Tabs)[0]
+    assert tabs._names == ["Quick look", "Metric", "Compare"]
+    assert any(isinstance(w, pn.widgets.FileDownload) for w in view.select(pn.widgets.Widget))
+
+
+def test_header_figures(explorer: Explorer, catalog: DemoCatalog) -> None:
+    text = explorer.header().object
+    assert "**2** tracts" in text
+    assert "g: 2, r: 2, i: 2" in text
+    assert f"**{catalog.sources:,}** sources" in text
+
+
+def test_quick_look_flags_every_planted_problem(explorer: Explorer, catalog: DemoCatalog) -> None:
+    table = explorer.quicklook().object.data.set_index("metric")
+    patch = catalog.problem("bad_patch")
+    visit = catalog.problem("bad_visit")
+    ccd = catalog.problem("bad_ccd")
+    assert table.loc[patch.metric, "status"] == "bad"
+    assert (
+        table.loc[patch.metric, "worst"]
+        == "tract 9814, patch 40"
+        == (f"tract {patch.data_id['tract']}, patch {patch.data_id['patch']}")
+    )
+    assert table.loc[visit.metric, "worst"] == f"visit {visit.data_id['visit']}"
+    assert table.loc[ccd.metric, "worst"] == (
+        f"visit {ccd.data_id['visit']}, detector {ccd.data_id['detector']}"
+    )
+    # Metrics without a planted problem in range stay ok; no range is not a failure.
+    assert table.loc["visit_psf_size_residual_g", "status"] == "ok"
+    assert table.loc["psf_snr_i", "status"] == "no range"
+
+
+def test_tapping_the_sky_map_drills_tract_to_patch(
+    explorer: Explorer, catalog: DemoCatalog
+) -> None:
+    patch = catalog.problem("bad_patch")
+    explorer.metric = patch.metric
+    frame = explorer.group_frame()
+    assert list(explorer.level()) == ["tract", "patch"]
+    row = frame[(frame["tract"] == 9814) & (frame["patch"] == 40)].index[0]
+    points = explorer.sky_map()
+    assert isinstance(points, hv.Points)
+    assert points.data["value"].max() == pytest.approx(frame["value"].max())
+    stream = hv.streams.Selection1D.registry[points][0]
+    stream.event(index=[int(row)])
+    assert (explorer.tract, explorer.patch) == (9814, 40)
+    assert explorer.where() == {"tract": 9814, "patch": 40}
+    values = explorer.values_frame()
+    assert len(values) > 0
+    assert values["value"].median() == pytest.approx(patch.shift, abs=1.5)
+    row_view = explorer.metric_view()
+    assert isinstance(row_view, pn.Row) and len(row_view) == 2
+
+
+def test_visit_metric_drills_visit_to_detector(explorer: Explorer, catalog: DemoCatalog) -> None:
+    ccd = catalog.problem("bad_ccd")
+    explorer.metric = ccd.metric
+    assert explorer.level() == ("visit",)
+    explorer.visit = ccd.data_id["visit"]
+    assert explorer.level() == ("visit", "detector")
+    assert ccd.data_id["detector"] in explorer.param.detector.objects
+    frame = explorer.group_frame()
+    assert set(frame["visit"]) == {ccd.data_id["visit"]}
+    worst = frame.loc[frame["value"].abs().idxmax()]
+    assert int(worst["detector"]) == ccd.data_id["detector"]
+    explorer.detector = ccd.data_id["detector"]
+    assert explorer.where() == ccd.data_id
+
+
+def test_large_selections_are_datashaded(
+    explorer: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from holoviews.core import DynamicMap
+
+    import vigil.explorer.app as app
+
+    explorer.metric = "psf_snr_i"
+    small: Any = explorer.metric_view()
+    assert isinstance(small[0].object, hv.Points)
+    monkeypatch.setattr(app, "DATASHADE_ROWS", 100)
+    large: Any = explorer.metric_view()
+    assert isinstance(large[0].object, DynamicMap)
+    assert isinstance(large[1].object, DynamicMap)
+
+
+def test_comparison_of_a_repository_with_itself_is_zero(explorer: Explorer) -> None:
+    explorer.metric = "psf_size_residual_i"
+    column: Any = explorer.comparison()
+    frame = column[1].object
+    assert len(frame) == 162
+    assert frame["delta"].abs().max() == 0
+    assert frame["missing"].isna().all()
+
+
+def test_notebook_reproduces_the_selection(explorer: Explorer, catalog: DemoCatalog) -> None:
+    explorer.metric = "psf_size_residual_i"
+    explorer.tract = 9814
+    explorer.patch = 40
+    notebook = nbformat.reads(explorer.notebook_bytes().getvalue().decode(), as_version=4)
+    nbformat.validate(notebook)
+    source = "\n".join(cell.source for cell in notebook.cells)
+    assert "metric = 'psf_size_residual_i'" in source
+    assert "where = {'tract': 9814, 'patch': 40}" in source
+    assert str(catalog.root) in source
+    # Its query cells run and give what the app shows.
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    scope: dict[str, object] = {}
+    exec("\n".join(code[:2]), scope)
+    aggregates = scope["aggregates"]
+    assert list(aggregates["patch"]) == [40]  # type: ignore[index]
+    with Repository(catalog.root) as repo:
+        assert aggregates["value"].iloc[0] == pytest.approx(  # type: ignore[index]
+            repo.aggregate("psf_size_residual_i", ["tract", "patch"], {"tract": 9814, "patch": 40})[
+                "value"
+            ].iloc[0]
+        )
+
+
+def test_notebook_without_metric_lists_metrics(tmp_path: Path) -> None:
+    notebook = make_notebook(tmp_path)
+    nbformat.validate(notebook)
+    assert "repo.metrics()" in notebook.cells[-1].source
+    json.dumps(notebook)
+
+
+def test_repository_without_config_says_metrics_are_inferred(
+    catalog: DemoCatalog, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "bare"
+    shutil.copytree(catalog.root / "objects", root / "objects")
+    view = create_explorer(root)
+    header = view.explorer.header().object  # type: ignore[attr-defined]
+    assert "metrics are inferred" in header

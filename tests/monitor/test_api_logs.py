@@ -1,0 +1,180 @@
+"""Log aggregation: any run's records stored once, found by level, unit, words and regular
+expressions (SQLite and PostgreSQL), abnormal endings listed, retention applied."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from vigil.server.config import Settings
+from vigil.server.factory import Factory
+
+BASE = datetime(2026, 5, 2, 22, 0, tzinfo=UTC)
+
+
+def _records(n: int, *, unit: str = "w1", planted: int | None = None) -> list[dict[str, Any]]:
+    records = []
+    for i in range(n):
+        message = f"processing visit {i} ccd {i % 104}: psf fwhm={1 + (i % 7) / 10:.1f}"
+        level = "INFO" if i % 10 else "DEBUG"
+        if i == planted:
+            message = "Traceback (most recent call last):\nValueError: planted failure on ccd 42"
+            level = "ERROR"
+        records.append(
+            {
+                "time": (BASE + timedelta(seconds=i)).isoformat(),
+                "level": level,
+                "message": message,
+                "unit": unit,
+                "process": f"pid-{1000 + i % 3}",
+                "thread": "MainThread",
+                "logger": "lsst.pipe.tasks",
+            }
+        )
+    return records
+
+
+def _send(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body = {"source": uuid.uuid4().hex, "sequence": 1, "run": "ci/42", "kind": "ci", **fields}
+    response = client.post("/api/logs", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_planted_failure_is_found_by_regular_expression(
+    client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    stored = _send(client, auth_headers, records=_records(3000, planted=2345), title="nightly CI")
+    assert stored["stored"] == 3000 and stored["url"].endswith(f"/api/logs/runs/{stored['run_id']}")
+    found = client.get(
+        "/api/logs/lines", params={"regex": r"ValueError: \w+ failure on ccd (\d+)"}
+    ).json()
+    assert [line["level_name"] for line in found["items"]] == ["ERROR"]
+    assert "planted failure on ccd 42" in found["items"][0]["message"]
+    assert found["items"][0]["run_key"] == "ci/42"
+    # Case-insensitive words, an anchored expression, Python-only syntax, a literal-free one.
+    assert len(client.get("/api/logs/lines", params={"q": "PLANTED ccd"}).json()["items"]) == 1
+    assert (
+        len(client.get("/api/logs/lines", params={"regex": r"(?i)^traceback"}).json()["items"]) == 1
+    )
+    named = client.get("/api/logs/lines", params={"regex": r"(?P<what>planted) failure"}).json()
+    assert len(named["items"]) == 1
+    digits = client.get("/api/logs/lines", params={"regex": r"ccd 10[0-3]:", "limit": 1000}).json()
+    assert len(digits["items"]) == sum(1 for i in range(3000) if i % 104 >= 100)
+
+
+def test_a_regular_expression_that_does_not_compile_is_a_clear_400(client: TestClient) -> None:
+    response = client.get("/api/logs/lines", params={"regex": "ValueError: (unclosed"})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail["field"] == "regex"
+    assert (
+        "does not compile: missing ), unterminated subpattern at position 12" in detail["message"]
+    )
+
+
+def test_filters_and_pages(client: TestClient, auth_headers: dict[str, str]) -> None:
+    run = _send(client, auth_headers, records=_records(250, unit="w1", planted=100))["run_id"]
+    _send(client, auth_headers, run="ci/43", records=_records(50, unit="w2"))
+
+    def search(**params: Any) -> dict[str, Any]:
+        response = client.get("/api/logs/lines", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert len(search(run=run, limit=1000)["items"]) == 250
+    assert len(search(unit="w2", limit=1000)["items"]) == 50
+    assert len(search(run=run, level="ERROR")["items"]) == 1
+    assert len(search(run=run, level="info", limit=1000)["items"]) == 225 + 1
+    assert len(search(process="pid-1000", run=run, limit=1000)["items"]) == 84
+    since = (BASE + timedelta(seconds=10)).isoformat()
+    until = (BASE + timedelta(seconds=20)).isoformat()
+    assert len(search(run=run, since=since, until=until)["items"]) == 10
+    loud = client.get("/api/logs/lines", params={"level": "LOUD", "run": run})
+    assert loud.status_code == 400 and loud.json()["detail"]["field"] == "level"
+    # Pages follow each other without overlap, oldest first or newest first.
+    seen: list[int] = []
+    page = search(run=run, limit=100)
+    while True:
+        seen.extend(line["id"] for line in page["items"])
+        if page["next_cursor"] is None:
+            break
+        page = search(run=run, limit=100, cursor=page["next_cursor"])
+    assert len(seen) == 250 and seen == sorted(seen)
+    newest = search(run=run, limit=5, order="desc")
+    assert [line["id"] for line in newest["items"]] == sorted(seen)[-5:][::-1]
+    regex_pages = search(run=run, regex=r"visit \d+5 ", limit=10)
+    assert len(regex_pages["items"]) == 10 and regex_pages["next_cursor"]
+    rest = search(run=run, regex=r"visit \d+5 ", limit=100, cursor=regex_pages["next_cursor"])
+    assert len(regex_pages["items"]) + len(rest["items"]) == 24  # 15, 25, ..., 245 (not 5)
+    assert (
+        client.get("/api/logs/lines", params={"cursor": "abc"}).json()["detail"]["field"]
+        == "cursor"
+    )
+
+
+def test_runs_processes_and_a_batch_sent_twice(
+    client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    body = {
+        "source": "handler-1",
+        "sequence": 1,
+        "run": "script/reduce",
+        "kind": "python",
+        "records": _records(3),
+        "processes": [
+            {
+                "name": "worker-2",
+                "status": "failed",
+                "exit_status": -9,
+                "exception": "MemoryError",
+                "last_lines": ["allocating 64 GB"],
+            },
+            {"name": "worker-1", "status": "succeeded", "exit_status": 0},
+        ],
+        "status": "failed",
+    }
+    first = client.post("/api/logs", json=body, headers=auth_headers).json()
+    second = client.post("/api/logs", json=body, headers=auth_headers).json()
+    assert (first["stored"], second["stored"], second["duplicate"]) == (3, 0, True)
+    runs = client.get("/api/logs/runs", params={"kind": "python"}).json()["items"]
+    assert [(r["key"], r["status"], r["line_count"], r["failed_processes"]) for r in runs] == [
+        ("script/reduce", "failed", 3, 1)
+    ]
+    run = client.get(f"/api/logs/runs/{runs[0]['id']}").json()
+    assert run["units"] == ["w1"]
+    failed = client.get("/api/logs/processes").json()["items"]
+    assert [(p["name"], p["exit_status"], p["exception"]) for p in failed] == [
+        ("worker-2", -9, "MemoryError")
+    ]
+    everyone = client.get("/api/logs/processes", params={"status": ""}).json()["items"]
+    assert {p["name"] for p in everyone} == {"worker-1", "worker-2"}
+    assert client.get("/api/logs/runs/999").status_code == 404
+    unauthenticated = client.post("/api/logs", json={**body, "sequence": 2})
+    assert unauthenticated.status_code == 401
+    bad_level = client.post(
+        "/api/logs",
+        json={**body, "sequence": 3, "records": [{**_records(1)[0], "level": "LOUD"}]},
+        headers=auth_headers,
+    )
+    assert (
+        bad_level.status_code == 400 and bad_level.json()["detail"]["field"] == "records[0].level"
+    )
+
+
+def test_old_runs_are_pruned_by_retention(
+    make_settings: Callable[..., Settings], client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    _send(client, auth_headers, run="old", records=_records(5))
+    _send(client, auth_headers, run="new", records=_records(5))
+    settings = make_settings(log_retention_days=30)
+    with Factory.standalone(settings) as factory:
+        service = factory.create_log_service()
+        assert service.prune(datetime.now(UTC) + timedelta(days=10)) == 0
+        assert service.prune(datetime.now(UTC) + timedelta(days=31)) == 2
+    assert client.get("/api/logs/runs").json()["items"] == []
+    assert client.get("/api/logs/lines").json()["items"] == []
