@@ -15,7 +15,7 @@ import astropy.units as u
 
 from vigil.verify.errors import UnitError
 
-__all__ = ["convert", "convertible", "parse_unit", "unit_string"]
+__all__ = ["conversion_factor", "convert", "convertible", "parse_unit", "unit_string"]
 
 
 @lru_cache(maxsize=1024)
@@ -58,6 +58,14 @@ def _factor(from_unit: str, to_unit: str) -> float:
             f"unit '{from_unit or 'dimensionless'}' does not convert to "
             f"'{to_unit or 'dimensionless'}'"
         ) from None
+
+
+def conversion_factor(from_unit: str | None, to_unit: str | None) -> float | None:
+    """The factor taking a value in *from_unit* to *to_unit*, or None if they do not convert."""
+    try:
+        return _factor(from_unit or "", to_unit or "")
+    except UnitError:
+        return None
 
 
 def convertible(from_unit: str | None, to_unit: str | None) -> bool:

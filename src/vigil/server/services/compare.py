@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from vigil.analysis import as_direction, finite_values, noise_sigma
+from vigil.verify.units import conversion_factor
 
 from ..config import Settings
 from ..domain import Artifact, JobSummary, PackageChanges
@@ -39,7 +40,6 @@ from ..storage.compare import CompareStore, JobValue
 from ..storage.jobs import JobStore
 from ..storage.metrics import MetricStore
 from .jobs import JobService
-from .series import _factor
 
 __all__ = [
     "DEFAULT_HISTORY",
@@ -444,7 +444,7 @@ def _direction_from(operators: set[str]) -> str | None:
 def _in_unit(value: float | None, unit: str, target: str) -> float | None:
     if value is None or unit == target:
         return value
-    factor = _factor(unit, target)
+    factor = conversion_factor(unit, target)
     return value * factor if factor is not None else value
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from vigil.analysis import ChangePoint, change_points
 from vigil.verify import ThresholdSpecification, VerifyError, query_metadata
+from vigil.verify.units import conversion_factor
 
 from ..config import Settings
 from ..domain import MetricInfo, Page, SeriesInfo, SpecificationInfo, User
@@ -97,15 +98,11 @@ def line_values(
 
     *main_line*: *branch* is the default branch (jobs naming no branch count as on it).
     """
-    # Imported here: ``services.series`` imports ``services.jobs``, which imports this
-    # module through the worker (an ingest queues analysis).
-    from .series import _factor
-
     values = store.line_values(series_id, branch, main_line=main_line)
     if unit is not None:
         for point in values:
             if point.value is not None and point.unit != unit:
-                factor = _factor(point.unit, unit)
+                factor = conversion_factor(point.unit, unit)
                 if factor is not None:
                     point.value *= factor
                     point.unit = unit

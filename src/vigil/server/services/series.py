@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vigil.verify import VerifyError
-from vigil.verify.units import convert
+from vigil.verify.units import conversion_factor
 
 from ..domain import Page, SeriesInfo, SeriesPoint
 from ..exceptions import ConflictError, NotFoundError, SeriesNotFoundError
@@ -42,14 +40,6 @@ class SeriesHistory:
     series: SeriesInfo
     unit: str | None
     points: Page[SeriesPoint]
-
-
-@lru_cache(maxsize=1024)
-def _factor(from_unit: str, to_unit: str) -> float | None:
-    try:
-        return convert(1.0, from_unit, to_unit)
-    except (VerifyError, ValueError):
-        return None
 
 
 class SeriesService:
@@ -164,7 +154,7 @@ class SeriesService:
         if unit is not None:
             for point in points:
                 if point.unit != unit and point.value is not None:
-                    factor = _factor(point.unit, unit)
+                    factor = conversion_factor(point.unit, unit)
                     if factor is not None:
                         point.value *= factor
                         point.unit = unit
