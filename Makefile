@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-BENCHES ?= sdk ingest changepoints pages explore load crash fuzz monitor
+BENCHES ?= sdk ingest changepoints pages explorer load crash fuzz monitor
 
 bench: install
 	@for name in $(BENCHES); do \

@@ -1,7 +1,10 @@
 """Crash during ingest: ``vigil serve`` killed with SIGKILL 50 times while jobs arrive.
 
 Run: .venv/bin/python bench/crash.py [--kills 50] [--dispatchers 4] [--measurements 300]
-                                     [--databases sqlite,postgresql] [--seed 1]
+                                     [--databases sqlite,postgresql] [--seed 1] [--quick]
+
+``--quick`` kills the server 5 times instead of 50: a check that the test runs and loses
+nothing, not the figure.
 
 For each database, a real ``vigil serve`` process on 127.0.0.1 (SQLite: a new file;
 PostgreSQL: a new database, dropped at the end). Dispatcher threads send jobs without
@@ -205,12 +208,15 @@ def _run_on(database_url: str, folder: Path, args: argparse.Namespace) -> tuple[
 def main(argv: list[str] | None = None) -> int:
     """Run the crash test on each database and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--kills", type=int, default=None, help="50; 5 with --quick")
     parser.add_argument("--dispatchers", type=int, default=4)
     parser.add_argument("--measurements", type=int, default=300, help="measurements per job")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="5 kills")
     args = parser.parse_args(argv)
+    if args.kills is None:
+        args.kills = 5 if args.quick else 50
     print(
         f"Crash: vigil serve killed (SIGKILL) {args.kills} times while {args.dispatchers}"
         f" dispatchers send jobs of {args.measurements} measurements"

@@ -1,7 +1,10 @@
 """Concurrent ingest: 8 dispatchers sending 500 jobs each; nothing lost, nothing twice.
 
 Run: .venv/bin/python bench/load.py [--dispatchers 8] [--jobs 500] [--measurements 20]
-                                    [--databases sqlite,postgresql]
+                                    [--databases sqlite,postgresql] [--quick]
+
+``--quick`` sends 25 jobs per dispatcher instead of 500: a check that the load runs and
+loses nothing, not the figure.
 
 For each database, a real ``vigil serve`` process on 127.0.0.1 (SQLite: a new file in a
 temporary folder; PostgreSQL: a new database on 127.0.0.1:5432, dropped at the end).
@@ -169,10 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the load on each database and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dispatchers", type=int, default=8)
-    parser.add_argument("--jobs", type=int, default=500, help="jobs per dispatcher")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="jobs per dispatcher (500; 25 with --quick)"
+    )
     parser.add_argument("--measurements", type=int, default=20, help="measurements per job")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--quick", action="store_true", help="25 jobs per dispatcher")
     args = parser.parse_args(argv)
+    if args.jobs is None:
+        args.jobs = 25 if args.quick else 500
     print(
         f"Load: {args.dispatchers} concurrent dispatchers x {args.jobs} jobs of"
         f" {args.measurements} measurements, one `vigil serve` process on 127.0.0.1"

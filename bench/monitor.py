@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/monitor.py --quick     # smoke run, about a minute
     .venv/bin/python bench/monitor.py             # 30 units x 10 steps, 1,000,000 lines
+    .venv/bin/python bench/monitor.py --databases sqlite,postgresql --only ingest,search
 
 Everything runs on 127.0.0.1 in a temporary folder, against a real ``vigil serve``
 process (SQLite; PostgreSQL too with ``--databases sqlite,postgresql`` when a server
@@ -15,7 +16,11 @@ answers on 127.0.0.1:5432 as user ``postgres``):
 2. **Ingest.** ``POST /api/logs`` batches of 1,000 lines from 2 client threads: lines/s.
    Aim: at least 20,000.
 3. **Search.** The store is filled to ``--lines`` lines (1,000,000) with one planted
-   failure; ``GET /api/logs/lines`` with regular expressions, median of 3. Aim: under 1 s.
+   failure; ``GET /api/logs/lines`` with regular expressions and words, median of 3. Aim:
+   under 1 s. On PostgreSQL the fill is followed by ``ANALYZE``, as autovacuum does within
+   a minute of a bulk load. An expression without any literal text of 3 characters (the
+   last one) cannot use an index: it is a scan, stopped after ``VIGIL_LOG_SEARCH_SECONDS``
+   with a cursor, printed for reference and not held to the aim.
 """
 
 from __future__ import annotations
@@ -258,9 +263,30 @@ def bench_ingest(url: str, token: str, total: int, threads: int = 2, batch: int 
     return len(bodies) * batch / (time.perf_counter() - started)
 
 
+def postgres_cpu(name: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving database *name*."""
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres") as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchall()
+        ]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def fill(folder: Path, database_url: str | None, lines: int) -> None:
     """Top the store up to *lines* lines (directly, in large transactions), one planted."""
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from vigil.server.config import Settings
     from vigil.server.dbschema import SqlLogLine
@@ -296,6 +322,13 @@ def fill(folder: Path, database_url: str | None, lines: int) -> None:
                 )
             service.store_lines(run_id, records, base)
             session.commit()
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE"))
+            session.commit()
+
+
+NO_LITERAL = r"^\w+ \d{5} "
+"""The search without any literal text: a scan, shown for reference."""
 
 
 def bench_search(url: str) -> dict[str, float]:
@@ -304,8 +337,15 @@ def bench_search(url: str) -> dict[str, float]:
         "planted failure": {"regex": "planted failure"},
         r"ValueError: \w+ failure on ccd (\d+)": {"regex": r"ValueError: \w+ failure on ccd (\d+)"},
         "(?i)valueerror": {"regex": "(?i)valueerror"},
+        "ValueError|Traceback": {"regex": "ValueError|Traceback"},
+        "words: PLANTED ccd": {"q": "PLANTED ccd"},
         r"zero point 27\.1[0-2], newest 100": {"regex": r"zero point 27\.1[0-2]", "order": "desc"},
+        r"ccd 10[0-3]: psf fwhm=1\.6, 1000": {
+            "regex": r"ccd 10[0-3]: psf fwhm=1\.6",
+            "limit": 1000,
+        },
         "level>=ERROR": {"level": "ERROR"},
+        NO_LITERAL: {"regex": NO_LITERAL},
     }
     results = {}
     with httpx.Client(base_url=url, timeout=120) as client:
@@ -313,7 +353,7 @@ def bench_search(url: str) -> dict[str, float]:
             times = []
             for _ in range(3):
                 started = time.perf_counter()
-                response = client.get("/api/logs/lines", params={"limit": 100, **params})
+                response = client.get("/api/logs/lines", params={"limit": 100, **params})  # type: ignore[arg-type]
                 times.append(time.perf_counter() - started)
                 response.raise_for_status()
             body = response.json()
@@ -348,6 +388,8 @@ def _drop_postgres(name: str) -> None:
 
 
 def run(database: str, options: argparse.Namespace) -> dict[str, Any]:
+    parts = set(options.only.split(","))
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix=f"vigil-bench-monitor-{database}-") as tmp:
         folder = Path(tmp)
         name = f"vigil_bench_monitor_{os.getpid()}"
@@ -356,30 +398,47 @@ def run(database: str, options: argparse.Namespace) -> dict[str, Any]:
             return {}
         server, url, token = _start_server(folder, database_url)
         try:
-            print(f"\n== {database}: {url}")
-            latency = bench_latency(folder, url, token, options.exposures, options.step_seconds)
-            print(
-                f"  latency, line written -> event received ({latency['lines']:.0f} of"
-                f" {latency['expected']:.0f} lines, {latency['seconds']:.1f} s):"
-                f" median {latency['median'] * 1000:.0f} ms, p95 {latency['p95'] * 1000:.0f} ms,"
-                f" max {latency['max'] * 1000:.0f} ms  (aim p95 < {AIMS['p95']:.0f} s)"
-            )
-            cpu = server.cpu_seconds()
-            rate = bench_ingest(url, token, options.ingest_lines)
-            per_cpu = options.ingest_lines / max(server.cpu_seconds() - cpu, 1e-9)
-            print(
-                f"  ingest: {rate:,.0f} lines/s over {options.ingest_lines:,} lines"
-                f" (aim >= {AIMS['ingest']:,.0f}); {per_cpu:,.0f} lines per CPU-second of"
-                f" the server (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
-            )
-            started = time.perf_counter()
-            fill(folder, database_url, options.lines)
-            print(
-                f"  filled to {options.lines:,} lines in {time.perf_counter() - started:.0f} s;"
-                f" regex searches over all of them (median of 3; aim < {AIMS['search']:.0f} s):"
-            )
-            search = bench_search(url)
-            return {"latency": latency, "ingest": rate, "ingest_per_cpu": per_cpu, "search": search}
+            print(f"\n== {database}: {url}", flush=True)
+            if "latency" in parts:
+                latency = bench_latency(folder, url, token, options.exposures, options.step_seconds)
+                figures["latency"] = latency
+                print(
+                    f"  latency, line written -> event received ({latency['lines']:.0f} of"
+                    f" {latency['expected']:.0f} lines, {latency['seconds']:.1f} s):"
+                    f" median {latency['median'] * 1000:.0f} ms,"
+                    f" p95 {latency['p95'] * 1000:.0f} ms, max {latency['max'] * 1000:.0f} ms"
+                    f"  (aim p95 < {AIMS['p95']:.0f} s)",
+                    flush=True,
+                )
+            if "ingest" in parts:
+                cpu = server.cpu_seconds()
+                # Connections of the server's pool live through the run: their CPU counts.
+                database_cpu = postgres_cpu(name) if database_url else 0.0
+                rate = bench_ingest(url, token, options.ingest_lines)
+                per_cpu = options.ingest_lines / max(server.cpu_seconds() - cpu, 1e-9)
+                figures["ingest"], figures["ingest_per_cpu"] = rate, per_cpu
+                database = ""
+                if database_url:
+                    used = postgres_cpu(name) - database_cpu
+                    database = f", {options.ingest_lines / max(used, 1e-9):,.0f} per CPU-second"
+                    database += " of PostgreSQL"
+                print(
+                    f"  ingest: {rate:,.0f} lines/s over {options.ingest_lines:,} lines"
+                    f" (aim >= {AIMS['ingest']:,.0f}); {per_cpu:,.0f} lines per CPU-second of"
+                    f" the server{database} (load average {os.getloadavg()[0]:.1f} on"
+                    f" {os.cpu_count()} cores)",
+                    flush=True,
+                )
+            if "search" in parts:
+                started = time.perf_counter()
+                fill(folder, database_url, options.lines)
+                print(
+                    f"  filled to {options.lines:,} lines in {time.perf_counter() - started:.0f}"
+                    f" s; searches over all of them (median of 3; aim < {AIMS['search']:.0f} s):",
+                    flush=True,
+                )
+                figures["search"] = bench_search(url)
+            return figures
         finally:
             server.stop()
             if database_url is not None:
@@ -390,6 +449,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run.")
     parser.add_argument("--databases", default="sqlite", help="sqlite,postgresql")
+    parser.add_argument("--only", default="latency,ingest,search", help="Which figures.")
     parser.add_argument("--exposures", type=int, default=3)
     parser.add_argument("--step-seconds", type=float, default=0.5)
     parser.add_argument("--ingest-lines", type=int, default=200_000)
@@ -400,17 +460,28 @@ def main() -> None:
     summary = {db: run(db, options) for db in options.databases.split(",")}
     print("\n== summary")
     for db, figures in summary.items():
-        if not figures:
-            continue
-        worst_search = max(figures["search"].values())
-        print(
-            f"  {db:<10} p95 latency {figures['latency']['p95'] * 1000:5.0f} ms"
-            f" ({'ok' if figures['latency']['p95'] < AIMS['p95'] else 'MISSED'}),"
-            f" ingest {figures['ingest']:8,.0f} lines/s"
-            f" ({'ok' if figures['ingest'] >= AIMS['ingest'] else 'MISSED'}),"
-            f" slowest search {worst_search * 1000:5.0f} ms"
-            f" ({'ok' if worst_search < AIMS['search'] else 'MISSED'})"
-        )
+        parts = []
+        if "latency" in figures:
+            p95 = figures["latency"]["p95"]
+            parts.append(
+                f"p95 latency {p95 * 1000:5.0f} ms ({'ok' if p95 < AIMS['p95'] else 'MISSED'})"
+            )
+        if "ingest" in figures:
+            rate = figures["ingest"]
+            parts.append(
+                f"ingest {rate:8,.0f} lines/s ({'ok' if rate >= AIMS['ingest'] else 'MISSED'}),"
+                f" {figures['ingest_per_cpu']:,.0f} per server CPU-second"
+            )
+        if "search" in figures:
+            held = {k: v for k, v in figures["search"].items() if k != NO_LITERAL}
+            worst = max(held.values())
+            parts.append(
+                f"slowest search {worst * 1000:5.0f} ms"
+                f" ({'ok' if worst < AIMS['search'] else 'MISSED'}),"
+                f" without literal {figures['search'][NO_LITERAL] * 1000:.0f} ms"
+            )
+        if parts:
+            print(f"  {db:<10} " + ", ".join(parts))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ each page (HTML, as a browser asks); the figure is the median time from request 
 last byte, measured by the client over loopback (an upper bound of the server time).
 Last, Chromium (``/usr/bin/chromium``, headless) opens the metric page of that series
 ``--loads`` times, each in a fresh context: the figure is the time from navigation start
-to the moment BokehJS reports every plot view finished (``has_finished()``).
+to the moment the page marks its plots drawn (``data-plots-drawn`` on ``<html>``, set
+when BokehJS reports the plot's document idle: every view laid out and painted).
 """
 
 from __future__ import annotations
@@ -40,31 +41,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SERVER_AIM_MS = 100.0
 DRAW_AIM_S = 1.0
 
-# Installed before any page script: records when every Bokeh plot of the page is drawn.
+# Installed before any page script: records when the page marks every plot drawn
+# (vigil.js sets data-plots-drawn on <html> once BokehJS reports each document idle).
 DRAWN_PROBE = """
 (() => {
   const check = () => {
-    const items = document.querySelectorAll('[data-bokeh-item]');
-    if (items.length && window.Bokeh && Bokeh.documents.length >= items.length) {
-      const views = [...Bokeh.index];
-      if (views.length && views.every(v => v.has_finished())) {
-        window.__vigilDrawn = performance.now();
-        return;
-      }
+    if (document.documentElement && document.documentElement.dataset.plotsDrawn === 'true') {
+      window.__vigilDrawn = performance.now();
+    } else {
+      setTimeout(check, 2);
     }
-    setTimeout(check, 5);
   };
   setTimeout(check, 0);
 })();
 """
 
-PLOTS_DRAWN = """() => {
-  const items = document.querySelectorAll('[data-bokeh-item]');
-  if (!items.length) return true;
-  if (!window.Bokeh || Bokeh.documents.length < items.length) return false;
-  const views = [...Bokeh.index];
-  return views.length > 0 && views.every(v => v.has_finished());
-}"""
+PLOTS_DRAWN = """() => !document.querySelector('[data-bokeh-item]')
+  || document.documentElement.dataset.plotsDrawn === 'true'"""
 """A ``wait_for_function`` expression: every Bokeh plot of the page is drawn."""
 
 

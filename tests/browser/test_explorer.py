@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from vigil.compute import compute_repository
 from vigil.demo.catalog import generate_catalog
@@ -26,7 +27,8 @@ from .conftest import LOCAL_HOSTS, free_port
 def repo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root holding one small demo repository, ``demo``."""
     root = tmp_path_factory.mktemp("explore-roots")
-    generate_catalog(root / "demo", tracts=2, objects_per_tract=4000, visits=6, seed=11)
+    # Enough objects for every planted CCD to hold several bright stars.
+    generate_catalog(root / "demo", tracts=2, objects_per_tract=8000, visits=6, seed=11)
     compute_repository(root / "demo")
     return root
 
@@ -176,6 +178,14 @@ def test_server_mount_page(
     checked_page: Any, mounted_url: str, screenshot: Callable[[Any, str], Path]
 ) -> None:
     page = checked_page
+    server = urlsplit(mounted_url).netloc
+    elsewhere: list[str] = []
+    sockets: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if urlsplit(r.url).netloc in ("", server) else elsewhere.append(r.url),
+    )
+    page.on("websocket", lambda socket: sockets.append(socket.url))
     page.goto(f"{mounted_url}/explore")
     page.get_by_role("link", name="demo").click()
     app = page.frame_locator("iframe[data-testid=explorer]")
@@ -186,4 +196,114 @@ def test_server_mount_page(
         raise
     app.locator(".bk-tab", has_text="Metric").first.click()
     app.locator(".bk-Canvas, canvas").first.wait_for(state="attached")
+    # A click on the worst group round-trips through the relayed websocket.
+    worst = app.locator(".tabulator-row").filter(has_text="visit 1236").first
+    app.locator(".bk-tab", has_text="Quick look").first.click()
+    worst.locator('.tabulator-cell[tabulator-field="worst"]').click()
+    app.get_by_text("visit 1236, detector").first.wait_for(timeout=60_000)
     screenshot(page, "explorer-mounted")
+    # Everything, the websocket included, went through the server's own address and port:
+    # a browser on another machine needs nothing else.
+    assert not elsewhere, elsewhere
+    assert sockets and all(urlsplit(url).netloc == server for url in sockets), sockets
+    assert all(urlsplit(url).path.startswith("/explore/app/") for url in sockets)
+
+
+class Clicks:
+    """Clicks on the page, counted."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.count = 0
+
+    def click(self, locator: Any) -> None:
+        locator.click()
+        self.count += 1
+
+
+def _visible_rows(page: Any) -> Any:
+    return page.locator(".tabulator-row:visible")
+
+
+def _first_group(page: Any, prefix: str) -> Any:
+    """The first row of the groups table, once it lists groups starting with *prefix*."""
+    cell = page.locator('.tabulator-cell[tabulator-field="group"]:visible').first
+    expect(cell).to_have_text(re.compile(f"^{prefix}"), timeout=60_000)
+    return cell
+
+
+def _quicklook_cell(page: Any, metric: str, column: str) -> Any:
+    row = page.locator(".tabulator-row:visible").filter(
+        has=page.locator('.tabulator-cell[tabulator-field="metric"]').filter(
+            has_text=re.compile(f"^{metric}$")
+        )
+    )
+    return row.locator(f'.tabulator-cell[tabulator-field="{column}"]')
+
+
+@pytest.fixture(scope="module")
+def truth(repo_root: Path) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    config = yaml.safe_load((repo_root / "demo" / "vigil-repo.yaml").read_text())
+    return {problem["kind"]: problem for problem in config["truth"]}
+
+
+@pytest.mark.parametrize("kind", ["bad_patch", "bad_visit", "bad_ccd"])
+def test_each_planted_problem_is_found_in_three_clicks(
+    checked_page: Any,
+    explore_url: str,
+    truth: dict[str, dict[str, Any]],
+    kind: str,
+    screenshot: Callable[[Any, str], Path],
+) -> None:
+    """From the quick look, clicking the metric then the worst group at each level."""
+    page = checked_page
+    problem = truth[kind]
+    data_id = problem["data_id"]
+    page.goto(explore_url)
+    clicks = Clicks(page)
+    clicks.click(_quicklook_cell(page, problem["metric"], "metric"))
+    coarse, fine = ("tract", "patch") if kind == "bad_patch" else ("visit", "detector")
+    first = _first_group(page, f"{coarse} ")
+    expect(first).to_have_text(f"{coarse} {data_id[coarse]}")
+    clicks.click(first)
+    if kind == "bad_visit":
+        # The visit is the problem: every one of its detectors is out of range.
+        cell = _first_group(page, f"{coarse} {data_id[coarse]}, {fine} ")
+        groups = page.locator(".tabulator").filter(
+            has=page.locator('.tabulator-cell[tabulator-field="group"]')
+        )
+        statuses = groups.locator('.tabulator-cell[tabulator-field="status"]')
+        expect(statuses.first).to_have_text("bad")
+        assert set(statuses.all_inner_texts()) == {"bad"}
+        assert cell.is_visible()
+    else:
+        finest = _first_group(page, f"{coarse} {data_id[coarse]}, ")
+        expect(finest).to_have_text(f"{coarse} {data_id[coarse]}, {fine} {data_id[fine]}")
+        clicks.click(finest)
+        label = ", ".join(f"{k} {v}" for k, v in data_id.items())
+        page.get_by_text(f"Sources of {label}").first.wait_for(timeout=60_000)
+        values = page.locator('.tabulator-cell[tabulator-field="value"]:visible')
+        expect(values.first).to_be_visible()
+    assert clicks.count <= 3
+    screenshot(page, f"explorer-found-{kind}")
+
+
+@pytest.mark.parametrize("kind", ["bad_patch", "bad_visit", "bad_ccd"])
+def test_the_quick_look_names_each_problem_and_one_click_opens_it(
+    checked_page: Any, explore_url: str, truth: dict[str, dict[str, Any]], kind: str
+) -> None:
+    page = checked_page
+    problem = truth[kind]
+    label = ", ".join(f"{k} {v}" for k, v in problem["data_id"].items())
+    page.goto(explore_url)
+    worst = _quicklook_cell(page, problem["metric"], "worst")
+    expect(worst).to_have_text(label, timeout=120_000)
+    clicks = Clicks(page)
+    clicks.click(worst)
+    path = page.get_by_text(f"{problem['metric']} / {label.replace(', ', ' / ')}")
+    path.first.wait_for(timeout=60_000)
+    if kind != "bad_visit":
+        page.get_by_text(f"Sources of {label}").first.wait_for(timeout=60_000)
+    assert clicks.count == 1

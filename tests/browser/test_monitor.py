@@ -24,6 +24,7 @@ from vigil.demo import quicklook
 from vigil.monitor.config import parse_config
 from vigil.monitor.reporter import EventReporter
 from vigil.monitor.runner import Runner
+from vigil.server.config import Settings
 
 from .conftest import _wait_ready, free_port
 
@@ -33,41 +34,57 @@ Page = Any
 UNITS = ["b0", "r0", "z0"]
 
 
-@pytest.fixture(scope="module")
-def monitor_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh, migrated SQLite folder for the monitor."""
-    from vigil.server.config import Settings
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def monitor_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """A fresh, migrated database for the monitor: SQLite in a folder, or the PostgreSQL
+    test database (``VIGIL_TEST_POSTGRES_URL``) emptied."""
     from vigil.server.database import create_database_engine
     from vigil.server.migration import upgrade
 
     folder = tmp_path_factory.mktemp("browser-monitor")
-    engine = create_database_engine(Settings(data_dir=folder))
+    database_url = None
+    if request.param == "postgresql":
+        from server.conftest import POSTGRES_ENV, truncate_all
+
+        database_url = os.environ.get(POSTGRES_ENV)
+        if not database_url:
+            pytest.skip(f"{POSTGRES_ENV} is not set")
+    settings = Settings(data_dir=folder, database_url=database_url)
+    engine = create_database_engine(settings)
     try:
         upgrade(engine)
     finally:
         engine.dispose()
-    return folder
+    if database_url:
+        truncate_all(database_url)
+    return settings
 
 
 @pytest.fixture(scope="module")
-def monitor_token(monitor_dir: Path) -> str:
+def monitor_token(monitor_settings: Settings) -> str:
     """An API token on the monitor's database."""
-    from vigil.server.config import Settings
     from vigil.server.factory import Factory
 
-    with Factory.standalone(Settings(data_dir=monitor_dir)) as factory:
+    with Factory.standalone(monitor_settings) as factory:
         users = factory.create_user_service()
         users.create_user("observer", "observer@example.org")
         return users.create_token("observer").text
 
 
 @pytest.fixture(scope="module")
-def server(monitor_dir: Path, monitor_token: str, chromium: Path) -> Iterator[str]:
-    """``vigil serve`` on the monitor's folder (replaces the dashboard's demo server)."""
+def server(monitor_settings: Settings, monitor_token: str, chromium: Path) -> Iterator[str]:
+    """``vigil serve`` on the monitor's database (replaces the dashboard's demo server)."""
     port = free_port()
+    folder = monitor_settings.data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env["VIGIL_DATA_DIR"] = str(monitor_dir)
-    log = monitor_dir / "server.log"
+    env["VIGIL_DATA_DIR"] = str(folder)
+    if monitor_settings.database_url:
+        env["VIGIL_DATABASE_URL"] = str(monitor_settings.database_url)
+    log = folder / "server.log"
     command = [sys.executable, "-m", "vigil", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -195,3 +212,40 @@ def test_history_sorts_and_filters_and_trends_draw(
     screenshot(page, "monitor-trends")
     page.goto("/monitor/logs?regex=Starting+to+run+step+Flexure")
     assert page.locator("[data-testid=search-results] .log-line").count() >= len(UNITS)
+
+
+def test_a_log_flood_leaves_the_live_tail_bounded_and_the_store_whole(
+    page: Page, server: str, monitor_token: str
+) -> None:
+    import uuid
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {monitor_token}"}
+    source = uuid.uuid4().hex
+
+    def send(sequence: int, count: int) -> int:
+        records = [
+            {"time": "2026-05-01T03:00:00Z", "message": f"flood {sequence} line {i}", "unit": "c1"}
+            for i in range(count)
+        ]
+        body = {
+            "source": source,
+            "sequence": sequence,
+            "run": f"flood/{source}",
+            "records": records,
+        }
+        response = httpx.post(f"{server}/api/logs", json=body, headers=headers, timeout=60)
+        response.raise_for_status()
+        return int(response.json()["run_id"])
+
+    run_id = send(1, 10)
+    page.goto(f"/monitor/logs/{run_id}")
+    page.wait_for_selector("[data-monitor=run][data-tailing='1']")
+    for sequence in range(2, 6):
+        send(sequence, 1000)
+    page.wait_for_selector(".log-line:has-text('flood 5 line 999')", timeout=30_000)
+    shown = page.locator("[data-testid=log-lines] .log-line").count()
+    assert 0 < shown <= 2000  # older lines leave the view...
+    stored = httpx.get(f"{server}/api/logs/runs/{run_id}").json()["line_count"]
+    assert stored == 4010  # ...and stay on the server

@@ -13,14 +13,10 @@ import pytest
 
 Page = Any
 
-# Waits for every Bokeh plot of the page to be drawn (none: nothing to wait for).
-PLOTS_DRAWN = """() => {
-  const items = document.querySelectorAll('[data-bokeh-item]');
-  if (!items.length) return true;
-  if (!window.Bokeh || Bokeh.documents.length < items.length) return false;
-  const views = [...Bokeh.index];
-  return views.length > 0 && views.every(v => v.has_finished());
-}"""
+# Waits for every Bokeh plot of the page to be drawn: the page says so on <html> (pages
+# without plots: nothing to wait for).
+PLOTS_DRAWN = """() => !document.querySelector('[data-bokeh-item]')
+  || document.documentElement.dataset.plotsDrawn === 'true'"""
 
 # What the plots show: per data source, its columns, length and sums of x and value.
 PLOT_FINGERPRINT = """() => {
@@ -182,3 +178,42 @@ def test_branch_overlay_toggles(page: Page) -> None:
     page.wait_for_url(lambda url: quote(branch, safe="") in url or branch in url)
     page.wait_for_function(PLOTS_DRAWN)
     assert fingerprint(page) == both
+
+
+def test_a_dense_series_shows_its_markers_once_zoomed_in(page: Page) -> None:
+    import numpy as np
+    import pandas as pd
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    from vigil import plots
+
+    n = 3 * plots.DENSE_POINTS
+    df = pd.DataFrame(
+        {
+            "job_id": np.arange(n),
+            "time": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+            "value": np.sin(np.arange(n) / 50.0),
+            "branch": ["main"] * n,
+        }
+    )
+    fig = plots.series_plot(df, thresholds=[plots.Threshold("design", 0.5, "<=", "design")])
+    page.set_content(file_html(fig, INLINE, "dense"))
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length === 1")
+    visible = """() => {
+      const renderers = [...Bokeh.documents[0]._all_models.values()].filter(
+        m => m.type === 'GlyphRenderer' && m.glyph.type === 'Scatter');
+      const named = name => renderers.find(m => m.name === name).visible;
+      return [named('main'), named('failing')];
+    }"""
+    assert page.evaluate(visible) == [False, False]
+    # Zoom to a tenth of the points: the markers and failing circles appear.
+    page.evaluate(
+        """() => {
+      const plot = Bokeh.documents[0].roots()[0];
+      const x = plot.x_range, width = (x.end - x.start) / 10;
+      x.have_updated_interactively = true;  // as the zoom tools do
+      x.setv({start: x.start, end: x.start + width});
+    }"""
+    )
+    assert page.evaluate(visible) == [True, True]

@@ -1,4 +1,6 @@
-"""Fixtures of the client tests: a real HTTP receiver, a dead URL, a CI-free environment."""
+"""Fixtures of the client tests: a real HTTP receiver, a dead URL, a CI-free environment,
+and the server's database fixtures (``db_url``, ``settings``, ``token``: SQLite, and
+PostgreSQL when ``VIGIL_TEST_POSTGRES_URL`` is set) for tests against a real server."""
 
 from __future__ import annotations
 
@@ -6,6 +8,16 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+
+from server.conftest import (  # noqa: F401  (fixtures shared with the server tests)
+    _postgres_url,
+    _sqlite_template,
+    db_url,
+    factory,
+    make_settings,
+    settings,
+    token,
+)
 
 from ._support import CI_VARIABLES, Receiver
 

@@ -11,9 +11,10 @@ import nbformat
 import panel as pn
 import pytest
 
+import vigil.explorer.app as app_module
 from vigil.compute import compute_repository
 from vigil.demo.catalog import DemoCatalog, generate_catalog
-from vigil.explorer.app import ALL, Explorer, create_explorer
+from vigil.explorer.app import ALL, Explorer, create_explorer, selection_from_args
 from vigil.explorer.notebook import make_notebook
 from vigil.explorer.query import Repository
 
@@ -42,7 +43,8 @@ def explorer(view: pn.viewable.Viewable) -> Explorer:
 def test_the_app_is_a_panel_object_with_its_parts(view: pn.viewable.Viewable) -> None:
     assert isinstance(view, pn.Column)
     names = {obj.name for obj in view.select(pn.pane.PaneBase)}
-    assert {"header", "quicklook"} <= names
+    assert "header" in names
+    assert view.select(pn.widgets.Tabulator)  # the quick look
     tabs = view.select(pn.Tabs)[0]
     assert tabs._names == ["Quick look", "Metric", "Compare"]
     assert any(isinstance(w, pn.widgets.FileDownload) for w in view.select(pn.widgets.Widget))
@@ -56,7 +58,7 @@ def test_header_figures(explorer: Explorer, catalog: DemoCatalog) -> None:
 
 
 def test_quick_look_flags_every_planted_problem(explorer: Explorer, catalog: DemoCatalog) -> None:
-    table = explorer.quicklook().object.data.set_index("metric")
+    table = explorer.quicklook().value.set_index("metric")
     patch = catalog.problem("bad_patch")
     visit = catalog.problem("bad_visit")
     ccd = catalog.problem("bad_ccd")
@@ -178,3 +180,138 @@ def test_repository_without_config_says_metrics_are_inferred(
     view = create_explorer(root)
     header = view.explorer.header().object  # type: ignore[attr-defined]
     assert "metrics are inferred" in header
+
+
+def _click(table: pn.widgets.Tabulator, row: int, column: str) -> None:
+    """A click on a cell, as the browser sends it."""
+    from panel.models.tabulator import CellClickEvent
+
+    table._process_event(CellClickEvent(model=None, column=column, row=row))
+
+
+def test_quick_look_click_on_the_worst_group_drills_to_it(
+    view: pn.viewable.Viewable, explorer: Explorer, catalog: DemoCatalog
+) -> None:
+    tabs = view.select(pn.Tabs)[0]
+    table = next(t for t in view.select(pn.widgets.Tabulator) if "worst" in t.value.columns)
+    for kind in ("bad_patch", "bad_visit", "bad_ccd"):
+        tabs.active = 0
+        problem = catalog.problem(kind)
+        row = int(table.value.index[table.value["metric"] == problem.metric][0])
+        _click(table, row, "worst")
+        assert tabs.active == 1
+        assert explorer.metric == problem.metric
+        assert {k: getattr(explorer, k) for k in problem.data_id} == problem.data_id
+    # A click elsewhere in a row opens the metric at the top level.
+    _click(table, 0, "metric")
+    assert explorer.metric == table.value["metric"].iloc[0]
+    assert explorer.where() == {}
+
+
+def test_groups_lead_from_tract_to_patch_to_sources(
+    explorer: Explorer, catalog: DemoCatalog
+) -> None:
+    patch = catalog.problem("bad_patch")
+    explorer.open_metric(patch.metric)
+    assert explorer.list_level() == ("tract",)
+    tracts = explorer.groups_frame()
+    # No tract is out of range, but the one holding the bad patch comes first.
+    assert tracts["acceptable"].all()
+    assert int(tracts["tract"].iloc[0]) == patch.data_id["tract"]
+    assert tracts["bad_below"].iloc[0] == 1
+    explorer.select_group(tracts.iloc[0])
+    assert explorer.list_level() == ("tract", "patch")
+    patches = explorer.groups_frame()
+    assert int(patches["patch"].iloc[0]) == patch.data_id["patch"]
+    assert patches["status"].iloc[0] == "bad" and (patches["status"].iloc[1:] == "ok").all()
+    explorer.select_group(patches.iloc[0])
+    assert explorer.list_level() is None
+    assert explorer.where() == patch.data_id
+    sources = explorer.sources_frame()
+    count = int(patches["count"].iloc[0])
+    assert sources.attrs["total"] == count
+    assert len(sources) == min(count, app_module.SOURCE_ROWS)
+    assert sources.attrs["truncated"] == (count > app_module.SOURCE_ROWS)
+    assert sources["value"].median() == pytest.approx(patch.shift, abs=1.5)
+    shown: Any = explorer.sources_view()
+    assert "Sources of tract 9814, patch 40" in shown[0].object
+    explorer.up()
+    assert explorer.list_level() == ("tract", "patch") and explorer.patch == ALL
+
+
+def test_sources_table_is_truncated(
+    explorer: Explorer, catalog: DemoCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "SOURCE_ROWS", 5)
+    ccd = catalog.problem("bad_ccd")
+    explorer.open_metric("psf_snr_i", {"tract": 9814, "patch": 40})
+    sources = explorer.sources_frame()
+    assert len(sources) == 5 and sources.attrs["truncated"] and sources.attrs["total"] > 5
+    # The sources farthest from the group's median come first.
+    everything = explorer.repo.values("psf_snr_i", {"tract": 9814, "patch": 40}, limit=None)
+    centre = everything["value"].median()
+    deviation = (sources["value"] - centre).abs()
+    assert deviation.is_monotonic_decreasing
+    assert deviation.min() >= (everything["value"] - centre).abs().nlargest(5).min()
+    shown: Any = explorer.sources_view()
+    assert "truncated" in shown[0].object
+    explorer.open_metric(ccd.metric, ccd.data_id)
+    assert explorer.list_level() is None and len(explorer.sources_frame()) <= 5
+
+
+def test_a_link_opens_a_metric_at_a_data_id(catalog: DemoCatalog) -> None:
+    args = {
+        "metric": [b"pipe_analysis.psf_size_residual"],
+        "band": [b"i"],
+        "tract": [b"9814"],
+        "patch": [b"40"],
+        "other": [b"ignored"],
+    }
+    selection = selection_from_args(args)
+    assert selection == {
+        "metric": "pipe_analysis.psf_size_residual",
+        "band": "i",
+        "tract": "9814",
+        "patch": "40",
+    }
+    view = create_explorer(catalog.root, selection=selection)
+    opened: Explorer = view.explorer  # type: ignore[attr-defined]
+    assert opened.metric == "psf_size_residual_i"
+    assert opened.where() == {"tract": 9814, "patch": 40}
+    assert view.select(pn.Tabs)[0].active == 1
+    unknown = create_explorer(catalog.root, selection={"metric": "nope", "tract": "9814"})
+    assert unknown.select(pn.Tabs)[0].active == 0
+    assert unknown.explorer.where() == {}  # type: ignore[attr-defined]
+
+
+def test_corrupt_file_is_named_in_a_banner_and_the_rest_shown(
+    catalog: DemoCatalog, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "corrupt"
+    shutil.copytree(catalog.root, root)
+    broken = root / "objects" / "tract=9815.parquet"
+    broken.write_bytes(b"not parquet at all")
+    view = create_explorer(root)
+    banners = [a for a in view.select(pn.pane.Alert) if a.name == "problems"]
+    assert len(banners) == 1 and str(broken) in banners[0].object
+    assert banners[0].alert_type == "warning"
+    table = next(t for t in view.select(pn.widgets.Tabulator) if "worst" in t.value.columns)
+    assert (table.value["status"] == "bad").sum() >= 3
+    assert "**2** tracts" in view.explorer.header().object  # type: ignore[attr-defined]
+
+
+def test_comparison_shows_a_missing_metric_as_missing(catalog: DemoCatalog, tmp_path: Path) -> None:
+    import shutil
+
+    other = tmp_path / "objects-only"
+    shutil.copytree(catalog.root / "objects", other / "objects")
+    view = create_explorer(catalog.root, other)
+    explorer: Explorer = view.explorer  # type: ignore[attr-defined]
+    explorer.open_metric("visit_psf_size_residual_i")
+    column: Any = explorer.comparison()
+    frame = column[1].object
+    assert len(frame) == 2  # the two i-band visits
+    assert frame["value_other"].isna().all() and (frame["missing"] == "other").all()
+    assert frame["value"].notna().all() and frame["delta"].isna().all()

@@ -31,7 +31,9 @@ class EventListener:
     def __exit__(self, *exc: object) -> None:
         self._stop = True
         self._client.close()
-        self._thread.join(5)
+        # The reading thread ends with the next bytes the server sends, or with the test
+        # process (a daemon): no need to wait for either.
+        self._thread.join(0.2)
 
     def _run(self) -> None:
         try:

@@ -118,18 +118,24 @@ def test_logs_send_search_and_prune(live_server: ServerThread, token: str, tmp_p
         ],
     )
     assert sent.exit_code == 0, sent.output
-    assert "Sent 5 lines" in sent.output
+    assert "Sent 2 records" in sent.output
     lines = httpx.get(f"{live_server.url}/api/logs/lines", params={"level": "ERROR"}).json()[
         "items"
     ]
-    assert lines[0]["message"].endswith("test_photometry failed")
+    # The traceback belongs to the error it follows.
+    assert lines[0]["message"].splitlines() == [
+        "test_photometry failed",
+        "Traceback (most recent call last):",
+        '  File "test_photometry.py", line 12',
+        "AssertionError: zero point off by 0.2 mag",
+    ]
     assert lines[0]["time"].startswith("2026-05-03T10:00:01")
     run = httpx.get(f"{live_server.url}/api/logs/runs").json()["items"][0]
     assert (run["key"], run["kind"], run["status"], run["line_count"]) == (
         "ci/7",
         "ci",
         "failed",
-        5,
+        2,
     )
 
     found = runner.invoke(

@@ -138,3 +138,26 @@ def test_dataid_grid_colours_against_the_threshold() -> None:
     # Centred on the threshold, red (the palette's end) above it for "<=".
     assert mapper.low + mapper.high == pytest.approx(10.0)
     assert mapper.palette[-1] == "#67001f"
+
+
+def test_dense_series_hover_and_click_on_lines_and_show_markers_when_zoomed() -> None:
+    n = plots.DENSE_POINTS + 1
+    df = frame([float(i % 7) for i in range(n)])
+    fig = plots.series_plot(df, thresholds=[plots.Threshold("design", 5.0, "<=", "design")])
+    renderers = {type(r.glyph).__name__: r for r in fig.renderers if r.name == "main"}
+    line, points = renderers["Line"], renderers["Scatter"]
+    failing = fig.select_one({"type": GlyphRenderer, "name": "failing"})
+    # Markers wait for a zoom; the line carries the hover and the click to the job.
+    assert not points.visible and not failing.visible and line.visible
+    assert fig.select_one(HoverTool).renderers == [line]
+    assert fig.select_one(TapTool).renderers == [line]
+    (callback,) = fig.x_range.js_property_callbacks["change:end"]
+    assert callback.args["limit"] == plots.DENSE_POINTS
+    assert callback.args["pairs"] == [(line, points), (None, failing)]
+    # Commits travel as float64, which BokehJS receives as one binary array.
+    assert source(fig, "branch:main").data["commit"].dtype == np.float64
+
+    sparse = plots.series_plot(frame([1.0, 2.0, 3.0]))
+    marks = [r for r in sparse.renderers if r.name == "main"]
+    assert all(r.visible for r in marks)
+    assert [type(r.glyph).__name__ for r in sparse.select_one(HoverTool).renderers] == ["Scatter"]

@@ -26,10 +26,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
+from typer.testing import CliRunner
 
+from vigil.cli import app as cli_app
 from vigil.server.config import Settings
+from vigil.server.domain import parse_decimal
+from vigil.server.domain.logs import level_number
 from vigil.server.factory import Factory
 
+from ._paths import raw_get
 from ._support import artifact_files, named_field, snapshot
 
 MB10 = "x" * 10_000_000
@@ -231,6 +236,16 @@ QUERY_CASES = [
     QueryCase("squash-limit-nan", "/jobs?limit=NaN", 400, "limit"),
     QueryCase("squash-cursor-superscript", "/jobs?cursor=%C2%B2", 400, "cursor"),
     QueryCase("squash-cursor-beyond-64-bits", "/jobs?cursor=" + "9" * 30, 400, "cursor"),
+    # Digits that are not ASCII: '²'.isdigit() is true, int('²') fails, int('٣') is 3.
+    QueryCase("page-job-id-superscript", "/jobs/%C2%B2", 400, "job_id"),
+    QueryCase("page-regression-id-superscript", "/regressions/%C2%B2", 400, "regression_id"),
+    QueryCase("page-log-level-superscript", "/monitor/logs?level=%C2%B2", 400, "level"),
+    QueryCase("api-job-id-superscript", "/api/jobs/%C2%B2", 422, "job_id"),
+    QueryCase("api-cursor-superscript", "/api/jobs?cursor=%C2%B2", 400, "cursor"),
+    QueryCase("api-cursor-arabic-indic", "/api/jobs?cursor=%D9%A3", 400, "cursor"),
+    QueryCase("api-series-cursor-superscript",
+              "/api/series/points?metric=demo.PA1&dataset=demo_data&cursor=%C2%B2", 400, "cursor"),
+    QueryCase("api-log-runs-cursor-superscript", "/api/logs/runs?cursor=%C2%B2", 400, "cursor"),
 ]  # fmt: skip
 
 
@@ -359,3 +374,47 @@ def test_not_a_number_is_stored_as_null_never_zero(
     assert created.status_code == 201, created.text
     values = [m["value"] for m in client.get(created.json()["url"]).json()["measurements"]]
     assert values == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/jobs?pull_request=%C2%B2", "/jobs?pull_request=%23%C2%B2", "/monitor/trends?element=%C2%B2"],
+)
+def test_a_unicode_digit_in_an_optional_filter_is_no_number_not_a_crash(
+    path: str, quiet_app: FastAPI, settings: Settings, stored: dict[str, Any]
+) -> None:
+    # These pages took any text whose isdigit() was true for a number: a 500. A filter
+    # that is not a number is ignored, as a word is.
+    before = snapshot(settings.effective_database_url.render_as_string(hide_password=False))
+    response = raw_get(quiet_app, path, [("accept", "text/html")])
+    assert response.status_code == 200, response.content[:300]
+    assert b"<html" in response.content
+    after = snapshot(settings.effective_database_url.render_as_string(hide_password=False))
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("42", 42), (" 7 ", 7), ("0", 0), ("\u00b2", None), ("\u0663", None), ("\uff11", None),
+     ("-1", None), ("+1", None), ("1.0", None), ("", None), (None, None), ("9" * 19, None)],
+)  # fmt: skip
+def test_only_ascii_digits_are_read_as_an_id(text: str | None, number: int | None) -> None:
+    assert parse_decimal(text) == number
+
+
+@pytest.mark.parametrize(("text", "level"), [("25", 25), ("warning", 30), ("\u00b2", None)])
+def test_a_log_level_is_a_name_or_ascii_digits(text: str, level: int | None) -> None:
+    assert level_number(text) == level
+
+
+@pytest.mark.parametrize("token", ["\u00b2", "\u0663", "9" * 30, "1.5", 'x"; --'])
+def test_revoking_a_token_by_a_bad_id_is_a_one_line_error(
+    token: str, db_url: str, stored: dict[str, Any]
+) -> None:
+    result = CliRunner().invoke(cli_app, ["token", "revoke", token, "--database-url", db_url])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line] == [
+        f"error: {token!r} is neither a token id nor a Vigil token."
+    ]

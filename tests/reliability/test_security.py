@@ -5,7 +5,10 @@
 - an uploaded SVG or HTML artifact is never served inline (no stored XSS);
 - artifact paths cannot leave the artifact store (`tests.reliability._paths`);
 - every HTML form posting to the server checks a CSRF token;
-- the server's SQL is built with bound parameters only;
+- the server's SQL is built with bound parameters only; the query engine's DuckDB SQL
+  (`vigil.compute`, `vigil.explorer`) interpolates only what `vigil.compute.sql` checked
+  or quoted (`tests.reliability._sql_source`), and hostile names are refused or quoted
+  (``test_hostile_names.py``);
 - request size limits are set and enforced.
 """
 
@@ -35,6 +38,7 @@ from vigil.server.factory import Factory
 from vigil.server.main import create_app
 
 from ._paths import SECRET, assert_confined, plant_secret, raw_get
+from ._sql_source import unchecked_interpolations
 from ._support import artifact_files, snapshot
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "vigil"
@@ -471,6 +475,16 @@ _FORMATTED_SQL_ALLOWED = {
 }
 
 
+def _formatted_literal(node: ast.AST) -> object:
+    """The constant text that ``+``, ``%`` or ``.format`` fills in, or None."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        return node.left.value if isinstance(node.left, ast.Constant) else ""
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "format":
+        value = getattr(node.func, "value", None)
+        return value.value if isinstance(value, ast.Constant) else ""
+    return None
+
+
 def test_the_server_builds_sql_with_bound_parameters_only() -> None:
     problems = []
     for path in sorted((SRC / "server").rglob("*.py")):
@@ -480,13 +494,8 @@ def test_the_server_builds_sql_with_bound_parameters_only() -> None:
                 literal = "".join(
                     v.value for v in node.values if isinstance(v, ast.Constant)
                 )  # fmt: skip
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
-                literal = node.left.value if isinstance(node.left, ast.Constant) else ""
-            elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "format":
-                value = getattr(node.func, "value", None)
-                literal = value.value if isinstance(value, ast.Constant) else ""
             else:
-                continue
+                literal = _formatted_literal(node)
             if not isinstance(literal, str) or not _SQL_WORDS.search(literal):
                 continue
             source = ast.unparse(node)
@@ -494,6 +503,72 @@ def test_the_server_builds_sql_with_bound_parameters_only() -> None:
                 continue
             problems.append(f"{relative}:{node.lineno}: {source[:120]}")
     assert problems == [], "SQL built by formatting:\n" + "\n".join(problems)
+
+
+# Interpolations into DuckDB SQL that are safe for a reason the source cannot show.
+_DUCKDB_ALLOWED = {
+    ("compute/aggregators.py", "self.q / 100.0"): "a percentile read as digits from its name",
+    ("compute/quantities.py", "self._scale"): "a float constant of the class",
+    ("compute/selectors.py", "self._operator"): "'>=' or '<', chosen by a class flag",
+    ("compute/engine.py", "query"): "write_query's SQL: a plan's, rendered by checked code",
+}
+
+
+def test_the_query_engine_puts_only_checked_text_into_duckdb_sql() -> None:
+    problems = []
+    paths = sorted([*(SRC / "compute").rglob("*.py"), *(SRC / "explorer").rglob("*.py")])
+    for path in paths:
+        relative = str(path.relative_to(SRC))
+        source = path.read_text()
+        for line, expression in unchecked_interpolations(source):
+            if (relative, expression) not in _DUCKDB_ALLOWED:
+                problems.append(f"{relative}:{line}: {expression}")
+        for node in ast.walk(ast.parse(source)):
+            # SQL is composed with f-strings and the quoting functions, never + % format.
+            literal = _formatted_literal(node)
+            if isinstance(literal, str) and _SQL_WORDS.search(literal):
+                problems.append(f"{relative}:{node.lineno}: {ast.unparse(node)[:120]}")
+    assert problems == [], (
+        "Text put into DuckDB SQL without vigil.compute.sql (quote_identifier,"
+        " string_literal, file_list) or a ? parameter:\n" + "\n".join(problems)
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "caught"),
+    [
+        (  # how the explorer's positions query once quoted its keys by hand
+            "def positions(by, where):\n"
+            "    keys = [k for k in by if k in KNOWN]\n"
+            "    conditions = ['TRUE']\n"
+            "    for key, value in where.items():\n"
+            "        conditions.append(f'\"{key}\" = ?')\n"
+            "    columns = ', '.join(f'\"{k}\"' for k in keys)\n"
+            "    return f\"SELECT {columns} FROM t WHERE {' AND '.join(conditions)}\"\n",
+            ["k", "key"],
+        ),
+        (
+            "def visits(con, band):\n"
+            "    return con.execute(f\"SELECT * FROM t WHERE band = '{band}'\")\n",
+            ["band"],
+        ),
+        (
+            "class Plan:\n"
+            "    def sql(self):\n"
+            '        return f"SELECT * FROM read_parquet({self.files!r})"\n',
+            ["self.files"],
+        ),
+        (
+            "def sql(self, col):\n"
+            "    name = col(self.column)\n"
+            '    return f"SELECT {name} FROM t WHERE band = {sql_string(self.band)}"\n',
+            [],
+        ),
+    ],
+    ids=["hand-quoted-names", "parameter-in-a-literal", "repr-of-paths", "checked"],
+)
+def test_the_duckdb_sql_check_catches_unchecked_text(source: str, caught: list[str]) -> None:
+    assert sorted(expression for _, expression in unchecked_interpolations(source)) == caught
 
 
 @pytest.mark.parametrize(

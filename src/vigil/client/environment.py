@@ -219,7 +219,8 @@ def pull_request_from_environment(environ: Environ | None = None) -> int | None:
         environ.get("ghprbPullId"),
     ]
     for candidate in candidates:
-        if candidate and candidate.isdigit():
+        # isdigit() is true for '²', which int() refuses: ASCII digits only.
+        if candidate and candidate.isascii() and candidate.isdecimal():
             return int(candidate)
     return None
 

@@ -157,6 +157,11 @@ class VigilClient:
         """The endpoint jobs are posted to."""
         return f"{self.url}/api/jobs"
 
+    @property
+    def logs_url(self) -> str:
+        """The endpoint batches of log records are posted to."""
+        return f"{self.url}/api/logs"
+
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
@@ -206,7 +211,51 @@ class VigilClient:
         response = self._post_with_retries(content, headers)
         return self._result(response, job, identifier)
 
-    def _post_with_retries(self, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    def send_log_batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one batch of log records (``POST /api/logs``, see `vigil.client.logs`).
+
+        A batch carries its ``source`` and ``sequence``: the server stores it once however
+        often it is sent.
+
+        Returns
+        -------
+        dict
+            The server's answer: ``run_id``, ``stored``, ``duplicate``, ``url``.
+
+        Raises
+        ------
+        RejectedJobError
+            The server refused the batch (4xx other than 401, 403, 408, 429).
+        AuthenticationError
+            The token is missing or invalid (401, 403).
+        ServerUnavailableError
+            Every attempt failed with 5xx, a timeout or a connection error.
+        """
+        content = dump_job(batch).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.compress:
+            content = gzip.compress(content)
+            headers["Content-Encoding"] = "gzip"
+        response = self._post_with_retries(content, headers, self.logs_url)
+        if response.status_code in (401, 403):
+            raise authentication_failure(response, token_given=self.token is not None)
+        if response.status_code >= 400:
+            raise rejection(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise ClientError(
+                f"{self.logs_url} answered {response.status_code} {response.reason_phrase},"
+                f" expected 200: is {self.url} the root URL of a Vigil server?"
+            )
+        return body
+
+    def _post_with_retries(
+        self, content: bytes, headers: dict[str, str], url: str | None = None
+    ) -> httpx.Response:
+        target = url or self.jobs_url
         start = time.monotonic()
         problem = "could not be reached"
         attempts = 0
@@ -222,7 +271,7 @@ class VigilClient:
             attempts += 1
             try:
                 response = self._http.post(
-                    self.jobs_url,
+                    target,
                     content=content,
                     headers=headers,
                     timeout=min(self.timeout, remaining),
@@ -238,7 +287,7 @@ class VigilClient:
                 continue
             return response
         raise ServerUnavailableError(
-            f"{self.jobs_url} {problem} after {attempts} attempt{'s' if attempts != 1 else ''}."
+            f"{target} {problem} after {attempts} attempt{'s' if attempts != 1 else ''}."
         )
 
     def _result(

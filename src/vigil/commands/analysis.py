@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vigil.commands.server import _DATABASE_URL, _factory, _fail
+from vigil.commands._database import DATABASE_URL, fail, server_factory
 
 __all__ = ["markdown_summary", "register"]
 
@@ -35,13 +35,13 @@ def _read_job(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         document = json.loads(text)  # bare NaN, as lsst.verify writes them
     except json.JSONDecodeError as exc:
-        raise _fail(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        raise fail(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(document, dict):
-        raise _fail(f"{path} is not a job document (a JSON object)")
+        raise fail(f"{path} is not a job document (a JSON object)")
     return document
 
 
@@ -173,9 +173,9 @@ def check(
     import httpx
 
     if (job_file is None) == (job_id is None):
-        raise _fail("give a job file or --job-id N (one of them)")
+        raise fail("give a job file or --job-id N (one of them)")
     if not url:
-        raise _fail("no server given: pass --url URL or set VIGIL_URL")
+        raise fail("no server given: pass --url URL or set VIGIL_URL")
     body: dict[str, Any] = {"baseline": baseline, "fork_commit": fork_commit}
     if job_file is not None:
         body["job"] = _clean(_read_job(job_file))
@@ -187,13 +187,13 @@ def check(
             url.rstrip("/") + "/api/gate", json=body, headers=headers, timeout=timeout
         )
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {url}: {exc}") from None
+        raise fail(f"cannot reach {url}: {exc}") from None
     if response.status_code != 200:
         try:
             message = response.json()["detail"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        raise _fail(f"the server answered {response.status_code}: {message}")
+        raise fail(f"the server answered {response.status_code}: {message}")
     report = response.json()
     _print_table(report)
     summary = markdown_summary(report)
@@ -216,7 +216,7 @@ def check(
 def analyse(
     metric: Annotated[str | None, typer.Option(help="Only the series of this metric.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Only the series on this dataset.")] = None,
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Re-run change-point detection over the stored history of every series.
 
@@ -227,11 +227,11 @@ def analyse(
 
     from vigil.server.services.regressions import AnalysisReport
 
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         service = factory.create_regression_service()
         ids = service.series_ids(metric=metric, dataset=dataset)
         if not ids:
-            raise _fail("no series matches; check --metric and --dataset")
+            raise fail("no series matches; check --metric and --dataset")
         total = AnalysisReport()
         with Progress() as progress:
             task = progress.add_task("Analysing series", total=len(ids))
@@ -253,13 +253,13 @@ def worker(
         float | None,
         typer.Option(min=0.01, help="Seconds between passes (default VIGIL_WORKER_INTERVAL)."),
     ] = None,
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Analyse stored jobs and deliver notifications, in a loop (Ctrl-C stops).
 
     Run one or more beside API servers started with VIGIL_BACKGROUND_WORKER=false.
     """
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         pause = interval or factory.settings.worker_interval
         typer.echo("Worker started; Ctrl-C stops it.")
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +26,15 @@ from vigil.client import (
     prepare_job,
 )
 from vigil.client.dispatch import spool_job
+from vigil.client.environment import detect_environment
+from vigil.client.logs import (
+    LogSendReport,
+    file_digest,
+    flush_logs,
+    log_batches,
+    read_log,
+    send_log,
+)
 from vigil.client.transport import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
 #: Exit status when a job could not be sent and waits in the spool.
@@ -64,6 +75,48 @@ def _report_flush(console: Console, report: FlushReport) -> None:
 def _fail(console: Console, message: str) -> typer.Exit:
     console.print(f"[red]Error:[/] {escape(message)}")
     return typer.Exit(1)
+
+
+_LOG_STATUSES = ("succeeded", "failed", "stopped", "running")
+
+
+@dataclass(frozen=True)
+class _LogOptions:
+    """What ``--log``, ``--log-run``, ``--log-status`` and ``--env`` ask of the log."""
+
+    path: Path
+    run: str | None
+    status: str
+    env_name: str | None
+
+
+def _log_run(
+    console: Console, options: _LogOptions, job: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """The log's run key and what the server records of the run (``meta``)."""
+    env = (job or {}).get("meta", {}).get("env") or detect_environment(
+        os.environ, env_name=options.env_name
+    )
+    meta: dict[str, Any] = {"env": env.get("env_name")}
+    if isinstance(env.get("ci_url"), str):
+        meta["ci_url"] = env["ci_url"]
+    if job is not None:
+        meta["job_identifier"] = job["identifier"]
+        if job.get("job_id") is not None:
+            meta["job_id"] = job["job_id"]
+    if options.run:
+        return options.run, meta
+    if job is not None:
+        return f"job/{job['identifier']}", meta
+    if env.get("env_name") not in (None, "local") and env.get("ci_id") not in (None, "unknown"):
+        return f"{env['env_name']}/{env.get('ci_name') or 'ci'}/{env['ci_id']}", meta
+    raise _fail(console, "Outside CI and without a job, the log needs a run key: --log-run KEY.")
+
+
+def _log_title(env: dict[str, Any], path: Path) -> str:
+    if env.get("ci_name") not in (None, "unknown") and env.get("ci_id") not in (None, "unknown"):
+        return f"{env['ci_name']} #{env['ci_id']} ({path.name})"
+    return path.name
 
 
 def dispatch_command(
@@ -150,20 +203,52 @@ def dispatch_command(
         float,
         typer.Option(min=0.0, help="First wait between retries, in seconds; doubled each time."),
     ] = DEFAULT_BACKOFF,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="A log file to send as the run's log: levels, times and loggers are read"
+            " from Python logging and LSST pipeline lines; shown on the server's logs page.",
+            show_default=False,
+        ),
+    ] = None,
+    log_run: Annotated[
+        str | None,
+        typer.Option(
+            help="The log's run key (default: job/<identifier> with a job, else the CI run).",
+            show_default=False,
+        ),
+    ] = None,
+    log_status: Annotated[
+        str,
+        typer.Option(
+            help="How the log's run ended: succeeded, failed (listed among abnormal"
+            " endings, with its last lines), stopped, or running (left open)."
+        ),
+    ] = "succeeded",
 ) -> None:
     """Send lsst.verify Job JSON files to a Vigil server (replaces dispatch_verify.py).
 
     Jobs are merged, enriched with CI, git and package facts, and posted to
-    URL/api/jobs. If the server is unavailable the job is kept in the spool and sent
-    on the next call (exit status 2). Exit status 1 means a mistake to fix.
+    URL/api/jobs. With --log, a log file is sent too as the run's log (by default
+    the job's, job/<identifier>). If the server is unavailable the job and the log
+    are kept in the spool and sent on the next call (exit status 2). Exit status 1
+    means a mistake to fix.
     """
     to_stdout = dry_run and output is None
     # When the job JSON goes to stdout, messages must not mix with it.
     console = Console(stderr=to_stdout, soft_wrap=True, highlight=False)
-    if not jobs and not flush:
-        raise _fail(console, "Give one or more Job JSON files, or --flush to send the spool.")
+    if not jobs and not flush and log is None:
+        raise _fail(
+            console,
+            "Give one or more Job JSON files, --log FILE, or --flush to send the spool.",
+        )
     if env is not None and env not in ENVIRONMENTS:
         raise _fail(console, f"Unknown --env {env!r}: choose one of {', '.join(ENVIRONMENTS)}.")
+    if log is not None and not log.is_file():
+        raise _fail(console, f"No log file {log}.")
+    if log_status not in _LOG_STATUSES:
+        raise _fail(console, f"--log-status must be one of {', '.join(_LOG_STATUSES)}.")
 
     job = None
     if jobs:
@@ -186,11 +271,22 @@ def dispatch_command(
         if dry_run:
             if to_stdout:
                 sys.stdout.write(text)
-            return
+            if log is None:
+                return
+    log_options = None if log is None else _LogOptions(log, log_run, log_status, env)
+    if dry_run and log_options is not None:
+        key, _ = _log_run(console, log_options, job)
+        with _lines(log_options.path) as stream:
+            count = sum(1 for _ in read_log(stream))
+        console.print(
+            f"Would send {count} log records of {escape(str(log_options.path))} as run {key!r}."
+        )
+        return
 
     if not url:
         raise _fail(console, "No server given: pass --url URL or set VIGIL_URL.")
     spool = Spool(spool_dir or default_spool_dir())
+    log_spool = Spool(spool.path / "logs")
     try:
         client = VigilClient(url, token, timeout, retries, backoff=backoff, compress=gzip)
     except ValueError as exc:
@@ -201,11 +297,17 @@ def dispatch_command(
         if report.error is not None and not isinstance(report.error, ServerUnavailableError):
             raise _fail(console, report.error.message)
         unavailable = report.error.message if report.error is not None else None
+        if unavailable is None:
+            unavailable = _flush_logs(console, client, log_spool)
         if job is None:
+            if log_options is not None:
+                if _send_log(console, client, log_spool, log_options, None, unavailable):
+                    raise typer.Exit(EXIT_SPOOLED)
+                return
             if unavailable:
                 console.print(f"[yellow]Server unavailable:[/] {escape(unavailable)}")
                 raise typer.Exit(EXIT_SPOOLED)
-            if not (report.sent or report.rejected):
+            if not (report.sent or report.rejected or log_spool.pending()):
                 console.print("The spool is empty.")
             return
         # When the flush found the server down, do not wait for it a second time.
@@ -219,9 +321,79 @@ def dispatch_command(
         if unavailable is not None:
             console.print(f"[yellow]Server unavailable:[/] {escape(unavailable)}")
             result = spool_job(spool, job, reason=unavailable)
-    console.print(_describe(result))
-    if result.outcome is Outcome.SPOOLED:
+        console.print(_describe(result))
+        log_spooled = False
+        if log_options is not None:
+            job_facts = {**job, "job_id": result.job_id}
+            log_spooled = _send_log(console, client, log_spool, log_options, job_facts, unavailable)
+    if result.outcome is Outcome.SPOOLED or log_spooled:
         raise typer.Exit(EXIT_SPOOLED)
+
+
+def _lines(path: Path) -> Any:
+    return path.open(encoding="utf-8", errors="replace")
+
+
+def _flush_logs(console: Console, client: VigilClient, spool: Spool) -> str | None:
+    """Send the log batches left by earlier calls; why the server could not take them."""
+    if not spool.pending():
+        return None
+    sent, refused, error = flush_logs(client, spool)
+    if sent:
+        console.print(f"spooled log batches [green]sent[/]: {sent}")
+    for path in refused:
+        console.print(f"[red]rejected[/] spooled log batch moved to {escape(str(path))}")
+    if error is not None and not isinstance(error, ServerUnavailableError):
+        raise _fail(console, error.message)
+    return error.message if error is not None else None
+
+
+def _send_log(
+    console: Console,
+    client: VigilClient,
+    spool: Spool,
+    options: _LogOptions,
+    job: dict[str, Any] | None,
+    unavailable: str | None,
+) -> bool:
+    """Send the log file as its run's log (spool it if the server is down); whether spooled."""
+    key, meta = _log_run(console, options, job)
+    env = (job or {}).get("meta", {}).get("env") or detect_environment(
+        os.environ, env_name=options.env_name
+    )
+    with _lines(options.path) as stream:
+        records = list(read_log(stream))
+    batches = log_batches(
+        records,
+        run=key,
+        content_digest=file_digest(options.path),
+        kind="ci",
+        title=_log_title(env, options.path),
+        meta={**meta, "file": options.path.name},
+        status=None if options.status == "running" else options.status,
+        failure={"name": options.path.name} if options.status == "failed" else None,
+    )
+    if unavailable is not None:  # the server was found down: do not wait for it again
+        for batch in batches:
+            spool.put(batch)
+        sent = LogSendReport(lines=len(records), reason=unavailable)
+        sent.spooled = spool.pending()
+    else:
+        try:
+            sent = send_log(client, batches, spool)
+        except ClientError as exc:
+            raise _fail(console, exc.message) from None
+    if sent.spooled:
+        console.print(
+            f"[yellow]spooled[/] log of run {escape(key)} ({sent.lines} records) in"
+            f" {escape(str(spool.path))}, sent on the next call"
+        )
+        return True
+    page = f"{client.url}/monitor/logs/{sent.run_id}"
+    console.print(
+        f"[green]log sent[/] {escape(key)} ({sent.lines} records, {sent.stored} new) {escape(page)}"
+    )
+    return False
 
 
 def register(app: typer.Typer) -> None:

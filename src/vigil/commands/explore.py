@@ -181,10 +181,25 @@ def explore(
     compare: Path | None = typer.Option(
         None, "--compare", help="A second repository to compare with.", show_default=False
     ),
-    port: int = typer.Option(5006, min=0, max=65535, help="Port on 127.0.0.1 (0: any free)."),
+    port: int = typer.Option(5006, min=0, max=65535, help="Port to listen on (0: any free)."),
+    address: str = typer.Option(
+        "127.0.0.1", help="Address to listen on (0.0.0.0: every interface, for other machines)."
+    ),
+    allow_websocket_origin: list[str] | None = typer.Option(
+        None,
+        "--allow-websocket-origin",
+        help="HOST[:PORT] other machines open the app at (repeatable), e.g."
+        " 'qa-box.example.org:5006'; needed with --address for a browser elsewhere.",
+        show_default=False,
+    ),
     show: bool = typer.Option(True, "--show/--no-show", help="Open a browser tab."),
 ) -> None:
-    """Serve the drill-down explorer of a repository on 127.0.0.1 (docs/explorer.md)."""
+    """Serve the drill-down explorer of a repository on 127.0.0.1 (docs/explorer.md).
+
+    The URL's metric, band, tract, patch, visit and detector arguments open a metric at
+    a dataId. For a browser on another machine, listen with --address and name the host
+    it uses with --allow-websocket-origin, or use the server's /explore pages.
+    """
     from vigil.compute import ComputeError
     from vigil.explorer.mount import serve_explorer
 
@@ -192,7 +207,14 @@ def explore(
         if path is not None and not path.is_dir():
             raise _fail(f"{path} is not a folder: give a data repository (vigil demo catalog)")
     try:
-        serve_explorer(repo, compare, port=port, show=show)
+        serve_explorer(
+            repo,
+            compare,
+            port=port,
+            show=show,
+            address=address,
+            allow_websocket_origin=allow_websocket_origin or (),
+        )
     except ComputeError as exc:
         raise _fail(exc.message) from None
 

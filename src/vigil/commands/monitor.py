@@ -300,7 +300,8 @@ def demo_command(
 
 
 def _next_expid(raw: Path) -> int:
-    numbers = [int(p.name) for p in raw.glob("*/*") if p.name.isdigit()] if raw.is_dir() else []
+    names = [p.name for p in raw.glob("*/*")] if raw.is_dir() else []
+    numbers = [int(n) for n in names if n.isascii() and n.isdecimal()]
     return max(numbers, default=0) + 1
 
 
@@ -360,7 +361,8 @@ def logs_send(
     server: str | None = _SERVER,
     token: str | None = _TOKEN,
 ) -> None:
-    """Send a log file's lines to the server (levels and timestamps read from the lines)."""
+    """Send a log file's records to the server (levels, times and loggers read from the
+    lines of Python's logging and the LSST pipelines; a traceback stays with its error)."""
     from vigil.monitor.loghandler import send_log_file
 
     url = server or os.environ.get("VIGIL_URL")
@@ -379,8 +381,10 @@ def logs_send(
         status=status,
     )
     if not delivered:
-        raise _fail(f"{count} lines read, but the server did not take them all; they are spooled.")
-    typer.echo(f"Sent {count} lines of {file} as run {run!r}.")
+        raise _fail(
+            f"{count} records read, but the server did not take them all; they are spooled."
+        )
+    typer.echo(f"Sent {count} records of {file} as run {run!r}.")
 
 
 @logs_app.command("search")

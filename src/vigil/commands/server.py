@@ -8,16 +8,19 @@ bodies so that ``vigil --help`` stays quick on a pipeline machine.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
-if TYPE_CHECKING:
-    from vigil.server.config import Settings
-    from vigil.server.factory import Factory
+from vigil.commands._database import (
+    DATABASE_URL,
+    fail,
+    server_factory,
+    server_settings,
+    user_errors,
+)
 
 __all__ = ["register"]
 
@@ -31,52 +34,6 @@ metrics_app = typer.Typer(
 )
 artifacts_app = typer.Typer(name="artifacts", help="Artifact storage.", no_args_is_help=True)
 
-_DATABASE_URL = typer.Option(
-    None,
-    "--database-url",
-    help="SQLAlchemy database URL (default: VIGIL_DATABASE_URL, else SQLite in the data dir).",
-    show_default=False,
-)
-
-
-def _settings(database_url: str | None) -> Settings:
-    from vigil.server.config import Settings
-
-    if database_url:
-        return Settings(database_url=database_url)
-    return Settings()
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(1)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Print user mistakes (Vigil and SDK errors) as one line and exit 1."""
-    from vigil.server.exceptions import VigilError
-    from vigil.verify import VerifyError
-
-    try:
-        yield
-    except VigilError as exc:
-        raise _fail(exc.message) from None
-    except (VerifyError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
-
-
-@contextmanager
-def _factory(database_url: str | None) -> Iterator[Factory]:
-    """A factory on a database whose schema is current."""
-    from vigil.server.factory import Factory
-    from vigil.server.migration import check_schema
-
-    settings = _settings(database_url)
-    with _user_errors(), Factory.standalone(settings) as factory:
-        check_schema(factory.session.get_bind())  # type: ignore[arg-type]
-        yield factory
-
 
 # serve ------------------------------------------------------------------------------
 
@@ -84,7 +41,7 @@ def _factory(database_url: str | None) -> Iterator[Factory]:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
     log_level: str = typer.Option("info", help="Log level of the server."),
     workers: int = typer.Option(
         1, min=1, help="Server processes; more than one uses every core for ingest and pages."
@@ -101,10 +58,10 @@ def serve(
     from vigil.server.database import create_database_engine
     from vigil.server.main import create_app
 
-    settings = _settings(database_url)
+    settings = server_settings(database_url)
     engine = create_database_engine(settings)
     try:
-        with _user_errors():
+        with user_errors():
             if engine.url.get_backend_name() == "sqlite" and migration.is_empty(engine):
                 typer.echo(f"Creating the database {engine.url.database}")
                 migration.upgrade(engine)
@@ -133,14 +90,14 @@ def serve(
 
 @db_app.command("upgrade")
 def db_upgrade(
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
     revision: str = typer.Option("head", help="Revision to migrate to."),
 ) -> None:
     """Create or migrate the database schema (Alembic)."""
     from vigil.server import migration
     from vigil.server.database import create_database_engine
 
-    engine = create_database_engine(_settings(database_url))
+    engine = create_database_engine(server_settings(database_url))
     try:
         before = migration.current_revision(engine)
         migration.upgrade(engine, revision)
@@ -155,12 +112,12 @@ def db_upgrade(
 
 
 @db_app.command("current")
-def db_current(database_url: str | None = _DATABASE_URL) -> None:
+def db_current(database_url: str | None = DATABASE_URL) -> None:
     """Print the schema revision of the database and the one this Vigil needs."""
     from vigil.server import migration
     from vigil.server.database import create_database_engine
 
-    engine = create_database_engine(_settings(database_url))
+    engine = create_database_engine(server_settings(database_url))
     try:
         current = migration.current_revision(engine)
     finally:
@@ -180,10 +137,10 @@ def user_create(
     name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
     admin: bool = typer.Option(False, "--admin", help="Make the user an administrator."),
     email: str | None = typer.Option(None, "--email", help="E-mail address."),
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Create a user and print its first API token (shown once)."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         service = factory.create_user_service()
         user = service.create_user(name, email, is_admin=admin)
         new = service.create_token(user.name)
@@ -193,9 +150,9 @@ def user_create(
 
 
 @user_app.command("list")
-def user_list(database_url: str | None = _DATABASE_URL) -> None:
+def user_list(database_url: str | None = DATABASE_URL) -> None:
     """List users."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         users = factory.create_user_service().list_users()
     for user in users:
         flags = " admin" if user.is_admin else ""
@@ -206,10 +163,10 @@ def user_list(database_url: str | None = _DATABASE_URL) -> None:
 def token_create(
     user: str = typer.Argument(..., help="The user the token belongs to."),
     name: str = typer.Option("default", "--name", help="A label for the token (e.g. 'ci')."),
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Create an API token for a user and print it (shown once)."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         new = factory.create_user_service().create_token(user, name)
     typer.echo(f"Token {new.token.id} for {new.token.user_name} (shown once):", err=True)
     typer.echo(new.text)
@@ -219,10 +176,10 @@ def token_create(
 def token_list(
     user: str | None = typer.Option(None, "--user", help="Only this user's tokens."),
     all_tokens: bool = typer.Option(False, "--all", help="Include revoked tokens."),
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """List tokens (ids, owners, names, dates; never secrets)."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         tokens = factory.create_user_service().list_tokens(user, include_revoked=all_tokens)
     typer.echo("id\tuser\tname\tcreated\tlast used\trevoked")
     for t in tokens:
@@ -236,10 +193,10 @@ def token_list(
 @token_app.command("revoke")
 def token_revoke(
     token: str = typer.Argument(..., help="Token id (from `vigil token list`) or the token."),
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Revoke a token: requests made with it are refused from now on."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         factory.create_user_service().revoke_token(token)
     typer.echo("Token revoked.")
 
@@ -252,10 +209,10 @@ def metrics_load(
     directory: Path = typer.Argument(
         ..., help="A verify_metrics tree (metrics/ and specs/), or a folder of metric YAML."
     ),
-    database_url: str | None = _DATABASE_URL,
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Load metric and specification definitions, replacing those of the same name."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         result = factory.create_metric_service().load_tree(directory)
     typer.echo(
         f"{result.metrics} metrics ({result.metrics_written} new or changed),"
@@ -265,11 +222,11 @@ def metrics_load(
 
 
 @artifacts_app.command("prune")
-def artifacts_prune(database_url: str | None = _DATABASE_URL) -> None:
+def artifacts_prune(database_url: str | None = DATABASE_URL) -> None:
     """Apply VIGIL_ARTIFACT_KEEP_PER_BRANCH to every branch now."""
-    with _factory(database_url) as factory:
+    with server_factory(database_url) as factory:
         if factory.settings.artifact_keep_per_branch is None:
-            raise _fail("VIGIL_ARTIFACT_KEEP_PER_BRANCH is not set: every artifact is kept.")
+            raise fail("VIGIL_ARTIFACT_KEEP_PER_BRANCH is not set: every artifact is kept.")
         result = factory.create_artifact_service().prune()
     typer.echo(f"Removed {result.artifacts_removed} artifacts and {result.files_removed} files.")
 

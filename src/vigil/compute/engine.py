@@ -76,12 +76,17 @@ def reduce_groups(metric: BoundMetric, frame: pd.DataFrame, keys: Sequence[str])
 
 
 def run_aggregate(con: duckdb.DuckDBPyConnection, plan: AggregatePlan) -> pd.DataFrame:
-    """The aggregate of *plan*: its keys, ``value`` and ``count`` (sources in the group)."""
+    """The aggregate of *plan*: its keys, ``value`` and ``count`` (sources in the group).
+
+    A plan with grouping sets adds ``grouping`` (`AggregatePlan.grouping_id`); the keys a
+    row's grouping leaves out are null.
+    """
     keys = list(plan.keys)
     if not plan.files:
-        return pd.DataFrame({**{k: [] for k in keys}, "value": [], "count": []}).astype(
-            {"value": "float64", "count": "int64"}
-        )
+        empty = pd.DataFrame({**{k: [] for k in keys}, "value": [], "count": []})
+        if plan.sets and keys:
+            empty["grouping"] = pd.Series([], dtype="int64")
+        return empty.astype({"value": "float64", "count": "int64"})
     query, params = plan.sql()
     frame = con.cursor().execute(query, params).df()
     if plan.reduces_in_python:

@@ -10,7 +10,8 @@ Tables: a coadd object table spells a band's column ``i_psfFlux``; a visit table
 a table, so one metric definition runs on both.
 """
 
-# SQL here is assembled from quoted identifiers, escaped literals and ? parameters only.
+# SQL here is assembled from quoted identifiers, escaped literals and ? parameters only
+# (vigil.compute.sql).
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from vigil.compute.actions import Aggregator, ColumnSql
 from vigil.compute.errors import ComputeError, MissingColumnsError
 from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN, PARTITION_COLUMN, Table
 from vigil.compute.metric import BoundMetric
+from vigil.compute.sql import file_list as sql_files
+from vigil.compute.sql import quote_identifier as quote
+from vigil.compute.sql import string_literal as sql_string
 
 __all__ = [
     "VALUE_COLUMNS",
@@ -55,21 +59,6 @@ WhereValue = int | float | str | Range | Sequence[int | float | str]
 """A filter value: equal to a scalar, one of a list, or inside a `Range`."""
 
 Source = Literal["stored", "catalogue"]
-
-
-def quote(name: str) -> str:
-    """An SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_string(text: str) -> str:
-    """An SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sql_files(paths: Iterable[Path]) -> str:
-    """The file list argument of ``read_parquet``."""
-    return "[" + ", ".join(sql_string(str(p)) for p in paths) + "]"
 
 
 def column_resolver(
@@ -122,12 +111,18 @@ def missing_columns(metric: BoundMetric, available: Iterable[str]) -> list[str]:
 
 def partition_keys(table: Table, where: Mapping[str, WhereValue]) -> list[int] | None:
     """The tracts or visits a filter restricts a table to (None: all)."""
-    value = where.get(PARTITION_COLUMN[table])
+    column = PARTITION_COLUMN[table]
+    value = where.get(column)
     if value is None or isinstance(value, Range):
         return None
-    if isinstance(value, str | int | float):
-        return [int(value)]
-    return [int(v) for v in value]
+    try:
+        if isinstance(value, str | int | float):
+            return [int(value)]
+        return [int(v) for v in value]
+    except (TypeError, ValueError, OverflowError):
+        raise ComputeError(
+            f"{column} must be a whole number or a list of them, not {value!r}"
+        ) from None
 
 
 def render_where(where: Mapping[str, WhereValue], allowed: Iterable[str]) -> tuple[str, list[Any]]:
@@ -257,6 +252,10 @@ class AggregatePlan:
         Filters on dataId columns, ``coord_ra``, ``coord_dec``, ``mag`` and ``value``.
     aggregator
         How a group's values become one number.
+    sets
+        Several groupings answered by one scan (``((), ("tract",), ("tract",
+        "patch"))``), each a subset of *keys*; the result has a ``grouping`` column
+        (`grouping_id`) telling them apart. Empty: group by *keys* only.
     """
 
     metric: BoundMetric
@@ -266,6 +265,12 @@ class AggregatePlan:
     keys: tuple[str, ...]
     where: Mapping[str, WhereValue] = field(default_factory=dict)
     aggregator: Aggregator | None = None
+    sets: tuple[tuple[str, ...], ...] = ()
+
+    def grouping_id(self, keys: Sequence[str]) -> int:
+        """The ``grouping`` value of the rows of grouping *keys* (DuckDB's ``GROUPING``)."""
+        width = len(self.keys)
+        return sum(1 << (width - 1 - i) for i, key in enumerate(self.keys) if key not in keys)
 
     @property
     def inner(self) -> _Inner:
@@ -312,6 +317,11 @@ class AggregatePlan:
         aggregator = self.aggregator or self.metric.aggregator()
         group = f" GROUP BY {keys} ORDER BY {keys}" if self.keys else ""
         head = f"{keys}, " if self.keys else ""
+        if self.sets and self.keys:
+            # One scan answers every grouping: the per-source values are read once.
+            sets = ", ".join("(" + ", ".join(quote(k) for k in s) + ")" for s in self.sets)
+            group = f" GROUP BY GROUPING SETS ({sets})"
+            head = f"{keys}, GROUPING({keys}) AS grouping, "
         # Stored values are finite by construction: no filter to evaluate.
         finite = "" if self.source == "stored" else "isfinite(value) AND "
         query = (

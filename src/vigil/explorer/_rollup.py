@@ -4,27 +4,30 @@ Nothing here draws: each function takes a `Repository` and returns a pandas Data
 so the app, the notebooks and the tests share one computation.
 """
 
-# SQL here is made of fixed column names only; file paths are ? parameters.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 
-import duckdb
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from vigil.compute.errors import ComputeError
+from vigil.compute.granularity import level_keys
 from vigil.compute.plan import WhereValue
+from vigil.explorer._ranking import median_tail_log_probability
 from vigil.explorer.query import MetricInfo, Repository
 
 __all__ = [
     "ROLLUP_COLUMNS",
+    "WORST_CANDIDATES",
     "drill_levels",
     "group_label",
     "positions",
+    "rank_groups",
     "rollup",
+    "rollup_levels",
 ]
 
 ROLLUP_COLUMNS = [
@@ -36,9 +39,14 @@ ROLLUP_COLUMNS = [
     "out_of_range",
     "worst",
     "worst_value",
+    "worst_count",
     "status",
+    "worst_data_id",
 ]
 """Columns of `rollup`."""
+
+WORST_CANDIDATES = 32
+"""Out-of-range groups (the farthest out) whose medians are tested for significance."""
 
 _LEVELS: dict[str, list[tuple[str, ...]]] = {
     "objects": [("tract",), ("tract", "patch")],
@@ -56,9 +64,36 @@ def drill_levels(info: MetricInfo) -> list[tuple[str, ...]]:
     return levels[: fine + 1] if fine is not None else allowed
 
 
+def rollup_levels(info: MetricInfo) -> list[tuple[str, ...]]:
+    """The groupings the quick look computes for a metric.
+
+    The dataset (a per-source metric), and the drill levels when the metric has an
+    acceptable range: without one no group can be out of range. A fit is judged at its
+    own granularity only (coarser levels would refit it from the catalogue).
+    """
+    levels: list[tuple[str, ...]] = []
+    per_source = info.granularity in ("source", "dataset")
+    if per_source:
+        levels.append(())
+    if info.acceptable is None:
+        return levels
+    drill = drill_levels(info)
+    if not per_source:
+        own = tuple(level_keys(info.granularity))  # type: ignore[arg-type]
+        drill = [level for level in drill if level == own] or drill[-1:]
+    return levels + drill
+
+
 def group_label(keys: Sequence[str], row: Mapping[str, object]) -> str:
     """``tract 9814, patch 40`` for a group's keys."""
-    return ", ".join(f"{key} {row[key]}" for key in keys)
+    return ", ".join(f"{key} {_key_text(row[key])}" for key in keys)
+
+
+def _key_text(value: object) -> str:
+    # A row of mixed columns holds its integer keys as floats.
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _range_text(info: MetricInfo) -> str:
@@ -70,28 +105,108 @@ def _range_text(info: MetricInfo) -> str:
     return f"[{low}, {high}]"
 
 
-def _distance(info: MetricInfo, value: float) -> float:
-    """How far *value* lies outside the acceptable range (0 inside)."""
+def _excess(info: MetricInfo, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """How far each value lies outside the acceptable range (negative inside; NaN: none)."""
     acceptable = info.acceptable
-    if acceptable is None or value is None or math.isnan(value):
-        return 0.0
-    below = (acceptable.min - value) if acceptable.min is not None else 0.0
-    above = (value - acceptable.max) if acceptable.max is not None else 0.0
-    return max(below, above, 0.0)
+    if acceptable is None:
+        return np.full(len(values), np.nan)
+    below = (
+        (acceptable.min - values) if acceptable.min is not None else np.full(len(values), -np.inf)
+    )
+    above = (
+        (values - acceptable.max) if acceptable.max is not None else np.full(len(values), -np.inf)
+    )
+    return np.maximum(below, above)
+
+
+def rank_groups(
+    repo: Repository,
+    info: MetricInfo,
+    frame: pd.DataFrame,
+    where: Mapping[str, WhereValue] | None = None,
+    finer: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The groups of an aggregate, worst first.
+
+    Groups out of range come first, the least likely by chance first
+    (`vigil.explorer._ranking`: the metric's values under *where* are the reference);
+    then the others: those holding most out-of-range groups of the next level first,
+    then those closest to leaving the range. Without a range, the groups farthest from
+    the median of the groups come first.
+
+    Parameters
+    ----------
+    repo
+        The repository.
+    info
+        The metric.
+    frame
+        An aggregate of it (`Repository.aggregate`).
+    where
+        The filter the aggregate was made with.
+    finer
+        The aggregate at the next level down (same filter), to count the out-of-range
+        groups inside each group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        *frame* sorted, with ``excess`` (distance out of range, negative inside, NaN
+        without a range), ``log_p`` (natural log of the chance probability; NaN when
+        not tested) and ``bad_below`` (out-of-range groups of *finer* inside).
+    """
+    out = frame.reset_index(drop=True).copy()
+    keys = [c for c in out.columns if c not in ("value", "count", "acceptable")]
+    values = out["value"].to_numpy(dtype="float64")
+    excess = _excess(info, values)
+    log_p = np.full(len(out), np.nan)
+    bad = np.flatnonzero(np.nan_to_num(excess, nan=-1.0) > 0)
+    if len(bad) and info.granularity == "source" and info.acceptable is not None:
+        top = bad[np.argsort(-excess[bad], kind="stable")][:WORST_CANDIDATES]
+        high = info.acceptable.max
+        bounds = [(float(values[i]), high is not None and values[i] > high) for i in top]
+        total, beyond = repo.tail_counts(info.name, bounds, where)
+        counts = out["count"].to_numpy()
+        for i, n in zip(top, beyond, strict=True):
+            log_p[i] = median_tail_log_probability(int(counts[i]), n, total)
+    below = np.zeros(len(out), dtype=np.int64)
+    if finer is not None and keys and len(finer):
+        flagged = finer[finer["acceptable"].eq(False).fillna(False)]
+        if len(flagged):
+            per_group = flagged.groupby(keys).size().rename("_below").reset_index()
+            below = (
+                out[keys].merge(per_group, on=keys, how="left")["_below"].fillna(0).to_numpy()
+            ).astype(np.int64)
+    if info.acceptable is None:
+        centre = np.nanmedian(values) if len(values) else 0.0
+        first = np.zeros(len(out))
+        third = -np.abs(values - centre)
+    else:
+        # Out of range: tested ones by probability, untested after them; then the rest.
+        first = np.where(np.nan_to_num(excess, nan=-1.0) > 0, np.nan_to_num(log_p, nan=0.0), 1.0)
+        third = -np.nan_to_num(excess, nan=-np.inf)
+    order = np.lexsort((np.nan_to_num(third, nan=np.inf), -below, first))
+    out["excess"] = excess
+    out["log_p"] = log_p
+    out["bad_below"] = below
+    return out.iloc[order].reset_index(drop=True)
 
 
 def rollup(repo: Repository) -> pd.DataFrame:
-    """Every metric rolled up: the dataset value and its worst group at each level.
+    """Every metric rolled up: the dataset value and its worst group.
 
     Returns
     -------
     pandas.DataFrame
         One row per metric (`ROLLUP_COLUMNS`): the dataset aggregate ``value``, its
-        ``acceptable`` range as text, ``groups`` (at the finest level), ``out_of_range``
-        (groups out of the range, summed over the levels), ``worst`` (the group furthest
-        out of range at the coarsest level that has one, ``visit 1236``),
-        ``worst_value`` and ``status``: ``ok``, ``bad`` (the dataset value or a group is
-        out of range), ``no range`` or ``error: ...``.
+        ``acceptable`` range as text, ``groups`` (at the finest level judged; NA for a
+        metric without range), ``out_of_range`` (groups out of the range, summed over the
+        levels), ``worst`` (at the coarsest level that has a group out of range, the
+        group least likely to be so by chance, `rank_groups`: ``visit 1236``),
+        ``worst_value``, ``worst_count`` (its sources), ``status``: ``ok``, ``bad``
+        (the dataset value or a group is out of range), ``no range``, ``no data`` (no
+        value at all) or ``error: ...``,
+        and ``worst_data_id`` (the worst group's keys as a dict, or None).
     """
     rows: list[dict[str, object]] = []
     for info in repo.metrics():
@@ -100,40 +215,51 @@ def rollup(repo: Repository) -> pd.DataFrame:
             "table": info.table,
             "value": math.nan,
             "acceptable": _range_text(info),
-            "groups": 0,
+            "groups": pd.NA,
             "out_of_range": 0,
             "worst": "",
             "worst_value": math.nan,
+            "worst_count": pd.NA,
             "status": "no range" if info.acceptable is None else "ok",
+            "worst_data_id": None,
         }
+        out_of_range = 0
         try:
-            if info.granularity in ("source", "dataset"):
-                total = repo.aggregate(info.name)
-                if not total.empty:
-                    row["value"] = float(total["value"].iloc[0])
-            for level in drill_levels(info):
-                frame = repo.aggregate(info.name, list(level))
+            levels = rollup_levels(info)
+            frames = repo.aggregate_levels(info.name, levels) if levels else []
+            for level, frame in zip(levels, frames, strict=True):
+                if not level:
+                    if not frame.empty:
+                        row["value"] = float(frame["value"].iloc[0])
+                    continue
                 row["groups"] = len(frame)
                 bad = frame[frame["acceptable"].eq(False).fillna(False)]
-                row["out_of_range"] = int(row["out_of_range"]) + len(bad)  # type: ignore[call-overload]
-                if row["worst"]:
+                out_of_range += len(bad)
+                if row["worst"] or bad.empty:
                     continue  # the coarsest level out of range names the culprit
-                worst_distance = 0.0
-                for _, group in bad.iterrows():
-                    distance = _distance(info, float(group["value"]))
-                    if distance > worst_distance:
-                        worst_distance = distance
-                        row["worst"] = group_label(level, group)
-                        row["worst_value"] = float(group["value"])
+                worst = rank_groups(repo, info, bad).iloc[0]
+                row["worst"] = group_label(level, worst)
+                row["worst_value"] = float(worst["value"])
+                row["worst_count"] = int(worst["count"])
+                row["worst_data_id"] = {key: int(worst[key]) for key in level}
         except ComputeError as exc:
             row["status"] = f"error: {exc}"
             rows.append(row)
             continue
-        whole_bad = _distance(info, float(row["value"])) > 0  # type: ignore[arg-type]
-        if info.acceptable is not None and (whole_bad or int(row["out_of_range"]) > 0):  # type: ignore[call-overload]
+        row["out_of_range"] = out_of_range
+        whole_bad = bool(
+            np.nan_to_num(_excess(info, np.array([row["value"]], dtype=float)), nan=-1.0)[0] > 0
+        )
+        if info.acceptable is not None and (whole_bad or out_of_range > 0):
             row["status"] = "bad"
+        empty = [len(f) == 0 or f["count"].sum() == 0 for f in frames]
+        if frames and all(empty):
+            row["status"] = "no data"
         rows.append(row)
-    return pd.DataFrame(rows, columns=ROLLUP_COLUMNS)
+    frame = pd.DataFrame(rows, columns=ROLLUP_COLUMNS)
+    for column in ("groups", "worst_count"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def positions(
@@ -150,30 +276,12 @@ def positions(
     by
         Group keys (dataId columns of the table).
     where
-        Equality filters on dataId columns (``{"tract": 9813}``).
+        Equality filters on dataId columns (``{"tract": 9813}``); a tract or visit
+        filter reads only that tract's or visit's file.
 
     Returns
     -------
     pandas.DataFrame
         *by*, ``ra``, ``dec`` (degrees) and ``rows``.
     """
-    files = [str(info.path) for info in repo.tables()[table].files.values()]  # type: ignore[index]
-    if not files:
-        return pd.DataFrame({**{k: [] for k in by}, "ra": [], "dec": [], "rows": []})
-    known = {"tract", "patch", "visit", "detector", "band"}
-    keys = [k for k in by if k in known]
-    conditions = ["TRUE"]
-    params: list[object] = [files]
-    for key, value in (where or {}).items():
-        if key in known and isinstance(value, int | str):
-            conditions.append(f'"{key}" = ?')
-            params.append(value)
-    columns = ", ".join(f'"{k}"' for k in keys)
-    select = f"{columns}, " if keys else ""
-    group = f" GROUP BY {columns} ORDER BY {columns}" if keys else ""
-    query = (
-        f"SELECT {select}avg(coord_ra) AS ra, avg(coord_dec) AS dec, count(*) AS rows"
-        f" FROM read_parquet(?) WHERE {' AND '.join(conditions)}{group}"
-    )
-    with duckdb.connect() as con:
-        return con.execute(query, params).df()
+    return repo.positions(table, by, where)  # type: ignore[arg-type]

@@ -9,19 +9,28 @@ the server (``/explore``), or display it in Jupyter::
     pn.extension()
     create_explorer("path/to/repo")          # the last expression of a cell shows it
 
-The app has three parts: the quick look (header figures, every metric rolled up and
-coloured against its acceptable range, a sky map of one metric per patch or detector),
-the metric view (the metric against magnitude, datashaded above `DATASHADE_ROWS` points,
-beside an RA/Dec map coloured by the metric; choosing a tract, patch, visit or detector,
-or tapping a group on the sky map, drills down) and, with a second repository, the
-comparison (per-group differences). "Open in Jupyter" downloads a notebook that runs the
-same query and redraws the same plot (`vigil.explorer.notebook`).
+The app has three parts. The quick look: header figures, a banner naming unreadable
+files, every metric rolled up and coloured against its acceptable range; a click on a
+metric opens it, a click on its worst group drills straight to that group. The metric
+view: the groups of the current level, worst first (a click drills into one: tract ->
+patch -> sources, visit -> detector -> sources), a sky map of the metric per group
+(tapping a group drills too), the metric against magnitude, datashaded above
+`DATASHADE_ROWS` points, beside an RA/Dec map coloured by the metric, and at the finest
+level the group's sources as a table (at most `SOURCE_ROWS`, flagged when truncated).
+With a second repository, the comparison (per-group differences). "Open in Jupyter"
+downloads a notebook that runs the same query and redraws the same plot
+(`vigil.explorer.notebook`).
+
+A selection can be given when the app is made (`create_explorer`'s *selection*: the
+``metric``, ``band``, ``tract``, ``patch``, ``visit`` and ``detector`` arguments of the
+app's URL), so that a link opens a metric at a dataId.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +38,48 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from vigil.compute.errors import ComputeError
 from vigil.compute.plan import WhereValue
-from vigil.explorer._rollup import drill_levels, positions, rollup
+from vigil.explorer._rollup import (
+    drill_levels,
+    group_label,
+    positions,
+    rank_groups,
+    rollup,
+)
 from vigil.explorer.notebook import make_notebook
 from vigil.explorer.query import Repository
 
-__all__ = ["ALL", "DATASHADE_ROWS", "Explorer", "create_explorer"]
+__all__ = [
+    "ALL",
+    "DATASHADE_ROWS",
+    "SELECTION_KEYS",
+    "SOURCE_ROWS",
+    "Explorer",
+    "create_explorer",
+    "selection_from_args",
+]
 
 DATASHADE_ROWS = 20_000
 """Above this many points the metric view is rasterised by Datashader."""
 
+SOURCE_ROWS = 500
+"""Rows of a group's source table at most (the rest is left out, and the table says so)."""
+
 ALL = "all"
 """The selector value meaning no filter."""
 
-_STATUS_COLOURS = {"ok": "#d4edda", "bad": "#f8d7da", "no range": "#eeeeee"}
+SELECTION_KEYS = ("metric", "band", "tract", "patch", "visit", "detector")
+"""The URL arguments that choose the app's metric and dataId."""
+
+_DATA_ID_KEYS = ("tract", "patch", "visit", "detector")
+_STATUS_COLOURS = {"ok": "#d4edda", "bad": "#f8d7da", "no range": "#eeeeee", "no data": "#eeeeee"}
+_GROUP_COLUMNS = ["group", "value", "count", "status", "below"]
+_NUMBER = NumberFormatter(format="0.[0000]")
+_PLAIN = {"type": "plaintext"}  # ids and dataIds without thousands separators
+_FLOAT_COLUMNS = ("coord_ra", "coord_dec", "mag", "value")
 
 
 def _status_style(row: pd.Series) -> list[str]:
@@ -69,15 +104,24 @@ class Explorer(param.Parameterized):
     visit: Any = param.Selector(default=ALL, objects=[ALL], doc="Visit filter (visit metrics).")
     detector: Any = param.Selector(default=ALL, objects=[ALL], doc="Detector filter.")
 
-    def __init__(self, repo: Repository, other: Repository | None = None) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        other: Repository | None = None,
+        selection: Mapping[str, Any] | None = None,
+    ) -> None:
         self.repo = repo
         self.other = other
         self.infos = {info.name: info for info in repo.metrics()}
         names = list(self.infos)
         super().__init__()
+        self.tabs: pn.Tabs | None = None
         self.param.metric.objects = names
         self.metric = self._default_metric(names)
         self._update_choices()
+        self.opened = False
+        if selection:
+            self.opened = self.apply_selection(selection)
 
     def _default_metric(self, names: list[str]) -> str | None:
         table = rollup_cached(self.repo)
@@ -130,14 +174,121 @@ class Explorer(param.Parameterized):
             return levels[-1] if coarse == "tract" else levels[0]
         return levels[-1]
 
-    def select_group(self, row: pd.Series) -> None:
-        """Drill into the group of a sky-map point (a tapped tract/patch or visit/detector)."""
-        for key in self.level():
-            if key in row and key in self.param:
-                value = int(row[key])
-                self._update_choices()
+    def select_group(self, row: Mapping[str, Any]) -> None:
+        """Drill into a group (a tapped tract/patch or visit/detector, a clicked row)."""
+        keys = [k for k in _DATA_ID_KEYS if k in row and k in self.param]
+        self.drill({k: int(row[k]) for k in keys})
+
+    def drill(self, data_id: Mapping[str, int]) -> None:
+        """Select *data_id*'s tract then patch (or visit then detector), coarse first."""
+        order = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
+        for key in order:
+            if key not in data_id:
+                continue
+            self._update_choices()
+            value = int(data_id[key])
+            if value in self.param[key].objects:
                 setattr(self, key, value)
-                self._update_choices()
+        self._update_choices()
+
+    def open_metric(self, metric: str, data_id: Mapping[str, int] | None = None) -> None:
+        """Show *metric* (at *data_id*) in the metric tab."""
+        with param.parameterized.batch_call_watchers(self):
+            self.tract = self.patch = self.visit = self.detector = ALL
+        self.metric = metric
+        self._update_choices()
+        self.drill(data_id or {})
+        if self.tabs is not None:
+            self.tabs.active = 1
+
+    def up(self) -> None:
+        """Go one level up: forget the finest key chosen."""
+        order = ("patch", "tract") if self.table == "objects" else ("detector", "visit")
+        for key in order:
+            if getattr(self, key) != ALL:
+                setattr(self, key, ALL)
+                return
+
+    def resolve_metric(self, name: str | None, band: str | None = None) -> str | None:
+        """The repository's metric for *name*: itself, its last dotted part, with *band*.
+
+        A job's measurement ``pipe_analysis.psf_size_residual`` of band ``i`` is the
+        repository's ``psf_size_residual_i``.
+        """
+        if not name:
+            return None
+        short = name.rsplit(".", 1)[-1]
+        for candidate in (name, short, f"{name}_{band}", f"{short}_{band}"):
+            if candidate in self.infos:
+                return candidate
+        return None
+
+    def apply_selection(self, selection: Mapping[str, Any]) -> bool:
+        """Open the metric and dataId of *selection* (`SELECTION_KEYS`); whether it did."""
+        band = selection.get("band")
+        metric = self.resolve_metric(selection.get("metric"), str(band) if band else None)
+        if metric is None:
+            return False
+        data_id: dict[str, int] = {}
+        for key in _DATA_ID_KEYS:
+            value = selection.get(key)
+            if value is not None and str(value).lstrip("-").isdigit():
+                data_id[key] = int(value)
+        self.open_metric(metric, data_id)
+        return True
+
+    def list_level(self) -> tuple[str, ...] | None:
+        """The level whose groups the metric tab lists (None: a group is fully chosen)."""
+        if self.metric is None:
+            return None
+        for level in drill_levels(self.infos[self.metric]):
+            if any(getattr(self, key) == ALL for key in level):
+                return level
+        return None
+
+    def groups_frame(self) -> pd.DataFrame:
+        """The groups of `list_level` in the current selection, worst first."""
+        level = self.list_level()
+        if level is None or self.metric is None:
+            return pd.DataFrame(columns=_GROUP_COLUMNS)
+        info = self.infos[self.metric]
+        where = {k: v for k, v in self.where().items() if k in level}
+        frame = self.repo.aggregate(self.metric, list(level), where or None)
+        levels = drill_levels(info)
+        finer = None
+        if level in levels and levels.index(level) + 1 < len(levels):
+            finer = self.repo.aggregate(
+                self.metric, list(levels[levels.index(level) + 1]), where or None
+            )
+        ranked = rank_groups(self.repo, info, frame, where or None, finer)
+        ranked["group"] = [group_label(level, row) for _, row in ranked.iterrows()]
+        ranked["status"] = [
+            "no range" if pd.isna(ok) else ("ok" if ok else "bad") for ok in ranked["acceptable"]
+        ]
+        ranked["below"] = ranked["bad_below"]
+        return ranked
+
+    def sources_frame(self) -> pd.DataFrame:
+        """The sources of the chosen group, farthest from the group's median first.
+
+        At most `SOURCE_ROWS` rows; ``attrs["truncated"]`` says whether some were left
+        out, ``attrs["total"]`` how many the group has. Empty above the finest level and
+        for a fit.
+        """
+        empty = pd.DataFrame(columns=["coord_ra", "coord_dec", "mag", "value"])
+        empty.attrs.update(truncated=False, total=0)
+        if self.metric is None or self.list_level() is not None:
+            return empty
+        info = self.infos[self.metric]
+        if info.granularity != "source":
+            return empty
+        frame = self.repo.values(self.metric, self.where() or None, limit=None)
+        total = len(frame)
+        centre = frame["value"].median() if total else 0.0
+        order = (frame["value"] - centre).abs().sort_values(ascending=False, kind="stable").index
+        shown = frame.loc[order[:SOURCE_ROWS]].reset_index(drop=True)
+        shown.attrs.update(truncated=total > SOURCE_ROWS, total=total)
+        return shown
 
     # -- views ---------------------------------------------------------------------------
 
@@ -153,17 +304,109 @@ class Explorer(param.Parameterized):
         ]
         if s.inferred:
             lines.append("*No vigil-repo.yaml: metrics are inferred from the columns.*")
-        for problem in s.problems:
-            lines.append(f"**Unreadable file:** `{problem.path}` ({problem.message})")
         return pn.pane.Markdown("\n\n".join(lines), name="header")
 
-    def quicklook(self) -> pn.pane.DataFrame:
-        """Every metric rolled up, coloured by status against its acceptable range."""
+    def banner(self) -> pn.pane.Alert | None:
+        """A warning naming every file that cannot be read (None when all can)."""
+        problems = self.repo.problems  # the tables' and those of the metric files read so far
+        if not problems:
+            return None
+        lines = [f"**{len(problems)} unreadable file(s)**, left out of every figure:"]
+        lines += [f"- `{problem.path}`: {problem.message}" for problem in problems]
+        return pn.pane.Alert("\n".join(lines), alert_type="warning", name="problems")
+
+    def quicklook(self) -> pn.widgets.Tabulator:
+        """Every metric rolled up, coloured by status against its acceptable range.
+
+        A click on a row opens its metric; a click on its worst group drills to it.
+        """
         frame = rollup_cached(self.repo)
-        styled = frame.style.apply(_status_style, axis=1).format(
-            {"value": "{:.4g}", "worst_value": "{:.4g}"}, na_rep=""
+        table = pn.widgets.Tabulator(
+            frame,
+            show_index=False,
+            disabled=True,
+            selectable=False,
+            hidden_columns=["worst_data_id"],
+            formatters={"value": _NUMBER, "worst_value": _NUMBER, "worst_count": _PLAIN},
+            sizing_mode="stretch_width",
+            layout="fit_data_table",
         )
-        return pn.pane.DataFrame(styled, name="quicklook", index=False, sizing_mode="stretch_width")
+        table.style.apply(_status_style, axis=1)
+
+        def on_click(event: Any) -> None:
+            row = frame.iloc[event.row]
+            if event.column in ("worst", "worst_value", "worst_count") and row["worst_data_id"]:
+                self.open_metric(str(row["metric"]), row["worst_data_id"])
+            else:
+                self.open_metric(str(row["metric"]))
+
+        table.on_click(on_click)
+        return table
+
+    @param.depends("metric", "tract", "patch", "visit", "detector")
+    def path_view(self) -> pn.viewable.Viewable:
+        """Where the metric tab is: the metric and the groups chosen, and a way up."""
+        if self.metric is None:
+            return pn.pane.Markdown("No metric.")
+        keys = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
+        chosen = [f"{k} {getattr(self, k)}" for k in keys if getattr(self, k) != ALL]
+        text = " / ".join([f"**{self.metric}**", *(chosen or ["every group"])])
+        up = pn.widgets.Button(label="Up one level", disabled=not chosen, width=140)
+        up.on_click(lambda _: self.up())
+        return pn.Row(pn.pane.Markdown(text, name="path"), up, sizing_mode="stretch_width")
+
+    @param.depends("metric", "tract", "patch", "visit", "detector")
+    def groups_view(self) -> pn.viewable.Viewable:
+        """The groups of the current level, worst first; a click drills into one."""
+        level = self.list_level()
+        if level is None:
+            return pn.pane.Markdown("")
+        frame = self.groups_frame()
+        table = pn.widgets.Tabulator(
+            frame[[*level, *_GROUP_COLUMNS]],
+            show_index=False,
+            disabled=True,
+            selectable=False,
+            hidden_columns=list(level),
+            pagination="local",
+            page_size=12,
+            width=420,
+        )
+        table.style.apply(_status_style, axis=1)
+
+        def on_click(event: Any) -> None:
+            self.select_group(frame.iloc[event.row])
+
+        table.on_click(on_click)
+        noun = "patches" if level[-1] == "patch" else f"{level[-1]}s"
+        title = f"**{len(frame)} {noun}**, worst first (click one to drill down)"
+        return pn.Column(pn.pane.Markdown(title), table)
+
+    @param.depends("metric", "tract", "patch", "visit", "detector")
+    def sources_view(self) -> pn.viewable.Viewable:
+        """The sources of the chosen group (at the finest level)."""
+        if self.metric is None or self.list_level() is not None:
+            return pn.pane.Markdown("")
+        if self.infos[self.metric].granularity != "source":
+            return pn.pane.Markdown(f"*{self.metric} is a fit: it has no per-source values.*")
+        frame = self.sources_frame()
+        total, truncated = frame.attrs["total"], frame.attrs["truncated"]
+        shown = f"the {len(frame):,} farthest from the median" if truncated else "all"
+        title = (
+            f"**Sources of {group_label(list(self.where()), self.where())}**: {total:,}"
+            f" ({shown}{'; truncated' if truncated else ''})"
+        )
+        table = pn.widgets.Tabulator(
+            frame,
+            show_index=False,
+            disabled=True,
+            selectable=False,
+            pagination="local",
+            page_size=15,
+            formatters={c: _PLAIN for c in frame.columns if c not in _FLOAT_COLUMNS},
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(pn.pane.Markdown(title, name="sources-title"), table)
 
     def group_frame(self) -> pd.DataFrame:
         """The current metric aggregated at the sky map's level, with group positions."""
@@ -287,15 +530,31 @@ class Explorer(param.Parameterized):
             label="Open in Jupyter (.ipynb)",
             width=240,
         )
+        metric_tab = pn.Column(
+            self.path_view,
+            pn.Row(self.groups_view, self.sky_map),
+            self.metric_view,
+            self.sources_view,
+            sizing_mode="stretch_width",
+        )
+        hint = pn.pane.Markdown(
+            "Click a metric to open it, or its worst group to go straight there.",
+            name="hint",
+        )
         tabs = pn.Tabs(
-            ("Quick look", pn.Column(self.quicklook(), sizing_mode="stretch_width")),
-            ("Metric", pn.Column(self.sky_map, self.metric_view, sizing_mode="stretch_width")),
+            ("Quick look", pn.Column(hint, self.quicklook(), sizing_mode="stretch_width")),
+            ("Metric", metric_tab),
             dynamic=False,
         )
         if self.other is not None:
             tabs.append(("Compare", pn.Column(self.comparison, sizing_mode="stretch_width")))
+        if self.opened:
+            tabs.active = 1
+        self.tabs = tabs
+        banner = self.banner()
         return pn.Column(
             self.header(),
+            *([banner] if banner is not None else []),
             pn.Row(pn.Column(controls, download), tabs, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             name="vigil-explorer",
@@ -314,8 +573,22 @@ def rollup_cached(repo: Repository) -> pd.DataFrame:
     return _ROLLUPS[key].copy()
 
 
+def selection_from_args(args: Mapping[str, Any]) -> dict[str, str]:
+    """The `SELECTION_KEYS` of a Bokeh session's URL arguments (lists of bytes)."""
+    out: dict[str, str] = {}
+    for key in SELECTION_KEYS:
+        values = args.get(key)
+        if not values:
+            continue
+        raw = values[0] if isinstance(values, list | tuple) else values
+        out[key] = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return out
+
+
 def create_explorer(
-    repo_path: Path | str | Repository, compare_path: Path | str | Repository | None = None
+    repo_path: Path | str | Repository,
+    compare_path: Path | str | Repository | None = None,
+    selection: Mapping[str, Any] | None = None,
 ) -> pn.viewable.Viewable:
     """The explorer app of a repository (and a second one to compare with).
 
@@ -325,6 +598,10 @@ def create_explorer(
         The repository folder (or an opened `Repository`).
     compare_path
         A second repository: adds the comparison tab.
+    selection
+        A metric and dataId to open (`SELECTION_KEYS`: ``{"metric":
+        "psf_size_residual", "band": "i", "tract": "9814", "patch": "40"}``); an
+        unknown metric is ignored.
 
     Returns
     -------
@@ -343,7 +620,7 @@ def create_explorer(
     if compare_path is not None:
         other = compare_path if isinstance(compare_path, Repository) else Repository(compare_path)
     try:
-        explorer = Explorer(repo, other)
+        explorer = Explorer(repo, other, selection)
     except ComputeError as exc:
         return pn.pane.Alert(f"Cannot open {repo.path}: {exc}", alert_type="danger")
     view = explorer.panel()

@@ -1,15 +1,19 @@
 """Serving the explorer: ``vigil explore`` and the server's ``/explore`` pages.
 
 - `serve_explorer` runs the app of one repository (and an optional second) on a Bokeh
-  server at 127.0.0.1, as ``vigil explore`` does.
+  server, as ``vigil explore`` does: on 127.0.0.1 unless told another address, and
+  accepting browsers of other machines only for the hosts given as allowed websocket
+  origins (Bokeh refuses a page's websocket from any other host).
 - `list_repositories` and `resolve_repository` find the repositories under the configured
   roots (``VIGIL_EXPLORE_ROOTS``): a repository is a folder directly under a root that
   holds ``vigil-repo.yaml``, ``objects/`` or ``sources/``. A name is one path segment; a
   name whose resolved folder is not directly under its root (``..``, an absolute path, a
   symbolic link pointing elsewhere) is refused.
 - `ExplorerServer` is the Bokeh server behind ``/explore/{name}``: started on first use
-  in a background thread on 127.0.0.1, it serves ``/explorer?repo=<name>`` and checks the
-  name against the roots again.
+  in a background thread on 127.0.0.1, under the path `PROXY_PREFIX`; the tracking
+  server relays that path (HTTP and websocket) to it, so that a browser anywhere reaches
+  the app through the tracking server's own address, port and access rules. It serves
+  ``{PROXY_PREFIX}/explorer?repo=<name>`` and checks the name against the roots again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 __all__ = [
     "APP_PATH",
+    "PROXY_PREFIX",
     "ExplorerServer",
     "RepositoryEntry",
     "RepositoryNotFoundError",
@@ -34,6 +39,9 @@ __all__ = [
 
 APP_PATH = "explorer"
 """Path of the app on the Bokeh server."""
+
+PROXY_PREFIX = "/explore/app"
+"""The path under which the tracking server relays the explorer's Bokeh server."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MARKERS = ("vigil-repo.yaml", "objects", "sources")
@@ -111,16 +119,35 @@ def free_port() -> int:
 
 
 def serve_explorer(
-    repo: Path, compare: Path | None = None, *, port: int = 5006, show: bool = True
+    repo: Path,
+    compare: Path | None = None,
+    *,
+    port: int = 5006,
+    show: bool = True,
+    address: str = "127.0.0.1",
+    allow_websocket_origin: Sequence[str] = (),
 ) -> None:
-    """Serve the explorer of *repo* (compared with *compare*) on 127.0.0.1 until stopped.
+    """Serve the explorer of *repo* (compared with *compare*) until stopped.
+
+    Parameters
+    ----------
+    repo, compare
+        The repository, and one to compare it with.
+    port, address
+        Where the Bokeh server listens (``0.0.0.0``: every interface).
+    show
+        Open a browser tab.
+    allow_websocket_origin
+        ``host[:port]`` values a browser may load the app from besides 127.0.0.1 and
+        localhost (the name or address the other machines use for this one).
 
     Resources (BokehJS, Panel's bundle) come from the installed packages; nothing loads
-    from the network.
+    from the network. The URL's ``metric``, ``band``, ``tract``, ``patch``, ``visit`` and
+    ``detector`` arguments open a metric at a dataId.
     """
     import panel as pn
 
-    from vigil.explorer.app import create_explorer
+    from vigil.explorer.app import create_explorer, selection_from_args
     from vigil.explorer.query import Repository
 
     opened = Repository(repo)
@@ -128,22 +155,26 @@ def serve_explorer(
     opened.summary()
 
     def app() -> Any:
-        return create_explorer(opened, other)
+        return create_explorer(opened, other, selection_from_args(pn.state.session_args))
 
+    origins = [f"127.0.0.1:{port}", f"localhost:{port}", *allow_websocket_origin]
     pn.extension(inline=True)
     pn.serve(
         {APP_PATH: app},
         port=port,
-        address="127.0.0.1",
+        address=address,
         show=show,
         title=f"Vigil explorer: {opened.name}",
-        websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
+        websocket_origin=origins,
         print_url=True,
     )
 
 
 class ExplorerServer:
     """A Bokeh server in a thread serving the explorer of repositories under *roots*.
+
+    It listens on 127.0.0.1 only, under `PROXY_PREFIX`, and accepts websockets only with
+    the origin `origin` (the tracking server's relay sends it after its own checks).
 
     Parameters
     ----------
@@ -157,17 +188,22 @@ class ExplorerServer:
         self._server: Any = None
         self._lock = threading.Lock()
 
-    def url(self) -> str:
-        """The app's URL (starts the server on first use)."""
+    def base(self) -> str:
+        """The Bokeh server's ``http://127.0.0.1:PORT`` (starts it on first use)."""
         with self._lock:
             if self._server is None:
                 self._start()
-        return f"http://127.0.0.1:{self.port}/{APP_PATH}"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        """The websocket origin the Bokeh server accepts."""
+        return f"http://127.0.0.1:{self.port}"
 
     def _app(self) -> Any:
         import panel as pn
 
-        from vigil.explorer.app import create_explorer
+        from vigil.explorer.app import create_explorer, selection_from_args
 
         raw = pn.state.session_args.get("repo", [b""])[0]
         name = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -175,7 +211,7 @@ class ExplorerServer:
             path = resolve_repository(self.roots, name)
         except RepositoryNotFoundError as exc:
             return pn.pane.Alert(exc.message, alert_type="danger")
-        return create_explorer(path)
+        return create_explorer(path, selection=selection_from_args(pn.state.session_args))
 
     def _start(self) -> None:
         import panel as pn
@@ -186,10 +222,11 @@ class ExplorerServer:
             {APP_PATH: self._app},
             port=self.port,
             address="127.0.0.1",
+            prefix=PROXY_PREFIX,
             show=False,
             start=True,
             threaded=True,
-            websocket_origin=[f"127.0.0.1:{self.port}", f"localhost:{self.port}"],
+            websocket_origin=[f"127.0.0.1:{self.port}"],
         )
 
     def stop(self) -> None:

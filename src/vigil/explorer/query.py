@@ -23,7 +23,8 @@ aggregates on Dask with the same plan. A file that cannot be read is left out an
 in `Repository.problems`.
 """
 
-# SQL here is assembled from quoted identifiers, escaped literals and ? parameters only.
+# SQL here is assembled from quoted identifiers, escaped literals and ? parameters only
+# (vigil.compute.sql).
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from vigil.compute.engine import connect, run_aggregate, run_values
 from vigil.compute.errors import (
@@ -65,9 +69,12 @@ from vigil.compute.plan import (
     WhereValue,
     missing_columns,
     partition_keys,
+    quote,
+    render_where,
 )
 from vigil.compute.registry import MetricRegistry, default_registry
 from vigil.compute.repository import MetricEntry, RepoConfig, RepoLayout, sort_bands
+from vigil.compute.sql import parquet_paths
 
 __all__ = [
     "DEFAULT_VALUES_LIMIT",
@@ -207,6 +214,7 @@ class Repository:
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._tables: dict[Table, TableIndex] | None = None
         self._metric_indexes: dict[tuple[str, Table], TableIndex] = {}
+        self._metric_listings: dict[tuple[str, Table], tuple[dict[int, Path], tuple[str, ...]]] = {}
         self._infos: dict[str, MetricInfo] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -232,6 +240,7 @@ class Repository:
             self._cache.clear()
             self._tables = None
             self._metric_indexes.clear()
+            self._metric_listings.clear()
             self._infos = None
             if self.layout.config_path.exists():
                 self.config = RepoConfig.load(self.layout.config_path)
@@ -266,6 +275,50 @@ class Repository:
                 self._metric_indexes[key] = scan_files(table, self.layout.metric_files(name, table))
             return self._metric_indexes[key]
 
+    def _metric_files(
+        self, name: str, table: Table, partitions: list[int] | None
+    ) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+        """The value files of a metric (of *partitions*) and their columns.
+
+        Until a query over them fails, the files are listed without reading their
+        footers in Python (DuckDB reads each once, in parallel, and caches it); after a
+        failure `_retry_stored` reads them all and leaves the unreadable ones out.
+        """
+        key = (name, table)
+        with self._lock:
+            index = self._metric_indexes.get(key)
+            if index is not None:
+                return tuple(f.path for f in index.select(partitions)), index.columns
+            if key not in self._metric_listings:
+                files = self.layout.metric_files(name, table)
+                columns: tuple[str, ...] = ()
+                for path in files.values():
+                    try:
+                        columns = tuple(pq.read_schema(path).names)
+                        break
+                    except (OSError, pa.ArrowException):
+                        continue
+                self._metric_listings[key] = (files, columns)
+            files, columns = self._metric_listings[key]
+        chosen = (
+            files.values() if partitions is None else [files[k] for k in partitions if k in files]
+        )
+        return tuple(chosen), columns
+
+    def _retry_stored(self, info: MetricInfo, run: Any) -> Any:
+        """``run()``; if it fails on a stored metric's files not yet checked, check
+        them (each unreadable one becomes a `problem <problems>`) and run again."""
+        try:
+            return self._run(run)
+        except RepositoryError:
+            key = (info.name, info.table)
+            with self._lock:
+                checked = key in self._metric_indexes
+            if not info.stored or checked:
+                raise
+            self._metric_index(info.name, info.table)
+        return self._run(run)
+
     @property
     def problems(self) -> list[FileProblem]:
         """Files that cannot be read (left out of every answer)."""
@@ -295,7 +348,7 @@ class Repository:
         objects, sources = tables["objects"], tables["sources"]
         patches = 0
         if objects.files:
-            paths = [str(info.path) for info in objects.files.values()]
+            paths = parquet_paths(info.path for info in objects.files.values())
             row = (
                 self._con.cursor()
                 .execute("SELECT count(DISTINCT (tract, patch)) FROM read_parquet(?)", [paths])
@@ -461,6 +514,78 @@ class Repository:
         key = ("aggregate", metric, tuple(by), _frozen(where), stat, self.engine)
         return self._cached(key, lambda: self._aggregate(metric, tuple(by), where or {}, stat))
 
+    def aggregate_levels(
+        self,
+        metric: str,
+        levels: Sequence[Sequence[str]],
+        where: Mapping[str, WhereValue] | None = None,
+    ) -> list[pd.DataFrame]:
+        """*metric* aggregated at several levels at once, as `aggregate` gives each.
+
+        The levels are answered by one scan of the values (SQL grouping sets) when the
+        metric's aggregate is an SQL one, and each answer is cached as `aggregate`'s
+        own, so that drilling down afterwards costs nothing.
+
+        Parameters
+        ----------
+        metric
+            A concrete metric name.
+        levels
+            Groupings (``[[], ["tract"], ["tract", "patch"]]``), nested or not.
+        where
+            Filters, as for `aggregate`.
+
+        Returns
+        -------
+        list of pandas.DataFrame
+            One frame per level, in the order of *levels*.
+        """
+        wanted = [tuple(level) for level in levels]
+        keys = [("aggregate", metric, level, _frozen(where), None, self.engine) for level in wanted]
+        with self._lock:
+            missing = [
+                level for level, key in zip(wanted, keys, strict=True) if key not in self._cache
+            ]
+        if len(missing) > 1 and self.engine == "duckdb":
+            for level, frame in zip(
+                missing, self._aggregate_sets(metric, missing, where or {}), strict=True
+            ):
+                key = ("aggregate", metric, level, _frozen(where), None, self.engine)
+                self._cached(key, lambda f=frame: f)
+        return [self.aggregate(metric, list(level), where) for level in wanted]
+
+    def _aggregate_sets(
+        self, name: str, levels: list[tuple[str, ...]], where: Mapping[str, WhereValue]
+    ) -> list[pd.DataFrame]:
+        info = self.metric(name)
+        bound = self._bound(name)
+        checked = []
+        for level in levels:
+            if bound is not None:
+                checked.append(bound.check_group_keys(level))
+            else:
+                checked.append(
+                    check_group_keys(name, info.table, info.granularity, level)  # type: ignore[arg-type]
+                )
+        union = tuple(dict.fromkeys(key for level in checked for key in level))
+        plan = self._aggregate_plan(info, bound, union, where, None)
+        if plan.reduces_in_python or plan.reads_stored_fits or not union:
+            return [self._aggregate(name, level, where, None) for level in checked]
+        plan = replace(plan, sets=tuple(checked))
+        frame = self._retry_stored(
+            info,
+            lambda: run_aggregate(
+                self._con,
+                replace(self._aggregate_plan(info, bound, union, where, None), sets=plan.sets),
+            ),
+        )
+        out = []
+        for level in checked:
+            part = frame[frame["grouping"] == plan.grouping_id(level)]
+            part = part.sort_values(list(level)) if level else part
+            out.append(self._judged(info, _normalise(part, level)))
+        return out
+
     def _aggregate_template(
         self,
         template: str,
@@ -496,11 +621,29 @@ class Repository:
 
             frame = run_aggregate_dask(plan, self.dask_client)
         else:
-            frame = self._run(lambda: run_aggregate(self._con, plan))
-        frame = _normalise(frame, keys)
-        frame["acceptable"] = pd.array(
-            [_contains(info.acceptable, v) for v in frame["value"]], dtype="boolean"
-        )
+            frame = self._retry_stored(
+                info,
+                lambda: run_aggregate(
+                    self._con, self._aggregate_plan(info, bound, keys, where, stat)
+                ),
+            )
+        return self._judged(info, _normalise(frame, keys))
+
+    @staticmethod
+    def _judged(info: MetricInfo, frame: pd.DataFrame) -> pd.DataFrame:
+        """*frame* with ``acceptable``: each value against the metric's range."""
+        acceptable = info.acceptable
+        values = frame["value"].to_numpy(dtype="float64")
+        judged = pd.array([None] * len(frame), dtype="boolean")
+        if acceptable is not None and len(frame):
+            inside = np.ones(len(frame), dtype=bool)
+            if acceptable.min is not None:
+                inside &= values >= acceptable.min
+            if acceptable.max is not None:
+                inside &= values <= acceptable.max
+            judged = pd.array(inside, dtype="boolean")
+            judged[~np.isfinite(values)] = pd.NA
+        frame["acceptable"] = judged
         return frame
 
     def _aggregate_plan(
@@ -516,13 +659,12 @@ class Repository:
         if info.stored and (bound is None or bound.per_source or self._fit_level(bound, keys)):
             if bound is None:
                 bound = _opaque(info)
-            index = self._metric_index(info.name, table)
-            files = index.select(partitions)
+            paths, columns = self._metric_files(info.name, table, partitions)
             return AggregatePlan(
                 bound,
                 "stored",
-                tuple(f.path for f in files),
-                index.columns,
+                paths,
+                columns,
                 keys,
                 where,
                 bound.aggregator(stat) if bound.per_source else None,
@@ -593,6 +735,75 @@ class Repository:
             DataId columns, ``band``, the id, ``coord_ra``, ``coord_dec`` (degrees),
             ``mag``, ``value`` and *columns*.
         """
+
+        def build() -> ValuesPlan:
+            return self._values_plan(
+                metric, where or {}, columns, fields, limit=limit, sample=sample, seed=seed
+            )
+
+        plan = build()
+        if not plan.files:
+            table = plan.metric.table
+            frame = pd.DataFrame(columns=[*GROUP_KEYS[table], ID_COLUMN[table], "value"])
+        else:
+            frame = self._retry_stored(self.metric(metric), lambda: run_values(self._con, build()))
+        truncated = limit is not None and len(frame) > limit
+        if truncated:
+            frame = frame.iloc[:limit].copy()
+        frame.attrs["truncated"] = truncated
+        frame.attrs["limit"] = limit
+        return frame
+
+    def tail_counts(
+        self,
+        metric: str,
+        bounds: Sequence[tuple[float, bool]],
+        where: Mapping[str, WhereValue] | None = None,
+    ) -> tuple[int, list[int]]:
+        """How many per-source values of *metric* lie at or beyond each bound.
+
+        Parameters
+        ----------
+        metric
+            A per-source metric.
+        bounds
+            ``(threshold, above)`` pairs: values ``>= threshold`` are counted when
+            *above*, values ``<= threshold`` otherwise.
+        where
+            Filters, as for `aggregate`.
+
+        Returns
+        -------
+        tuple
+            The number of values, and the count beyond each bound (one scan).
+        """
+        values = [float(threshold) for threshold, _ in bounds]
+
+        def count() -> Any:
+            plan = self._values_plan(metric, where or {}, (), ("value",), limit=None)
+            if not plan.files:
+                return None
+            inner, params = plan.sql()
+            query = _tail_counts_sql(inner, bounds)
+            # The bounds' placeholders come before the plan's in the text.
+            return self._con.cursor().execute(query, [*values, *params]).fetchone()
+
+        key = ("tail", metric, tuple(bounds), _frozen(where))
+        row = self._cached(key, lambda: self._retry_stored(self.metric(metric), count))
+        total = int(row[0]) if row else 0
+        return total, [int(n) for n in (row[1:] if row else [0] * len(bounds))]
+
+    def _values_plan(
+        self,
+        metric: str,
+        where: Mapping[str, WhereValue],
+        columns: Sequence[str],
+        fields: Sequence[str] | None,
+        *,
+        limit: int | None,
+        sample: int | None = None,
+        seed: int = 0,
+    ) -> ValuesPlan:
         info = self.metric(metric)
         bound = self._bound(metric) or _opaque(info)
         if not bound.per_source:
@@ -601,44 +812,42 @@ class Repository:
                 " values; use aggregate()"
             )
         table = info.table
-        partitions = partition_keys(table, where or {})
+        partitions = partition_keys(table, where)
         extra = tuple(columns)
         tables = self.tables()
         unknown = [c for c in extra if c not in tables[table].columns]
         if unknown:
             raise ComputeError(f"the {table} table has no column {', '.join(unknown)}")
-        if info.stored:
+        fraction = None
+        if info.stored and sample is None:
+            paths, available = self._metric_files(metric, table, partitions)
+            join = tables[table].select(partitions) if extra else []
+        elif info.stored:
+            # A sample's share of rows needs the row counts: read the footers.
             index = self._metric_index(metric, table)
             files = index.select(partitions)
+            paths, available = tuple(f.path for f in files), index.columns
             join = tables[table].select(partitions) if extra else []
+            fraction = self._sample_fraction(sample, files, where, table, info.stored)
         else:
             index = tables[table]
             files = index.select(partitions, bound.band if table == "sources" else None)
+            paths, available = tuple(f.path for f in files), index.columns
             join = []
-        plan = ValuesPlan(
+        return ValuesPlan(
             bound,
             "stored" if info.stored else "catalogue",
-            tuple(f.path for f in files),
-            index.columns,
-            where or {},
+            paths,
+            available,
+            where,
             extra,
             tuple(f.path for f in join),
             None if limit is None else limit + 1,
             sample,
             seed,
-            self._sample_fraction(sample, files, where or {}, table, info.stored),
+            fraction,
             self._fields(fields, table, extra),
         )
-        if not plan.files:
-            frame = pd.DataFrame(columns=[*GROUP_KEYS[table], ID_COLUMN[table], "value"])
-        else:
-            frame = self._run(lambda: run_values(self._con, plan))
-        truncated = limit is not None and len(frame) > limit
-        if truncated:
-            frame = frame.iloc[:limit].copy()
-        frame.attrs["truncated"] = truncated
-        frame.attrs["limit"] = limit
-        return frame
 
     @staticmethod
     def _fields(
@@ -752,7 +961,50 @@ class Repository:
             " count(DISTINCT detector) AS detectors FROM read_parquet(?)"
             f" WHERE {' AND '.join(conditions)} GROUP BY visit ORDER BY visit"
         )
-        paths = [str(f.path) for f in files]
+        paths = parquet_paths(f.path for f in files)
+        return self._run(lambda: self._con.cursor().execute(query, [paths, *params]).df())
+
+    def positions(
+        self, table: Table, by: Sequence[str], where: Mapping[str, WhereValue] | None = None
+    ) -> pd.DataFrame:
+        """Mean RA/Dec of each group of *table* (patch centres, detector centres, ...), cached.
+
+        Parameters
+        ----------
+        table
+            ``objects`` or ``sources``.
+        by
+            Group keys (dataId columns of the table).
+        where
+            Equality filters on dataId columns (``{"tract": 9813}``); a tract or visit
+            filter reads only that file.
+
+        Returns
+        -------
+        pandas.DataFrame
+            *by*, ``ra``, ``dec`` (degrees) and ``rows``.
+        """
+        key = ("positions", table, tuple(by), _frozen(where))
+        return self._cached(key, lambda: self._positions(table, tuple(by), where or {}))
+
+    def _positions(
+        self, table: Table, by: tuple[str, ...], where: Mapping[str, WhereValue]
+    ) -> pd.DataFrame:
+        known = {"tract", "patch", "visit", "detector", "band"}
+        simple = {k: v for k, v in where.items() if k in known and isinstance(v, int | str)}
+        files = self.tables()[table].select(partition_keys(table, simple))
+        keys = [k for k in by if k in known]
+        if not files:
+            return pd.DataFrame({**{k: [] for k in keys}, "ra": [], "dec": [], "rows": []})
+        condition, params = render_where(simple, known)
+        columns = ", ".join(quote(k) for k in keys)
+        select = f"{columns}, " if keys else ""
+        group = f" GROUP BY {columns} ORDER BY {columns}" if keys else ""
+        query = (
+            f"SELECT {select}avg(coord_ra) AS ra, avg(coord_dec) AS dec, count(*) AS rows"
+            f" FROM read_parquet(?) WHERE {condition}{group}"
+        )
+        paths = parquet_paths(f.path for f in files)
         return self._run(lambda: self._con.cursor().execute(query, [paths, *params]).df())
 
     def tracts(self) -> pd.DataFrame:
@@ -767,7 +1019,7 @@ class Repository:
             "SELECT tract, count(DISTINCT patch) AS patches, count(*) AS objects"
             " FROM read_parquet(?) GROUP BY tract ORDER BY tract"
         )
-        paths = [str(f.path) for f in files]
+        paths = parquet_paths(f.path for f in files)
         return self._run(lambda: self._con.cursor().execute(query, [paths]).df())
 
     # -- internals -----------------------------------------------------------------------
@@ -829,10 +1081,15 @@ class _StoredOnly(GroupReducer):
         return "stored fit"
 
 
-def _contains(acceptable: AcceptableRange | None, value: float) -> bool | None:
-    if acceptable is None or value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return acceptable.contains(float(value))
+def _tail_counts_sql(inner: str, bounds: Sequence[tuple[float, bool]]) -> str:
+    """The rows of *inner*, and per bound those beyond it (its threshold a ? parameter)."""
+    parts = ["count(*)"]
+    for _, up in bounds:
+        parts.append(
+            "count(*) FILTER (WHERE value >= ?)" if up else "count(*) FILTER (WHERE value <= ?)"
+        )
+    counts = ", ".join(parts)
+    return f"SELECT {counts} FROM ({inner})"
 
 
 def _normalise(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:

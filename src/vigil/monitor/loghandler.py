@@ -18,22 +18,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vigil.client.logs import read_log
+
 from .reporter import EventReporter
-from .unit import parse_level
 
 __all__ = ["LOGS_PATH", "VigilLogHandler", "log_shape", "send_log_file"]
 
 LOGS_PATH = "/api/logs"
-
-_TIMESTAMP = re.compile(
-    r"^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*"
-)
 
 
 def log_shape(run: str, kind: str, title: str | None, meta: dict[str, Any] | None = None) -> Any:
@@ -171,27 +166,6 @@ class VigilLogHandler(logging.Handler):
             super().close()
 
 
-def _records(lines: Iterable[str], unit: str | None) -> Iterable[dict[str, Any]]:
-    level = 20
-    for raw in lines:
-        line = raw.rstrip("\n")
-        if not line.strip():
-            continue
-        match = _TIMESTAMP.match(line)
-        time = datetime.now(UTC)
-        if match:
-            try:
-                time = datetime.fromisoformat(
-                    match.group(1).replace(",", ".").replace("Z", "+00:00")
-                )
-                if time.tzinfo is None:
-                    time = time.replace(tzinfo=UTC)
-            except ValueError:
-                pass
-        level = parse_level(line, level if line.startswith((" ", "\t")) else 20)
-        yield {"time": time.isoformat(), "level": level, "message": line, "unit": unit}
-
-
 def send_log_file(
     path: Path,
     *,
@@ -205,16 +179,18 @@ def send_log_file(
     spool_dir: str | Path | None = None,
     timeout: float = 60.0,
 ) -> tuple[int, bool]:
-    """Send every line of a log file as records of *run*; ``(lines, all delivered)``.
+    """Send a log file's records (`vigil.client.logs.read_log`) as records of *run*;
+    ``(records, all delivered)``.
 
-    A line's level is read from the line (``INFO``, ``ERROR``...); indented lines (a
-    traceback) keep the level of the line before. A leading ISO timestamp is used as the
-    line's time.
+    Levels, times and loggers are read from the lines Python's logging and the LSST
+    pipelines write; a traceback and indented lines belong to the record before.
     """
     reporter = _reporter(url, token, run, kind, title or path.name, spool_dir).start()
     count = 0
     with path.open(encoding="utf-8", errors="replace") as stream:
-        for record in _records(stream, unit):
+        for record in read_log(stream):
+            if unit is not None:
+                record["unit"] = unit
             reporter.emit(record)
             count += 1
     if status is not None:

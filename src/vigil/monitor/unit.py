@@ -12,22 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vigil.client.logs import LEVELS
+
 from .config import QaRule
 from .qafiles import QaCollector
 from .steps import StepSpec, StepState, StepTracker
 
 __all__ = ["LEVELS", "UnitOutcome", "UnitRun", "parse_level"]
 
-LEVELS = {
-    "DEBUG": 10,
-    "INFO": 20,
-    "WARN": 30,
-    "WARNING": 30,
-    "ERROR": 40,
-    "CRITICAL": 50,
-    "FATAL": 50,
-}
-"""Log level names and their Python numbers."""
 
 _LEVEL = re.compile(r"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b")
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")

@@ -15,6 +15,7 @@ from ._style import Marker, Threshold, failing_mask, merge_thresholds
 from .blob import blob_arrays, blob_plot, default_axes
 from .grid import dataid_grid, grid_axes
 from .series import (
+    DENSE_POINTS,
     NO_BRANCH,
     PlotData,
     branch_data,
@@ -27,6 +28,7 @@ from .series import (
 )
 
 __all__ = [
+    "DENSE_POINTS",
     "NO_BRANCH",
     "Marker",
     "PlotData",

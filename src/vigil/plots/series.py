@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from bokeh.models import (
     ColumnDataSource,
+    CustomJS,
     CustomJSHover,
     CustomJSTickFormatter,
     FactorRange,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from bokeh.plotting import figure
 
 __all__ = [
+    "DENSE_POINTS",
     "NO_BRANCH",
     "PlotData",
     "branch_data",
@@ -56,8 +58,29 @@ __all__ = [
 NO_BRANCH = "(no branch)"
 """The line of jobs that carry no branch."""
 
+DENSE_POINTS = 2_000
+"""More points than this in view (about the plot's width in pixels) are drawn as lines
+only; their markers appear when a zoom brings fewer into view."""
+
+# Shows each zoom-only renderer when at most `limit` points of the plot are in the x
+# range (and its line is not hidden by the legend).
+_ZOOM_MARKERS = """
+const [start, end] = [x_range.start, x_range.end]
+let count = 0
+for (const source of sources) {
+  for (const x of source.data.x) {
+    if (x >= start && x <= end) count++
+  }
+}
+for (const [line, marks] of pairs) {
+  marks.visible = count <= limit && (line == null || line.visible)
+}
+"""
+
 # Every column of the plotted sources is numeric, so that Bokeh sends it as one binary
-# buffer: commits travel as the integer of their first 8 hex digits, shown by _HEX.
+# buffer: commits travel as the integer of their first 8 hex digits, shown by _HEX, in a
+# float64 (exact for 32 bits): BokehJS has no int64 arrays, so Bokeh would send an int64
+# column that does not fit int32 as a list, one JSON number per point.
 _HEX = "return value < 0 ? '' : value.toString(16).padStart(8, '0')"
 _COUNT = "return value < 0 ? 'unknown' : value.toString()"
 
@@ -129,18 +152,19 @@ for _i, _c in enumerate(b"ABCDEF"):
 
 
 def commit_numbers(commits: Any) -> np.ndarray:
-    """Commits as the integer of their first 8 hex digits; -1 where unknown.
+    """Commits as the integer of their first 8 hex digits (as float64); -1 where unknown.
 
-    (int64: 8 hex digits exceed int32.) Vectorised: one pass over a byte matrix.
+    Vectorised: one pass over a byte matrix.
     """
     text = ["" if not isinstance(c, str) else c[:8] for c in commits]
     raw = np.array(text, dtype="S8").view(np.uint8).reshape(len(text), 8) if text else None
     if raw is None:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=float)
     digits = _HEX_DIGITS[raw]
     valid = (digits >= 0).all(axis=1)
     weights = 16 ** np.arange(7, -1, -1, dtype=np.int64)
-    return np.where(valid, (np.where(digits < 0, 0, digits) * weights).sum(axis=1), -1)
+    numbers = (np.where(digits < 0, 0, digits) * weights).sum(axis=1)
+    return np.where(valid, numbers, -1).astype(float)
 
 
 def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -169,7 +193,7 @@ class _Columns:
         self.commits = (
             commit_numbers(df["commit_sha"].to_numpy(dtype=object))
             if "commit_sha" in df
-            else np.full(len(df), -1, dtype=np.int64)
+            else np.full(len(df), -1.0)
         )
 
     def data(self, index: np.ndarray) -> dict[str, Any]:
@@ -243,6 +267,7 @@ def series_data(
         bool(len(xs)),
         bool(len(fail_index)),
         has_markers,
+        int(shown.sum()) > DENSE_POINTS,
     )
     return PlotData(sources, layout, lines)
 
@@ -275,6 +300,10 @@ def series_plot(
     markers: Sequence[Marker] = (),
 ) -> figure:
     """A metric's history: the main line and branches, thresholds and failing points.
+
+    With more than `DENSE_POINTS` points the lines carry the hover and the click, and
+    the markers (each point, the failing circles) show once zooming brings at most that
+    many into view; the legend's "fails a threshold" entry shows them at any zoom.
 
     Parameters
     ----------
@@ -323,7 +352,7 @@ def series_figure(
     marker_url: str = "/regressions/@id",
 ) -> figure:
     """The figure of `series_plot` from its `series_data`."""
-    _, x, drawn, lines, has_points, has_failing, has_markers = data.layout
+    _, x, drawn, lines, has_points, has_failing, has_markers, dense = data.layout
     fig = base_figure(
         height=height,
         title=title,
@@ -334,6 +363,11 @@ def series_figure(
     clickable: list[DataRenderer] = []
     sources = []
     items: list[LegendItem] = []
+    # A canvas paints markers one by one, each costing about as much as a whole line:
+    # thousands of markers, more than the plot has pixels across, would take most of a
+    # second to show nothing a line does not. A dense plot hovers and clicks on its
+    # lines, and shows markers once zoomed in (`_ZOOM_MARKERS`).
+    zoom_only: list[tuple[DataRenderer | None, DataRenderer]] = []
     # Renderers are built from glyph models (add_glyph), not figure.line/scatter, which
     # would also build faded and muted copies of every glyph: on a page, building and
     # sending models costs more than the points themselves.
@@ -350,9 +384,10 @@ def series_figure(
                 line_width=1.8 if is_main else 1.4,
                 line_alpha=0.9,
             ),
+            # The renderer's name is the hover's "branch" ($name): a constant of the line
+            # rather than a column of thousands of strings.
+            name=renderer_name if dense else None,
         )
-        # The renderer's name is the hover's "branch" ($name): a constant of the line
-        # rather than a column of thousands of strings.
         points = fig.add_glyph(
             source,
             Scatter(
@@ -364,15 +399,33 @@ def series_figure(
                 marker="circle" if is_main else "diamond",
             ),
             name=renderer_name,
+            visible=not dense,
         )
-        clickable.append(points)
+        if dense:
+            zoom_only.append((line, points))
+        clickable.append(line if dense else points)
         items.append(LegendItem(label=name, renderers=[line, points]))
     failing = ColumnDataSource(data.sources["failing"], name="failing")
     failed = fig.add_glyph(
         failing,
         Scatter(x="x", y="value", size=10, fill_color=None, line_color=FAIL_COLOUR, line_width=2),
         name="failing",
+        visible=not dense,
     )
+    if dense:
+        zoom_only.append((None, failed))
+        fig.x_range.js_on_change(
+            "end",
+            CustomJS(
+                args={
+                    "x_range": fig.x_range,
+                    "sources": sources,
+                    "pairs": zoom_only,
+                    "limit": DENSE_POINTS,
+                },
+                code=_ZOOM_MARKERS,
+            ),
+        )
     if has_failing:
         items.append(LegendItem(label="fails a threshold", renderers=[failed]))
     if has_markers:
@@ -400,7 +453,13 @@ def series_figure(
         fig.add_glyph(extent, Scatter(x="x", y="y", size=0, fill_alpha=0, line_alpha=0))
     time = "@x" if x == "time" else "@time"
     fig.add_tools(
-        HoverTool(renderers=clickable, tooltips=_tooltips(time=time), formatters=_formatters(time))
+        HoverTool(
+            renderers=clickable,
+            tooltips=_tooltips(time=time),
+            formatters=_formatters(time),
+            # On a dense plot's lines: the point nearest the pointer.
+            line_policy="nearest",
+        )
     )
     if job_url:
         fig.add_tools(TapTool(renderers=clickable, callback=OpenURL(url=job_url, same_tab=True)))
@@ -423,12 +482,14 @@ def _add_legend(fig: figure, items: list[LegendItem]) -> None:
         spacing=0,
     )
     legend.padding = 4  # type: ignore[assignment]
-    # A few entries fit in the plot's corner; more go beside it.
+    # Outside the frame, so that no entry hides the first or last points: a few entries
+    # in a row above the plot, more in a column beside it.
     if len(items) > 4:
         fig.add_layout(legend, "right")
     else:
+        legend.orientation = "horizontal"
         legend.location = "top_left"
-        fig.add_layout(legend)
+        fig.add_layout(legend, "above")
 
 
 def branch_data(

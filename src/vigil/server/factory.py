@@ -21,6 +21,7 @@ from .services import (
     SeriesService,
     UserService,
 )
+from .services._dashboard_cache import DashboardCache
 from .services._ingest_cache import IngestCache
 from .services.dashboard import PackageFingerprints
 from .storage import ArtifactContentStore
@@ -50,6 +51,7 @@ class ProcessContext:
     artifact_content: ArtifactContentStore
     ingest_cache: IngestCache = field(default_factory=IngestCache)
     package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
+    dashboard_cache: DashboardCache = field(default_factory=DashboardCache)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessContext:
@@ -184,6 +186,7 @@ class Factory:
             self.create_series_service(),
             self.create_artifact_service(),
             self._context.package_fingerprints,
+            self._context.dashboard_cache,
         )
 
     def create_gate_service(self) -> GateService:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -13,11 +16,30 @@ from .exceptions import DatabaseSchemaError
 __all__ = [
     "alembic_config",
     "check_schema",
+    "compared_name",
     "current_revision",
     "head_revision",
     "is_empty",
     "upgrade",
 ]
+
+# Objects of one database only, that the table definitions cannot describe: SQLite's
+# full-text table of the log search (with its shadow tables) and PostgreSQL's GIN index.
+_SEARCH_TABLE = "log_blocks_fts"
+_SEARCH_INDEX = "ix_log_blocks_grams"
+
+
+def compared_name(name: str | None, type_: str, parent_names: MutableMapping[Any, Any]) -> bool:
+    """Whether Alembic compares a database object with the table definitions.
+
+    Alembic's ``include_name`` hook: the log search's FTS5 tables (SQLite) and GIN index
+    (PostgreSQL) are made by migration 0005 and are not in the definitions.
+    """
+    if name is None:
+        return True
+    if type_ == "table":
+        return name != _SEARCH_TABLE and not name.startswith(f"{_SEARCH_TABLE}_")
+    return not (type_ == "index" and name == _SEARCH_INDEX)
 
 
 def alembic_config() -> Config:

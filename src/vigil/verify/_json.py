@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from vigil.verify.errors import DocumentError
 
-__all__ = ["dumps", "loads", "read_json"]
+__all__ = ["dumps", "loads", "plain", "read_json"]
 
 
 def loads(text: str | bytes, source: str = "<request>") -> Any:
@@ -54,3 +55,14 @@ def dumps(data: Any, *, indent: bool = False) -> bytes:
     if indent:
         option |= orjson.OPT_INDENT_2
     return orjson.dumps(data, option=option)
+
+
+def plain(value: Any) -> Any:
+    """Turn numpy scalars and arrays into JSON-ready Python values (NaN kept as float nan)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

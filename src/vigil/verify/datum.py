@@ -12,21 +12,11 @@ import astropy.units as u
 import numpy as np
 
 from vigil.verify._fields import as_mapping, as_str, optional_str
+from vigil.verify._json import plain
 from vigil.verify.errors import DocumentError
 from vigil.verify.units import parse_unit, unit_string
 
 __all__ = ["Blob", "Datum"]
-
-
-def _plain(value: Any) -> Any:
-    """Turn numpy scalars and arrays into JSON-ready Python values (NaN kept as float nan)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 @dataclass(slots=True)
@@ -44,8 +34,8 @@ class Datum:
     ) -> Datum:
         """Make a datum from an astropy Quantity, a numpy array or a plain value."""
         if isinstance(quantity, u.Quantity):
-            return cls(_plain(quantity.value), unit_string(quantity.unit), label, description)
-        return cls(_plain(quantity), "", label, description)
+            return cls(plain(quantity.value), unit_string(quantity.unit), label, description)
+        return cls(plain(quantity), "", label, description)
 
     @classmethod
     def from_dict(cls, data: Any, field_name: str = "") -> Datum:

@@ -12,8 +12,9 @@ from typing import Any
 import astropy.units as u
 
 from vigil.verify._fields import as_float, as_mapping, as_str
+from vigil.verify._json import plain
 from vigil.verify._yaml import TaggedMapping, load_yaml_documents
-from vigil.verify.datum import Blob, _plain
+from vigil.verify.datum import Blob
 from vigil.verify.errors import DocumentError
 from vigil.verify.units import parse_unit, unit_string
 
@@ -158,7 +159,7 @@ class Measurement:
             + [b.identifier for b in self.blobs if b.identifier not in self.blob_refs],
         }
         if self.data_id:
-            data["data_id"] = {k: _plain(v) for k, v in self.data_id.items()}
+            data["data_id"] = {k: plain(v) for k, v in self.data_id.items()}
         if self.notes:
             data["notes"] = dict(self.notes)
         return data

@@ -103,3 +103,13 @@ def test_blob_drill_down_and_artifacts(client: TestClient, history: History) -> 
     assert models_of(hist, "Quad") and not models_of(hist, "Scatter")
     bad = client.get(f"/jobs/{last}?blob_x.{blob_id}=mag&blob_y.{blob_id}=nope", headers=HTML)
     assert bad.status_code == 200 and "not a numeric array" in bad.text
+
+
+def test_a_branch_job_links_to_its_comparison_with_the_main_line(
+    client: TestClient, history: History
+) -> None:
+    branch_job = client.get(f"/jobs/{history.branch[-1]}", headers=HTML).text
+    assert 'data-testid="compare-branch"' in branch_job
+    assert "/compare?branch=tickets/DM-1" in branch_job
+    main_job = client.get(f"/jobs/{history.main[3]}", headers=HTML).text
+    assert 'data-testid="compare-branch"' not in main_job

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from vigil.server.factory import Factory
 
-from ._web_data import BRANCH, BRANCH_RMS, HTML, MAIN_RMS, History, store_history
+from ._web_data import BRANCH, BRANCH_RMS, HTML, MAIN_RMS, History, make_job, store_history
 
 
 @pytest.fixture
@@ -182,3 +182,21 @@ def test_no_series_for_the_filters(client: TestClient, history: History) -> None
     body = client.get("/metrics/demo.rms?dataset=elsewhere&format=json").json()
     assert body["series"] is None and "matches these filters" in body["message"]
     assert client.get("/metrics/demo.rms?dataset=elsewhere", headers=HTML).status_code == 200
+
+
+def test_a_new_job_shows_at_once_though_pages_are_drawn_from_a_cache(
+    client: TestClient, factory: Factory, history: History
+) -> None:
+    before = client.get("/metrics/demo.rms?format=json").json()
+    plot_before = plot_item(client.get("/metrics/demo.rms", headers=HTML).text)
+    # The same request again comes from the process's caches, unchanged.
+    assert client.get("/metrics/demo.rms?format=json").json() == before
+    job = make_job(len(MAIN_RMS), rms=4.25).to_dict()
+    job_id = factory.create_job_service().ingest(job, None).id
+    after = client.get("/metrics/demo.rms?format=json").json()
+    assert after["point_count"] == before["point_count"] + 1
+    assert after["points"]["job_id"][-1] == job_id and after["points"]["value"][-1] == 4.25
+    plot_after = plot_item(client.get("/metrics/demo.rms", headers=HTML).text)
+    main = "branch:main"
+    assert column_length(source_named(plot_before, main), "value") == len(MAIN_RMS)
+    assert column_length(source_named(plot_after, main), "value") == len(MAIN_RMS) + 1

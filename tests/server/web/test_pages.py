@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from vigil.server.factory import Factory
 from vigil.server.handlers.squash import ENDPOINTS
 
-from ._web_data import BRANCH, HTML, History, store_history
+from ._web_data import BRANCH, HTML, MAIN_RMS, History, make_job, store_history
 
 
 @pytest.fixture
@@ -155,6 +155,22 @@ def test_overview_counts_latest_jobs_and_failing_specs(
     assert failing["demo.patch_rms.design"]["worst_job_id"] == history.main[-1]
     html = client.get("/", headers=HTML).text
     assert "demo.patch_rms" in html and f"/jobs/{history.main[-1]}" in html
+
+
+def test_the_overview_follows_a_new_job_at_once(
+    client: TestClient, factory: Factory, history: History
+) -> None:
+    before = client.get("/?format=json").json()
+    assert client.get("/?format=json").json() == before  # served again from the cache
+    assert "demo.rms.design" not in {f["spec"] for f in before["failing_specifications"]}
+    new = make_job(len(MAIN_RMS), rms=6.0).to_dict()
+    job_id = factory.create_job_service().ingest(new, None).id
+    after = client.get("/?format=json").json()
+    assert after["counts"]["jobs"] == before["counts"]["jobs"] + 1
+    assert after["counts"]["measurements"] > before["counts"]["measurements"]
+    assert after["latest_jobs"][0]["id"] == job_id
+    failing = {f["spec"]: f for f in after["failing_specifications"]}
+    assert failing["demo.rms.design"]["worst_job_id"] == job_id
 
 
 def test_metric_list_groups_by_package_and_searches(client: TestClient, history: History) -> None:

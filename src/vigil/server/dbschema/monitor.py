@@ -1,5 +1,6 @@
 """The live monitor's tables (pipelines, exposures, processings, units, steps, QA, comments)
-and the log aggregation's (runs, lines, processes), plus the event sources they replay."""
+and the log aggregation's (runs, lines, their search blocks, processes), plus the event
+sources they replay and the live events every server process streams."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Float,
     ForeignKey,
@@ -22,8 +24,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, BigIntId, JsonType, UtcDateTime
 
 __all__ = [
+    "GramsType",
     "SqlEventSource",
     "SqlExposure",
+    "SqlLiveEvent",
+    "SqlLogBlock",
     "SqlLogLine",
     "SqlLogProcess",
     "SqlLogRun",
@@ -118,7 +123,10 @@ class SqlLogLine(Base):
     __tablename__ = "log_lines"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("log_runs.id", ondelete="CASCADE"))
+    # A log_runs id, without a foreign key: checking it would cost each line as much as
+    # the rest of its insert. Lines are written in their run's transaction, and deleted
+    # before it (`LogStore.delete_runs_before`).
+    run_id: Mapped[int] = mapped_column(Integer)
     time: Mapped[datetime] = mapped_column(UtcDateTime)
     level: Mapped[int] = mapped_column(SmallInteger)
     unit: Mapped[str | None] = mapped_column(String(64))
@@ -135,6 +143,50 @@ class SqlLogLine(Base):
         Index(None, "run_id", "unit", "id"),
         Index(None, "level", "id"),
     )
+
+
+GramsType = Text().with_variant(ARRAY(Integer), "postgresql")
+"""A block's trigrams: ``integer[]`` under a GIN index on PostgreSQL; on SQLite, text of
+hexadecimal tokens indexed by the FTS5 table ``log_blocks_fts`` (migration 0005)."""
+
+
+class SqlLogBlock(Base):
+    """The distinct trigrams of a block of consecutive log lines: the text search index.
+
+    A block covers the line ids ``id`` to ``last_id`` (blocks never overlap), at most
+    1,024 lines written together. Indexing the trigrams of a block rather than of every
+    line costs a few index entries per line instead of one per character, so writing
+    lines stays fast; a search reads only the lines of the blocks that hold every
+    trigram of the text it looks for. ``run_id`` is None for a block of several runs
+    (lines stored before the blocks existed).
+    """
+
+    __tablename__ = "log_blocks"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("log_runs.id", ondelete="CASCADE"))
+    grams: Mapped[Any] = mapped_column(GramsType)
+
+    __table_args__ = (Index(None, "run_id", "id"),)
+
+
+class SqlLiveEvent(Base):
+    """A live event, written with the change it announces, read by every server process.
+
+    Each process streams the events that follow the last one it read, so a browser
+    connected to any process sees the changes committed by all of them. Only the last
+    ``VIGIL_LIVE_HISTORY`` are kept (replayed to clients that reconnect). A ``lines``
+    event stands for consecutive log lines of a run (``data``: run, first and last id).
+    """
+
+    __tablename__ = "live_events"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    topics: Mapped[list[str]] = mapped_column(JsonType)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class SqlLogProcess(Base):

@@ -14,6 +14,7 @@ from .jobs import (
     extract_packages,
 )
 from .metrics import DatasetInfo, MetricInfo, SpecificationInfo
+from .numbers import parse_decimal
 from .pagination import Page
 from .series import SeriesInfo, SeriesPoint, series_key
 from .users import NewToken, Token, TokenKey, User
@@ -42,6 +43,7 @@ __all__ = [
     "check_artifact_name",
     "extract_job_facts",
     "extract_packages",
+    "parse_decimal",
     "series_key",
     "sniff_image_type",
 ]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .numbers import parse_decimal
+
 __all__ = [
     "LEVEL_NAMES",
     "LogBatch",
@@ -20,6 +22,7 @@ __all__ = [
     "level_name",
     "level_number",
     "required_literals",
+    "required_texts",
 ]
 
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
@@ -41,9 +44,8 @@ def level_number(value: str | int) -> int | None:
     if isinstance(value, int):
         return value
     text = value.strip().upper()
-    if text.isdigit():
-        return int(text)
-    return _NUMBERS.get(text)
+    number = parse_decimal(text)
+    return number if number is not None else _NUMBERS.get(text)
 
 
 @dataclass(slots=True)
@@ -186,12 +188,16 @@ class LogSearch:
     truncated: bool
 
 
-def required_literals(pattern: str, flags: int = 0) -> list[str]:
-    """Texts every match of *pattern* must contain, for a fast prefilter.
+def required_texts(pattern: str, flags: int = 0) -> list[tuple[str, ...]]:
+    """What every match of *pattern* must contain, for a fast prefilter.
 
-    Only runs of plain characters at the top level of the expression count (not inside
-    an alternation, a group or a repetition that may match nothing). An empty list says
-    nothing can be required.
+    A list of requirements that all hold; each is a tuple of texts of which a match
+    contains at least one: a single text, or one text per branch of an alternation.
+    Runs of plain characters count at the top level, inside groups and inside
+    repetitions that match at least once; an alternation counts when each of its
+    branches requires a text. Texts have 3 characters at least and, when case is
+    ignored, only ASCII ones count (SQLite's ``LIKE`` folds ASCII letters only). An empty
+    list says nothing can be required.
     """
     try:
         from re import _parser  # type: ignore[attr-defined]
@@ -199,19 +205,57 @@ def required_literals(pattern: str, flags: int = 0) -> list[str]:
         parsed = _parser.parse(pattern, flags)
     except Exception:
         return []
-    literals: list[str] = []
+    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+
+    def usable(text: str) -> bool:
+        return len(text) >= 3 and (text.isascii() or not ignore_case)
+
+    needs = _requirements(parsed, _parser, usable)
+    return list(dict.fromkeys(needs))
+
+
+def _requirements(items: Any, parser: Any, usable: Any) -> list[tuple[str, ...]]:
+    needs: list[tuple[str, ...]] = []
     run: list[str] = []
-    literal = _parser.LITERAL
-    for op, argument in parsed:
-        if op is literal:
+
+    def end_run() -> None:
+        if run:
+            text = "".join(run)
+            run.clear()
+            if usable(text):
+                needs.append((text,))
+
+    repeats = {parser.MAX_REPEAT, parser.MIN_REPEAT, getattr(parser, "POSSESSIVE_REPEAT", None)}
+    for op, argument in items:
+        if op is parser.LITERAL:
             run.append(chr(argument))
             continue
-        if run:
-            literals.append("".join(run))
-            run = []
-    if run:
-        literals.append("".join(run))
-    if parsed.state.flags & re.IGNORECASE:
-        # LIKE folds ASCII case only.
-        literals = [text for text in literals if text.isascii()]
-    return [text for text in literals if len(text) >= 3]
+        end_run()
+        if op is parser.SUBPATTERN:
+            _group, add_flags, del_flags, sub = argument
+            if not (add_flags or del_flags):  # a local change of case is left out
+                needs.extend(_requirements(sub, parser, usable))
+        elif op is getattr(parser, "ATOMIC_GROUP", None):
+            needs.extend(_requirements(argument, parser, usable))
+        elif op in repeats:
+            low, _high, sub = argument
+            if low >= 1:
+                needs.extend(_requirements(sub, parser, usable))
+        elif op is parser.BRANCH:
+            choices: list[str] = []
+            for branch in argument[1]:
+                texts = [
+                    need[0] for need in _requirements(branch, parser, usable) if len(need) == 1
+                ]
+                if not texts:
+                    break
+                choices.append(max(texts, key=len))
+            else:
+                needs.append(tuple(dict.fromkeys(choices)))
+    end_run()
+    return needs
+
+
+def required_literals(pattern: str, flags: int = 0) -> list[str]:
+    """The single texts every match of *pattern* must contain (see `required_texts`)."""
+    return [need[0] for need in required_texts(pattern, flags) if len(need) == 1]

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from vigil.server.config import Settings
 from vigil.server.database import create_database_engine
 from vigil.server.dbschema import Base
+from vigil.server.migration import compared_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=compared_name,
         # SQLite alters tables by copying them: batch mode makes later revisions portable.
         render_as_batch=connection.dialect.name == "sqlite",
     )

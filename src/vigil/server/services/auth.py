@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..domain import NewToken, Token, TokenKey, User
+from ..domain import NewToken, Token, TokenKey, User, parse_decimal
 from ..exceptions import (
     AuthenticationError,
     InvalidRequestError,
@@ -155,8 +155,8 @@ class UserService:
             key = TokenKey.parse(token)
             if key is not None:
                 token_id = key.id
-            elif token.strip().isdigit():
-                token_id = int(token)
+            elif (number := parse_decimal(token)) is not None:
+                token_id = number
             else:
                 raise TokenNotFoundError(f"{token!r} is neither a token id nor a Vigil token.")
         if not self._tokens.revoke(token_id, datetime.now(UTC)):

@@ -10,9 +10,7 @@ measurement's dataId; values convert to the threshold's unit; NaN gives no verdi
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session
 from vigil.verify import ThresholdSpecification, VerifyError, query_metadata
 from vigil.verify.units import convert
 
+from ..cache import LruCache
 from ..config import Settings
 from ..domain import (
     Artifact,
@@ -43,6 +42,7 @@ from ..exceptions import InvalidRequestError, MetricNotFoundError, NotFoundError
 from ..storage import JobFilter, JobStore, MetricStore, SeriesStore, SpecificationStore
 from ..storage.dashboard import Counts, DashboardStore, JobValue
 from ..storage.regressions import RegressionStore
+from ._dashboard_cache import DashboardCache, SeriesFrame
 from .artifacts import ArtifactService
 from .jobs import JobService
 from .series import SeriesQuery, SeriesService
@@ -236,6 +236,8 @@ class MetricView:
     environments: list[str]
     since: datetime | None
     markers: list[RegressionMarker] = field(default_factory=list)
+    data_key: Hashable | None = None
+    """Equal for two views whose frames hold the same points (None: not known)."""
 
 
 @dataclass(slots=True)
@@ -248,6 +250,7 @@ class JobView:
     measurements: list[MeasurementVerdicts]
     blobs: list[Blob]
     artifacts: list[Artifact]
+    main_branch: str
 
     @property
     def counts(self) -> dict[str, int]:
@@ -306,23 +309,18 @@ class PackageFingerprints:
     """
 
     def __init__(self, size: int = 200_000) -> None:
-        self._size = size
-        self._items: OrderedDict[int, frozenset[tuple[Any, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LruCache[int, frozenset[tuple[Any, ...]]] = LruCache(size)
 
     def get(
         self, store: DashboardStore, job_ids: Sequence[int]
     ) -> dict[int, frozenset[tuple[Any, ...]]]:
-        with self._lock:
-            found = {j: self._items[j] for j in job_ids if j in self._items}
+        found = {j: f for j in job_ids if (f := self._items.get(j)) is not None}
         missing = [j for j in job_ids if j not in found]
         if missing:
             fetched = store.package_fingerprints(missing)
             found.update(fetched)
-            with self._lock:
-                self._items.update(fetched)
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
+            for job_id, prints in fetched.items():
+                self._items.put(job_id, prints)
         return found
 
 
@@ -339,6 +337,8 @@ class DashboardService:
         The services whose reads the pages reuse.
     fingerprints
         The process's cache of job package fingerprints.
+    cache
+        The process's caches of series frames and overviews.
     """
 
     def __init__(
@@ -349,10 +349,12 @@ class DashboardService:
         series: SeriesService,
         artifacts: ArtifactService,
         fingerprints: PackageFingerprints | None = None,
+        cache: DashboardCache | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
         self._fingerprints = fingerprints if fingerprints is not None else PackageFingerprints()
+        self._cache = cache if cache is not None else DashboardCache()
         self._jobs = jobs
         self._series_service = series
         self._artifacts = artifacts
@@ -375,6 +377,17 @@ class DashboardService:
         "Now" is the newest main-line job of each kind (dataset, instrument, filter,
         environment, CI job) among the last few hundred main-line jobs.
         """
+        try:
+            version = (self._store.data_version(), latest, failing_limit)
+        finally:
+            self._session.rollback()
+        found = self._cache.overviews.get(version)
+        if found is None:
+            found = self._overview(latest=latest, failing_limit=failing_limit)
+            self._cache.overviews.put(version, found)
+        return found
+
+    def _overview(self, *, latest: int, failing_limit: int) -> Overview:
         try:
             counts = self._store.counts()
             latest_jobs = self._job_store.list_summaries(JobFilter(), limit=latest)
@@ -490,36 +503,27 @@ class DashboardService:
                 self._session.rollback()
             since = _aware(last) - span if last is not None else None
         markers: list[RegressionMarker] = []
+        frame_key: Hashable | None = None
         if chosen is None:
-            points: list[SeriesPoint] = []
-            truncated, meta, changed = False, {}, {}
+            cached = SeriesFrame(_frame([], {}), False, {})
         else:
-            history = self._series_service.history(
-                chosen.series_key,
-                SeriesQuery(environment=query.environment, since=since),
-                limit=MAX_POINTS,
-            )
-            points = history.points.items
-            truncated = history.points.next_cursor is not None
+            frame_key, cached = self._series_frame(chosen, metric, query.environment, since)
             try:
-                last_job = [points[-1].job_id] if points else []
-                meta = self._store.metas(last_job).get(last_job[0], {}) if last_job else {}
-                changed = self._changed_counts(points)
                 markers = RegressionStore(self._session).markers(chosen.series_key)
             finally:
                 self._session.rollback()
+        meta = cached.last_meta
         thresholds = (
             _series_thresholds(specs, meta, chosen, metric.unit, query.specs) if chosen else []
         )
-        branches = _branches(points, self.main_branch)
+        branches = cached.branches(self.main_branch)
         wanted = set(query.branches) if query.branches else None
         if wanted is None and len(branches) > DEFAULT_BRANCHES + 1:
             # A busy project has hundreds of ticket branches: by default the main line
             # and the most recently run ones; the overlay lists every branch.
-            wanted = _recent_branches(points, self.main_branch, DEFAULT_BRANCHES)
-        if wanted is not None:
-            points = [p for p in points if _branch_name(p.branch) in wanted]
-        frame = _frame(points, changed)
+            wanted = cached.recent_branches(self.main_branch, DEFAULT_BRANCHES)
+        frame = cached.only(wanted)
+        truncated = cached.truncated
         if chosen is None:
             message: str | None = (
                 f"{name} has no measurements yet."
@@ -547,7 +551,41 @@ class DashboardService:
             environments=environments,
             since=since,
             markers=markers,
+            data_key=None if frame_key is None else (frame_key, frozenset(wanted or ())),
         )
+
+    def _series_frame(
+        self,
+        series: SeriesInfo,
+        metric: MetricInfo,
+        environment: str | None,
+        since: datetime | None,
+    ) -> tuple[Hashable, SeriesFrame]:
+        """The series' points since *since*, every branch, and their key in the process's
+        cache, from which they come while the series has not changed."""
+        try:
+            version = self._store.series_version(series.id)
+        finally:
+            self._session.rollback()
+        key = (series.id, version, metric.unit, environment, since, MAX_POINTS)
+        found = self._cache.frames.get(key)
+        if found is not None:
+            return key, found
+        history = self._series_service.history(
+            series.series_key,
+            SeriesQuery(environment=environment, since=since),
+            limit=MAX_POINTS,
+        )
+        points = history.points.items
+        try:
+            last_job = [points[-1].job_id] if points else []
+            meta = self._store.metas(last_job).get(last_job[0], {}) if last_job else {}
+            changed = self._changed_counts(points)
+        finally:
+            self._session.rollback()
+        found = SeriesFrame(_frame(points, changed), history.points.next_cursor is not None, meta)
+        self._cache.frames.put(key, found)
+        return key, found
 
     def _changed_counts(self, points: Sequence[SeriesPoint]) -> dict[int, int]:
         """``job id → packages changed since the previous job of its branch`` for the
@@ -720,6 +758,7 @@ class DashboardService:
             measurements=measurements,
             blobs=self._jobs.list_blobs(job_id),
             artifacts=self._artifacts.list_artifacts(job_id),
+            main_branch=self.main_branch,
         )
 
     # Helpers ----------------------------------------------------------------------------
@@ -727,7 +766,10 @@ class DashboardService:
     def _require_branches(self, names: Iterable[str], known: list[str] | None = None) -> None:
         from vigil.plots import NO_BRANCH
 
-        known_set = set(known if known is not None else self._store.branches()) | {NO_BRANCH}
+        names = list(names)
+        if known is None:
+            known = list(self._store.existing_branches(n for n in names if n != NO_BRANCH))
+        known_set = {*known, NO_BRANCH}
         missing = [n for n in names if n not in known_set]
         if missing:
             raise BranchNotFoundError(
@@ -754,27 +796,6 @@ def band_of(data_id: Mapping[str, Any]) -> str | None:
         if key in data_id and data_id[key] is not None:
             return str(data_id[key])
     return None
-
-
-def _branch_name(branch: str | None) -> str:
-    from vigil.plots import NO_BRANCH
-
-    return NO_BRANCH if branch is None else branch
-
-
-def _recent_branches(points: Sequence[SeriesPoint], main: str, count: int) -> set[str]:
-    """The main line and the *count* other branches with the latest jobs."""
-    last: dict[str, int] = {}
-    for p in points:
-        last[_branch_name(p.branch)] = p.job_id
-    others = sorted((job, name) for name, job in last.items() if name != main)
-    return {main, *(name for _, name in others[-count:])}
-
-
-def _branches(points: Sequence[SeriesPoint], main: str) -> list[str]:
-    from vigil.plots import branch_order
-
-    return branch_order([p.branch for p in points], main)
 
 
 def _aware(value: datetime) -> datetime:

@@ -35,6 +35,7 @@ from ..exceptions import InvalidJobError, JobNotFoundError, NotFoundError, Paylo
 from ..storage.jobs import JobFilter, JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.series import SeriesStore
+from ._cursors import int_cursor
 from ._ingest_cache import IngestCache, fingerprint
 from ._job_document import check_job_document, check_spec_units
 from ._rows import (
@@ -392,7 +393,7 @@ class JobService:
         self, filters: JobFilter, *, limit: int, cursor: str | None = None
     ) -> Page[JobSummary]:
         """Jobs matching *filters*, newest first, one page."""
-        before = _int_cursor(cursor)
+        before = int_cursor(cursor)
         items = self._jobs.list_summaries(filters, limit=limit + 1, before_id=before)
         self._session.rollback()
         next_cursor = str(items[limit - 1].id) if len(items) > limit else None
@@ -407,7 +408,7 @@ class JobService:
         cursor: str | None = None,
     ) -> Page[Measurement]:
         """Measurements by id, one page."""
-        after = _int_cursor(cursor)
+        after = int_cursor(cursor)
         items = self._jobs.list_measurements(
             job_id=job_id, metric=metric, after_id=after, limit=limit + 1
         )
@@ -460,22 +461,6 @@ class JobService:
 
 def _package_differs(a: Package, b: Package) -> bool:
     return (a.version, a.git_sha, a.git_url) != (b.version, b.git_sha, b.git_url)
-
-
-def _int_cursor(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    try:
-        value = int(cursor)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**63:
-        from ..exceptions import InvalidRequestError
-
-        raise InvalidRequestError(
-            f"The cursor {cursor!r} is not one this server gave out.", field="cursor"
-        )
-    return value
 
 
 def _sentence(reason: str, field: str | None) -> str:

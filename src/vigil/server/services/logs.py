@@ -1,11 +1,13 @@
 """Log aggregation: store the records of any run, search them, list abnormal endings.
 
 A search filters by run, unit, process, thread, level and time with indexed columns,
-matches words (case-insensitive) and, optionally, a Python regular expression. The
-regular expression's required literal parts (`required_literals`) are tested in the
-database first (``LIKE``; on PostgreSQL the expression itself with ``~`` when
-PostgreSQL accepts it), and every candidate line is then checked with Python's ``re``,
-so that the results follow Python's syntax on both databases. A scan stops after
+matches words (case-insensitive) and, optionally, a Python regular expression. The texts
+every match contains (the words and the regular expression's literal parts, see
+`required_texts`) first select the blocks of lines holding all their trigrams (an index:
+FTS5 on SQLite, GIN on PostgreSQL), then are tested in the database (``LIKE``; the
+expression itself too: PostgreSQL's ``~`` when PostgreSQL accepts it, Python's ``re``
+called by SQLite), and every candidate line is finally checked with Python's ``re``, so
+that the results follow Python's syntax on both databases. A scan stops after
 ``VIGIL_LOG_SEARCH_SECONDS`` with ``truncated`` set and a cursor to continue.
 """
 
@@ -15,10 +17,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -34,42 +35,27 @@ from ..domain.logs import (
     LogRecord,
     LogRun,
     LogSearch,
-    level_name,
-    required_literals,
+    required_texts,
 )
 from ..exceptions import InvalidRequestError, NotFoundError
-from ..storage.logs import LogStore
+from ..storage.live import LiveEventStore
+from ..storage.logs import GramNeed, LogStore, TextNeed, literal_grams
 from ..storage.monitor import EventSourceStore
+from .live import Publisher, line_notices
 
 __all__ = [
-    "LiveItem",
     "LogIngestResult",
     "LogRunNotFoundError",
     "LogService",
     "Publisher",
     "compile_regex",
-    "log_line_event",
-    "log_topics",
-    "wanted_line_events",
 ]
 
 logger = logging.getLogger(__name__)
 
-LiveItem = tuple[str, tuple[str, ...], dict[str, Any]]
-"""A live event before numbering: ``(kind, topics, data)``."""
-
-
-class Publisher(Protocol):
-    """Where live events go after the data is committed (`vigil.monitor.broker.LiveBroker`)."""
-
-    def publish(self, items: list[LiveItem]) -> Any:
-        """Publish ``(kind, topics, data)`` items in order."""
-
-    def wants(self, topics: Iterable[str]) -> bool:
-        """Whether anyone may want events of *topics* (to skip building bulky ones)."""
-
 
 _SCAN_CHUNK = 5000
+_MAX_BLOCKS = 64
 _PRUNE_EVERY = timedelta(hours=1)
 _last_prune: dict[str, datetime] = {}
 _prune_lock = threading.Lock()
@@ -109,45 +95,6 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
         ) from None
 
 
-def log_topics(run_id: int, unit: str | None) -> tuple[str, ...]:
-    """The topics of a run's line: ``log:<run>`` and ``log:<run>:<unit>``."""
-    return (f"log:{run_id}", f"log:{run_id}:{unit}") if unit else (f"log:{run_id}",)
-
-
-def log_line_event(line: LogLine, topics: tuple[str, ...] | None = None) -> LiveItem:
-    """The live event of a stored line (default topics: `log_topics`)."""
-    return (
-        "log",
-        topics or log_topics(line.run_id, line.unit),
-        {
-            "id": line.id,
-            "run_id": line.run_id,
-            "time": line.time.isoformat(),
-            "level": line.level,
-            "level_name": level_name(line.level),
-            "unit": line.unit,
-            "process": line.process,
-            "thread": line.thread,
-            "logger": line.logger,
-            "checkpoint": line.checkpoint,
-            "message": line.message,
-        },
-    )
-
-
-def wanted_line_events(publisher: Publisher, lines: list[LogLine]) -> list[LiveItem]:
-    """The live events of the lines whose topics someone listens to."""
-    wanted: dict[tuple[int, str | None], bool] = {}
-    events = []
-    for line in lines:
-        key = (line.run_id, line.unit)
-        if key not in wanted:
-            wanted[key] = publisher.wants(log_topics(line.run_id, line.unit))
-        if wanted[key]:
-            events.append(log_line_event(line))
-    return events
-
-
 def _process_row(run_id: int, process: LogProcessEnd) -> dict[str, Any]:
     # Columns not given keep what an earlier batch stored (its start time, say).
     row: dict[str, Any] = {
@@ -185,7 +132,7 @@ class LogService:
     settings
         Limits (search time, retention).
     publish
-        Where live events go (None: nowhere).
+        Woken once the live events of new lines are committed (None: no live events).
     """
 
     def __init__(
@@ -196,31 +143,18 @@ class LogService:
         self._publish = publish
         self._store = LogStore(session)
         self._sources = EventSourceStore(session)
+        self._live = LiveEventStore(session)
 
     # Ingest ---------------------------------------------------------------------------
 
-    def store_lines(self, run_id: int, records: list[LogRecord], now: datetime) -> list[LogLine]:
-        """Insert lines of a run and count them (in the caller's transaction)."""
+    def store_lines(self, run_id: int, records: list[LogRecord], now: datetime) -> list[int]:
+        """Insert lines of a run and count them (in the caller's transaction); their ids."""
         if not records:
             return []
         ids = self._store.insert_lines(run_id, records)
         errors = sum(1 for r in records if r.level >= 40)
         self._store.count_lines(run_id, len(records), errors, now)
-        return [
-            LogLine(
-                id=line_id,
-                run_id=run_id,
-                time=r.time,
-                level=r.level,
-                message=r.message,
-                unit=r.unit,
-                process=r.process,
-                thread=r.thread,
-                logger=r.logger,
-                checkpoint=r.checkpoint,
-            )
-            for line_id, r in zip(ids, records, strict=True)
-        ]
+        return ids
 
     @property
     def store(self) -> LogStore:
@@ -239,21 +173,22 @@ class LogService:
             run_id = self._store.ensure_run(
                 batch.run, kind=batch.kind, title=batch.title, meta=batch.meta, now=now
             )
-            lines = self.store_lines(run_id, batch.records, now)
+            ids = self.store_lines(run_id, batch.records, now)
             self._store.upsert_processes([_process_row(run_id, p) for p in batch.processes])
             if batch.status is not None:
                 self._store.end_run(run_id, batch.status, now)
             self._sources.set_last_sequence(batch.source, batch.sequence, now)
+            if self._publish is not None and ids:
+                lines = list(zip(ids, batch.records, strict=True))
+                self._live.append(line_notices(run_id, lines), now)
             self._session.commit()
         except BaseException:
             self._session.rollback()
             raise
-        if self._publish is not None and lines:
-            events = wanted_line_events(self._publish, lines)
-            if events:
-                self._publish.publish(events)
+        if self._publish is not None and ids:
+            self._publish.wake()
         self.maybe_prune(now)
-        return LogIngestResult(run_id, len(lines), False)
+        return LogIngestResult(run_id, len(ids), False)
 
     # Reading --------------------------------------------------------------------------
 
@@ -324,59 +259,18 @@ class LogService:
                 query.before = position
             else:
                 query.after = position
-        if not query.regex:
-            lines = self._store.read_lines(query, limit=limit + 1)
-            self._session.rollback()
-            if len(lines) > limit:
-                return LogSearch(lines[:limit], str(lines[limit - 1].id), len(lines), False)
-            return LogSearch(lines, None, len(lines), False)
+        pattern = compile_regex(query.regex) if query.regex else None
         try:
-            return self._regex_search(query, compile_regex(query.regex), limit)
+            if pattern is None and not query.text:
+                lines = self._store.read_lines(query, limit=limit + 1)
+                if len(lines) > limit:
+                    return LogSearch(lines[:limit], str(lines[limit - 1].id), len(lines), False)
+                return LogSearch(lines, None, len(lines), False)
+            return _Scan(self._store, self._session, query, pattern).run(
+                limit, time.monotonic() + self._settings.log_search_seconds
+            )
         finally:
             self._session.rollback()
-
-    def _regex_search(self, query: LogQuery, pattern: re.Pattern[str], limit: int) -> LogSearch:
-        literals = required_literals(pattern.pattern, pattern.flags)
-        ignore_case = bool(pattern.flags & re.IGNORECASE)
-        database_regex: str | None = None
-        if self._session.get_bind().dialect.name == "postgresql":
-            database_regex = pattern.pattern
-        deadline = time.monotonic() + self._settings.log_search_seconds
-        found: list[LogLine] = []
-        scanned = 0
-        last_id: int | None = None
-        while True:
-            try:
-                lines = self._store.read_lines(
-                    query,
-                    limit=_SCAN_CHUNK,
-                    literals=literals,
-                    ignore_case=ignore_case,
-                    database_regex=database_regex,
-                )
-            except DBAPIError:
-                if database_regex is None:
-                    raise
-                # PostgreSQL's expressions differ from Python's: filter in Python instead.
-                self._session.rollback()
-                database_regex = None
-                continue
-            scanned += len(lines)
-            for line in lines:
-                last_id = line.id
-                if pattern.search(line.message):
-                    found.append(line)
-                    if len(found) > limit:
-                        return LogSearch(found[:limit], str(found[limit - 1].id), scanned, False)
-            if len(lines) < _SCAN_CHUNK:
-                return LogSearch(found, None, scanned, False)
-            assert last_id is not None
-            if query.newest_first:
-                query.before = last_id
-            else:
-                query.after = last_id
-            if time.monotonic() > deadline:
-                return LogSearch(found, str(last_id), scanned, True)
 
     # Retention ------------------------------------------------------------------------
 
@@ -413,3 +307,121 @@ class LogService:
             logger.info(
                 "Pruned %d log runs older than %d days", removed, self._settings.log_retention_days
             )
+
+
+class _Scan:
+    """One search: candidate lines read in chunks, in id order, until the page is full.
+
+    The texts every match contains (the words, and the literal parts of the regular
+    expression) are tested by the database (``LIKE``), and so is the expression (on
+    PostgreSQL with ``~``, on SQLite with Python's ``re`` called by SQLite); each candidate
+    is then checked with Python's ``re``. When those texts have trigrams, only the blocks
+    holding all of them are read (`LogStore.search_blocks`): a rare text is found without
+    reading the other lines.
+    """
+
+    def __init__(
+        self,
+        store: LogStore,
+        session: Session,
+        query: LogQuery,
+        pattern: re.Pattern[str] | None,
+    ) -> None:
+        self.store = store
+        self.session = session
+        self.query = query
+        self.pattern = pattern
+        self.texts: list[TextNeed] = []
+        self.grams: list[GramNeed] = []
+        self.database_regex: tuple[str, bool] | None = None
+        words = [(word,) for word in (query.text or "").split()]
+        if pattern is not None:
+            ignore_case = bool(pattern.flags & re.IGNORECASE)
+            needs = required_texts(pattern.pattern, pattern.flags)
+            self.texts = [(need, ignore_case) for need in needs]
+            self.database_regex = (pattern.pattern, ignore_case)
+        else:
+            needs = []
+        for need in [*words, *needs]:
+            codes = [literal_grams(text) for text in need]
+            if all(codes):
+                self.grams.append(codes)
+        self.found: list[LogLine] = []
+        self.scanned = 0
+
+    def run(self, limit: int, deadline: float) -> LogSearch:
+        """Scan until *limit* lines are found, the lines end, or *deadline* passes."""
+        query = self.query
+        blocks_per_read = 1
+        while True:
+            ranges = None
+            if self.grams:
+                blocks = self.store.search_blocks(
+                    self.grams,
+                    run_id=query.run_id,
+                    after=query.after,
+                    before=query.before,
+                    newest_first=query.newest_first,
+                    limit=blocks_per_read,
+                )
+                if not blocks:
+                    return LogSearch(self.found, None, self.scanned, False)
+                ranges = blocks
+                # Few blocks while a common text fills the page from the first ones,
+                # more at a time while a rare one is looked for.
+                blocks_per_read = min(blocks_per_read * 2, _MAX_BLOCKS)
+            lines = self._read(None) if ranges is None else self._read_blocks(ranges)
+            page = self._keep(lines, limit)
+            if page is not None:
+                return page
+            if len(lines) == _SCAN_CHUNK:
+                position = lines[-1].id
+            elif ranges is not None:
+                position = ranges[-1][0] if query.newest_first else ranges[-1][1]
+            else:
+                return LogSearch(self.found, None, self.scanned, False)
+            if query.newest_first:
+                query.before = position
+            else:
+                query.after = position
+            if time.monotonic() > deadline:
+                return LogSearch(self.found, str(position), self.scanned, True)
+
+    def _read_blocks(self, blocks: list[tuple[int, int]]) -> list[LogLine]:
+        """Up to a chunk of candidate lines from *blocks* (adjacent ones merged)."""
+        ranges: list[tuple[int, int]] = []
+        for first, last in sorted(blocks):
+            if ranges and first == ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], last)
+            else:
+                ranges.append((first, last))
+        return self._read(ranges)
+
+    def _read(self, ranges: list[tuple[int, int]] | None) -> list[LogLine]:
+        while True:
+            try:
+                return self.store.read_lines(
+                    self.query,
+                    limit=_SCAN_CHUNK,
+                    texts=self.texts,
+                    database_regex=self.database_regex,
+                    ranges=ranges,
+                )
+            except DBAPIError:
+                if self.database_regex is None:
+                    raise
+                # PostgreSQL's expressions differ from Python's: filter in Python instead.
+                self.session.rollback()
+                self.database_regex = None
+
+    def _keep(self, lines: list[LogLine], limit: int) -> LogSearch | None:
+        """Add the matching lines; the page once it is full."""
+        self.scanned += len(lines)
+        for line in lines:
+            if self.pattern is not None and not self.pattern.search(line.message):
+                continue
+            self.found.append(line)
+            if len(self.found) > limit:
+                page = self.found[:limit]
+                return LogSearch(page, str(page[-1].id), self.scanned, False)
+        return None

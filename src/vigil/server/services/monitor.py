@@ -1,11 +1,12 @@
 """The live monitor: apply a runner's events once each, and read what the pages show.
 
 A batch of events (`EventBatch`) is applied in one transaction, in order, unless its
-``(source, sequence)`` was applied before. After the commit the changes are published as
-live events: ``pipeline``, ``exposure``, ``processing``, ``unit``, ``step``, ``qa``,
-``alert`` (topic ``monitor:<pipeline>``) and ``log`` (topics ``log:<run>`` and
-``log:<run>:<unit>``). When a processing ends, its QA values are also stored as a job
-(one measurement per unit, key and amplifier) so that regression detection applies.
+``(source, sequence)`` was applied before. The same transaction writes the live events
+that announce the changes: ``pipeline``, ``exposure``, ``processing``, ``unit``,
+``step``, ``qa``, ``alert`` (topic ``monitor:<pipeline>``) and the ``lines`` that become
+``log`` events (topics ``log:<run>``, ``log:<run>:<unit>``, ``monitor-log:<pipeline>``).
+When a processing ends, its QA values are also stored as a job (one measurement per
+unit, key and amplifier) so that regression detection applies.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..domain import User
+from ..domain.live import LiveItem
 from ..domain.logs import LogRecord
 from ..domain.monitor import (
     HISTORY_SORTS,
@@ -51,8 +54,10 @@ from ..domain.monitor import (
     worst_status,
 )
 from ..exceptions import InvalidRequestError, NotFoundError
+from ..storage.live import LiveEventStore
 from ..storage.monitor import EventSourceStore, MonitorStore, ProcessingKeys
-from .logs import LiveItem, LogService, Publisher, log_line_event, log_topics
+from .live import Publisher, line_notices
+from .logs import LogService
 
 if TYPE_CHECKING:
     from .jobs import JobService
@@ -161,7 +166,7 @@ class MonitorService:
     settings
         Server settings.
     publish
-        Where live events go (None: nowhere).
+        Woken once live events are committed (None: no live events).
     jobs
         Makes the job service that records QA values as jobs (None: not recorded).
     """
@@ -179,6 +184,7 @@ class MonitorService:
         self._jobs = jobs
         self._store = MonitorStore(session)
         self._sources = EventSourceStore(session)
+        self._live = LiveEventStore(session)
         self._logs = LogService(session, settings)
 
     # Ingest ---------------------------------------------------------------------------
@@ -210,11 +216,14 @@ class MonitorService:
             self._finish_batch(state)
             self._sources.set_last_sequence(batch.source, batch.sequence, state.now)
             control = self._control(state.pipelines)
+            if self._publish is not None:
+                self._live.append(state.live, state.now)  # type: ignore[arg-type]
             self._session.commit()
         except BaseException:
             self._session.rollback()
             raise
-        self._publish_live(state)
+        if self._publish is not None and state.live:
+            self._publish.wake()
         for processing_id in state.ended:
             self._record_job(processing_id, user)
         if state.lines:
@@ -475,33 +484,24 @@ class MonitorService:
 
     def _finish_batch(self, state: _Batch) -> None:
         """Store the batch's lines, roll QA statuses up, and count failed units."""
-        stored: dict[int, list[LiveItem | None]] = {}
+        stored: dict[int, list[tuple[int, LogRecord]]] = {}
         for run_id, records in state.lines.items():
-            lines = self._logs.store_lines(run_id, records, state.now)
-            pipeline = state.run_pipelines.get(run_id, "")
-            wanted: dict[str | None, tuple[str, ...] | None] = {}
-            events: list[LiveItem | None] = []
-            for line in lines:
-                if line.unit not in wanted:
-                    topics = (*log_topics(run_id, line.unit), monitor_log_topic(pipeline))
-                    publish = self._publish is not None and self._publish.wants(topics)
-                    wanted[line.unit] = topics if publish else None
-                topics_or_none = wanted[line.unit]
-                events.append(
-                    None if topics_or_none is None else log_line_event(line, topics_or_none)
-                )
-            stored[run_id] = events
-        # Replace each slot by its line's event, in order.
+            ids = self._logs.store_lines(run_id, records, state.now)
+            stored[run_id] = list(zip(ids, records, strict=True))
+        # Each stretch of a run's lines between two other events becomes one ``lines``
+        # event, in its place: the order of lines and steps is kept.
         cursors: dict[int, int] = defaultdict(int)
         live: list[LiveItem | _LogSlot] = []
-        for item in state.live:
-            if isinstance(item, _LogSlot):
-                event = stored[item.run_id][cursors[item.run_id]]
-                cursors[item.run_id] += 1
-                if event is not None:
-                    live.append(event)
-            else:
-                live.append(item)
+        for slot_run, group in groupby(state.live, key=_slot_run):
+            items = list(group)
+            if slot_run is None:
+                live.extend(items)
+                continue
+            start = cursors[slot_run]
+            cursors[slot_run] = start + len(items)
+            extra = (monitor_log_topic(state.run_pipelines.get(slot_run, "")),)
+            stretch = stored[slot_run][start : start + len(items)]
+            live.extend(line_notices(slot_run, stretch, extra))
         state.live = live
         self._store.upsert_qa_values(list(state.qa.values()))
         statuses: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -542,13 +542,6 @@ class MonitorService:
             summary = self._store.get_summary(processing_id)
             if summary is not None:
                 state.live.append(processing_event(summary))
-
-    def _publish_live(self, state: _Batch) -> None:
-        if self._publish is None:
-            return
-        items = [item for item in state.live if not isinstance(item, _LogSlot)]
-        if items:
-            self._publish.publish(items)
 
     def _record_job(self, processing_id: int, user: User | None) -> None:
         """Store a finished processing's QA values as a job; failures are only logged."""
@@ -653,13 +646,15 @@ class MonitorService:
         try:
             self._store.set_desired_state(name, state, user.name, now)
             info = self._store.get_pipeline(name)
+            assert info is not None
+            if self._publish is not None:
+                self._live.append([_pipeline_event(info)], now)
             self._session.commit()
         except BaseException:
             self._session.rollback()
             raise
-        assert info is not None
         if self._publish is not None:
-            self._publish.publish([_pipeline_event(info)])
+            self._publish.wake()
         return info
 
     def submit_exposure(self, exposure: ExposureSeen) -> ExposureRecord:
@@ -862,6 +857,10 @@ def _as_list(value: Any) -> list[Any] | None:
     if value is None:
         return None
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _slot_run(item: LiveItem | _LogSlot) -> int | None:
+    return item.run_id if isinstance(item, _LogSlot) else None
 
 
 def _pipeline_event(info: PipelineInfo) -> LiveItem:

@@ -14,7 +14,7 @@ from ..domain import Page, SeriesInfo, SeriesPoint
 from ..exceptions import ConflictError, NotFoundError, SeriesNotFoundError
 from ..storage.metrics import MetricStore
 from ..storage.series import PointFilter, SeriesStore
-from .jobs import _int_cursor
+from ._cursors import int_cursor
 
 __all__ = ["SeriesHistory", "SeriesQuery", "SeriesService"]
 
@@ -61,7 +61,7 @@ class SeriesService:
         cursor: str | None = None,
     ) -> Page[SeriesInfo]:
         """Series matching the filters; *data_id* matches series whose dataId has its items."""
-        after = _int_cursor(cursor)
+        after = int_cursor(cursor)
         found: list[SeriesInfo] = []
         while len(found) <= limit:
             chunk = self._series.find(
@@ -141,7 +141,7 @@ class SeriesService:
             environment=query.environment,
             since=query.since,
             until=query.until,
-            after_job_id=_int_cursor(cursor),
+            after_job_id=int_cursor(cursor),
         )
         if query.from_commit:
             filters.first_job_id = self._commit_range(query.from_commit)[0]

@@ -293,7 +293,12 @@
     this.lines.appendChild(node);
     this.count++;
     // A flood keeps the page light: older lines leave the view (they stay on the server).
-    while (this.count > MAX_LOG_LINES) { this.lines.removeChild(this.lines.firstChild); this.count--; }
+    while (this.count > MAX_LOG_LINES) {
+      var oldest = this.lines.querySelector(".log-line");
+      if (!oldest) break;
+      oldest.remove();
+      this.count--;
+    }
     if (atBottom) this.lines.scrollTop = this.lines.scrollHeight;
   };
 

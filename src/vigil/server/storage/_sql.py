@@ -9,7 +9,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-__all__ = ["chunks", "insert_ignore", "upsert"]
+__all__ = ["chunks", "dialect_insert", "insert_ignore", "upsert"]
 
 T = TypeVar("T")
 
@@ -23,7 +23,8 @@ def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _insert(session: Session, table: Table) -> Any:
+def dialect_insert(session: Session, table: Table) -> Any:
+    """An INSERT of the session's dialect: one that takes ``on_conflict_do_*``."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -35,7 +36,7 @@ def insert_ignore(
     """Insert *rows*, skipping those that conflict on *index_elements*."""
     if not rows:
         return
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=index_elements)
+    stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=index_elements)
     session.execute(stmt, rows)
 
 
@@ -48,7 +49,7 @@ def upsert(
     """Insert *rows*, replacing the other columns of those that already exist."""
     if not rows:
         return
-    stmt = _insert(session, table)
+    stmt = dialect_insert(session, table)
     columns = [c for c in rows[0] if c not in index_elements]
     stmt = stmt.on_conflict_do_update(
         index_elements=index_elements,

@@ -78,6 +78,24 @@ class DashboardStore:
             last_job_at=last_at,
         )
 
+    def data_version(self) -> tuple[Any, ...]:
+        """What changes whenever a job is stored or definitions are loaded: the newest
+        job and measurement ids (rows are never updated in place) and the counts and
+        newest updates of metrics and specifications. Cheap: maxima of primary keys and
+        counts of small tables."""
+        s = SqlSpecification
+        row = self._session.execute(
+            select(
+                select(func.max(SqlJob.id)).scalar_subquery(),
+                select(func.max(SqlMeasurement.id)).scalar_subquery(),
+                select(func.count()).select_from(SqlMetric).scalar_subquery(),
+                select(func.max(SqlMetric.updated_at)).scalar_subquery(),
+                select(func.count()).select_from(s).scalar_subquery(),
+                select(func.max(s.updated_at)).scalar_subquery(),
+            )
+        ).one()
+        return tuple(row)
+
     def series_per_metric(self) -> dict[str, int]:
         """How many series each metric has."""
         rows = self._session.execute(
@@ -191,6 +209,15 @@ class DashboardStore:
                 return int(found)
         return None
 
+    def series_version(self, series_id: int) -> tuple[int, int | None]:
+        """What changes whenever a series gains or loses a point: its point count and
+        newest measurement id (rows are never updated in place)."""
+        m = SqlMeasurement
+        row = self._session.execute(
+            select(func.count(), func.max(m.id)).where(m.series_id == series_id)
+        ).one()
+        return int(row[0]), row[1]
+
     def last_time(self, series_id: int) -> datetime | None:
         """The time of the newest job of a series."""
         m, j = SqlMeasurement, SqlJob
@@ -210,6 +237,16 @@ class DashboardStore:
             select(SqlJob.branch).where(SqlJob.branch.is_not(None)).distinct()
         )
         return sorted(str(r) for r in rows)
+
+    def existing_branches(self, names: Iterable[str]) -> set[str]:
+        """Those of *names* that a job ran on (a lookup in the branch index per name)."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return set()
+        rows = self._session.scalars(
+            select(SqlJob.branch).where(SqlJob.branch.in_(wanted)).distinct()
+        )
+        return {str(r) for r in rows}
 
     def datasets(self) -> list[str]:
         """Every dataset of a job."""

@@ -34,9 +34,9 @@ from ..domain.regressions import (
     Subscription,
     SubscriptionDraft,
 )
-from ._sql import _insert, chunks, insert_ignore
+from ._sql import chunks, dialect_insert, insert_ignore
 from .jobs import JobStore, job_time
-from .series import _info
+from .series import series_info
 
 __all__ = ["AnalysisQueueStore", "OutboxStore", "RegressionStore", "SubscriptionStore"]
 
@@ -106,7 +106,7 @@ class RegressionStore:
     def series(self, series_id: int) -> SeriesInfo | None:
         """One series by id."""
         row = self._session.get(SqlSeries, series_id)
-        return _info(row) if row is not None else None
+        return series_info(row) if row is not None else None
 
     def series_ids(self, *, metric: str | None = None, dataset: str | None = None) -> list[int]:
         """Ids of the series of *metric* and *dataset* (None: any), in id order."""
@@ -229,7 +229,7 @@ class RegressionStore:
         return [
             Regression(
                 id=r.id,
-                series=_info(s),
+                series=series_info(s),
                 kind=r.kind,
                 status=r.status,
                 first_bad=refs[r.first_bad_job_id],
@@ -508,7 +508,7 @@ class AnalysisQueueStore:
         ]
         if not rows:
             return
-        stmt = _insert(self._session, _QUEUE)
+        stmt = dialect_insert(self._session, _QUEUE)
         stmt = stmt.on_conflict_do_update(
             index_elements=["series_id"],
             set_={

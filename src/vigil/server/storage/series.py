@@ -15,7 +15,7 @@ from ..domain import SeriesInfo, SeriesPoint
 from ._sql import chunks, insert_ignore
 from .jobs import job_time
 
-__all__ = ["PointFilter", "SeriesStore"]
+__all__ = ["PointFilter", "SeriesStore", "series_info"]
 
 
 @dataclass(slots=True)
@@ -68,7 +68,7 @@ class SeriesStore:
     def get_by_key(self, key: str) -> SeriesInfo | None:
         """One series."""
         row = self._session.scalars(select(SqlSeries).where(SqlSeries.series_key == key)).first()
-        return _info(row) if row else None
+        return series_info(row) if row else None
 
     def find(
         self,
@@ -91,7 +91,7 @@ class SeriesStore:
             stmt = stmt.where(SqlSeries.id > after_id)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [_info(r) for r in self._session.scalars(stmt)]
+        return [series_info(r) for r in self._session.scalars(stmt)]
 
     def count_points(self, series_id: int) -> int:
         """How many measurements a series has."""
@@ -180,7 +180,8 @@ def _aware(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _info(row: SqlSeries) -> SeriesInfo:
+def series_info(row: SqlSeries) -> SeriesInfo:
+    """The domain series of a row of ``series``."""
     return SeriesInfo(
         id=row.id,
         series_key=row.series_key,

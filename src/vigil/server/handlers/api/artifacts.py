@@ -11,7 +11,7 @@ from ...dependencies import base_url, factory_dependency, require_user
 from ...domain import User
 from ...exceptions import InvalidArtifactError
 from ...factory import Factory
-from ._common import ERRORS
+from ._common import ERRORS, unprocessable
 from .models import ArtifactModel, ErrorModel
 
 router = APIRouter(tags=["artifacts"])
@@ -25,20 +25,9 @@ router = APIRouter(tags=["artifacts"])
     responses={
         **ERRORS,
         413: {"model": ErrorModel, "description": "File over the size limit"},
-        422: {
-            "description": "Unsafe name (an error naming the field), or no file sent (FastAPI's"
-            " validation list)",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "anyOf": [
-                            {"$ref": "#/components/schemas/ErrorModel"},
-                            {"$ref": "#/components/schemas/HTTPValidationError"},
-                        ]
-                    }
-                }
-            },
-        },
+        422: unprocessable(
+            "Unsafe name (an error naming the field), or no file sent (FastAPI's validation list)"
+        ),
     },
 )
 def upload_artifacts(

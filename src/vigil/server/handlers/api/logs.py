@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...dependencies import base_url, factory_dependency, read_access, require_user
-from ...domain import User
+from ...domain import User, parse_decimal
 from ...domain.logs import LogBatch, LogProcessEnd, LogQuery, LogRecord, level_number
-from ...exceptions import InvalidRequestError
+from ...exceptions import InvalidJsonError, InvalidRequestError
 from ...factory import Factory
 from ._common import ERRORS, Limit, next_url, page_limit
 from .monitor import check_read_access, event_stream, live_broker
@@ -25,6 +26,7 @@ __all__ = [
     "LogLinesModel",
     "LogProcessModel",
     "LogRunModel",
+    "log_batch",
     "log_query",
     "router",
     "stream_router",
@@ -94,6 +96,50 @@ class LogBatchModel(BaseModel):
     status: Literal["succeeded", "failed", "stopped"] | None = Field(
         None, description="Ends the run with this status."
     )
+
+
+def _inlined(schema: Any, definitions: dict[str, Any] | None = None) -> Any:
+    """*schema* with its ``$defs`` references replaced by the definitions themselves."""
+    if definitions is None:
+        definitions = schema.pop("$defs", {}) if isinstance(schema, dict) else {}
+    if isinstance(schema, dict):
+        reference = schema.get("$ref", "")
+        if reference.startswith("#/$defs/"):
+            return _inlined(dict(definitions[reference.removeprefix("#/$defs/")]), definitions)
+        return {key: _inlined(value, definitions) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    return schema
+
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inlined(LogBatchModel.model_json_schema())}},
+    }
+}
+
+
+async def log_batch(request: Request) -> LogBatchModel:
+    """The body of ``POST /api/logs``, parsed and validated in one pass.
+
+    Pydantic reads the JSON itself (in Rust) instead of validating the objects
+    FastAPI's parser built: for a batch of a thousand records, a quarter of the time.
+    Errors keep FastAPI's 422 shape.
+    """
+    body = await request.body()
+    try:
+        return LogBatchModel.model_validate_json(body)
+    except ValidationError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            # The error would echo the bytes back, which no JSON answer can hold.
+            raise InvalidJsonError("The request body is not UTF-8 text.", field="body") from None
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        ) from None
 
 
 class LogStoredModel(BaseModel):
@@ -195,12 +241,13 @@ class LogProcessPageModel(BaseModel):
     "/logs",
     response_model=LogStoredModel,
     summary="Store log records of a run",
+    openapi_extra=_BATCH_BODY,
     responses={**ERRORS, 422: {"description": "A record is malformed; nothing was stored"}},
 )
 def post_logs(
     request: Request,
-    batch: LogBatchModel,
     user: User = Depends(require_user),
+    batch: LogBatchModel = Depends(log_batch),
     factory: Factory = Depends(factory_dependency),
 ) -> LogStoredModel:
     """Store the records (and process endings) of a run, once per ``(source, sequence)``."""
@@ -375,7 +422,7 @@ async def stream(
     check_read_access(request)
     topics = {f"log:{run}:{unit}" if unit else f"log:{run}"}
     start = since
-    if start is None and last_event_id and last_event_id.strip().isdigit():
-        start = int(last_event_id)
+    if start is None:
+        start = parse_decimal(last_event_id)
     async for item in event_stream(request, topics, start):
         yield item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -10,11 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
-
-from vigil.monitor.broker import LiveBroker
+from starlette.datastructures import State
 
 from ...dependencies import factory_dependency, process_context, read_access, require_user
-from ...domain import User
+from ...domain import User, parse_decimal
 from ...domain.monitor import (
     CONDITIONS,
     HISTORY_SORTS,
@@ -41,6 +41,7 @@ from ...domain.monitor import (
 )
 from ...exceptions import InvalidRequestError
 from ...factory import Factory
+from ...services.live import LiveFeed
 from ._common import ERRORS, Limit, page_limit
 
 __all__ = [
@@ -97,10 +98,16 @@ def _end_streams_on_shutdown() -> None:
         return
 
     async def shutdown(self: Any, *args: Any, **kwargs: Any) -> None:
-        state = getattr(getattr(self.config, "app", None), "state", None)
-        broker = getattr(state, "live_broker", None)
-        if isinstance(broker, LiveBroker):
-            broker.close()
+        # The application, or (``--workers``: built from its import string) the one the
+        # loaded middleware stack wraps.
+        app = getattr(self.config, "loaded_app", None) or getattr(self.config, "app", None)
+        for _ in range(10):
+            if app is None or isinstance(getattr(app, "state", None), State):
+                break
+            app = getattr(app, "app", None)
+        feed = getattr(getattr(app, "state", None), "live_feed", None)
+        if isinstance(feed, LiveFeed):
+            feed.close()
         await original(self, *args, **kwargs)
 
     shutdown._vigil_ends_streams = True  # type: ignore[attr-defined]
@@ -110,18 +117,22 @@ def _end_streams_on_shutdown() -> None:
 _end_streams_on_shutdown()
 
 
-def live_broker(request: Request) -> LiveBroker:
-    """The application's live event broker (created on first use)."""
+def live_broker(request: Request) -> LiveFeed:
+    """The application's live event feed (created on first use): services wake it after
+    committing live events, streams subscribe to it."""
     state = request.app.state
-    broker: LiveBroker | None = getattr(state, "live_broker", None)
-    if broker is None:
+    feed: LiveFeed | None = getattr(state, "live_feed", None)
+    if feed is None:
         with _broker_lock:
-            broker = getattr(state, "live_broker", None)
-            if broker is None:
-                history = process_context(request).settings.live_history
-                broker = LiveBroker(history=history, queue_size=max(1000, history // 2))
-                state.live_broker = broker
-    return broker
+            feed = getattr(state, "live_feed", None)
+            if feed is None:
+                context = process_context(request)
+                history = context.settings.live_history
+                feed = LiveFeed(
+                    context.session_maker, history=history, queue_size=max(1000, history // 2)
+                )
+                state.live_feed = feed
+    return feed
 
 
 def check_read_access(request: Request) -> None:
@@ -601,7 +612,7 @@ class ClaimedModel(BaseModel):
 # Handlers ------------------------------------------------------------------------------
 
 
-def _publisher(request: Request) -> LiveBroker:
+def _publisher(request: Request) -> LiveFeed:
     return live_broker(request)
 
 
@@ -981,20 +992,23 @@ def get_conditions(
 def _start_id(since: int | None, last_event_id: str | None) -> int | None:
     if since is not None:
         return since
-    if last_event_id and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
-    return None
+    return parse_decimal(last_event_id)
 
 
 async def event_stream(
     request: Request, topics: set[str], start: int | None
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events of *topics*, after event *start* (shared by both streams)."""
-    broker = live_broker(request)
-    with broker.subscribe(topics, start) as subscription:
-        yield ServerSentEvent(event="hello", data={"last_event_id": broker.last_id}, retry=1000)
+    async with live_broker(request).subscribe(topics, start) as stream:
+        yield ServerSentEvent(
+            event="hello",
+            data={"last_event_id": stream.start_id, "process": os.getpid()},
+            retry=1000,
+        )
+        for missed in stream.replay:
+            yield ServerSentEvent(id=str(missed.id), event=missed.event, data=missed.data)
         while True:
-            event = await subscription.get(timeout=3600)
+            event = await stream.get(timeout=3600)
             if event is None:
                 continue
             if event.event == "closed":

@@ -21,8 +21,8 @@ from ...domain.regressions import (
 )
 from ...factory import Factory
 from ...services.gate import GateReport
-from ._common import ERRORS, Limit, next_url, page_limit
-from .models import ErrorModel, PackageModel, PageModel, SeriesModel
+from ._common import ERRORS, Limit, next_url, page_limit, unprocessable
+from .models import PackageModel, PageModel, SeriesModel
 
 __all__ = [
     "GateReportModel",
@@ -392,7 +392,7 @@ def patch_regression(
 
 _SUBSCRIPTION_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    422: {"model": ErrorModel, "description": "Malformed pattern, channel or target"},
+    422: unprocessable("Malformed pattern, channel or target"),
 }
 
 
@@ -481,7 +481,7 @@ def delete_subscription(
     "/gate",
     response_model=GateReportModel,
     summary="Check a job against its baseline",
-    responses={**ERRORS, 422: {"model": ErrorModel, "description": "Not a valid job"}},
+    responses={**ERRORS, 422: unprocessable("Not a valid job")},
     tags=["regressions"],
 )
 def post_gate(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ...dependencies import base_url, factory_dependency
-from ...exceptions import InvalidRequestError
 from ...factory import Factory
 from ...services import SeriesHistory, SeriesQuery
+from .._params import parse_data_id
 from ._common import ERRORS, next_url, page_limit
 from .models import ErrorModel, PageModel, SeriesModel, SeriesPointsModel
 
@@ -22,21 +21,6 @@ _DATA_ID = Query(
     description='A dataId as a JSON object, e.g. ``{"band": "i", "tract": 9813}``.',
 )
 _POINT_LIMIT = Query(1000, ge=1, description="Points per page (at most VIGIL_PAGE_SIZE_MAX).")
-
-
-def _parse_data_id(text: str | None) -> dict[str, Any] | None:
-    if text is None or text == "":
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidRequestError(
-            f'data_id must be a JSON object such as {{"band": "i"}}, not {text!r}.',
-            field="data_id",
-        )
-    return value
 
 
 class _PointParams:
@@ -102,7 +86,7 @@ def list_series(
         metric=metric,
         dataset=dataset,
         instrument=instrument,
-        data_id=_parse_data_id(data_id),
+        data_id=parse_data_id(data_id),
         limit=page_limit(request, limit),
         cursor=cursor,
     )
@@ -132,7 +116,7 @@ def get_points_by_identity(
     """Like ``/series/{key}/points``, choosing the series by what it measures."""
     service = factory.create_series_service()
     series = service.resolve(
-        metric, dataset=dataset, instrument=instrument, data_id=_parse_data_id(data_id)
+        metric, dataset=dataset, instrument=instrument, data_id=parse_data_id(data_id)
     )
     history = service.history(
         series.series_key,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +13,7 @@ from bokeh.settings import settings
 
 from vigil import plots
 
+from ...cache import LruCache
 from ...services.dashboard import DataIdView, MetricView, SpecThreshold
 from ._format import data_id_text, embed_json
 
@@ -33,6 +32,9 @@ def plot_thresholds(thresholds: list[SpecThreshold]) -> list[plots.Threshold]:
 # The pages' figures come from vigil.plots, whose tests validate them; Bokeh's check of
 # every document at each request costs about as much as serialising it.
 settings.perform_document_validation.set_value(False)
+# Plot data goes to the browser uncompressed: inflating 10,000 points' arrays in
+# JavaScript costs the browser more time than the larger page costs the network.
+settings.compression_level.set_value(0)
 
 
 def _item(fig: Any, target: str) -> str:
@@ -58,14 +60,36 @@ def metric_plot(view: MetricView, target: str = "metric-plot") -> str | None:
         "branches": view.shown_branches,
         "main": view.main_branch,
     }
+    markers = _markers(view)
+    # The same points drawn the same way give the same item: a popular series is drawn
+    # once per change of its data, not once per request.
+    drawn_key = None
+    if view.data_key is not None:
+        drawn_key = (
+            target,
+            view.data_key,
+            q.view,
+            q.x,
+            q.last,
+            tuple(options["thresholds"]),
+            tuple(options["branches"]),
+            tuple(markers),
+            tuple(sorted(labels.items())),
+        )
+        found = _DRAWN.get(drawn_key)
+        if found is not None:
+            return found
     if q.view == "branch":
         data = plots.branch_data(frame, last=q.last, **options)
         build = plots.branch_figure
     else:
-        data = plots.series_data(frame, x=q.x, markers=_markers(view), **options)
+        data = plots.series_data(frame, x=q.x, markers=markers, **options)
         build = plots.series_figure
     key = (target, data.layout, tuple(sorted(labels.items())))
-    return _FIGURES.item(key, data.sources, lambda: build(data, **labels), target)
+    item = _FIGURES.item(key, data.sources, lambda: build(data, **labels), target)
+    if drawn_key is not None:
+        _DRAWN.put(drawn_key, item)
+    return item
 
 
 def _markers(view: MetricView) -> list[plots.Marker]:
@@ -87,9 +111,7 @@ class _FigureCache:
     """
 
     def __init__(self, size: int = 128) -> None:
-        self._size = size
-        self._items: OrderedDict[Hashable, str] = OrderedDict()
-        self._lock = threading.Lock()
+        self._templates: LruCache[Hashable, str] = LruCache(size)
 
     def item(
         self,
@@ -98,16 +120,10 @@ class _FigureCache:
         build: Callable[[], Any],
         target: str,
     ) -> str:
-        with self._lock:
-            template = self._items.get(key)
-            if template is not None:
-                self._items.move_to_end(key)
+        template = self._templates.get(key)
         if template is None:
             template = self._template(build(), target, sources)
-            with self._lock:
-                self._items[key] = template
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
+            self._templates.put(key, template)
         for name, data in sources.items():
             encoded = embed_json(Serializer(deferred=False).encode(data))
             template = template.replace(f'"{_placeholder(name)}"', encoded, 1)
@@ -140,6 +156,8 @@ def _models(node: Any) -> Iterator[dict[str, Any]]:
 
 
 _FIGURES = _FigureCache()
+# Whole items of the metric page by the identity of their data (about 0.5 MB each).
+_DRAWN: LruCache[Hashable, str] = LruCache(16)
 
 
 def dataid_plot(view: DataIdView, target: str = "dataid-plot") -> str | None:

@@ -1,41 +1,88 @@
 """The explorer's pages: ``/explore`` lists repositories, ``/explore/{name}`` shows one.
 
 Repositories are the folders directly under ``VIGIL_EXPLORE_ROOTS``
-(`vigil.explorer.mount`). ``/explore/{name}`` embeds the Panel app (an iframe), served by a
-Bokeh server the process starts on first use at 127.0.0.1 (so the page works in a browser on
-the server's machine, or through an SSH tunnel of both ports). A name that is not a
-repository directly under a root (``..``, absolute paths, symbolic links leading out)
-answers 404. ``?format=json`` gives the list (or the repository's path) as JSON.
+(`vigil.explorer.mount`). ``/explore/{name}`` embeds the Panel app (an iframe) served by a
+Bokeh server the process starts on first use at 127.0.0.1; the app's HTTP requests and its
+websocket go through this server under ``/explore/app/`` (`PROXY_PREFIX`), which relays
+them, so a browser on any machine that reaches this server reaches the app, with the
+same access rule as every page: with ``VIGIL_PUBLIC_READ`` off, a logged-in session
+(``/login``) or an API token. A websocket is relayed only from a page of this server
+(its ``Origin`` names this server's host). ``/explore/{name}?metric=&band=&tract=&patch=
+&visit=&detector=`` opens a metric at a dataId (the dashboard's drill-down links). A name
+that is not a repository directly under a root (``..``, absolute paths, symbolic links
+leading out) answers 404. ``?format=json`` gives the list (or the repository's name) as
+JSON.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, cast
+from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Request
+import httpx
+from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from ...dependencies import process_context
-from ...exceptions import NotFoundError
-from ._render import wants_json
+from ...dependencies import factory_dependency, optional_user, process_context
+from ...exceptions import AuthenticationError, NotFoundError
+from ...factory import Factory
+from ._render import PageRoute, wants_json
+from .regressions import session_user
 
-__all__ = ["router"]
+__all__ = ["explore_read_access", "router"]
 
-router = APIRouter(include_in_schema=False)
+_SELECTION = ("metric", "band", "tract", "patch", "visit", "detector")
+# Hop-by-hop headers and those the relay sets itself; cookies and credentials of this
+# server never reach the Bokeh server (it would copy them into the page's session token).
+_DROPPED_REQUEST = {
+    "authorization",
+    "connection",
+    "content-length",
+    "cookie",
+    "host",
+    "keep-alive",
+    "origin",
+    "transfer-encoding",
+    "upgrade",
+}
+_KEPT_RESPONSE = {"cache-control", "content-type", "etag", "expires", "last-modified"}
+_RELAY_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
 class RepositoryNotFoundError(NotFoundError):
     code = "repository_not_found"
 
 
-def _roots(request: Request) -> list[Path]:
-    return list(process_context(request).settings.explore_roots)
+def explore_read_access(request: Request, factory: Factory = Depends(factory_dependency)) -> None:
+    """Allow the explorer: anyone when ``public_read`` is on, else a session or a token."""
+    if process_context(request).settings.public_read:
+        return
+    if session_user(request, factory) is not None:
+        return
+    if optional_user(request, factory) is None:
+        raise AuthenticationError(
+            "Reading this server needs a log-in (VIGIL_PUBLIC_READ is off): log in at"
+            " /login, or send 'Authorization: Bearer <token>'."
+        )
 
 
-def _server(request: Request) -> Any:
+pages = APIRouter(
+    route_class=PageRoute, include_in_schema=False, dependencies=[Depends(explore_read_access)]
+)
+relay = APIRouter(include_in_schema=False)
+"""The relay to the Bokeh server; the websocket checks access itself."""
+
+
+def _roots(request: Request | WebSocket) -> list[Path]:
+    return list(request.app.state.process_context.settings.explore_roots)
+
+
+def _server(request: Request | WebSocket) -> Any:
     from vigil.explorer.mount import ExplorerServer
 
     state = request.app.state
@@ -57,7 +104,7 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     )
 
 
-@router.get("/explore")
+@pages.get("/explore")
 def explore_index(request: Request) -> Response:
     """The repositories under the configured roots."""
     from vigil.explorer.mount import list_repositories
@@ -83,11 +130,11 @@ def explore_index(request: Request) -> Response:
     return _page("Explore", body)
 
 
-@router.get("/explore/{name}")
+@pages.get("/explore/{name}")
 def explore_repository(request: Request, name: str) -> Response:
-    """The explorer app of repository *name*."""
+    """The explorer app of repository *name* (at the metric and dataId of the query)."""
+    from vigil.explorer.mount import APP_PATH, PROXY_PREFIX, resolve_repository
     from vigil.explorer.mount import RepositoryNotFoundError as NotUnderRoots
-    from vigil.explorer.mount import resolve_repository
 
     try:
         resolve_repository(_roots(request), name)
@@ -98,9 +145,111 @@ def explore_repository(request: Request, name: str) -> Response:
         return _page("Not found", f"<h1>Not found</h1><p>{html.escape(exc.message)}</p>", 404)
     if wants_json(request):
         return JSONResponse({"name": name})
-    src = html.escape(f"{_server(request).url()}?{urlencode({'repo': name})}")
+    _server(request).base()  # started now, so that the frame's first request finds it
+    query = {"repo": name}
+    query.update({k: v for k in _SELECTION if (v := request.query_params.get(k))})
+    src = html.escape(f"{PROXY_PREFIX}/{APP_PATH}?{urlencode(query)}")
     frame = (
         f"<iframe data-testid='explorer' title='Explorer of {html.escape(name)}' src='{src}'"
         " style='width:100%;height:90vh;border:0'></iframe>"
     )
     return _page(f"Explore {name}", frame)
+
+
+@relay.get("/explore/app/{path:path}", dependencies=[Depends(explore_read_access)])
+async def explore_app(request: Request, path: str) -> Response:
+    """The Bokeh server's pages and files, relayed."""
+    from vigil.explorer.mount import PROXY_PREFIX
+
+    base = await run_in_threadpool(_server(request).base)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROPPED_REQUEST}
+    url = f"{base}{PROXY_PREFIX}/{path}"
+    async with httpx.AsyncClient(timeout=_RELAY_TIMEOUT) as client:
+        answer = await client.get(url, params=request.query_params, headers=headers)
+    kept = {k: v for k, v in answer.headers.items() if k.lower() in _KEPT_RESPONSE}
+    return Response(answer.content, status_code=answer.status_code, headers=kept)
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Whether the page that opened *websocket* came from this server."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    if not origin or not host:
+        return False
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def _may_read(websocket: WebSocket) -> bool:
+    context = websocket.app.state.process_context
+    if context.settings.public_read:
+        return True
+    with context.session_maker() as session:
+        factory = Factory(context, session)
+        request = cast(Request, websocket)
+        try:
+            return (
+                session_user(request, factory) is not None
+                or optional_user(request, factory) is not None
+            )
+        except AuthenticationError:
+            return False
+
+
+@relay.websocket("/explore/app/{path:path}")
+async def explore_socket(websocket: WebSocket, path: str) -> None:
+    """The app's websocket, relayed both ways (text and binary messages)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+    from websockets.typing import Origin, Subprotocol
+
+    from vigil.explorer.mount import PROXY_PREFIX
+
+    # 1008: policy violation. A page of another site must not drive the app, and the
+    # same access rule as the pages applies.
+    if not _same_origin(websocket) or not await run_in_threadpool(_may_read, websocket):
+        await websocket.close(code=1008)
+        return
+    server = _server(websocket)
+    base = await run_in_threadpool(server.base)
+    query = websocket.url.query
+    target = f"ws{base.removeprefix('http')}{PROXY_PREFIX}/{path}" + (f"?{query}" if query else "")
+    offered = [Subprotocol(p) for p in websocket.scope.get("subprotocols", [])]
+    async with connect(
+        target,
+        origin=Origin(server.origin),
+        subprotocols=offered or None,
+        max_size=None,
+        compression=None,
+    ) as upstream:
+        await websocket.accept(subprotocol=upstream.subprotocol)
+
+        async def down() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for message in upstream:
+                    if isinstance(message, bytes):
+                        await websocket.send_bytes(message)
+                    else:
+                        await websocket.send_text(message)
+
+        async def up() -> None:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text") is not None:
+                    await upstream.send(message["text"])
+                elif message.get("bytes") is not None:
+                    await upstream.send(message["bytes"])
+
+        tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+router = APIRouter()
+"""The pages and the relay."""
+router.include_router(pages)
+router.include_router(relay)

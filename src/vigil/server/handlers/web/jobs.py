@@ -7,8 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ...dependencies import factory_dependency, process_context
+from ...domain import parse_decimal
 from ...factory import Factory
 from ...storage import JobFilter
+from ._explore_links import drill_down_links
 from ._format import repository_url
 from ._plots import blob_figures
 from ._render import PageRoute, render
@@ -46,7 +48,7 @@ def job_list(
         environment=_text(environment),
         instrument=_text(instrument),
         commit=_text(commit),
-        pull_request=int(pr.lstrip("#")) if pr and pr.lstrip("#").isdigit() else None,
+        pull_request=parse_decimal(pr.lstrip("#")) if pr else None,
         since=since,
         until=until,
     )
@@ -89,5 +91,10 @@ def job_page(
         "view": view,
         "figures": figures,
         "repo_url": repository_url(view.detail.meta),
+        "drill_links": drill_down_links(
+            view.detail.meta,
+            [(row.value.metric_name, row.value.data_id) for row in view.measurements],
+            process_context(request).settings.explore_roots,
+        ),
     }
     return render(request, "job.html", context, JobPageModel.from_domain(view))

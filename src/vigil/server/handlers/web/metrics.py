@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from ...dependencies import factory_dependency
 from ...factory import Factory
 from ...services.dashboard import PERIODS, MetricQuery
-from ..api.series import _parse_data_id
+from .._params import parse_data_id
 from ._plots import dataid_plot, metric_plot
 from ._render import PageRoute, render
 from .models import DataIdPageModel, MetricListPageModel, MetricPageModel
@@ -26,7 +26,7 @@ def _text(value: str | None) -> str | None:
 
 
 def _data_id(text: str | None) -> dict[str, Any] | None:
-    return _parse_data_id(_text(text))
+    return parse_data_id(_text(text))
 
 
 @router.get("/metrics")

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from ...dependencies import factory_dependency
-from ...domain import User
+from ...domain import User, parse_decimal
 from ...domain.logs import LEVEL_NAMES, LogQuery
 from ...domain.monitor import CONDITIONS, HISTORY_SORTS, HistoryFilter
 from ...exceptions import AuthenticationError
@@ -50,7 +50,8 @@ from ..api.monitor import (
 )
 from ._format import embed_json
 from ._render import NAV_ITEMS, NavItem, PageRoute, render, wants_json
-from .regressions import _check_csrf, _csrf_token, _with_csrf_cookie, page_read_access, session_user
+from .csrf import check_csrf, csrf_token, with_csrf_cookie
+from .regressions import page_read_access, session_user
 
 __all__ = ["router"]
 
@@ -66,8 +67,8 @@ _PAGE = 50
 
 
 def _page(request: Request, template: str, context: dict[str, Any], model: BaseModel) -> Response:
-    full = {"csrf_token": _csrf_token(request), **context}
-    return _with_csrf_cookie(request, render(request, template, full, model))
+    full = {"csrf_token": csrf_token(request), **context}
+    return with_csrf_cookie(request, render(request, template, full, model))
 
 
 # Live ----------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def state_form(
     user: User | None = Depends(session_user),
 ) -> Response:
     """Run or stop a pipeline (the live page's button; needs a log-in)."""
-    _check_csrf(request, csrf_token)
+    check_csrf(request, csrf_token)
     if user is None:
         raise AuthenticationError(
             "Log in (at /login, with an API token) to run or stop a pipeline."
@@ -196,7 +197,7 @@ def comment_form(
     user: User | None = Depends(session_user),
 ) -> Response:
     """Add a comment to a processing (needs a log-in)."""
-    _check_csrf(request, csrf_token)
+    check_csrf(request, csrf_token)
     if user is None:
         raise AuthenticationError("Log in (at /login, with an API token) to comment.")
     factory.create_monitor_service().add_comment(processing_id, text, user)
@@ -291,7 +292,7 @@ def trends_page(
     service = factory.create_monitor_service()
     choices = service.choices(pipeline or None)
     key = key or (choices["qa_key"][0] if choices["qa_key"] else None)
-    element_index = int(element) if element not in (None, "") and str(element).isdigit() else None
+    element_index = parse_decimal(element)
     units = [u for u in unit if u]
     trend = (
         trend_model(

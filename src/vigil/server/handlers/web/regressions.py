@@ -2,13 +2,12 @@
 
 Forms need a logged-in user: ``/login`` takes an API token and keeps it in an HttpOnly,
 SameSite=Strict cookie. Every form carries a CSRF token that must equal the value of the
-``vigil_csrf`` cookie (double submit), so a page of another site cannot post them.
+``vigil_csrf`` cookie (double submit, `vigil.server.handlers.web.csrf`), so a page of
+another site cannot post them.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -18,19 +17,17 @@ from pydantic import BaseModel, Field
 from ...dependencies import base_url, factory_dependency, process_context
 from ...domain import User
 from ...domain.regressions import KINDS, STATUSES, RegressionFilter
-from ...exceptions import AuthenticationError, PermissionDeniedError
+from ...exceptions import AuthenticationError
 from ...factory import Factory
 from ..api.regressions import RegressionDetailModel, RegressionModel
 from ._regression_plot import regression_plot
 from ._render import NAV_ITEMS, NavItem, PageRoute, render, wants_json
+from .csrf import check_csrf, csrf_token, secure_cookies, with_csrf_cookie
 
-__all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "router"]
+__all__ = ["SESSION_COOKIE", "router"]
 
 SESSION_COOKIE = "vigil_session"
 """Holds the API token of the logged-in user (HttpOnly: scripts cannot read it)."""
-
-CSRF_COOKIE = "vigil_csrf"
-"""The double-submit CSRF token; every form sends the same value as ``csrf_token``."""
 
 _SESSION_DAYS = 30
 
@@ -60,41 +57,6 @@ def page_read_access(request: Request, user: User | None = Depends(session_user)
 router = APIRouter(
     route_class=PageRoute, include_in_schema=False, dependencies=[Depends(page_read_access)]
 )
-
-
-def _csrf_token(request: Request) -> str:
-    token = request.cookies.get(CSRF_COOKIE)
-    if not token or len(token) < 32:
-        token = getattr(request.state, "csrf_token", None) or secrets.token_urlsafe(32)
-        request.state.csrf_token = token
-    return token
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or base_url(request).startswith("https:")
-
-
-def _with_csrf_cookie(request: Request, response: Response) -> Response:
-    token = _csrf_token(request)
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(
-            CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request),
-            path="/",
-        )
-    return response
-
-
-def _check_csrf(request: Request, sent: str | None) -> None:
-    expected = request.cookies.get(CSRF_COOKIE)
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise PermissionDeniedError(
-            "This form was not sent from a page of this server (missing or stale CSRF"
-            " token): reload the page and submit it again."
-        )
 
 
 def _safe_next(target: str | None) -> str:
@@ -160,8 +122,8 @@ def regressions_page(
             else None
         ),
     )
-    context = {"nav": "regressions", "user": user, "csrf_token": _csrf_token(request)}
-    return _with_csrf_cookie(request, render(request, "regressions.html", context, model))
+    context = {"nav": "regressions", "user": user, "csrf_token": csrf_token(request)}
+    return with_csrf_cookie(request, render(request, "regressions.html", context, model))
 
 
 # Detail --------------------------------------------------------------------------------------
@@ -181,14 +143,14 @@ def regression_page(
     context: dict[str, Any] = {
         "nav": "regressions",
         "user": user,
-        "csrf_token": _csrf_token(request),
+        "csrf_token": csrf_token(request),
         "statuses": STATUSES,
     }
     if not wants_json(request):
         _, unit, values = service.series_values(detail.regression.series.series_key)
         context["plot"] = regression_plot(detail.regression, values, unit, "regression-plot")
         context["bokeh"] = True
-    return _with_csrf_cookie(request, render(request, "regression.html", context, model))
+    return with_csrf_cookie(request, render(request, "regression.html", context, model))
 
 
 @router.post("/regressions/{regression_id}")
@@ -197,12 +159,12 @@ def regression_form(
     regression_id: int,
     status: str | None = Form(None),
     note: str | None = Form(None),
-    csrf_token: str | None = Form(None),
+    form_csrf: str | None = Form(None, alias="csrf_token"),
     factory: Factory = Depends(factory_dependency),
     user: User | None = Depends(session_user),
 ) -> Response:
     """The status form of the detail page (needs a log-in and the CSRF token)."""
-    _check_csrf(request, csrf_token)
+    check_csrf(request, form_csrf)
     if user is None:
         raise AuthenticationError("Log in (at /login, with an API token) to change a status.")
     factory.create_regression_service().update_status(
@@ -229,8 +191,8 @@ def login_page(
 ) -> Response:
     """Log in with an API token (``vigil token create``)."""
     model = LoginPageModel(user=user.name if user else None, next=_safe_next(next))
-    context = {"nav": None, "csrf_token": _csrf_token(request), "error": None}
-    return _with_csrf_cookie(request, render(request, "regressions_login.html", context, model))
+    context = {"nav": None, "csrf_token": csrf_token(request), "error": None}
+    return with_csrf_cookie(request, render(request, "regressions_login.html", context, model))
 
 
 @router.post("/login")
@@ -238,16 +200,16 @@ def login(
     request: Request,
     token: str = Form(""),
     next: str | None = Form(None),
-    csrf_token: str | None = Form(None),
+    form_csrf: str | None = Form(None, alias="csrf_token"),
     factory: Factory = Depends(factory_dependency),
 ) -> Response:
     """Check the token and keep it in the session cookie."""
-    _check_csrf(request, csrf_token)
+    check_csrf(request, form_csrf)
     try:
         factory.create_auth_service().authenticate(token.strip())
     except AuthenticationError as exc:
         model = LoginPageModel(user=None, next=_safe_next(next))
-        context = {"nav": None, "csrf_token": _csrf_token(request), "error": exc.message}
+        context = {"nav": None, "csrf_token": csrf_token(request), "error": exc.message}
         return render(request, "regressions_login.html", context, model, status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
@@ -256,16 +218,16 @@ def login(
         max_age=_SESSION_DAYS * 86400,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/",
     )
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str | None = Form(None)) -> Response:
+def logout(request: Request, form_csrf: str | None = Form(None, alias="csrf_token")) -> Response:
     """Forget the session cookie."""
-    _check_csrf(request, csrf_token)
+    check_csrf(request, form_csrf)
     response = RedirectResponse("/regressions", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
