@@ -180,11 +180,12 @@ def test_branch_overlay_toggles(page: Page) -> None:
     assert fingerprint(page) == both
 
 
-def test_a_dense_series_shows_its_markers_once_zoomed_in(page: Page) -> None:
+def test_a_dense_series_shows_its_markers_once_zoomed_in(page: Page, server: str) -> None:
+    import json
+
     import numpy as np
     import pandas as pd
-    from bokeh.embed import file_html
-    from bokeh.resources import INLINE
+    from bokeh.embed import json_item
 
     from vigil import plots
 
@@ -198,7 +199,12 @@ def test_a_dense_series_shows_its_markers_once_zoomed_in(page: Page) -> None:
         }
     )
     fig = plots.series_plot(df, thresholds=[plots.Threshold("design", 0.5, "<=", "design")])
-    page.set_content(file_html(fig, INLINE, "dense"))
+    # BokehJS from the server, as the pages load it (Bokeh's INLINE resources would bring
+    # the CDN links that Panel, imported by other tests, registers).
+    page.set_content(
+        f'<div id="plot"></div><script src="{server}/static/bokeh/js/bokeh.min.js"></script>'
+        f"<script>Bokeh.embed.embed_item({json.dumps(json_item(fig))}, 'plot')</script>"
+    )
     page.wait_for_function("() => window.Bokeh && Bokeh.documents.length === 1")
     visible = """() => {
       const renderers = [...Bokeh.documents[0]._all_models.values()].filter(
