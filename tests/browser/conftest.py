@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,7 +84,6 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(demo_dir: Path, chromium: Path) -> Iterator[str]:
     """The base URL of ``vigil serve`` on the demo folder."""
-    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -94,7 +94,15 @@ def server(demo_dir: Path, chromium: Path) -> Iterator[str]:
         VIGIL_DATABASE_URL=f"sqlite:///{demo_dir / 'vigil.sqlite3'}",
         VIGIL_ARTIFACT_URL=str(demo_dir / "artifacts"),
     )
-    log = demo_dir / "server.log"
+    with serve(env, demo_dir / "server.log") as base:
+        yield base
+
+
+@contextmanager
+def serve(env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run ``vigil serve`` on 127.0.0.1 with *env*, its output in *log*; yield its base
+    URL once it answers, and stop it (its whole process group) at the end."""
+    port = free_port()
     command = [sys.executable, "-m", "vigil", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning"]
     with log.open("wb") as out:
@@ -114,7 +122,8 @@ def server(demo_dir: Path, chromium: Path) -> Iterator[str]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             try:
-                process.wait(timeout=10)
+                # Workers end their open event streams before they exit.
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +23,7 @@ from vigil.monitor.reporter import EventReporter
 from vigil.monitor.runner import Runner
 from vigil.server.config import Settings
 
-from .conftest import _wait_ready, free_port
+from .conftest import serve
 
 pytestmark = pytest.mark.browser
 
@@ -78,35 +75,13 @@ def monitor_token(monitor_settings: Settings) -> str:
 @pytest.fixture(scope="module")
 def server(monitor_settings: Settings, monitor_token: str, chromium: Path) -> Iterator[str]:
     """``vigil serve`` on the monitor's database (replaces the dashboard's demo server)."""
-    port = free_port()
     folder = monitor_settings.data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env["VIGIL_DATA_DIR"] = str(folder)
     if monitor_settings.database_url:
         env["VIGIL_DATABASE_URL"] = str(monitor_settings.database_url)
-    log = folder / "server.log"
-    command = [sys.executable, "-m", "vigil", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--log-level", "warning"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(process, f"{base}/api/openapi.json", log)
+    with serve(env, folder / "server.log") as base:
         yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def _start_runner(folder: Path, url: str, token: str, exposures: int) -> threading.Thread:
