@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -156,6 +157,15 @@ def test_a_repository_in_a_hostile_folder_reads_all_its_files_and_only_them(
     assert not summary.problems
     assert repo.aggregate("psf_snr_g", [])["count"].iloc[0] > 0
     assert not repo.visits().empty and not repo.tracts().empty
+
+
+def test_the_dask_engine_reads_the_files_of_a_hostile_folder_and_only_them(
+    repo: Repository,
+) -> None:
+    with Repository(repo.path, engine="dask") as dask:
+        answer = dask.aggregate("psf_snr_g", ["tract"])
+    expected = repo.aggregate("psf_snr_g", ["tract"])
+    pd.testing.assert_frame_equal(answer, expected, check_exact=False, rtol=1e-9)
 
 
 def test_a_stored_metric_with_a_hostile_name_reads_its_own_files(repo: Repository) -> None:

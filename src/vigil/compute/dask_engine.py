@@ -20,6 +20,7 @@ from vigil.compute.actions import as_float
 from vigil.compute.engine import AGGREGATE_COLUMNS, reduce_groups
 from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN
 from vigil.compute.plan import AggregatePlan, Range, WhereValue, physical_columns
+from vigil.compute.sql import parquet_paths
 
 __all__ = ["run_aggregate_dask", "where_mask"]
 
@@ -108,7 +109,8 @@ def run_aggregate_dask(plan: AggregatePlan, client: Any = None) -> pd.DataFrame:
     empty = pd.DataFrame({**{k: [] for k in keys}, "value": [], "count": []})
     if not plan.files:
         return empty.astype({"value": "float64", "count": "int64"})
-    frame = dd.read_parquet([str(p) for p in plan.files], columns=plan.read_columns())
+    # fsspec expands globs in the paths as DuckDB does: escape them the same way.
+    frame = dd.read_parquet(parquet_paths(plan.files), columns=plan.read_columns())
     rows = frame.map_partitions(lambda part: _rows(plan, part))
     if plan.reads_stored_fits:
         future = rows[[*keys, "value", "count"]]

@@ -41,6 +41,7 @@ from ..exceptions import InvalidRequestError, NotFoundError
 from ..storage.live import LiveEventStore
 from ..storage.logs import GramNeed, LogStore, TextNeed, literal_grams
 from ..storage.monitor import EventSourceStore
+from ._cursors import int_cursor
 from .live import Publisher, line_notices
 
 __all__ = [
@@ -108,18 +109,6 @@ def _process_row(run_id: int, process: LogProcessEnd) -> dict[str, Any]:
         if value is not None:
             row[name] = value
     return row
-
-
-def _int_cursor(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    try:
-        return int(cursor)
-    except ValueError:
-        raise InvalidRequestError(
-            f"The cursor {cursor!r} is not one this server gave; use next_cursor as it is.",
-            field="cursor",
-        ) from None
 
 
 class LogService:
@@ -223,7 +212,7 @@ class LogService:
     ) -> Page[LogRun]:
         """Runs, newest first."""
         runs = self._store.list_runs(
-            kind=kind, status=status, text=text, limit=limit + 1, before_id=_int_cursor(cursor)
+            kind=kind, status=status, text=text, limit=limit + 1, before_id=int_cursor(cursor)
         )
         self._session.rollback()
         next_cursor = str(runs[limit - 1].id) if len(runs) > limit else None
@@ -239,7 +228,7 @@ class LogService:
     ) -> Page[LogProcess]:
         """Processes (``status="failed"``: those that ended abnormally), newest first."""
         items = self._store.list_processes(
-            run_id=run_id, status=status, limit=limit + 1, before_id=_int_cursor(cursor)
+            run_id=run_id, status=status, limit=limit + 1, before_id=int_cursor(cursor)
         )
         self._session.rollback()
         next_cursor = str(items[limit - 1].id) if len(items) > limit else None
@@ -253,7 +242,7 @@ class LogService:
         InvalidRequestError
             The regular expression does not compile, or the cursor is not one of ours.
         """
-        position = _int_cursor(cursor)
+        position = int_cursor(cursor)
         if position is not None:
             if query.newest_first:
                 query.before = position

@@ -27,6 +27,7 @@ from ..domain import (
     SpecificationInfo,
     User,
 )
+from ..domain.numbers import parse_decimal
 from ..exceptions import (
     AuthenticationError,
     InvalidJobError,
@@ -39,6 +40,7 @@ from ..exceptions import (
 from ..storage.jobs import JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.squash import MonitorRow, SquashStore
+from ._cursors import int_cursor
 from .auth import AuthService
 from .jobs import JobService
 
@@ -258,7 +260,7 @@ class SquashService:
         NotFoundError
             No upload had this task id.
         """
-        job_id = int(task_id) if _is_id(task_id) else None
+        job_id = parse_decimal(task_id)
         if job_id is None or not self._read(self._store.job_exists, job_id):
             raise NotFoundError(f"No upload task has the id {task_id!r}.", field="task_id")
         return job_id
@@ -269,7 +271,7 @@ class SquashService:
         """Job ids in ascending order, one page."""
         size = self.page_limit(limit)
         ids: list[int] = self._read(
-            self._store.job_ids, after_id=_int_cursor(cursor), limit=size + 1
+            self._store.job_ids, after_id=int_cursor(cursor), limit=size + 1
         )
         return SquashPage(ids[:size], str(ids[size - 1]) if len(ids) > size else None)
 
@@ -358,7 +360,7 @@ class SquashService:
             if job_id is not None and not self._store.job_exists(job_id):
                 raise JobNotFoundError(f"Job `{job_id}` not found.", field="job_id")
             rows = self._jobs.list_measurements(
-                job_id=job_id, metric=metric, after_id=_int_cursor(cursor), limit=size + 1
+                job_id=job_id, metric=metric, after_id=int_cursor(cursor), limit=size + 1
             )
             items = self._with_blobs(rows[:size])
         finally:
@@ -526,18 +528,3 @@ def _differs(before: Package, after: Package) -> bool:
         after.git_sha,
         after.git_url,
     )
-
-
-def _int_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not _is_id(cursor):
-        raise InvalidRequestError(
-            f"The cursor {cursor!r} is not one this server gave out.", field="cursor"
-        )
-    return int(cursor)
-
-
-def _is_id(text: str) -> bool:
-    # str.isdigit() is true for '²', which int() refuses; ids fit in 63 bits.
-    return text.isascii() and text.isdigit() and len(text) <= 18

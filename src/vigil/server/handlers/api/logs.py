@@ -17,7 +17,7 @@ from ...domain import User, parse_decimal
 from ...domain.logs import LogBatch, LogProcessEnd, LogQuery, LogRecord, level_number
 from ...exceptions import InvalidJsonError, InvalidRequestError
 from ...factory import Factory
-from ._common import ERRORS, Limit, next_url, page_limit
+from ._common import ERRORS, Limit, next_url, page_limit, unprocessable
 from .monitor import check_read_access, event_stream, live_broker
 
 __all__ = [
@@ -242,7 +242,7 @@ class LogProcessPageModel(BaseModel):
     response_model=LogStoredModel,
     summary="Store log records of a run",
     openapi_extra=_BATCH_BODY,
-    responses={**ERRORS, 422: {"description": "A record is malformed; nothing was stored"}},
+    responses={**ERRORS, 422: unprocessable("A record is malformed; nothing was stored")},
 )
 def post_logs(
     request: Request,

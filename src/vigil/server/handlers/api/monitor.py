@@ -42,7 +42,7 @@ from ...domain.monitor import (
 from ...exceptions import InvalidRequestError
 from ...factory import Factory
 from ...services.live import LiveFeed
-from ._common import ERRORS, Limit, page_limit
+from ._common import ERRORS, Limit, page_limit, unprocessable
 
 __all__ = [
     "PRESETS",
@@ -620,7 +620,7 @@ def _publisher(request: Request) -> LiveFeed:
     "/monitor/events",
     response_model=EventsAppliedModel,
     summary="Apply a runner's batch of events",
-    responses={**ERRORS, 422: {"description": "An event is malformed; nothing was applied"}},
+    responses={**ERRORS, 422: unprocessable("An event is malformed; nothing was applied")},
 )
 def post_events(
     request: Request,
