@@ -161,6 +161,12 @@ class Aggregator(ABC):
     def reduce(self, values: FloatArray) -> float:
         """The aggregate of *values* (finite floats; NaN when undefined)."""
 
+    @property
+    def quantile(self) -> float | None:
+        """The quantile (0 to 1) this aggregator is, DuckDB's ``quantile_cont``; None
+        for an aggregator that is not one."""
+        return None
+
     def describe(self, band: str | None = None) -> str:
         """The aggregator's name."""
         return self.name

@@ -40,6 +40,10 @@ class Median(Aggregator):
     def sql(self, value: str) -> str:
         return f"median({value})"
 
+    @property
+    def quantile(self) -> float | None:
+        return 0.5
+
     def reduce(self, values: FloatArray) -> float:
         return float(np.median(values)) if values.size else float("nan")
 
@@ -87,6 +91,10 @@ class Percentile(Aggregator):
 
     def sql(self, value: str) -> str:
         return f"quantile_cont({value}, {self.q / 100.0!r})"
+
+    @property
+    def quantile(self) -> float | None:
+        return self.q / 100.0
 
     def reduce(self, values: FloatArray) -> float:
         if not values.size:

@@ -92,7 +92,7 @@ def _reducer(plan: AggregatePlan) -> Callable[[pd.DataFrame], pd.Series]:
             return pd.Series({"value": reduced["value"].iloc[0], "count": float(len(group))})
 
         return fit
-    aggregator = plan.aggregator or metric.aggregator()
+    aggregator = plan.reducer
 
     def aggregate(group: pd.DataFrame) -> pd.Series:
         values = as_float(group["value"].to_numpy())

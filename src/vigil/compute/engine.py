@@ -6,22 +6,39 @@ not an SQL aggregate (`vigil.compute.metric.GroupReducer`) gets the selected row
 columns and reduces each group in NumPy.
 """
 
+# SQL here is assembled from quoted identifiers, escaped literals and ? parameters only
+# (vigil.compute.sql).
+# ruff: noqa: S608
+
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from vigil.compute._ordered import (
+    ordered_quantiles,
+    quantile_in_bracket,
+    quantile_ranks,
+    stats_bracket,
+)
 from vigil.compute.actions import as_float
+from vigil.compute.aggregators import Count
 from vigil.compute.metric import BoundMetric
 from vigil.compute.plan import AggregatePlan, ValuesPlan, physical_columns, sql_string
-from vigil.compute.repository import atomic_path
+from vigil.compute.repository import SORTED_BY_KEY, atomic_path
+from vigil.compute.sql import quote_identifier as quote
 
 __all__ = [
     "AGGREGATE_COLUMNS",
+    "METRIC_ROW_GROUP",
     "connect",
     "reduce_groups",
     "run_aggregate",
@@ -87,6 +104,9 @@ def run_aggregate(con: duckdb.DuckDBPyConnection, plan: AggregatePlan) -> pd.Dat
         if plan.sets and keys:
             empty["grouping"] = pd.Series([], dtype="int64")
         return empty.astype({"value": "float64", "count": "int64"})
+    ordered = _ordered_aggregate(con, plan)
+    if ordered is not None:
+        return ordered
     query, params = plan.sql()
     frame = con.cursor().execute(query, params).df()
     if plan.reduces_in_python:
@@ -96,6 +116,142 @@ def run_aggregate(con: duckdb.DuckDBPyConnection, plan: AggregatePlan) -> pd.Dat
     return frame
 
 
+def _ordered_aggregate(con: duckdb.DuckDBPyConnection, plan: AggregatePlan) -> pd.DataFrame | None:
+    """*plan*'s quantiles read off rows stored in order (`vigil.compute._ordered`), as
+    `run_aggregate` gives them; None when the plan or the rows do not allow it."""
+    depths = plan.ordered_depths()
+    q = plan.reducer.quantile
+    if depths == [0] and not plan.where and isinstance(plan.reducer, Count):
+        # The values are not null: their count is in the footers.
+        rows = _footer_rows(plan.files)
+        if rows:
+            return pd.DataFrame({"value": [float(rows)], "count": [rows]})
+    if depths is None or q is None:
+        return None
+    if depths == [0] and not plan.where:
+        found = _indexed_quantile(plan.files, q)
+        if found is not None:
+            value, count = found
+            return pd.DataFrame({"value": [value], "count": [count]})
+    query, params = plan.rows_sql()
+    columns = con.cursor().execute(query, params).fetchnumpy()
+    keys = [np.asarray(columns[key]) for key in plan.keys]
+    values = np.asarray(columns["value"], dtype=np.float64)
+    if not len(values) or any(not np.issubdtype(key.dtype, np.integer) for key in keys):
+        return None
+    grouped = min(plan.grouped_depth, max(depths))
+    levels = ordered_quantiles(keys, values, depths, q, grouped=grouped)
+    if levels is None:
+        return None
+    frames = []
+    for level, depth in zip(levels, depths, strict=True):
+        frame = pd.DataFrame(
+            {
+                key: level.keys[i] if i < depth else np.full(len(level.values), np.nan)
+                for i, key in enumerate(plan.keys)
+            }
+        )
+        if plan.sets and plan.keys:
+            frame["grouping"] = plan.grouping_id(plan.keys[:depth])
+        frame["value"] = level.values
+        frame["count"] = level.counts
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+METRIC_ROW_GROUP = 8_192
+"""Rows per row group of a metric's value files. Their values sorted, each row group's
+minimum and maximum index them: a quantile of the whole dataset reads the row groups
+around it only (`_indexed_quantile`), and a filter on the value skips the others."""
+
+
+def _footer_rows(files: Sequence[Path]) -> int | None:
+    """The rows of *files* by their footers, when every ``value`` is known not null."""
+    total = 0
+    try:
+        for path in files:
+            metadata = pq.read_metadata(path)
+            names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+            if "value" not in names:
+                return None
+            column = names.index("value")
+            for group in range(metadata.num_row_groups):
+                stats = metadata.row_group(group).column(column).statistics
+                if stats is None or stats.null_count is None or stats.null_count:
+                    return None
+            total += metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None  # DuckDB names the file
+    return total
+
+
+INDEX_READ_SHARE = 0.25
+"""The share of the rows that the row groups around a quantile may hold for it to be
+read through the row-group statistics (values sorted within their files hold a few per
+cent); above it, the values are not stored in order and DuckDB selects."""
+
+
+def _indexed_quantile(files: Sequence[Path], q: float) -> tuple[float, int] | None:
+    """The *q*-quantile of the ``value`` column of *files* and its count, from the row
+    groups' statistics and the few row groups around the quantile.
+
+    The statistics bracket the quantile (`vigil.compute._ordered.stats_bracket`); only
+    the row groups that reach into the bracket are read. None when a file has no
+    statistics, a null value or no rows at all, or its values are not in order.
+    """
+    low, high, rows, where = [], [], [], []
+    footers = []
+    try:
+        for number, path in enumerate(files):
+            metadata = pq.read_metadata(path)
+            footers.append(metadata)
+            names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+            if "value" not in names:
+                return None
+            column = names.index("value")
+            for group in range(metadata.num_row_groups):
+                chunk = metadata.row_group(group).column(column)
+                stats = chunk.statistics
+                if stats is None or not stats.has_min_max or stats.null_count:
+                    return None
+                low.append(stats.min)
+                high.append(stats.max)
+                rows.append(metadata.row_group(group).num_rows)
+                where.append((number, group))
+    except (OSError, pa.ArrowException):
+        return None  # DuckDB names the file
+    counts = np.array(rows, dtype=np.int64)
+    total = int(counts.sum())
+    if not total:
+        return None
+    lows, highs = np.array(low, dtype=np.float64), np.array(high, dtype=np.float64)
+    first, last = quantile_ranks(total, q)
+    a, b = stats_bracket(lows, highs, counts, first, last)
+    near = np.flatnonzero((highs >= a) & (lows <= b))
+    if counts[near].sum() > INDEX_READ_SHARE * total:
+        return None
+    groups: dict[int, list[int]] = {}
+    for i in near.tolist():
+        number, group = where[i]
+        groups.setdefault(number, []).append(group)
+
+    def read(item: tuple[int, list[int]]) -> np.ndarray:
+        number, chosen = item
+        parquet = pq.ParquetFile(files[number], metadata=footers[number])
+        table = parquet.read_row_groups(chosen, columns=["value"], use_threads=False)
+        return table.column(0).to_numpy()
+
+    try:
+        with ThreadPoolExecutor(min(len(groups), os.cpu_count() or 1) or 1) as pool:
+            parts = list(pool.map(read, groups.items()))
+    except (OSError, pa.ArrowException):
+        return None
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    below = int(counts[highs < a].sum()) + int(np.count_nonzero(values < a))
+    value = quantile_in_bracket(values[(values >= a) & (values <= b)], below, total, q)
+    return None if value is None else (value, total)
+
+
 def run_values(con: duckdb.DuckDBPyConnection, plan: ValuesPlan) -> pd.DataFrame:
     """The per-source rows of *plan*."""
     query, params = plan.sql()
@@ -103,18 +259,28 @@ def run_values(con: duckdb.DuckDBPyConnection, plan: ValuesPlan) -> pd.DataFrame
 
 
 def write_query(
-    con: duckdb.DuckDBPyConnection, query: str, params: list[object], target: Path
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: list[object],
+    target: Path,
+    sorted_by: Sequence[str] = (),
+    row_group_size: int = 262_144,
 ) -> int:
-    """Write the rows of *query* to the Parquet file *target* atomically; their count."""
+    """Write the rows of *query* to the Parquet file *target* atomically; their count.
+
+    With *sorted_by*, the rows are written in that order and the file's metadata says so
+    (`SORTED_BY_KEY`).
+    """
+    options = f"FORMAT PARQUET, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_size)}"
+    if sorted_by:
+        query = f"SELECT * FROM ({query}) ORDER BY {', '.join(quote(c) for c in sorted_by)}"
+        metadata = sql_string(",".join(sorted_by))
+        options += f", KV_METADATA {{{sql_string(SORTED_BY_KEY)}: {metadata}}}"
     with atomic_path(target) as temporary:
         # COPY answers with the number of rows it wrote.
         rows = (
             con.cursor()
-            .execute(
-                f"COPY ({query}) TO {sql_string(str(temporary))}"
-                " (FORMAT PARQUET, COMPRESSION zstd, ROW_GROUP_SIZE 262144)",
-                params,
-            )
+            .execute(f"COPY ({query}) TO {sql_string(str(temporary))} ({options})", params)
             .fetchone()
         )
     return int(rows[0]) if rows else 0

@@ -7,6 +7,7 @@ cannot be read is reported as a `FileProblem` and left out, so that the rest sti
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pyarrow.parquet as pq
 
 from vigil.compute.granularity import Table
 from vigil.compute.repository import RepoLayout
+
+_FOOTER_THREADS = 4
+"""Footers read at once: their reads and parsing release the GIL."""
 
 __all__ = ["FileInfo", "FileProblem", "TableIndex", "scan_files", "scan_table"]
 
@@ -87,17 +91,25 @@ def _bands(metadata: pq.FileMetaData, schema: pa.Schema) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _footer(path: Path) -> tuple[pq.FileMetaData, pa.Schema] | str:
+    """The footer of *path* and its schema, or why it cannot be read."""
+    try:
+        metadata = pq.read_metadata(path)
+        return metadata, metadata.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        return f"not a readable Parquet file ({exc})"
+
+
 def scan_files(table: Table, files: dict[int, Path]) -> TableIndex:
-    """Read the footers of *files* (by key) of *table*."""
+    """Read the footers of *files* (by key) of *table*, a few at a time."""
     index = TableIndex(table)
-    for key, path in files.items():
-        try:
-            parquet = pq.ParquetFile(path)
-            metadata = parquet.metadata
-            schema = parquet.schema_arrow
-        except (OSError, pa.ArrowException) as exc:
-            index.problems.append(FileProblem(path, f"not a readable Parquet file ({exc})"))
+    with ThreadPoolExecutor(_FOOTER_THREADS) as pool:
+        footers = list(pool.map(_footer, files.values()))
+    for (key, path), footer in zip(files.items(), footers, strict=True):
+        if isinstance(footer, str):
+            index.problems.append(FileProblem(path, footer))
             continue
+        metadata, schema = footer
         if not index.columns:
             index.columns = tuple(schema.names)
         index.files[key] = FileInfo(path, key, metadata.num_rows, _bands(metadata, schema))

@@ -21,6 +21,7 @@ from vigil.compute.errors import GranularityError
 
 __all__ = [
     "DATA_ID_COLUMNS",
+    "DRILL_KEYS",
     "GROUP_KEYS",
     "ID_COLUMN",
     "LEVELS",
@@ -50,6 +51,12 @@ DATA_ID_COLUMNS: Final[dict[Table, tuple[str, ...]]] = {
     "sources": ("visit", "detector", "tract", "patch"),
 }
 """The dataId columns every row of a table has (besides ``band``)."""
+
+DRILL_KEYS: Final[dict[Table, tuple[str, ...]]] = {
+    "objects": ("tract", "patch"),
+    "sources": ("visit", "detector"),
+}
+"""The dataIds a table is drilled down through, coarse to fine."""
 
 GROUP_KEYS: Final[dict[Table, tuple[str, ...]]] = {
     table: (*columns, "band") for table, columns in DATA_ID_COLUMNS.items()

@@ -256,6 +256,9 @@ class AggregatePlan:
         Several groupings answered by one scan (``((), ("tract",), ("tract",
         "patch"))``), each a subset of *keys*; the result has a ``grouping`` column
         (`grouping_id`) telling them apart. Empty: group by *keys* only.
+    sorted_by
+        The columns the stored files' rows are sorted by (``("tract", "patch",
+        "value")``, from their metadata), read in file order; empty when unknown.
     """
 
     metric: BoundMetric
@@ -266,6 +269,7 @@ class AggregatePlan:
     where: Mapping[str, WhereValue] = field(default_factory=dict)
     aggregator: Aggregator | None = None
     sets: tuple[tuple[str, ...], ...] = ()
+    sorted_by: tuple[str, ...] = ()
 
     def grouping_id(self, keys: Sequence[str]) -> int:
         """The ``grouping`` value of the rows of grouping *keys* (DuckDB's ``GROUPING``)."""
@@ -285,6 +289,34 @@ class AggregatePlan:
     def reads_stored_fits(self) -> bool:
         """Whether the plan reads a fit's stored results at its own granularity."""
         return not self.metric.per_source and self.source == "stored"
+
+    def ordered_depths(self) -> list[int] | None:
+        """The groupings as numbers of leading keys, when they can be read off rows in
+        their stored order (`vigil.compute._ordered`); None otherwise.
+
+        That is when the plan reads stored per-source values, every grouping is a prefix
+        of the keys, and the files' rows are grouped by the keys' first ones with the
+        values sorted within each group (`sorted_by` ends with ``value``): the files of
+        ``vigil compute``, one per tract or visit, sorted by value. A grouping by
+        nothing needs no order.
+        """
+        if self.source != "stored" or not self.metric.per_source:
+            return None
+        sets = self.sets or (self.keys,)
+        if any(tuple(level) != self.keys[: len(level)] for level in sets):
+            return None
+        if self.keys and not self.grouped_depth:
+            return None
+        return [len(level) for level in sets]
+
+    @property
+    def grouped_depth(self) -> int:
+        """How many leading keys the stored rows are grouped by, with their values
+        sorted within each group (0: unknown)."""
+        order = self.sorted_by
+        if len(order) < 2 or order[-1] != "value" or self.keys[: len(order) - 1] != order[:-1]:
+            return 0
+        return len(order) - 1
 
     def filter_columns(self) -> tuple[str, ...]:
         """The columns *where* may name."""
@@ -314,7 +346,6 @@ class AggregatePlan:
             scan = f"read_parquet({sql_files(self.files)})"
             order = f" ORDER BY {keys}" if self.keys else ""
             return f"SELECT {', '.join(columns)} FROM {scan} WHERE {condition}{order}", params
-        aggregator = self.aggregator or self.metric.aggregator()
         group = f" GROUP BY {keys} ORDER BY {keys}" if self.keys else ""
         head = f"{keys}, " if self.keys else ""
         if self.sets and self.keys:
@@ -322,13 +353,26 @@ class AggregatePlan:
             sets = ", ".join("(" + ", ".join(quote(k) for k in s) + ")" for s in self.sets)
             group = f" GROUP BY GROUPING SETS ({sets})"
             head = f"{keys}, GROUPING({keys}) AS grouping, "
-        # Stored values are finite by construction: no filter to evaluate.
-        finite = "" if self.source == "stored" else "isfinite(value) AND "
+        rows, params = self.rows_sql()
         query = (
-            f"SELECT {head}{aggregator.sql('value')} AS value, count(*) AS count"
-            f" FROM ({inner}) WHERE {finite}{condition}{group}"
+            f"SELECT {head}{self.reducer.sql('value')} AS value, count(*) AS count"
+            f" FROM ({rows}){group}"
         )
         return query, params
+
+    @property
+    def reducer(self) -> Aggregator:
+        """The aggregator: the plan's, else the metric's own."""
+        return self.aggregator or self.metric.aggregator()
+
+    def rows_sql(self) -> tuple[str, list[Any]]:
+        """The query of the per-source rows the aggregate reduces: the keys and ``value``,
+        in the files' order, and its parameters."""
+        condition, params = render_where(self.where, self.filter_columns())
+        columns = ", ".join([*(quote(k) for k in self.keys), "value"])
+        # Stored values are finite by construction: no filter to evaluate.
+        finite = "" if self.source == "stored" else "isfinite(value) AND "
+        return f"SELECT {columns} FROM ({self.inner.sql()}) WHERE {finite}{condition}", params
 
 
 @dataclass(frozen=True)

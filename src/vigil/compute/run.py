@@ -22,10 +22,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from vigil.compute.engine import connect, reduce_groups, write_query
+from vigil.compute.engine import METRIC_ROW_GROUP, connect, reduce_groups, write_query
 from vigil.compute.errors import ComputeError, MissingColumnsError
 from vigil.compute.files import TableIndex, scan_table
-from vigil.compute.granularity import TABLES, Table, level_keys
+from vigil.compute.granularity import DRILL_KEYS, TABLES, Table, level_keys
 from vigil.compute.metric import BoundMetric
 from vigil.compute.plan import AggregatePlan, ValuesPlan, missing_columns
 from vigil.compute.registry import MetricRegistry, default_registry
@@ -38,6 +38,7 @@ __all__ = [
     "RepositoryTables",
     "compute_repository",
     "select_metrics",
+    "stored_order",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -142,18 +143,34 @@ def select_metrics(
     return selected, skipped
 
 
+def stored_order(metric: BoundMetric, entry: MetricEntry) -> tuple[str, ...]:
+    """The columns a per-source metric's values are stored sorted by (`SORTED_BY_KEY`).
+
+    A metric with an acceptable range is judged group by group, down to patches or
+    detectors: sorted by that level's keys and then the value, each group is a run whose
+    quantiles are two of its positions. A metric without one is mostly read whole: sorted
+    by value, its row groups' minima and maxima index it for a dataset quantile. Either
+    way every quantile comes out right; the order only decides which are quickest.
+    """
+    keys = DRILL_KEYS[metric.table]
+    return (*keys, "value") if entry.acceptable is not None else (keys[0], "value")
+
+
 def _compute_file(
     con: duckdb.DuckDBPyConnection,
     layout: RepoLayout,
     metric: BoundMetric,
     index: TableIndex,
     key: int,
+    order: tuple[str, ...],
 ) -> int:
     info = index.files[key]
     target = layout.metric_file(metric.name, metric.table, key)
     if metric.per_source:
         query, params = ValuesPlan(metric, "catalogue", (info.path,), index.columns).sql()
-        return write_query(con, query, params, target)
+        return write_query(
+            con, query, params, target, sorted_by=order, row_group_size=METRIC_ROW_GROUP
+        )
     keys = level_keys(metric.max_granularity)
     plan = AggregatePlan(metric, "catalogue", (info.path,), index.columns, keys)
     query, params = plan.sql()
@@ -258,8 +275,17 @@ def compute_repository(
         if progress:
             progress(metric.name, 0, len(keys))
 
-        def one(key: int, metric: BoundMetric = metric, index: TableIndex = index) -> int:
-            return _compute_file(con, layout, metric, index, key)
+        template = templates.get(metric.definition.name)
+        entry = _entry(metric, config.metrics.get(metric.name), template)
+        order = stored_order(metric, entry)
+
+        def one(
+            key: int,
+            metric: BoundMetric = metric,
+            index: TableIndex = index,
+            order: tuple[str, ...] = order,
+        ) -> int:
+            return _compute_file(con, layout, metric, index, key, order)
 
         rows = 0
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -272,8 +298,6 @@ def compute_repository(
         for key, path in layout.metric_files(metric.name, metric.table).items():
             if key not in kept:
                 path.unlink()
-        template = templates.get(metric.definition.name)
-        entry = _entry(metric, config.metrics.get(metric.name), template)
         entry.computed, entry.rows, entry.files = now, rows, len(keys)
         config.metrics[metric.name] = entry
         report.computed.append(MetricOutcome(metric.name, len(keys), rows))

@@ -7,14 +7,16 @@ so the app, the notebooks and the tests share one computation.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from vigil.compute.errors import ComputeError
-from vigil.compute.granularity import level_keys
+from vigil.compute.granularity import DRILL_KEYS, level_keys
 from vigil.compute.plan import WhereValue
 from vigil.explorer._ranking import median_tail_log_probability
 from vigil.explorer.query import MetricInfo, Repository
@@ -49,8 +51,7 @@ WORST_CANDIDATES = 32
 """Out-of-range groups (the farthest out) whose medians are tested for significance."""
 
 _LEVELS: dict[str, list[tuple[str, ...]]] = {
-    "objects": [("tract",), ("tract", "patch")],
-    "sources": [("visit",), ("visit", "detector")],
+    table: [keys[: depth + 1] for depth in range(len(keys))] for table, keys in DRILL_KEYS.items()
 }
 
 
@@ -192,8 +193,19 @@ def rank_groups(
     return out.iloc[order].reset_index(drop=True)
 
 
-def rollup(repo: Repository) -> pd.DataFrame:
+def rollup(repo: Repository, workers: int | None = None) -> pd.DataFrame:
     """Every metric rolled up: the dataset value and its worst group.
+
+    The metrics are rolled up side by side, the largest first: a median is reduced on
+    one core once its values are read, so one metric's reduction overlaps another's scan.
+    The header figures (`Repository.summary`, cached) are read in the same pool.
+
+    Parameters
+    ----------
+    repo
+        The repository.
+    workers
+        Metrics rolled up at once (default: one per core).
 
     Returns
     -------
@@ -208,58 +220,74 @@ def rollup(repo: Repository) -> pd.DataFrame:
         value at all) or ``error: ...``,
         and ``worst_data_id`` (the worst group's keys as a dict, or None).
     """
-    rows: list[dict[str, object]] = []
-    for info in repo.metrics():
-        row: dict[str, object] = {
-            "metric": info.name,
-            "table": info.table,
-            "value": math.nan,
-            "acceptable": _range_text(info),
-            "groups": pd.NA,
-            "out_of_range": 0,
-            "worst": "",
-            "worst_value": math.nan,
-            "worst_count": pd.NA,
-            "status": "no range" if info.acceptable is None else "ok",
-            "worst_data_id": None,
-        }
-        out_of_range = 0
-        try:
-            levels = rollup_levels(info)
-            frames = repo.aggregate_levels(info.name, levels) if levels else []
-            for level, frame in zip(levels, frames, strict=True):
-                if not level:
-                    if not frame.empty:
-                        row["value"] = float(frame["value"].iloc[0])
-                    continue
-                row["groups"] = len(frame)
-                bad = frame[frame["acceptable"].eq(False).fillna(False)]
-                out_of_range += len(bad)
-                if row["worst"] or bad.empty:
-                    continue  # the coarsest level out of range names the culprit
-                worst = rank_groups(repo, info, bad).iloc[0]
-                row["worst"] = group_label(level, worst)
-                row["worst_value"] = float(worst["value"])
-                row["worst_count"] = int(worst["count"])
-                row["worst_data_id"] = {key: int(worst[key]) for key in level}
-        except ComputeError as exc:
-            row["status"] = f"error: {exc}"
-            rows.append(row)
-            continue
-        row["out_of_range"] = out_of_range
-        whole_bad = bool(
-            np.nan_to_num(_excess(info, np.array([row["value"]], dtype=float)), nan=-1.0)[0] > 0
-        )
-        if info.acceptable is not None and (whole_bad or out_of_range > 0):
-            row["status"] = "bad"
-        empty = [len(f) == 0 or f["count"].sum() == 0 for f in frames]
-        if frames and all(empty):
-            row["status"] = "no data"
-        rows.append(row)
+    infos = repo.metrics()
+    by_cost = sorted(range(len(infos)), key=lambda i: -_cost(infos[i]))
+    rows: list[dict[str, object]] = [{} for _ in infos]
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        # The header figures are shown beside the roll-up: read them meanwhile.
+        header = pool.submit(repo.summary)
+        done = {pool.submit(_rollup_row, repo, infos[i]): i for i in by_cost}
+        for future, i in done.items():
+            rows[i] = future.result()
+        header.result()
     frame = pd.DataFrame(rows, columns=ROLLUP_COLUMNS)
     for column in ("groups", "worst_count"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def _cost(info: MetricInfo) -> int:
+    """A metric's roll-up work, to start the largest first: values times levels."""
+    return (info.rows or 0) * max(len(rollup_levels(info)), 1)
+
+
+def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
+    """One metric's row of `rollup`."""
+    row: dict[str, object] = {
+        "metric": info.name,
+        "table": info.table,
+        "value": math.nan,
+        "acceptable": _range_text(info),
+        "groups": pd.NA,
+        "out_of_range": 0,
+        "worst": "",
+        "worst_value": math.nan,
+        "worst_count": pd.NA,
+        "status": "no range" if info.acceptable is None else "ok",
+        "worst_data_id": None,
+    }
+    out_of_range = 0
+    try:
+        levels = rollup_levels(info)
+        frames = repo.aggregate_levels(info.name, levels) if levels else []
+        for level, frame in zip(levels, frames, strict=True):
+            if not level:
+                if not frame.empty:
+                    row["value"] = float(frame["value"].iloc[0])
+                continue
+            row["groups"] = len(frame)
+            bad = frame[frame["acceptable"].eq(False).fillna(False)]
+            out_of_range += len(bad)
+            if row["worst"] or bad.empty:
+                continue  # the coarsest level out of range names the culprit
+            worst = rank_groups(repo, info, bad).iloc[0]
+            row["worst"] = group_label(level, worst)
+            row["worst_value"] = float(worst["value"])
+            row["worst_count"] = int(worst["count"])
+            row["worst_data_id"] = {key: int(worst[key]) for key in level}
+    except ComputeError as exc:
+        row["status"] = f"error: {exc}"
+        return row
+    row["out_of_range"] = out_of_range
+    whole_bad = bool(
+        np.nan_to_num(_excess(info, np.array([row["value"]], dtype=float)), nan=-1.0)[0] > 0
+    )
+    if info.acceptable is not None and (whole_bad or out_of_range > 0):
+        row["status"] = "bad"
+    empty = [len(f) == 0 or f["count"].sum() == 0 for f in frames]
+    if frames and all(empty):
+        row["status"] = "no data"
+    return row
 
 
 def positions(

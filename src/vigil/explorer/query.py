@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 import numpy as np
@@ -73,7 +73,13 @@ from vigil.compute.plan import (
     render_where,
 )
 from vigil.compute.registry import MetricRegistry, default_registry
-from vigil.compute.repository import MetricEntry, RepoConfig, RepoLayout, sort_bands
+from vigil.compute.repository import (
+    SORTED_BY_KEY,
+    MetricEntry,
+    RepoConfig,
+    RepoLayout,
+    sort_bands,
+)
 from vigil.compute.sql import parquet_paths
 
 __all__ = [
@@ -214,7 +220,7 @@ class Repository:
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._tables: dict[Table, TableIndex] | None = None
         self._metric_indexes: dict[tuple[str, Table], TableIndex] = {}
-        self._metric_listings: dict[tuple[str, Table], tuple[dict[int, Path], tuple[str, ...]]] = {}
+        self._metric_listings: dict[tuple[str, Table], _StoredFiles] = {}
         self._infos: dict[str, MetricInfo] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -275,35 +281,40 @@ class Repository:
                 self._metric_indexes[key] = scan_files(table, self.layout.metric_files(name, table))
             return self._metric_indexes[key]
 
-    def _metric_files(
-        self, name: str, table: Table, partitions: list[int] | None
-    ) -> tuple[tuple[Path, ...], tuple[str, ...]]:
-        """The value files of a metric (of *partitions*) and their columns.
+    def _metric_files(self, name: str, table: Table, partitions: list[int] | None) -> _StoredFiles:
+        """The value files of a metric (of *partitions*), their columns and row order.
 
         Until a query over them fails, the files are listed without reading their
-        footers in Python (DuckDB reads each once, in parallel, and caches it); after a
+        footers in Python (DuckDB reads each once, in parallel, and caches it); the
+        first readable one gives the columns and the order its rows are sorted in
+        (`SORTED_BY_KEY`; the fast path checks that every row keeps it). After a
         failure `_retry_stored` reads them all and leaves the unreadable ones out.
         """
         key = (name, table)
         with self._lock:
-            index = self._metric_indexes.get(key)
-            if index is not None:
-                return tuple(f.path for f in index.select(partitions)), index.columns
             if key not in self._metric_listings:
                 files = self.layout.metric_files(name, table)
                 columns: tuple[str, ...] = ()
+                sorted_by: tuple[str, ...] = ()
                 for path in files.values():
                     try:
-                        columns = tuple(pq.read_schema(path).names)
-                        break
+                        schema = pq.read_schema(path)
                     except (OSError, pa.ArrowException):
                         continue
-                self._metric_listings[key] = (files, columns)
-            files, columns = self._metric_listings[key]
-        chosen = (
-            files.values() if partitions is None else [files[k] for k in partitions if k in files]
-        )
-        return tuple(chosen), columns
+                    columns = tuple(schema.names)
+                    order = (schema.metadata or {}).get(SORTED_BY_KEY.encode(), b"")
+                    sorted_by = tuple(c for c in order.decode(errors="replace").split(",") if c)
+                    break
+                self._metric_listings[key] = _StoredFiles(files, columns, sorted_by)
+            listing = self._metric_listings[key]
+            index = self._metric_indexes.get(key)
+        if index is not None:
+            files = {info.key: info.path for info in index.select(partitions)}
+            return _StoredFiles(files, index.columns, listing.sorted_by)
+        if partitions is None:
+            return listing
+        chosen = {k: listing.files[k] for k in partitions if k in listing.files}
+        return _StoredFiles(chosen, listing.columns, listing.sorted_by)
 
     def _retry_stored(self, info: MetricInfo, run: Any) -> Any:
         """``run()``; if it fails on a stored metric's files not yet checked, check
@@ -659,15 +670,16 @@ class Repository:
         if info.stored and (bound is None or bound.per_source or self._fit_level(bound, keys)):
             if bound is None:
                 bound = _opaque(info)
-            paths, columns = self._metric_files(info.name, table, partitions)
+            stored = self._metric_files(info.name, table, partitions)
             return AggregatePlan(
                 bound,
                 "stored",
-                paths,
-                columns,
+                stored.paths,
+                stored.columns,
                 keys,
                 where,
                 bound.aggregator(stat) if bound.per_source else None,
+                sorted_by=stored.sorted_by,
             )
         if bound is None:
             raise GranularityError(
@@ -778,15 +790,22 @@ class Repository:
             The number of values, and the count beyond each bound (one scan).
         """
         values = [float(threshold) for threshold, _ in bounds]
+        above = [float(t) for t, up in bounds if up]
+        below = [float(t) for t, up in bounds if not up]
+        edges = [*([min(above)] if above else []), *([max(below)] if below else [])]
 
         def count() -> Any:
             plan = self._values_plan(metric, where or {}, (), ("value",), limit=None)
             if not plan.files:
                 return None
             inner, params = plan.sql()
+            # The count of stored values needs no scan: the files' footers hold it.
+            total = int(self.aggregate(metric, [], where, stat="count")["count"].sum())
+            if not bounds:
+                return (total,)
             query = _tail_counts_sql(inner, bounds)
-            # The bounds' placeholders come before the plan's in the text.
-            return self._con.cursor().execute(query, [*values, *params]).fetchone()
+            beyond = self._con.cursor().execute(query, [*values, *params, *edges]).fetchone()
+            return (total, *beyond) if beyond else None
 
         key = ("tail", metric, tuple(bounds), _frozen(where))
         row = self._cached(key, lambda: self._retry_stored(self.metric(metric), count))
@@ -820,7 +839,8 @@ class Repository:
             raise ComputeError(f"the {table} table has no column {', '.join(unknown)}")
         fraction = None
         if info.stored and sample is None:
-            paths, available = self._metric_files(metric, table, partitions)
+            stored = self._metric_files(metric, table, partitions)
+            paths, available = stored.paths, stored.columns
             join = tables[table].select(partitions) if extra else []
         elif info.stored:
             # A sample's share of rows needs the row counts: read the footers.
@@ -1048,6 +1068,18 @@ class Repository:
             ) from None
 
 
+class _StoredFiles(NamedTuple):
+    """A stored metric's value files by key, their columns and the order of their rows."""
+
+    files: dict[int, Path]
+    columns: tuple[str, ...]
+    sorted_by: tuple[str, ...]
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(self.files.values())
+
+
 def _opaque(info: MetricInfo) -> BoundMetric:
     """A stand-in definition for a stored metric Vigil does not know."""
     from vigil.compute.aggregators import aggregator_from_name
@@ -1082,14 +1114,25 @@ class _StoredOnly(GroupReducer):
 
 
 def _tail_counts_sql(inner: str, bounds: Sequence[tuple[float, bool]]) -> str:
-    """The rows of *inner*, and per bound those beyond it (its threshold a ? parameter)."""
-    parts = ["count(*)"]
+    """Per bound, the rows of *inner* beyond it.
+
+    The parameters are the bounds' thresholds, then *inner*'s, then the edges of the
+    tails: the lowest threshold counted upwards, the highest counted downwards. Only the
+    tails are read: a row group whose values all lie between them is skipped on its
+    minimum and maximum (stored values are sorted, so most are).
+    """
+    parts = []
     for _, up in bounds:
         parts.append(
             "count(*) FILTER (WHERE value >= ?)" if up else "count(*) FILTER (WHERE value <= ?)"
         )
     counts = ", ".join(parts)
-    return f"SELECT {counts} FROM ({inner})"
+    tails = []
+    if any(up for _, up in bounds):
+        tails.append("value >= ?")
+    if not all(up for _, up in bounds):
+        tails.append("value <= ?")
+    return f"SELECT {counts} FROM ({inner}) WHERE {' OR '.join(tails)}"
 
 
 def _normalise(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
