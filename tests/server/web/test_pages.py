@@ -139,6 +139,15 @@ def test_bad_query_values_are_400_pages(client: TestClient, history: History) ->
         assert client.get(url, headers={"Accept": "application/json"}).json()["detail"]["code"]
 
 
+def test_a_refused_value_is_named_where_it_was(client: TestClient, history: History) -> None:
+    path = client.get("/jobs/abc", headers={"Accept": "application/json"}).json()["detail"]
+    assert path["message"].startswith("Path parameter `job_id` is invalid")
+    query = client.get("/compare?a=x", headers={"Accept": "application/json"})
+    assert query.json()["detail"]["message"].startswith("Query parameter `a` is invalid")
+    squash = client.get("/jobs?limit=x", headers={"Accept": "application/json"}).json()
+    assert squash["message"].startswith("Query parameter `limit` is invalid")
+
+
 def test_overview_counts_latest_jobs_and_failing_specs(
     client: TestClient, history: History
 ) -> None:

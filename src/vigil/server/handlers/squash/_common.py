@@ -15,6 +15,7 @@ from ...dependencies import base_url, factory_dependency
 from ...exceptions import InvalidRequestError, VigilError
 from ...factory import Factory
 from ...services.squash import SquashService
+from .._params import validation_error
 from .models import ErrorResponse
 
 __all__ = [
@@ -65,21 +66,6 @@ def _error_response(exc: VigilError) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-_WHERE = {"query": "Query parameter", "path": "Path parameter", "body": "Field", "header": "Header"}
-
-
-def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
-    error = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in error.get("loc", ())]
-    where = _WHERE.get(loc[0], "Parameter") if loc else "Parameter"
-    name = ".".join(loc[1:]) or "body"
-    if error.get("type") == "missing":
-        message = f"{where} `{name}` is required."
-    else:
-        message = f"{where} `{name}` is invalid: {error.get('msg', 'bad value')}."
-    return InvalidRequestError(message, field=name)
-
-
 class SquashRoute(APIRoute):
     """A route that renders errors as SQuaSH did, ``{"message": ...}`` (plus code, field)."""
 
@@ -92,7 +78,7 @@ class SquashRoute(APIRoute):
             except VigilError as exc:
                 return _error_response(exc)
             except RequestValidationError as exc:
-                return _error_response(_validation_error(exc))
+                return _error_response(validation_error(exc))
             except HTTPException as exc:
                 if exc.status_code != 400:
                     raise

@@ -47,7 +47,8 @@ from starlette.types import Scope
 
 from vigil import __version__
 
-from ...exceptions import InvalidRequestError, VigilError
+from ...exceptions import VigilError
+from .._params import validation_error
 from ._format import FILTERS
 
 __all__ = [
@@ -246,18 +247,9 @@ class PageRoute(APIRoute):
             except VigilError as exc:
                 return render_error(request, exc)
             except RequestValidationError as exc:
-                return render_error(request, _validation_error(exc))
+                return render_error(request, validation_error(exc))
 
         return route
-
-
-def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
-    error = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in error.get("loc", ())]
-    name = ".".join(loc[1:]) or "parameter"
-    return InvalidRequestError(
-        f"Query parameter `{name}` is invalid: {error.get('msg', 'bad value')}.", field=name
-    )
 
 
 @lru_cache(maxsize=1)
