@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from vigil.compute import compute_repository, default_registry
 from vigil.compute.engine import connect, run_aggregate
-from vigil.compute.files import scan_table
+from vigil.compute.files import forget_footers, scan_table
 from vigil.compute.plan import AggregatePlan, sql_files
 from vigil.compute.repository import RepoLayout
 from vigil.demo.catalog import generate_catalog
@@ -122,6 +122,12 @@ def vigil_summary(root: Path, repo: Repository | None = None) -> Summary:
         dict(zip(table["metric"], table["value"], strict=True)),
         dict(zip(table["metric"], table["worst"], strict=True)),
     )
+
+
+def cold_summary(root: Path) -> Summary:
+    """`vigil_summary` with nothing cached by Vigil: a new `Repository`, no footers."""
+    forget_footers()
+    return vigil_summary(root)
 
 
 Metrics = list[tuple[str, str, Any, list[tuple[str, ...]], str]]
@@ -448,8 +454,8 @@ def main() -> None:
 
     print("\nquick-look summary: header figures and every metric rolled up")
     metrics = _levels(root)
-    first, ours = timed(lambda: vigil_summary(root))
-    cold, _ = timed(lambda: vigil_summary(root), repeat=3)
+    first, ours = timed(lambda: cold_summary(root))
+    cold, _ = timed(lambda: cold_summary(root), repeat=3)
     repo = Repository(root)
     vigil_summary(root, repo)
     warm, _ = timed(lambda: vigil_summary(root, repo), repeat=3)

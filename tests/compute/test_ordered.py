@@ -84,7 +84,7 @@ def sorted_rows(draw: st.DrawFn) -> tuple[pd.DataFrame, int]:
     return _rows(draw, order), grouped
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(rows=sorted_rows(), q=st.sampled_from(QUANTILES))
 def test_every_level_equals_duckdb(rows: tuple[pd.DataFrame, int], q: float) -> None:
     frame, grouped = rows
@@ -135,7 +135,7 @@ def test_a_large_selection_equals_duckdb(shape: str, q: float) -> None:
     assert level.counts[0] == n
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12),
     seed=st.integers(0, 2**16),

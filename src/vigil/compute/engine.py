@@ -31,6 +31,7 @@ from vigil.compute._ordered import (
 )
 from vigil.compute.actions import as_float
 from vigil.compute.aggregators import Count
+from vigil.compute.files import footer
 from vigil.compute.metric import BoundMetric
 from vigil.compute.plan import AggregatePlan, ValuesPlan, physical_columns, sql_string
 from vigil.compute.repository import SORTED_BY_KEY, atomic_path
@@ -170,7 +171,7 @@ def _footer_rows(files: Sequence[Path]) -> int | None:
     total = 0
     try:
         for path in files:
-            metadata = pq.read_metadata(path)
+            metadata = footer(path)
             names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
             if "value" not in names:
                 return None
@@ -203,7 +204,7 @@ def _indexed_quantile(files: Sequence[Path], q: float) -> tuple[float, int] | No
     footers = []
     try:
         for number, path in enumerate(files):
-            metadata = pq.read_metadata(path)
+            metadata = footer(path)
             footers.append(metadata)
             names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
             if "value" not in names:

@@ -7,8 +7,10 @@ cannot be read is reported as a `FileProblem` and left out, so that the rest sti
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,7 +22,15 @@ from vigil.compute.repository import RepoLayout
 _FOOTER_THREADS = 4
 """Footers read at once: their reads and parsing release the GIL."""
 
-__all__ = ["FileInfo", "FileProblem", "TableIndex", "scan_files", "scan_table"]
+__all__ = [
+    "FileInfo",
+    "FileProblem",
+    "TableIndex",
+    "footer",
+    "forget_footers",
+    "scan_files",
+    "scan_table",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +101,36 @@ def _bands(metadata: pq.FileMetaData, schema: pa.Schema) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def footer(path: Path) -> pq.FileMetaData:
+    """The Parquet footer of *path*, read once while the file stays the same (same
+    modification time and size).
+
+    An index of a table and the queries through row-group statistics read the footers
+    of every file; the quick look asks several such questions of each metric.
+
+    Raises
+    ------
+    OSError, pyarrow.ArrowException
+        When the file cannot be read or is not Parquet.
+    """
+    status = os.stat(path)
+    return _cached_footer(str(path), status.st_mtime_ns, status.st_size)
+
+
+@lru_cache(maxsize=8192)
+def _cached_footer(path: str, mtime_ns: int, size: int) -> pq.FileMetaData:
+    return pq.read_metadata(path)
+
+
+def forget_footers() -> None:
+    """Empty the cache of `footer` (to measure a cold start)."""
+    _cached_footer.cache_clear()
+
+
 def _footer(path: Path) -> tuple[pq.FileMetaData, pa.Schema] | str:
     """The footer of *path* and its schema, or why it cannot be read."""
     try:
-        metadata = pq.read_metadata(path)
+        metadata = footer(path)
         return metadata, metadata.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as exc:
         return f"not a readable Parquet file ({exc})"

@@ -544,7 +544,7 @@ class Explorer(param.Parameterized):
         tabs = pn.Tabs(
             ("Quick look", pn.Column(hint, self.quicklook(), sizing_mode="stretch_width")),
             ("Metric", metric_tab),
-            dynamic=False,
+            dynamic=True,
         )
         if self.other is not None:
             tabs.append(("Compare", pn.Column(self.comparison, sizing_mode="stretch_width")))
