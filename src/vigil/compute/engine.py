@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -122,14 +124,16 @@ def _ordered_aggregate(con: duckdb.DuckDBPyConnection, plan: AggregatePlan) -> p
     `run_aggregate` gives them; None when the plan or the rows do not allow it."""
     depths = plan.ordered_depths()
     q = plan.reducer.quantile
-    if depths == [0] and not plan.where and isinstance(plan.reducer, Count):
+    # The whole dataset, unfiltered: the files' footers answer or index it.
+    whole = depths == [0] and not plan.where
+    if whole and isinstance(plan.reducer, Count):
         # The values are not null: their count is in the footers.
         rows = _footer_rows(plan.files)
         if rows:
             return pd.DataFrame({"value": [float(rows)], "count": [rows]})
     if depths is None or q is None:
         return None
-    if depths == [0] and not plan.where:
+    if whole:
         found = _indexed_quantile(plan.files, q)
         if found is not None:
             value, count = found
@@ -166,12 +170,26 @@ minimum and maximum index them: a quantile of the whole dataset reads the row gr
 around it only (`_indexed_quantile`), and a filter on the value skips the others."""
 
 
-def _footer_rows(files: Sequence[Path]) -> int | None:
-    """The rows of *files* by their footers, when every ``value`` is known not null."""
-    total = 0
+@dataclass(frozen=True)
+class _ValueGroups:
+    """The row groups of the ``value`` column of some files, from their footers."""
+
+    footers: list[pq.FileMetaData]
+    where: list[tuple[int, int]]  # (file number, row group number) of each
+    rows: npt.NDArray[np.int64]
+    low: npt.NDArray[np.float64] | None  # None when a row group has no minimum
+    high: npt.NDArray[np.float64] | None
+
+
+def _value_groups(files: Sequence[Path]) -> _ValueGroups | None:
+    """The ``value`` row groups of *files*; None when a file cannot be read (DuckDB
+    names it), has no ``value`` column, or may hold a null value."""
+    footers, where, rows, low, high = [], [], [], [], []
+    ranged = True
     try:
-        for path in files:
+        for number, path in enumerate(files):
             metadata = footer(path)
+            footers.append(metadata)
             names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
             if "value" not in names:
                 return None
@@ -180,10 +198,27 @@ def _footer_rows(files: Sequence[Path]) -> int | None:
                 stats = metadata.row_group(group).column(column).statistics
                 if stats is None or stats.null_count is None or stats.null_count:
                     return None
-            total += metadata.num_rows
+                ranged = ranged and stats.has_min_max
+                if ranged:
+                    low.append(stats.min)
+                    high.append(stats.max)
+                rows.append(metadata.row_group(group).num_rows)
+                where.append((number, group))
     except (OSError, pa.ArrowException):
-        return None  # DuckDB names the file
-    return total
+        return None
+    return _ValueGroups(
+        footers,
+        where,
+        np.array(rows, dtype=np.int64),
+        np.array(low, dtype=np.float64) if ranged else None,
+        np.array(high, dtype=np.float64) if ranged else None,
+    )
+
+
+def _footer_rows(files: Sequence[Path]) -> int | None:
+    """The rows of *files* by their footers, when every ``value`` is known not null."""
+    groups = _value_groups(files)
+    return None if groups is None else int(groups.rows.sum())
 
 
 INDEX_READ_SHARE = 0.25
@@ -200,51 +235,32 @@ def _indexed_quantile(files: Sequence[Path], q: float) -> tuple[float, int] | No
     the row groups that reach into the bracket are read. None when a file has no
     statistics, a null value or no rows at all, or its values are not in order.
     """
-    low, high, rows, where = [], [], [], []
-    footers = []
-    try:
-        for number, path in enumerate(files):
-            metadata = footer(path)
-            footers.append(metadata)
-            names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
-            if "value" not in names:
-                return None
-            column = names.index("value")
-            for group in range(metadata.num_row_groups):
-                chunk = metadata.row_group(group).column(column)
-                stats = chunk.statistics
-                if stats is None or not stats.has_min_max or stats.null_count:
-                    return None
-                low.append(stats.min)
-                high.append(stats.max)
-                rows.append(metadata.row_group(group).num_rows)
-                where.append((number, group))
-    except (OSError, pa.ArrowException):
-        return None  # DuckDB names the file
-    counts = np.array(rows, dtype=np.int64)
+    groups = _value_groups(files)
+    if groups is None or groups.low is None or groups.high is None:
+        return None
+    counts, lows, highs = groups.rows, groups.low, groups.high
     total = int(counts.sum())
     if not total:
         return None
-    lows, highs = np.array(low, dtype=np.float64), np.array(high, dtype=np.float64)
     first, last = quantile_ranks(total, q)
     a, b = stats_bracket(lows, highs, counts, first, last)
     near = np.flatnonzero((highs >= a) & (lows <= b))
     if counts[near].sum() > INDEX_READ_SHARE * total:
         return None
-    groups: dict[int, list[int]] = {}
+    by_file: dict[int, list[int]] = {}
     for i in near.tolist():
-        number, group = where[i]
-        groups.setdefault(number, []).append(group)
+        number, group = groups.where[i]
+        by_file.setdefault(number, []).append(group)
 
     def read(item: tuple[int, list[int]]) -> np.ndarray:
         number, chosen = item
-        parquet = pq.ParquetFile(files[number], metadata=footers[number])
+        parquet = pq.ParquetFile(files[number], metadata=groups.footers[number])
         table = parquet.read_row_groups(chosen, columns=["value"], use_threads=False)
         return table.column(0).to_numpy()
 
     try:
-        with ThreadPoolExecutor(min(len(groups), os.cpu_count() or 1) or 1) as pool:
-            parts = list(pool.map(read, groups.items()))
+        with ThreadPoolExecutor(min(len(by_file), os.cpu_count() or 1) or 1) as pool:
+            parts = list(pool.map(read, by_file.items()))
     except (OSError, pa.ArrowException):
         return None
     values = np.concatenate(parts) if parts else np.zeros(0)

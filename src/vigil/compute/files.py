@@ -19,9 +19,6 @@ import pyarrow.parquet as pq
 from vigil.compute.granularity import Table
 from vigil.compute.repository import RepoLayout
 
-_FOOTER_THREADS = 4
-"""Footers read at once: their reads and parsing release the GIL."""
-
 __all__ = [
     "FileInfo",
     "FileProblem",
@@ -31,6 +28,9 @@ __all__ = [
     "scan_files",
     "scan_table",
 ]
+
+_FOOTER_THREADS = 4
+"""Footers read at once: their reads and parsing release the GIL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +141,11 @@ def scan_files(table: Table, files: dict[int, Path]) -> TableIndex:
     index = TableIndex(table)
     with ThreadPoolExecutor(_FOOTER_THREADS) as pool:
         footers = list(pool.map(_footer, files.values()))
-    for (key, path), footer in zip(files.items(), footers, strict=True):
-        if isinstance(footer, str):
-            index.problems.append(FileProblem(path, footer))
+    for (key, path), read in zip(files.items(), footers, strict=True):
+        if isinstance(read, str):
+            index.problems.append(FileProblem(path, read))
             continue
-        metadata, schema = footer
+        metadata, schema = read
         if not index.columns:
             index.columns = tuple(schema.names)
         index.files[key] = FileInfo(path, key, metadata.num_rows, _bands(metadata, schema))

@@ -336,12 +336,12 @@ class AggregatePlan:
         For a fit recomputed from the catalogue, the query returns the selected rows
         (keys and the fit's columns) and the caller reduces each group.
         """
-        condition, params = render_where(self.where, self.filter_columns())
-        inner = self.inner.sql()
         keys = ", ".join(quote(k) for k in self.keys)
         if self.reduces_in_python:
-            return f"SELECT * FROM ({inner}) WHERE {condition}", params
+            condition, params = render_where(self.where, self.filter_columns())
+            return f"SELECT * FROM ({self.inner.sql()}) WHERE {condition}", params
         if self.reads_stored_fits:
+            condition, params = render_where(self.where, self.filter_columns())
             columns = [*(quote(k) for k in self.keys), "value", "count"]
             scan = f"read_parquet({sql_files(self.files)})"
             order = f" ORDER BY {keys}" if self.keys else ""

@@ -42,7 +42,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vigil.compute.engine import connect, run_aggregate, run_values
 from vigil.compute.errors import (
@@ -51,7 +50,7 @@ from vigil.compute.errors import (
     RepositoryError,
     UnknownMetricError,
 )
-from vigil.compute.files import FileInfo, FileProblem, TableIndex, scan_files
+from vigil.compute.files import FileInfo, FileProblem, TableIndex, footer, scan_files
 from vigil.compute.granularity import (
     GROUP_KEYS,
     ID_COLUMN,
@@ -298,11 +297,11 @@ class Repository:
                 sorted_by: tuple[str, ...] = ()
                 for path in files.values():
                     try:
-                        schema = pq.read_schema(path)
+                        metadata = footer(path)
                     except (OSError, pa.ArrowException):
                         continue
-                    columns = tuple(schema.names)
-                    order = (schema.metadata or {}).get(SORTED_BY_KEY.encode(), b"")
+                    columns = tuple(metadata.schema.to_arrow_schema().names)
+                    order = (metadata.metadata or {}).get(SORTED_BY_KEY.encode(), b"")
                     sorted_by = tuple(c for c in order.decode(errors="replace").split(",") if c)
                     break
                 self._metric_listings[key] = _StoredFiles(files, columns, sorted_by)
