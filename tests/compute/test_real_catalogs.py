@@ -101,6 +101,22 @@ def test_faro_fits_loads_and_fits_the_stellar_locus(conformance: Path, tmp_path:
     assert 5 < tract["value"].iloc[0] < 60  # mmag: a real locus is a few hundredths wide
 
 
+def test_two_catalogues_of_different_columns_in_one_repository(
+    conformance: Path, tmp_path: Path
+) -> None:
+    """The legacy i-band tract beside faro's g, r, i tract: only what both have counts."""
+    root = tmp_path / "both"
+    import_catalog(conformance / LEGACY, root, band="i")
+    compute_repository(root)
+    import_catalog(conformance / FARO, root, mapping="auto")
+    report = compute_repository(root)  # once a BinderException on the faro file
+    assert report.skipped["psf_snr_i"] == "missing i_psfFluxErr, i_psfFlux_flag"
+    assert not report.computed  # neither tract has a column every tract's file has
+    repo = Repository(root)
+    assert repo.summary().tracts == [9615, 9813]
+    assert "i_psfFluxErr" not in repo.tables()["objects"].columns
+
+
 def test_bad_inputs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no such file"):
         import_catalog(tmp_path / "absent.parq", tmp_path / "r")

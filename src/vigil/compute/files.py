@@ -58,6 +58,8 @@ class TableIndex:
     table: Table
     files: dict[int, FileInfo] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
+    """The columns every readable file has (in the first file's order): a query of
+    all the files can read only those."""
     problems: list[FileProblem] = field(default_factory=list)
 
     @property
@@ -146,8 +148,12 @@ def scan_files(table: Table, files: dict[int, Path]) -> TableIndex:
             index.problems.append(FileProblem(path, read))
             continue
         metadata, schema = read
-        if not index.columns:
+        if not index.files:
             index.columns = tuple(schema.names)
+        else:
+            # Files of one table written from different catalogues may differ.
+            present = set(schema.names)
+            index.columns = tuple(c for c in index.columns if c in present)
         index.files[key] = FileInfo(path, key, metadata.num_rows, _bands(metadata, schema))
     return index
 
