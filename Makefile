@@ -8,13 +8,43 @@ DEMO_DIR ?= var/demo
 
 .PHONY: demo test lint bench bench-quick install clean
 
-$(BIN)/vigil: pyproject.toml
+# The versions the suite passed with: `make lock` refreshes the file (see "Development").
+LOCK ?= requirements.lock
+EXTRAS ?= dev
+
+.PHONY: lock test-latest
+
+$(BIN)/vigil: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --constraint $(LOCK) pip
+	$(BIN)/pip install --quiet --constraint $(LOCK) -e '.[$(EXTRAS)]'
 	touch $(BIN)/vigil
 
 install: $(BIN)/vigil
+
+# Resolve the open bounds of pyproject.toml afresh in a scratch environment and record
+# every version it installed. Run `make lock && make test`, then commit the lock.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet -e '.[$(EXTRAS)]'
+	$(PYTHON) tools/lock.py write build/lock-venv/bin/python > $(LOCK)
+	rm -rf build/lock-venv
+	@echo "wrote $(LOCK): now run make test and commit it"
+
+# The tests that touch the data engines (DuckDB, pyarrow, pandas, Bokeh, Panel), run
+# against the newest releases the open bounds allow, so a new upstream release shows up
+# as a named failure before a user meets it.
+LATEST_VENV ?= build/latest-venv
+LATEST_TESTS ?= tests/explorer tests/compute tests/plots tests/demo/test_catalog.py tests/server/web
+
+test-latest:
+	test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	$(PYTHON) tools/lock.py diff $(LOCK) $(LATEST_VENV)/bin/python
+	$(LATEST_VENV)/bin/python -m pytest -p no:cacheprovider $(LATEST_TESTS) $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/vigil demo --dir $(DEMO_DIR) --serve --host $(HOST) --port $(PORT)

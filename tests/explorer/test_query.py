@@ -207,6 +207,42 @@ def test_corrupt_files_are_named_and_left_out(catalog: DemoCatalog, tmp_path: Pa
     assert all("not a readable Parquet file" in p.message for p in broken.problems)
 
 
+def _truncated(good: bytes) -> bytes:
+    return good[: len(good) // 2]
+
+
+def _bad_footer_length(good: bytes) -> bytes:
+    # A Parquet file ends with a 4-byte footer length and the magic "PAR1".
+    return good[:-8] + (2**31 - 1).to_bytes(4, "little") + b"PAR1"
+
+
+def _not_parquet(good: bytes) -> bytes:
+    return b"tract,patch,value\n9999,1,2.5\n"
+
+
+@pytest.mark.parametrize("breaking", [_truncated, _bad_footer_length, _not_parquet])
+def test_each_kind_of_broken_file_is_named_and_left_out(
+    catalog: DemoCatalog, tmp_path: Path, breaking
+) -> None:
+    """Whatever class the installed DuckDB raises for it, an unreadable file is a
+    problem named by its path, and every answer is computed without it."""
+    root = tmp_path / "broken"
+    shutil.copytree(catalog.root, root)
+    metric = root / "metrics" / "psf_snr_i"
+    good = (metric / "tract=9813.parquet").read_bytes()
+    (metric / "tract=9999.parquet").write_bytes(breaking(good))
+    objects = root / "objects"
+    (objects / "tract=9999.parquet").write_bytes(
+        breaking((objects / "tract=9813.parquet").read_bytes())
+    )
+    with Repository(root) as broken:
+        assert [p.path for p in broken.summary().problems] == [objects / "tract=9999.parquet"]
+        assert list(broken.aggregate("psf_snr_i", ["tract"])["tract"]) == [9813, 9814]
+        named = {p.path for p in broken.problems}
+        assert named == {objects / "tract=9999.parquet", metric / "tract=9999.parquet"}
+        assert all("not a readable Parquet file" in p.message for p in broken.problems)
+
+
 def test_bad_repositories(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match="not a folder"):
         Repository(tmp_path / "absent")

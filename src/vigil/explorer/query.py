@@ -1059,12 +1059,27 @@ class Repository:
     def _run(self, query: Any) -> Any:
         try:
             return query()
+        except _QUERY_BUGS:
+            raise
         except duckdb.IOException as exc:
             raise RepositoryError(f"repository {self.name!r}: {exc}") from None
-        except duckdb.InvalidInputException as exc:
+        except duckdb.Error as exc:
+            # DuckDB's class for "this file cannot be read" has moved between releases
+            # (InvalidInputException, then the base Error for a bad footer): anything
+            # that is not a mistake in the query itself is a file problem, which
+            # `_retry_stored` then pins on the file and leaves out.
             raise RepositoryError(
                 f"repository {self.name!r}: a file is not valid Parquet ({exc})"
             ) from None
+
+
+# Errors that mean the query is wrong, not the data: a bug to report, never a file left out.
+_QUERY_BUGS: tuple[type[Exception], ...] = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.NotImplementedException,
+)
 
 
 class _StoredFiles(NamedTuple):
