@@ -1,4 +1,4 @@
-"""Figures of the live monitor and the log aggregation (issue 7).
+r"""Figures of the live monitor and the log aggregation (issue 7).
 
     .venv/bin/python bench/monitor.py --quick     # smoke run, about a minute
     .venv/bin/python bench/monitor.py             # 30 units x 10 steps, 1,000,000 lines
@@ -21,6 +21,11 @@ answers on 127.0.0.1:5432 as user ``postgres``):
    a minute of a bulk load. An expression without any literal text of 3 characters (the
    last one) cannot use an index: it is a scan, stopped after ``VIGIL_LOG_SEARCH_SECONDS``
    with a cursor, printed for reference and not held to the aim.
+4. **Hostile expressions** (issue 13): a line of 40 ``a`` and ``!`` and a line of words are
+   posted, then ``(a+)+$`` and ``(\w+\s?)*!$`` (2^n steps for a backtracking engine) are
+   searched in their run and over the whole store, timed against the server's limit
+   (``VIGIL_LOG_SEARCH_SECONDS``), while another request's answer time is measured. Aim:
+   each search within the limit plus 1 s, the other request under 1 s.
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _servers import ServerProcess, free_port
 
-AIMS = {"p95": 1.0, "ingest": 20_000.0, "search": 1.0}
+AIMS = {"p95": 1.0, "ingest": 20_000.0, "search": 1.0, "other_request": 1.0}
+HOSTILE = [r"(a+)+$", r"(\w+\s?)*!$"]
+"""The worst expressions of issue 13: exponential for a backtracking engine."""
 STEPS = 10
 UNIT_SCRIPT = r"""
 import sys, time
@@ -365,6 +372,72 @@ def bench_search(url: str) -> dict[str, float]:
     return results
 
 
+def search_limit() -> float:
+    """``VIGIL_LOG_SEARCH_SECONDS`` of the benchmarked server (its default: the bench
+    starts it without any ``VIGIL_`` variable but its folder and database)."""
+    from vigil.server.config import Settings
+
+    default = Settings.model_fields["log_search_seconds"].default
+    return float(default)
+
+
+def bench_hostile(url: str, token: str) -> dict[str, float]:
+    """Seconds of the hostile searches, and the slowest answer of another request
+    (``GET /api/jobs``) asked while each ran."""
+    lines = ["a" * 40 + "!", "processing visit 1234 ccd 42 of the nightly reprocessing done"]
+    body = {
+        "source": uuid.uuid4().hex,
+        "sequence": 1,
+        "run": "hostile/1",
+        "kind": "bench",
+        "records": [{"time": datetime.now(UTC).isoformat(), "message": m} for m in lines],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    limit = search_limit()
+    results: dict[str, float] = {}
+    with httpx.Client(base_url=url, timeout=limit + 600) as client:
+        run = client.post("/api/logs", json=body, headers=headers).raise_for_status().json()
+        for pattern in HOSTILE:
+            for scope, params in (
+                ("its run", {"run": run["run_id"]}),
+                ("all lines", {}),
+            ):
+                answer: dict[str, Any] = {}
+                query = {"regex": pattern, "limit": 100, **params}
+
+                def search(query: dict[str, Any] = query, answer: dict[str, Any] = answer) -> None:
+                    started = time.perf_counter()
+                    response = client.get("/api/logs/lines", params=query)
+                    answer["seconds"] = time.perf_counter() - started
+                    answer["body"] = response.raise_for_status().json()
+
+                worker = threading.Thread(target=search)
+                worker.start()
+                others: list[float] = []
+                with httpx.Client(base_url=url, timeout=limit + 600) as other:
+                    while worker.is_alive() or not others:
+                        started = time.perf_counter()
+                        other.get("/api/jobs").raise_for_status()
+                        others.append(time.perf_counter() - started)
+                        time.sleep(0.05)
+                worker.join()
+                found = answer["body"]
+                name = f"{pattern} in {scope}"
+                results[name] = answer["seconds"]
+                results[f"{name}: other request"] = max(others)
+                stopped = found.get("stopped_after")
+                print(
+                    f"    {name:<28} {answer['seconds']:6.2f} s against a limit of {limit:.1f} s"
+                    f" ({len(found['items'])} lines, scanned {found['scanned']},"
+                    f" truncated {found['truncated']}"
+                    + (f", stopped after {stopped:.2f} s" if stopped is not None else "")
+                    + f"); GET /api/jobs meanwhile: {len(others)} answers,"
+                    f" slowest {max(others) * 1000:.0f} ms",
+                    flush=True,
+                )
+    return results
+
+
 def _postgres_url(name: str) -> str | None:
     try:
         import psycopg
@@ -438,6 +511,14 @@ def run(database: str, options: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
                 figures["search"] = bench_search(url)
+            if "search" in parts or "hostile" in parts:
+                print(
+                    f"  hostile expressions (issue 13) over {options.lines:,} lines"
+                    if "search" in parts
+                    else "  hostile expressions (issue 13):",
+                    flush=True,
+                )
+                figures["hostile"] = bench_hostile(url, token)
             return figures
         finally:
             server.stop()
@@ -449,7 +530,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run.")
     parser.add_argument("--databases", default="sqlite", help="sqlite,postgresql")
-    parser.add_argument("--only", default="latency,ingest,search", help="Which figures.")
+    parser.add_argument(
+        "--only", default="latency,ingest,search", help="Which figures (also: hostile)."
+    )
     parser.add_argument("--exposures", type=int, default=3)
     parser.add_argument("--step-seconds", type=float, default=0.5)
     parser.add_argument("--ingest-lines", type=int, default=200_000)
@@ -479,6 +562,16 @@ def main() -> None:
                 f"slowest search {worst * 1000:5.0f} ms"
                 f" ({'ok' if worst < AIMS['search'] else 'MISSED'}),"
                 f" without literal {figures['search'][NO_LITERAL] * 1000:.0f} ms"
+            )
+        if "hostile" in figures:
+            limit = search_limit()
+            searches = {k: v for k, v in figures["hostile"].items() if "other request" not in k}
+            others = [v for k, v in figures["hostile"].items() if "other request" in k]
+            worst, slowest = max(searches.values()), max(others)
+            held = worst <= limit + 1 and slowest < AIMS["other_request"]
+            parts.append(
+                f"worst hostile regex {worst:.2f} s (limit {limit:.1f} s), other requests"
+                f" meanwhile <= {slowest * 1000:.0f} ms ({'ok' if held else 'MISSED'})"
             )
         if parts:
             print(f"  {db:<10} " + ", ".join(parts))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from vigil.analysis import (
     analyse_series,
     as_direction,
     change_points,
+    gate,
 )
 
 from ._data import cases, load_series
@@ -92,11 +94,37 @@ def test_bad_arguments_say_what_to_do() -> None:
         change_points([1.0] * 20, alpha=1.5)
 
 
-def test_anything_not_a_number_is_missing() -> None:
+def test_none_nan_and_infinities_are_missing() -> None:
     values: list[Any] = [1.0] * 10 + [5.0] * 10
-    values[3], values[15] = "n/a", float("inf")
+    values[3], values[15], values[16] = None, float("inf"), float("nan")
     (cp,) = change_points(values)
     assert cp.index == 10
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ("1.5", TypeError, "value 3 is str '1.5', not a number"),
+        ("n/a", TypeError, "value 3 is str 'n/a', not a number"),
+        (True, TypeError, "value 3 is a boolean"),
+        (np.bool_(False), TypeError, "value 3 is a boolean"),
+        (10**400, ValueError, "value 3 is an integer beyond the range of a 64-bit float"),
+        (object(), TypeError, "value 3 is object"),
+    ],
+)
+def test_what_only_looks_like_a_number_is_refused(bad: Any, error: type, message: str) -> None:
+    values: list[Any] = [1.0] * 10 + [5.0] * 10
+    values[3] = bad
+    with pytest.raises(error, match=re.escape(message)):
+        change_points(values)
+    with pytest.raises(error, match=re.escape(message)):
+        gate(values[:10], [1.0])
+
+
+def test_integer_arrays_beyond_float_range_are_refused() -> None:
+    with pytest.raises(ValueError, match="beyond the range"):
+        change_points(np.array([10**300] * 20, dtype=object) * 10**100)
+    assert change_points(np.array([1] * 10 + [9] * 10)) != []
 
 
 def test_empty_series() -> None:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import math
+from random import Random
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from vigil.analysis import NOT_ENOUGH_DATA, gate
 
@@ -76,3 +80,90 @@ def test_bad_settings() -> None:
         gate([1.0] * 10, [1.0], alpha=0)
     with pytest.raises(ValueError, match="direction"):
         gate([1.0] * 10, [1.0], "up")
+
+
+# A deterministic metric: a constant baseline is judged exactly ------------------------
+
+
+@pytest.mark.parametrize(
+    ("new", "direction", "verdict"),
+    [
+        ([6], "lower", "regression"),
+        ([6], "higher", "improvement"),
+        ([4], "higher", "regression"),
+        ([6], None, "change"),
+        ([5], "lower", "no change"),
+        ([5, 5, 5], None, "no change"),
+        ([5, 6, 6], "lower", "regression"),  # judged on the median of the re-runs
+        ([5, 5, 6], "lower", "no change"),
+    ],
+)
+def test_a_constant_baseline_is_judged_exactly(
+    new: list[int], direction: str | None, verdict: str
+) -> None:
+    result = gate([5] * 20, new, direction)
+    assert result.verdict == verdict, result.message
+    assert result.method == "exact" and result.noise == 0.0
+    assert result.difference == float(np.median(new)) - 5
+    assert result.p_value == (1.0 if verdict == "no change" else 0.0)
+    assert "exact" in result.message
+
+
+def test_exact_judgement_ignores_scale_and_keeps_min_relative() -> None:
+    tiny = gate([5e-200] * 10, [6e-200], "lower")
+    assert tiny.verdict == "regression" and tiny.relative_difference == pytest.approx(0.2)
+    assert gate([100.0] * 10, [100.5], "lower", min_relative=0.01).verdict == "no change"
+    assert gate([100.0] * 10, [102.0], "lower", min_relative=0.01).verdict == "regression"
+
+
+def test_the_constant_level_since_a_change_is_the_baseline() -> None:
+    # A count that moved from 4 to 5 on main five runs ago: 5 is its level now.
+    assert gate([4] * 20 + [5] * 6, [5], "lower").verdict == "no change"
+    assert gate([4] * 20 + [5] * 6, [4], "lower").verdict == "improvement"
+
+
+def test_a_single_baseline_outlier_is_not_a_constant_baseline() -> None:
+    result = gate([5] * 10 + [6] + [5] * 10, [5], "lower")
+    assert result.method == "noise" and result.verdict == "no change"
+
+
+# Why not judged ----------------------------------------------------------------------
+
+
+def test_too_few_baseline_points_say_how_many_are_there_and_needed() -> None:
+    result = gate([1.0, 1.1, None, 0.9, math.nan], [5.0], "lower")
+    assert not result.enough_data and result.reason_code == "too_few_baseline_points"
+    assert result.reason == "3 finite baseline values (2 more are NaN); at least 5 are needed"
+    assert result.method is None
+
+
+def test_no_finite_new_value_is_named() -> None:
+    result = gate(load_series("baseline"), [math.nan, None], "lower")
+    assert result.reason_code == "no_value" and result.reason == "no finite new value"
+
+
+# Several re-runs judged together ------------------------------------------------------
+
+
+def test_one_noisy_run_flags_where_the_median_of_three_does_not() -> None:
+    baseline = _quantile_baseline()
+    assert gate(baseline, [10.5], "lower").verdict == "regression"  # 5 sigma
+    assert gate(baseline, [10.5, 10.0, 10.02], "lower").verdict == "no change"
+
+
+def test_three_runs_flag_where_one_does_not() -> None:
+    baseline = _quantile_baseline()
+    one = gate(baseline, [10.24], "lower")
+    three = gate(baseline, [10.24, 10.22, 10.26], "lower")
+    assert one.verdict == "no change" and three.verdict == "regression"
+    # The known answer: t = effect / sqrt(c_k/k + c_n/n), c = pi/2 for more than two.
+    assert three.effect_size is not None and three.noise is not None
+    t = three.effect_size / math.sqrt(math.pi / 2 / 3 + math.pi / 2 / 20)
+    assert three.p_value == pytest.approx(float(stats.t.sf(t, 19)), rel=1e-6)
+
+
+def _quantile_baseline() -> list[float]:
+    """20 values at the standard normal quantiles (noise exactly 0.1), in a fixed order."""
+    z = [NormalDist().inv_cdf((i + 0.5) / 20) for i in range(20)]
+    Random(3).shuffle(z)
+    return [round(10.0 * (1 + 0.01 * v), 6) for v in z]

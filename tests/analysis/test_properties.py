@@ -89,6 +89,44 @@ def test_invariant_to_shift_and_scale(
 
 
 @settings(max_examples=60, deadline=None)
+@given(steppy(), st.sampled_from([2.0**600, 2.0**-600, 2.0**-1000 * 2.0**60, 2.0**900]))
+def test_identical_verdicts_at_any_scale(series: list[float | None], factor: float) -> None:
+    """Multiplying by a power of two is exact in floating point: the verdicts (positions,
+    kinds, effect sizes, p-values, status) must be identical, not merely close."""
+    moved = [None if v is None else v * factor for v in series]
+    before, after = analyse_series(series, "lower"), analyse_series(moved, "lower")
+    assert after.status == before.status and after.reason == before.reason
+    assert [(c.index, c.kind, c.effect_size, c.p_value) for c in after.change_points] == [
+        (c.index, c.kind, c.effect_size, c.p_value) for c in before.change_points
+    ]
+    for cp, ref in zip(after.change_points, before.change_points, strict=True):
+        assert cp.size == ref.size * factor and math.isfinite(cp.size)
+
+
+# Values whose products with 2**-600 stay normal floats (no subnormal rounding).
+_ordinary = st.floats(-1e3, 1e3).filter(lambda v: v == 0 or abs(v) > 1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(_ordinary, min_size=3, max_size=40),
+    st.lists(_ordinary, min_size=1, max_size=3),
+    st.sampled_from([2.0**600, 2.0**-600, 2.0**900]),
+)
+def test_identical_gate_verdicts_at_any_scale(
+    baseline: list[float], new: list[float], factor: float
+) -> None:
+    before = gate(baseline, new, "lower")
+    after = gate([v * factor for v in baseline], [v * factor for v in new], "lower")
+    assert (after.verdict, after.effect_size, after.p_value, after.method) == (
+        before.verdict,
+        before.effect_size,
+        before.p_value,
+        before.method,
+    )
+
+
+@settings(max_examples=60, deadline=None)
 @given(steppy())
 def test_flipping_the_sign_flips_the_kinds(series: list[float | None]) -> None:
     flipped = [None if v is None else -v for v in series]

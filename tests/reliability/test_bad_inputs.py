@@ -17,22 +17,27 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from _reliability import VigilServer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from vigil.cli import app as cli_app
 from vigil.server.config import Settings
 from vigil.server.domain import parse_decimal
 from vigil.server.domain.logs import level_number
+from vigil.server.exceptions import ConflictError
 from vigil.server.factory import Factory
+from vigil.server.storage.jobs import JobStore
 
 from ._paths import raw_get
 from ._support import artifact_files, named_field, snapshot
@@ -77,6 +82,18 @@ def nested(depth: int) -> Any:
 def body(document: Any) -> bytes:
     """JSON as lsst.verify writes it (bare NaN and Infinity tokens allowed)."""
     return json.dumps(document).encode()
+
+
+DIGITS = b"1" + b"0" * 4400  # more digits than Python's int() reads by default (4,300)
+
+
+def raw_job(meta: bytes, data_id: bytes = b"{}") -> bytes:
+    """A job written by hand (``json.dumps`` cannot write 4,301 digits): *meta* is the
+    ``"meta": ...`` member, *data_id* the measurement's dataId."""
+    return (
+        b'{"identifier": "raw", "measurements": [{"metric": "demo.PA1", "value": 1.0,'
+        b' "unit": "mmag", "data_id": ' + data_id + b"}], " + meta + b"}"
+    )
 
 
 @dataclass(frozen=True)
@@ -176,6 +193,64 @@ JOB_CASES = [
     JobCase("nested-300-in-meta", body(job(meta=nested(300))), 422, "meta.a.a.a"),
     JobCase("nested-40-in-notes", body(measured(notes=nested(40))), 422,
             "measurements[0].notes.a"),
+    # A pull request number is a positive integer its column can hold: 4,301 digits made
+    # Python's int() give up (a 500), and others were silently dropped or misread.
+    JobCase("pull-request-4301-digits", raw_job(b'"meta": {"git": {"pull_request": ' + DIGITS
+            + b"}}"), 422, "meta.git.pull_request"),
+    JobCase("pull-request-4301-digits-with-nan", raw_job(b'"meta": {"git": {"pull_request": '
+            + DIGITS + b'}, "x": NaN}'), 422, "meta.git.pull_request"),
+    JobCase("pull-request-4301-digit-string", body(job(meta={"git": {"pull_request": "9" * 4400}})),
+            422, "meta.git.pull_request"),
+    JobCase("pull-request-url-4301-digits", body(job(meta={"env": {
+            "env_name": "local", "pull_request": "https://github.com/o/r/pull/" + "9" * 4400}})),
+            422, "meta.env.pull_request"),
+    JobCase("pull-request-beyond-its-column", body(job(meta={"git": {"pull_request": 2**31}})),
+            422, "meta.git.pull_request"),
+    JobCase("pull-request-zero", body(job(meta={"git": {"pull_request": 0}})), 422,
+            "meta.git.pull_request"),
+    JobCase("pull-request-negative", body(job(meta={"git": {"pull_request": -3}})), 422,
+            "meta.git.pull_request"),
+    JobCase("pull-request-fraction", body(job(meta={"git": {"pull_request": 42.5}})), 422,
+            "meta.git.pull_request"),
+    JobCase("pull-request-number-beyond-64-bits",
+            body(job(meta={"git": {"pull_request": {"number": "9" * 30}}})), 422,
+            "meta.git.pull_request.number"),
+    # Integers beyond 64 bits anywhere: the fast JSON parser read them as floats (1e+30).
+    JobCase("integer-beyond-64-bits-in-data-id", body(job(measurements=[
+            {"metric": "demo.PA1", "value": 1.0, "unit": "mmag", "data_id": {"tract": t}}
+            for t in (1, 2, 3, 10**30)])), 422, "measurements[3].data_id.tract"),
+    JobCase("integer-2-to-the-64-in-meta", body(job(meta={"visit": 2**64})), 422, "meta.visit"),
+    JobCase("integer-below-64-bits-in-meta", body(job(meta={"visit": -(2**63) - 1})), 422,
+            "meta.visit"),
+    JobCase("integer-beyond-64-bits-in-notes", body(measured(notes={"n": [1, 2**70]})), 422,
+            "measurements[0].notes.n[1]"),
+    JobCase("integer-4301-digits-in-data-id", raw_job(b'"meta": {}', data_id=b'{"tract": '
+            + DIGITS + b"}"), 422, "measurements[0].data_id.tract"),
+    JobCase("integer-4301-digits-in-meta-with-nan", raw_job(b'"meta": {"visit": -' + DIGITS
+            + b', "x": NaN}'), 422, "meta.visit"),
+    # Measurement ids are unique within a job; a blob a measurement refers to is in the job.
+    JobCase("duplicate-measurement-identifier", body(job(measurements=[
+            {"metric": "demo.PA1", "identifier": "m1", "value": 1.0, "unit": "mmag"},
+            {"metric": "demo.PA1", "identifier": "m2", "value": 2.0, "unit": "mmag"},
+            {"metric": "demo.PA1", "identifier": "m1", "value": 3.0, "unit": "mmag"}])),
+            422, "measurements[2].identifier"),
+    JobCase("blob-ref-missing", body(measured(blob_refs=["b-missing"])), 422,
+            "measurements[0].blob_refs[0]"),
+    JobCase("blob-ref-missing-after-one-present", body(job(
+            blobs=[{"identifier": "b1", "name": "b", "data": {}}],
+            measurements=[{"metric": "demo.PA1", "value": 1.0, "unit": "mmag",
+                           "blob_refs": ["b1", "b2"]}])), 422, "measurements[0].blob_refs[1]"),
+    # A measurement's metric is named as a metric is.
+    JobCase("measurement-metric-markup", body(measured(metric="x.<script>alert(1)</script>")),
+            422, "measurements[0].metric"),
+    JobCase("measurement-metric-without-package", body(measured(metric="PA1")), 422,
+            "measurements[0].metric"),
+    JobCase("measurement-metric-three-parts", body(measured(metric="demo.PA1.design")), 422,
+            "measurements[0].metric"),
+    JobCase("measurement-metric-space", body(measured(metric="demo.PA 1")), 422,
+            "measurements[0].metric"),
+    JobCase("measurement-metric-empty-part", body(measured(metric="demo..PA1")), 422,
+            "measurements[0].metric"),
 ]  # fmt: skip
 
 
@@ -418,3 +493,245 @@ def test_revoking_a_token_by_a_bad_id_is_a_one_line_error(
     assert [line for line in result.output.splitlines() if line] == [
         f"error: {token!r} is neither a token id nor a Vigil token."
     ]
+
+
+# A job resent under its identifier: the same content is the stored job, other content a
+# conflict. The new values were dropped without a word (200 with the first job's body).
+
+
+def _post_job(client: TestClient, surface: str, document: Any, headers: dict[str, str]) -> Any:
+    path = "/api/jobs" if surface == "api" else "/job"
+    content = document if isinstance(document, bytes) else body(document)
+    return client.post(path, content=content, headers={**headers, **JSON_TYPE})
+
+
+JSON_TYPE = {"Content-Type": "application/json"}
+_STATUS = {"api": {"created": 201, "same": 200}, "squash": {"created": 202, "same": 202}}
+
+
+@pytest.mark.parametrize("surface", ["api", "squash"])
+def test_a_resent_identifier_with_other_content_is_a_409_naming_it(
+    surface: str, quiet_client: TestClient, settings: Settings, stored: dict[str, Any]
+) -> None:
+    headers, statuses = stored["headers"], _STATUS[surface]
+    first = job(identifier="ci-run-7")
+    assert _post_job(quiet_client, surface, first, headers).status_code == statuses["created"]
+    # The same content, keys in another order and other spacing: the stored job.
+    again = json.dumps(first, sort_keys=True, indent=2).encode()
+    resent = _post_job(quiet_client, surface, again, headers)
+    assert resent.status_code == statuses["same"], resent.text
+    if surface == "squash":
+        assert resent.json()["created"] is False
+
+    before = snapshot(settings.effective_database_url.render_as_string(hide_password=False))
+    changes = {
+        "value": measured(value=99.0),
+        "meta": job(meta={"env": {"env_name": "local", "ci_dataset": "other_data"}}),
+        "blobs": job(blobs=[{"identifier": "b1", "name": "b", "data": {}}]),
+        "measurement-added": job(measurements=[*first["measurements"], {
+            "metric": "demo.PA1", "identifier": "m2", "value": 1.0, "unit": "mmag"}]),
+    }  # fmt: skip
+    for change, document in changes.items():
+        response = _post_job(quiet_client, surface, dict(document, identifier="ci-run-7"), headers)
+        assert response.status_code == 409, (change, response.text)
+        assert named_field(response) == "identifier", (change, response.text)
+        assert "'ci-run-7'" in response.text, (change, response.text)
+    after = snapshot(settings.effective_database_url.render_as_string(hide_password=False))
+    assert after == before
+
+
+def test_metrics_and_specifications_are_not_the_content_of_a_job(
+    quiet_client: TestClient, stored: dict[str, Any]
+) -> None:
+    # Definitions travel with a job but are not its results: a resend whose metric
+    # description was edited in between is still the stored job.
+    first = job(identifier="with-definitions")
+    edited = dict(first, metrics=[{"name": "demo.PA1", "unit": "mmag", "description": "New."}])
+    headers = stored["headers"]
+    assert _post_job(quiet_client, "api", first, headers).status_code == 201
+    assert _post_job(quiet_client, "api", edited, headers).status_code == 200
+
+
+def test_a_later_resend_of_the_same_results_is_a_retry(
+    quiet_client: TestClient, stored: dict[str, Any]
+) -> None:
+    # `vigil dispatch` stamps meta.env.date with the time it sends: a CI step that runs
+    # again sends the same results with a later date, and gets the stored job.
+    env = {"env_name": "local", "date": "2026-12-01T10:00:00+00:00"}
+    first = job(identifier="retried-step", meta={"env": env})
+    later = job(
+        identifier="retried-step", meta={"env": {**env, "date": "2026-12-01T10:05:00+00:00"}}
+    )
+    headers = stored["headers"]
+    assert _post_job(quiet_client, "api", first, headers).status_code == 201
+    assert _post_job(quiet_client, "api", later, headers).status_code == 200
+
+
+def test_a_job_stored_before_content_hashes_is_taken_as_the_same(
+    quiet_client: TestClient, settings: Settings, stored: dict[str, Any]
+) -> None:
+    # Jobs stored before migration 0008 have no hash: a resend of one answers 200, as
+    # before, whatever it carries.
+    engine = create_engine(settings.effective_database_url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE jobs SET content_hash = NULL"))
+    finally:
+        engine.dispose()
+    response = _post_job(
+        quiet_client, "api", measured(value=99.0) | {"identifier": "stored-job"}, stored["headers"]
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == stored["job_id"]
+
+
+def test_two_bodies_racing_for_one_identifier_store_one_and_refuse_the_other(
+    live_server: VigilServer, token: str
+) -> None:
+    # Pairs of different bodies under one identifier, each pair sent at the same instant
+    # (half through the native API, half through the SQuaSH surface): one of each pair
+    # is stored, the other gets 409, whichever checked the identifier first.
+    headers = {"Authorization": f"Bearer {token}", **JSON_TYPE}
+    pairs = 12
+    answers: dict[tuple[int, float], int] = {}
+    barriers = [threading.Barrier(2) for _ in range(pairs)]
+
+    def send(index: int, value: float) -> None:
+        path = "/api/jobs" if index % 2 else "/job"
+        document = measured(value=value) | {"identifier": f"race-{index}"}
+        with httpx.Client(base_url=live_server.url, timeout=60) as http:
+            barriers[index].wait()
+            answers[index, value] = http.post(path, content=body(document), headers=headers)
+
+    threads = [
+        threading.Thread(target=send, args=(index, value))
+        for index in range(pairs)
+        for value in (1.0, 2.0)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    engine = create_engine(live_server.database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT j.identifier, m.value FROM jobs j JOIN measurements m"
+                    " ON m.job_id = j.id WHERE j.identifier LIKE 'race-%'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    stored_values = {identifier: value for identifier, value in rows}
+    assert len(rows) == pairs and len(stored_values) == pairs
+    for index in range(pairs):
+        created = 201 if index % 2 else 202
+        statuses = {value: answers[index, value].status_code for value in (1.0, 2.0)}
+        assert sorted(statuses.values()) == sorted([created, 409]), (index, statuses)
+        kept = next(value for value, status in statuses.items() if status == created)
+        assert stored_values[f"race-{index}"] == kept
+        loser = answers[index, 3.0 - kept]
+        assert named_field(loser) == "identifier", loser.text
+
+
+def test_a_race_lost_after_the_identifier_check_is_still_judged_by_content(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both requests found the identifier free and raced to insert it; the loser's insert
+    # fails on the unique identifier, and only then is the stored content compared.
+    service = factory.create_job_service()
+    service.ingest(job(identifier="raced"), None)
+    real = JobStore.content_hash_by_identifier
+    calls: list[str] = []
+
+    def free_the_first_time(store: JobStore, identifier: str) -> tuple[bool, str | None]:
+        calls.append(identifier)
+        return (False, None) if len(calls) == 1 else real(store, identifier)
+
+    monkeypatch.setattr(JobStore, "content_hash_by_identifier", free_the_first_time)
+    with pytest.raises(ConflictError) as refused:
+        service.ingest(measured(value=99.0) | {"identifier": "raced"}, None)
+    assert refused.value.field == "identifier"
+    calls.clear()
+    again = service.ingest(job(identifier="raced"), None)
+    assert again.created is False and len(calls) == 2
+
+
+# The gate answers anyone: its body and its work are bounded (10.6 MB took 65 s of CPU).
+
+
+def _gate_job(measurements: int, padding: int = 0) -> dict[str, Any]:
+    return {
+        "job": job(
+            measurements=[
+                {"metric": "demo.PA1", "value": 1.0, "unit": "mmag", "data_id": {"tract": t}}
+                for t in range(measurements)
+            ],
+            meta={"env": {"env_name": "local", "ci_dataset": "demo_data"}, "pad": "p" * padding},
+        )
+    }
+
+
+def test_an_anonymous_gate_body_over_the_default_limit_is_refused(
+    quiet_client: TestClient, stored: dict[str, Any]
+) -> None:
+    content = body(_gate_job(1, padding=10_600_000))
+    refused = quiet_client.post("/api/gate", content=content, headers=JSON_TYPE)
+    assert refused.status_code == 413, refused.text[:300]
+    assert named_field(refused) == "body"
+    assert "VIGIL_GATE_MAX_BYTES" in refused.text
+    # With a token the limit is larger: the same body is judged.
+    judged = quiet_client.post(
+        "/api/gate", content=content, headers={**JSON_TYPE, **stored["headers"]}
+    )
+    assert judged.status_code == 200, judged.text[:300]
+
+
+def test_the_gate_bounds_its_body_and_its_work_by_caller(
+    make_app: Callable[..., FastAPI], factory: Factory, stored: dict[str, Any]
+) -> None:
+    limits = {
+        "gate_max_bytes": 20_000,
+        "gate_max_bytes_authenticated": 60_000,
+        "gate_max_series": 3,
+        "gate_max_series_authenticated": 5,
+    }
+    token = stored["headers"]
+    four = factory.create_job_service().ingest(_gate_job(4)["job"] | {"identifier": "four"}, None)
+
+    def chunks(content: bytes) -> Any:  # a body without Content-Length, counted as it comes
+        for start in range(0, len(content), 4096):
+            yield content[start : start + 4096]
+
+    with TestClient(make_app(**QUIET, **limits)) as client:
+        cases = [
+            # (what, body, headers, status, field, setting)
+            ("anonymous-body", body(_gate_job(1, 30_000)), {}, 413, "body",
+             "VIGIL_GATE_MAX_BYTES"),
+            ("anonymous-body-streamed", chunks(body(_gate_job(1, 30_000))), {}, 413, "body",
+             "VIGIL_GATE_MAX_BYTES"),
+            ("token-body", body(_gate_job(1, 30_000)), token, 200, None, None),
+            ("token-body-over", body(_gate_job(1, 70_000)), token, 413, "body",
+             "VIGIL_GATE_MAX_BYTES_AUTHENTICATED"),
+            ("anonymous-series", body(_gate_job(4)), {}, 413, "job.measurements",
+             "VIGIL_GATE_MAX_SERIES"),
+            ("anonymous-stored-series", body({"job_id": four.id}), {}, 413, "job_id",
+             "VIGIL_GATE_MAX_SERIES"),
+            ("token-series", body(_gate_job(4)), token, 200, None, None),
+            ("token-stored-series", body({"job_id": four.id}), token, 200, None, None),
+            ("token-series-over", body(_gate_job(6)), token, 413, "job.measurements",
+             "VIGIL_GATE_MAX_SERIES_AUTHENTICATED"),
+            ("anonymous-within", body(_gate_job(3)), {}, 200, None, None),
+        ]  # fmt: skip
+        failures = []
+        for what, content, headers, status, field_name, setting in cases:
+            response = client.post("/api/gate", content=content, headers={**JSON_TYPE, **headers})
+            if response.status_code != status:
+                failures.append(f"{what}: {response.status_code}, not {status}: {response.text}")
+            elif field_name is not None and named_field(response) != field_name:
+                failures.append(f"{what}: names {named_field(response)!r}: {response.text}")
+            elif setting is not None and f"({setting})" not in response.text:
+                failures.append(f"{what}: does not name {setting}: {response.text}")
+    assert failures == [], "\n".join(failures)

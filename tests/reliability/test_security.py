@@ -9,7 +9,12 @@
   (`vigil.compute`, `vigil.explorer`) interpolates only what `vigil.compute.sql` checked
   or quoted (`tests.reliability._sql_source`), and hostile names are refused or quoted
   (``test_hostile_names.py``);
-- request size limits are set and enforced.
+- request size limits are set and enforced;
+- every HTML page is sent with a strict Content-Security-Policy (no inline script; eval
+  only on pages that embed Bokeh), ``X-Frame-Options: DENY`` and ``nosniff``, and has no
+  inline script for that policy to break; every other response with ``nosniff``;
+- a ``Host`` header the server does not trust is refused, so no URL in a response
+  names a host the client made up.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
+from server.conftest import login
 from vigil.cli import app as cli_app
 from vigil.server.config import Settings
 from vigil.server.domain import TokenKey
@@ -102,6 +109,7 @@ CREDENTIALS = {
     "unknown-token": "Bearer vgl_999999_" + "A" * 43,
     "wrong-secret": None,  # the user's token id with another secret (filled in below)
     "revoked": None,  # a token of the user, revoked (filled in below)
+    "expired": None,  # a token of the user past its expiry (filled in below)
     "basic-scheme": "Basic dGVzdGVyOnRlc3Rlcg==",
 }
 
@@ -125,6 +133,12 @@ def test_writes_without_a_valid_token_are_refused(
         revoked = factory.create_user_service().create_token("tester", "old").text
         factory.create_user_service().revoke_token(revoked)
         header = f"Bearer {revoked}"
+    elif credential == "expired":
+        long_ago = datetime.now(UTC) - timedelta(days=40)
+        expired = factory.create_user_service().create_token(
+            "tester", "old", expires_in=timedelta(days=30), now=long_ago
+        )
+        header = f"Bearer {expired.text}"
     headers = {"Authorization": header} if header else {}
     routes = list(_write_routes(quiet_app))
     assert ("POST", "/api/jobs") in routes and ("POST", "/job") in routes
@@ -367,8 +381,16 @@ def _shape(path: str) -> str:
     return "/" + "/".join(parts[:1] + ["*"] * len(parts[1:]))
 
 
-def _crawl(client: TestClient, start: str = "/", per_shape: int = 2) -> tuple[int, dict[str, Any]]:
-    """Pages reachable from *start*, a few of each kind; the post forms found, by action."""
+def _crawl(
+    client: TestClient,
+    start: str = "/",
+    per_shape: int = 2,
+    visited: list[str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Pages reachable from *start*, a few of each kind; the post forms found, by action.
+
+    The paths of the HTML pages crawled are appended to *visited*.
+    """
     seen: set[str] = set()
     shapes: dict[str, int] = {}
     queue, forms, pages = [start], {}, 0
@@ -382,6 +404,8 @@ def _crawl(client: TestClient, start: str = "/", per_shape: int = 2) -> tuple[in
         if "text/html" not in response.headers.get("content-type", ""):
             continue
         pages += 1
+        if visited is not None:
+            visited.append(url)
         parser = _Forms()
         parser.feed(response.text)
         for form in parser.forms:
@@ -425,7 +449,8 @@ def test_every_html_form_is_protected_against_cross_site_request_forgery(
     with TestClient(app) as anonymous:
         pages, forms = _crawl(anonymous)
         found.update(forms)
-    with TestClient(app, cookies={"vigil_session": token}) as logged_in:
+    with TestClient(app) as logged_in:
+        login(logged_in, token)
         more_pages, forms = _crawl(logged_in)
         found.update(forms)
     assert pages >= 1 and more_pages >= 1, "the crawl found no HTML page"
@@ -435,7 +460,8 @@ def test_every_html_form_is_protected_against_cross_site_request_forgery(
         action = form["action"]
         token_fields = [name for name in form["fields"] if "csrf" in name.lower()]
         assert token_fields, f"the form of {form['page']} posting to {action} has no CSRF token"
-        with TestClient(app, cookies={"vigil_session": token}) as browser:
+        with TestClient(app) as browser:
+            login(browser, token)
             browser.get(form["page"], headers={"Accept": "text/html"})  # sets the CSRF cookie
             cookie_token = next(
                 (v for k, v in browser.cookies.items() if "csrf" in k.lower()), None
@@ -632,3 +658,197 @@ def test_a_body_over_the_limit_is_refused_declared_or_streamed(
         assert response.status_code == 413, response.text[:200]
         assert response.json()["detail"]["code"] == "payload_too_large"
     assert snapshot(_url(settings)) == before
+
+
+# Headers: a strict Content-Security-Policy on every page, nosniff on everything. ----------
+
+# Pages the crawl from "/" may not reach (forms, the monitor, errors, the API's docs).
+_PAGES = [
+    "/",
+    "/metrics",
+    "/jobs",
+    "/compare",
+    "/regressions",
+    "/login",
+    "/monitor",
+    "/monitor/processings",
+    "/monitor/exposures",
+    "/monitor/trends",
+    "/monitor/logs",
+    "/explore",
+    "/jobs/999999",
+    "/metrics/no.such.metric",
+    "/api/docs",
+]
+
+
+def _policy(header: str) -> dict[str, list[str]]:
+    directives = [d.split() for d in header.split(";") if d.strip()]
+    return {d[0].lower(): d[1:] for d in directives}
+
+
+class _Scripts(HTMLParser):
+    """The script elements and the event-handler attributes of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict[str, str]] = []
+        self.handlers: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "script":
+            self.scripts.append(a)
+        self.handlers += [f"<{tag} {k}>" for k in a if k.startswith("on")]
+
+
+def test_every_html_page_sends_a_strict_content_security_policy(
+    demo_settings: Settings,
+) -> None:
+    app = create_app(demo_settings.model_copy(update={"background_worker": False}))
+    visited: list[str] = []
+    with TestClient(app) as client:
+        _crawl(client, visited=visited)
+        job = client.get("/jobs?format=json").json()["jobs"][0]["id"]
+        extra = [f"/jobs/{job}", f"/compare?a={job}&b={job}"]
+        checked = 0
+        for path in dict.fromkeys([*_PAGES, *extra, *visited]):
+            response = client.get(path, headers={"Accept": "text/html"})
+            assert response.headers["content-type"].startswith("text/html"), path
+            checked += 1
+            policy = _policy(response.headers["content-security-policy"])
+            assert policy["default-src"] == ["'none'"], path
+            assert policy["object-src"] == ["'none'"], path
+            assert policy["base-uri"] == ["'none'"], path
+            assert policy["frame-ancestors"] == ["'none'"], path
+            assert policy["form-action"] == ["'self'"], path
+            script_src = policy["script-src"]
+            assert "'unsafe-inline'" not in script_src and "*" not in script_src, path
+            assert all(s in ("'self'", "'unsafe-eval'") or s.startswith("'sha256-")
+                       for s in script_src), (path, script_src)  # fmt: skip
+            assert response.headers["x-frame-options"] == "DENY", path
+            assert response.headers["x-content-type-options"] == "nosniff", path
+            assert response.headers["referrer-policy"] in ("same-origin", "no-referrer"), path
+            parser = _Scripts()
+            parser.feed(response.text)
+            assert parser.handlers == [], (path, parser.handlers)
+            bokeh = False
+            for script in parser.scripts:
+                src = script.get("src", "")
+                if src:
+                    assert src.startswith("/") and not src.startswith("//"), (path, src)
+                    bokeh = bokeh or src.startswith("/static/bokeh/")
+                else:
+                    # Data for scripts only; the one inline script of /api/docs is
+                    # allowed by its hash.
+                    assert script.get("type") == "application/json" or path == "/api/docs", (
+                        path,
+                        script,
+                    )
+            # eval only where BokehJS needs it for its callbacks.
+            assert ("'unsafe-eval'" in script_src) == bokeh, (path, script_src)
+    assert checked >= 25 and any("/metrics/" in p for p in visited)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/",
+        "/api/jobs",
+        "/api/openapi.json",
+        "/api/jobs/999999",
+        "/metrics?format=json",
+        "/static/vigil.js",
+        "/static/vigil.css",
+        "/no/such/page",
+    ],
+)
+def test_every_other_response_is_sent_with_nosniff(path: str, client: TestClient) -> None:
+    response = client.get(path)
+    assert response.headers["x-content-type-options"] == "nosniff", path
+    assert response.headers["referrer-policy"] == "same-origin", path
+
+
+def test_refusals_by_the_middleware_are_sent_with_nosniff(
+    make_app: Callable[..., FastAPI], auth_headers: dict[str, str]
+) -> None:
+    with TestClient(make_app(max_request_bytes=100, background_worker=False)) as client:
+        too_big = client.post("/api/jobs", content=b"x" * 200, headers=auth_headers)
+        bad_host = client.get("/api/jobs", headers={"Host": "evil.example.org"})
+    assert too_big.status_code == 413 and bad_host.status_code == 400
+    for response in (too_big, bad_host):
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+# The Host header: trusted names only, so that URLs in responses are this server's. ---------
+
+_URL_PATHS = ["/api/", "/api/jobs", "/api/jobs/{job_id}", "/api/series", "/jobs/{job_id}"]
+
+
+def _urls(body: Any) -> list[str]:
+    """Every string of a JSON body that is an absolute URL."""
+    if isinstance(body, dict):
+        return [u for v in body.values() for u in _urls(v)]
+    if isinstance(body, list):
+        return [u for v in body for u in _urls(v)]
+    return [body] if isinstance(body, str) and "://" in body else []
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example.org", "evil.example.org:80", "localhost.evil.example.org", "a/b", ""]
+)
+def test_an_untrusted_host_header_is_refused_and_never_echoed(
+    host: str, quiet_client: TestClient, job_id: int
+) -> None:
+    for path in _URL_PATHS:
+        url = path.format(job_id=job_id)
+        response = quiet_client.get(url, headers={"Host": host, "Accept": "application/json"})
+        assert response.status_code == 400, (url, response.status_code)
+        assert response.json()["detail"]["field"] == "Host"
+        assert "evil" not in response.text
+        assert "VIGIL_TRUSTED_HOSTS" in response.json()["detail"]["message"]
+
+
+def test_urls_name_a_trusted_host_or_the_base_url(
+    make_app: Callable[..., FastAPI], job_id: int
+) -> None:
+    with TestClient(make_app(background_worker=False)) as client:
+        # The address the connection came in on (the test client's), and trusted names.
+        for host, base in [
+            (None, "http://testserver/"),
+            ("localhost:8000", "http://localhost:8000/"),
+            ("127.0.0.1:8000", "http://127.0.0.1:8000/"),
+            ("[::1]:8000", "http://[::1]:8000/"),
+        ]:
+            headers = {"Host": host} if host else {}
+            urls = _urls(client.get(f"/api/jobs/{job_id}", headers=headers).json())
+            assert urls and all(u.startswith(base) for u in urls), (host, urls)
+    base_url = "https://vigil.example.org/prefix"
+    with TestClient(make_app(background_worker=False, base_url=base_url)) as client:
+        assert client.get("/api/jobs", headers={"Host": "evil.example.org"}).status_code == 400
+        for host in ("vigil.example.org", "localhost", None):
+            headers = {"Host": host} if host else {}
+            urls = _urls(client.get(f"/api/jobs/{job_id}", headers=headers).json())
+            assert urls and all(u.startswith(base_url + "/") for u in urls), (host, urls)
+    hosts = ["vigil.example.org", "*.example.net"]
+    with TestClient(make_app(background_worker=False, trusted_hosts=hosts)) as client:
+        for host, status in [
+            ("vigil.example.org", 200),
+            ("a.example.net:8080", 200),
+            ("example.net", 400),
+            ("localhost", 400),
+        ]:
+            assert client.get("/api/jobs", headers={"Host": host}).status_code == status, host
+
+
+def test_a_real_server_refuses_an_untrusted_host(live_server: Any) -> None:
+    import httpx
+
+    url = f"{live_server.url}/api/"
+    trusted = httpx.get(url)
+    assert trusted.status_code == 200
+    assert all(u.startswith(live_server.url) for u in _urls(trusted.json()))
+    refused = httpx.get(url, headers={"Host": "evil.example.org"})
+    assert refused.status_code == 400
+    assert "evil" not in refused.text
+    assert httpx.get(url, headers={"Host": f"localhost:{live_server.port}"}).status_code == 200

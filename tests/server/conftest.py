@@ -49,13 +49,14 @@ from sqlalchemy import make_url, text  # noqa: E402
 from vigil.server.config import Settings  # noqa: E402
 from vigil.server.database import create_database_engine  # noqa: E402
 from vigil.server.dbschema import Base  # noqa: E402
+from vigil.server.domain import Role  # noqa: E402
 from vigil.server.factory import Factory  # noqa: E402
 from vigil.server.main import create_app  # noqa: E402
 from vigil.server.migration import upgrade  # noqa: E402
 
 POSTGRES_ENV = "VIGIL_TEST_POSTGRES_URL"
 
-__all__ = ["POSTGRES_ENV"]
+__all__ = ["POSTGRES_ENV", "TESTER_ROLES", "login"]
 
 
 @pytest.fixture(scope="session")
@@ -158,12 +159,30 @@ def factory(settings: Settings) -> Iterator[Factory]:
         yield test_factory
 
 
+TESTER_ROLES = frozenset({Role.SUBMITTER, Role.TRIAGER, Role.OPERATOR})
+"""The roles of ``tester``: every one but admin."""
+
+
 @pytest.fixture
 def token(factory: Factory) -> str:
-    """An API token of the user ``tester``."""
+    """An API token of the user ``tester`` (submitter, triager and operator)."""
     service = factory.create_user_service()
-    service.create_user("tester", "tester@example.org")
+    service.create_user("tester", "tester@example.org", roles=TESTER_ROLES)
     return service.create_token("tester").text
+
+
+def login(client: TestClient, token: str) -> str:
+    """Log *client* in at ``/login`` with *token*; return the session cookie's value."""
+    page = client.get("/login", headers={"Accept": "text/html"})
+    assert page.status_code == 200, page.text[:300]
+    csrf = client.cookies.get("vigil_csrf")
+    answer = client.post(
+        "/login", data={"token": token, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text[:300]
+    session = client.cookies.get("vigil_session")
+    assert session, "the log-in set no session cookie"
+    return str(session)
 
 
 @pytest.fixture

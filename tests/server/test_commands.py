@@ -109,8 +109,94 @@ def test_serve_refuses_an_out_of_date_database(database: str) -> None:
 
     engine = sqlalchemy.create_engine(database)
     with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     engine.dispose()
     code, output = run("serve", "--port", "1")
     assert code == 1
     assert "vigil db upgrade" in output
+
+
+def test_roles_expiry_and_the_token_list(database: str) -> None:
+    run("db", "upgrade")
+    code, output = run("user", "create", "ci", "--role", "submitter", "--role", "triager")
+    assert code == 0 and "roles: submitter triager" in output, output
+    code, output = run("user", "create", "root", "--admin")
+    assert code == 0 and "roles: admin" in output
+    code, output = run("user", "create", "robot")
+    assert code == 0 and "roles: submitter" in output  # the default: what CI needs
+    code, output = run("user", "create", "x", "--role", "superuser")
+    assert code == 1 and "'superuser' is not a role" in output
+
+    code, output = run(
+        "token", "create", "ci", "--name", "upload", "--role", "submitter", "--expires-in", "30d"
+    )
+    assert code == 0 and "roles: submitter," in output, output
+    token = TOKEN_RE.search(output)
+    assert token is not None
+    with Factory.standalone(Settings()) as factory:
+        user = factory.create_auth_service().authenticate(token[0])
+        assert sorted(user.roles) == ["submitter"]
+        (listed,) = [
+            t for t in factory.create_user_service().list_tokens("ci") if t.name == "upload"
+        ]
+        assert listed.expires_at is not None
+        days = (listed.expires_at - listed.created_at).days
+        assert days == 30
+    code, output = run("token", "create", "ci", "--expires-in", "400d")
+    assert code == 1 and "at most 365 days" in output
+    code, output = run("token", "create", "ci", "--expires-in", "soon")
+    assert code == 1 and "not a duration" in output
+    code, output = run("token", "create", "ci", "--role", "operator")
+    assert code == 1 and "has no role operator" in output
+
+    code, output = run("token", "list", "--user", "ci")
+    assert code == 0
+    header, *rows = output.strip().splitlines()
+    assert header.split("\t") == [
+        "id", "user", "name", "roles", "created", "last used", "expires", "revoked"
+    ]  # fmt: skip
+    upload = next(r.split("\t") for r in rows if "\tupload\t" in r)
+    assert upload[3] == "submitter" and upload[6] != "never"
+
+    code, output = run("user", "roles", "ci", "--set", "viewer", "--set", "operator")
+    assert code == 0 and "ci: viewer operator" in output
+    code, output = run("user", "roles", "ci", "--remove", "viewer", "--remove", "operator")
+    assert code == 1 and "without a role" in output
+    code, output = run("user", "list")
+    assert "\tviewer operator" in output
+
+    code, output = run("audit", "list")
+    assert code == 0
+    actions = [line.split("\t")[3] for line in output.strip().splitlines()[1:]]
+    assert "user.roles" in actions and "token.create" in actions and "user.create" in actions
+    assert all(line.split("\t")[2].startswith("cli:") for line in output.strip().splitlines()[1:])
+
+
+def test_job_and_metric_delete_ask_first(database: str, tmp_path: Path) -> None:
+    import json
+
+    run("db", "upgrade")
+    job = {
+        "identifier": "to-delete",
+        "measurements": [
+            {"metric": "demo.PA1", "value": 1.0, "unit": "mmag"},
+            {"metric": "demo.AM1", "value": 2.0, "unit": "marcsec"},
+        ],
+        "meta": {},
+    }
+    with Factory.standalone(Settings()) as factory:
+        job_id = factory.create_job_service().ingest(json.loads(json.dumps(job)), None).id
+    result = CliRunner().invoke(app, ["job", "delete", str(job_id)], input="n\n")
+    assert result.exit_code == 1 and "nothing was deleted" in result.output
+    code, output = run("metric", "delete", "demo.PA1", "--yes")
+    assert code == 0 and "1 measurements in 1 jobs" in output, output
+    result = CliRunner().invoke(app, ["job", "delete", str(job_id)], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert f"Deleted job {job_id} (to-delete): 1 measurements" in result.output
+    code, output = run("job", "delete", str(job_id), "--yes")
+    assert code == 1 and f"No job has the id {job_id}" in output
+    code, output = run("metric", "delete", "no.such", "--yes")
+    assert code == 1 and "No metric is called 'no.such'" in output
+    code, output = run("audit", "list", "--action", "job.delete")
+    rows = output.strip().splitlines()[1:]
+    assert len(rows) == 1 and f"\tjob {job_id}\t" in rows[0] and '"measurements": 1' in rows[0]

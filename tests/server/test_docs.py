@@ -30,7 +30,9 @@ def test_every_native_endpoint_is_documented(tmp_path: Path) -> None:
             assert f"`{method.upper()} {path}" in text, f"{method.upper()} {path}"
 
 
-@pytest.mark.parametrize("group", ["db", "user", "token", "metrics", "artifacts"])
+@pytest.mark.parametrize(
+    "group", ["db", "user", "token", "metrics", "artifacts", "job", "metric", "audit"]
+)
 def test_every_server_command_is_documented(group: str) -> None:
     text = (DOCS / "server.md").read_text()
     command = get_command(cli_app)

@@ -196,3 +196,40 @@ def test_measurement_values_never_become_zero() -> None:
 def test_metric_set_lookup_error_is_specific() -> None:
     with pytest.raises(UnknownMetricError, match="unknown metric 'a.b'"):
         MetricSet()["a.b"]
+
+
+@pytest.mark.parametrize(
+    ("digits", "tract"),
+    [(b"1" + b"0" * 30, "1" + "0" * 30), (b"-9223372036854775809", None), (b"9" * 4400, None)],
+    ids=["30-digits", "below-int64", "4400-digits"],
+)
+def test_a_data_id_integer_beyond_64_bits_is_refused_never_read_as_a_float(
+    tmp_path: Path, digits: bytes, tract: str | None
+) -> None:
+    # The fast JSON parser read 10**30 as 1e+30, and a dataId became another one; 4,301
+    # digits and more made Python's int() give up.
+    path = tmp_path / "job.json"
+    path.write_bytes(
+        b'{"measurements": [{"metric": "demo.PA1", "value": 1, "unit": "mmag", "data_id":'
+        b' {"tract": ' + digits + b'}}], "x": ' + digits + b"}"
+    )
+    with pytest.raises(DocumentError) as info:
+        Job.read(path)
+    assert info.value.field == "measurements[0].data_id.tract"
+    assert "beyond 64 bits" in str(info.value)
+    with pytest.raises(DocumentError, match="beyond 64 bits"):
+        Job().measure("demo.PA1", 1.0, "mmag", data_id={"tract": 2**64})
+    assert Job().measure("demo.PA1", 1.0, "mmag", data_id={"tract": 2**64 - 1})
+
+
+def test_a_measured_metric_is_named_as_a_metric_is() -> None:
+    bad = {"metric": "x.<script>alert(1)</script>", "value": 1.0, "unit": ""}
+    with pytest.raises(DocumentError) as info:
+        Measurement.from_dict(bad, field_name="measurements[2]")
+    assert info.value.field == "measurements[2].metric"
+    with pytest.raises(DocumentError):
+        Metric("x.<script>alert(1)</script>")
+    with pytest.raises(DocumentError):
+        Job().measure("demo.PA1.design", 1.0)
+    # lsst.verify's measurement files may leave the package out: it comes from context.
+    assert Measurement.from_dict({"metric": "AB1_design", "value": 1.0}).metric == "AB1_design"

@@ -19,6 +19,17 @@ Change points
     and a status: ``"ok"`` or ``"not enough data"`` with a ``reason`` (too short, all NaN,
     constant). `change_points` returns ``[]`` in those cases.
 
+``suspect(values, direction=None, *, z=2.75, z_run=3.5) -> Suspicion | None``
+    An early warning on the newest values, before ``min_segment`` of them can confirm a
+    change: the newest value further than ``z`` noise sigmas from the current level (a
+    4-sigma jump is suspected on its first run 9 times in 10), or a run of newest values
+    all on one side with a z statistic of ``z_run`` or more.
+
+Smooth trends are reported as ``SeriesAnalysis.drifts`` (``Drift``), not as a chain of
+change points, and a sinusoidal season is removed before detection. The change points
+found at a stricter ``alpha`` are a subset of those found at a laxer one, and a series
+times any power of two gives identical verdicts.
+
 ``ChangePoint``: ``index``, ``previous_index``, ``before``, ``after`` (medians), ``size``
 (``after - before``), ``relative_size``, ``effect_size`` (in noise sigmas), ``p_value``,
 ``significance`` and ``kind``: ``"regression"``, ``"improvement"`` or ``"change"``.
@@ -30,8 +41,25 @@ Gate
     recent stable history. ``GateResult.verdict`` is ``"regression"``, ``"improvement"``,
     ``"no change"``, ``"change"`` (no direction known) or ``"not enough data"``, with
     ``effect_size``, ``p_value``, ``difference``, ``relative_difference``, ``baseline`` and
-    ``new`` (`Summary`), ``noise``, ``message`` and ``reason``. Settings: ``alpha=0.01``,
-    ``min_effect=1.0``, ``min_relative=0.0``, ``history=30``, ``min_baseline=5``.
+    ``new`` (`Summary`), ``noise``, ``message``, ``reason`` and ``reason_code``
+    (``"no_value"``, ``"too_few_baseline_points"``), and ``method``: ``"noise"`` (a test),
+    or ``"exact"`` when the baseline is constant (a deterministic metric: any difference
+    is a change). Several new values (re-runs) are judged by their median. Settings:
+    ``alpha=0.01``, ``min_effect=1.0``, ``min_relative=0.0``, ``history=30``,
+    ``min_baseline=5``.
+
+Comparing two values
+--------------------
+``difference_significance(history, a, b, n_a=1, n_b=1, average="mean") -> Difference``
+    How unusual ``b - a`` is given the series' *history*: the noise of a difference (both
+    sides' noise, each side a single value or the mean or median of ``n`` values),
+    estimated robustly from successive differences, and a Gaussian-equivalent ``z`` whose
+    ``|z| >= 3`` is as rare on unchanged data as a 3-sigma Gaussian event. ``Difference``
+    holds ``difference``, ``sigma`` (one value), ``sigma_difference``, ``statistic``,
+    ``degrees_of_freedom``, ``p_value``, ``z`` and ``history``.
+    ``difference_sigma(history)`` is the standard deviation of a difference of two
+    successive values alone; fewer than ``MIN_DIFFERENCE_HISTORY`` (5) finite history
+    values give no noise.
 
 Helpers
 -------
@@ -52,6 +80,13 @@ Example
 'no change'
 """
 
+from vigil.analysis._difference import (
+    MIN_DIFFERENCE_HISTORY,
+    Difference,
+    difference_sigma,
+    difference_significance,
+)
+from vigil.analysis._early import SUSPECT_Z, suspect
 from vigil.analysis._edivisive import Settings
 from vigil.analysis._gate import gate
 from vigil.analysis._robust import as_direction, finite_values, noise_sigma, robust_sigma
@@ -61,12 +96,14 @@ from vigil.analysis._types import (
     OK,
     ChangePoint,
     Direction,
+    Drift,
     GateResult,
     Kind,
     Segment,
     SeriesAnalysis,
     Status,
     Summary,
+    Suspicion,
     Verdict,
 )
 
@@ -75,10 +112,14 @@ NOT_ENOUGH_DATA = INSUFFICIENT
 
 __all__ = [
     "DEFAULTS",
+    "MIN_DIFFERENCE_HISTORY",
     "NOT_ENOUGH_DATA",
     "OK",
+    "SUSPECT_Z",
     "ChangePoint",
+    "Difference",
     "Direction",
+    "Drift",
     "GateResult",
     "Kind",
     "Segment",
@@ -86,13 +127,17 @@ __all__ = [
     "Settings",
     "Status",
     "Summary",
+    "Suspicion",
     "Verdict",
     "analyse_series",
     "as_direction",
     "change_points",
+    "difference_sigma",
+    "difference_significance",
     "finite_values",
     "gate",
     "kind_of",
     "noise_sigma",
     "robust_sigma",
+    "suspect",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from vigil.analysis._robust import FloatArray, IntArray
-from vigil.analysis._significance import student_sf, welch_moments
+from vigil.analysis._significance import student_sf
 
 __all__ = [
     "Settings",
@@ -22,10 +22,22 @@ __all__ = [
     "best_splits",
     "clip_outliers",
     "detect",
+    "detect_with_candidates",
     "divergence",
     "running_median",
     "seeded_intervals",
 ]
+
+_CANDIDATE_ALPHA = 0.05
+"""The level at which candidates are kept, whatever ``alpha``: the candidates then do
+not depend on ``alpha``, and the pruning removes the weakest change point until all pass
+``alpha``, always in the same order, so a stricter ``alpha`` finds a subset of what a
+laxer one finds."""
+
+_PRIOR_DF = 7.0
+"""Degrees of freedom of the series-wide noise (variance 1 once standardised) mixed into
+each side's variance: a side of a few values no longer rests on its own few-value
+variance alone."""
 
 _SCREEN = 9.0
 """Intervals whose best statistic is under this many noise variances are not tested: no
@@ -141,6 +153,14 @@ def best_splits(
     return starts + k[best], q[np.arange(starts.size), best]
 
 
+def detect_with_candidates(
+    x: FloatArray, sigma: float, settings: Settings
+) -> tuple[list[Split], list[Split]]:
+    """`detect`, and the change points at the candidates' level (a superset of them for
+    every ``alpha`` up to 0.05, used to recognise drifts the same way at every level)."""
+    return _Detector(x, sigma, settings).run_with_candidates()
+
+
 def detect(x: FloatArray, sigma: float, settings: Settings) -> list[Split]:
     """Change points of the finite values *x*.
 
@@ -170,14 +190,20 @@ class _Detector:
         self.squares = np.concatenate([[0.0], np.cumsum(z * z)])
 
     def run(self) -> list[Split]:
+        return self.run_with_candidates()[0]
+
+    def run_with_candidates(self) -> tuple[list[Split], list[Split]]:
+        """The change points at ``alpha``, and those at the candidates' level (a
+        superset, whatever ``alpha``: the same pruning path, stopped later)."""
         ms = self.settings.min_segment
         found = _refine(self.clipped, self.candidates(), ms)
-        splits = self.prune(found)
+        lax = self.prune(found, max(self.settings.alpha, _CANDIDATE_ALPHA))
+        splits = self.prune([s.index for s in lax])
         limit = self.settings.max_change_points
         if limit is not None and len(splits) > limit:
             strongest = sorted(splits, key=lambda s: s.p_value)[:limit]
             splits = sorted(strongest, key=lambda s: s.index)
-        return self.located(splits)
+        return self.located(splits), self.located(lax)
 
     def candidates(self) -> list[int]:
         """Seeded binary segmentation: the best split of every interval, largest
@@ -204,16 +230,16 @@ class _Detector:
             nearest = bisect.bisect_right(found, a)
             if nearest < len(found) and found[nearest] < b:
                 continue
-            if self.test(a, k, b) is not None:
+            if self.test(a, k, b, max(self.settings.alpha, _CANDIDATE_ALPHA)) is not None:
                 bisect.insort(found, k)
         return found
 
-    def test(self, start: int, split: int, stop: int) -> Split | None:
-        """The split if it is significant and large enough, else ``None``."""
-        return self.evaluate(start, split, stop)[0]
+    def test(self, start: int, split: int, stop: int, alpha: float) -> Split | None:
+        """The split if it is significant at *alpha* and large enough, else ``None``."""
+        return self.evaluate(start, split, stop, alpha)[0]
 
     def evaluate(
-        self, start: int, split: int, stop: int
+        self, start: int, split: int, stop: int, alpha: float | None = None
     ) -> tuple[Split | None, tuple[float, float]]:
         """Test *split* between *start* and *stop*: the split if it passes, and how weak
         it is (p-value, then smaller change first) to rank failing ones.
@@ -229,14 +255,24 @@ class _Detector:
         mean1, var1 = self._moments(lo, split)
         mean2, var2 = self._moments(split, hi)
         change = abs(mean2 - mean1)
-        if change < self.settings.min_effect:
+        if change < self.settings.min_effect or self._median_change(lo, split, hi) < (
+            self.settings.min_effect
+        ):
+            # The medians must move too: a burst inside one window shifts its mean
+            # without being a change of level (and the reported size is of medians).
             return None, (1.0, -change)
-        t, df = welch_moments(n1, mean1, var1, n2, mean2, var2)
+        t, df = _moderated_welch(n1, mean1, var1, n2, mean2, var2, _PRIOR_DF)
         p = min(1.0, 2.0 * student_sf(abs(t), df) * max(1.0, (stop - start) / min(n1, n2)))
-        if not p < self.settings.alpha:
+        if not p < (self.settings.alpha if alpha is None else alpha):
             return None, (p, -change)
         # The levels are filled in for the change points kept (`located`).
         return Split(split, math.nan, math.nan, p), (p, -change)
+
+    def _median_change(self, lo: int, split: int, hi: int) -> float:
+        """``|median after - median before|`` of the clipped values, in noise sigmas."""
+        before = float(np.median(self.clipped[lo:split]))
+        after = float(np.median(self.clipped[split:hi]))
+        return abs(after - before) / self.sigma
 
     def _moments(self, lo: int, hi: int) -> tuple[float, float]:
         """Mean and variance of the standardised clipped values in ``[lo, hi)``."""
@@ -260,15 +296,18 @@ class _Detector:
             located.append(Split(split.index, before, after, split.p_value))
         return located
 
-    def prune(self, splits: list[int]) -> list[Split]:
+    def prune(self, splits: list[int], alpha: float | None = None) -> list[Split]:
         """Re-test every change point between its neighbours; drop the weakest failing one
-        and repeat until all pass (a change found early may be explained by others)."""
+        and repeat until all pass (a change found early may be explained by others).
+
+        The order of removal does not depend on *alpha* (default ``settings.alpha``), only
+        where it stops: pruning at a stricter level continues the same path."""
         splits = list(splits)
 
         def retest(i: int) -> tuple[Split | None, tuple[float, float]]:
             start = splits[i - 1] if i else 0
             stop = splits[i + 1] if i + 1 < len(splits) else self.x.size
-            return self.evaluate(start, splits[i], stop)
+            return self.evaluate(start, splits[i], stop, alpha)
 
         tested = [retest(i) for i in range(len(splits))]
         while True:
@@ -303,3 +342,20 @@ def _refine(clipped: FloatArray, splits: list[int], min_segment: int) -> list[in
         if splits == before:
             break
     return splits
+
+
+def _moderated_welch(
+    n1: int, mean1: float, var1: float, n2: int, mean2: float, var2: float, prior_df: float
+) -> tuple[float, float]:
+    """Welch's t for ``mean2 - mean1`` with each side's variance moderated towards 1.
+
+    Each side's variance becomes ``(prior_df + (n - 1) * var) / (prior_df + n - 1)``
+    with ``prior_df + n - 1`` degrees of freedom (the series-wide noise acts as
+    ``prior_df`` values of prior knowledge, as in moderated t-statistics).
+    """
+    d1, d2 = n1 - 1 + prior_df, n2 - 1 + prior_df
+    v1 = (prior_df + (n1 - 1) * max(var1, 0.0)) / d1 / n1
+    v2 = (prior_df + (n2 - 1) * max(var2, 0.0)) / d2 / n2
+    se2 = v1 + v2
+    df = se2 * se2 / (v1 * v1 / d1 + v2 * v2 / d2)
+    return (mean2 - mean1) / math.sqrt(se2), df

@@ -55,9 +55,14 @@ def gate(
     Returns
     -------
     GateResult
-        ``verdict`` is ``"not enough data"`` (with ``reason``) when there are no finite
-        new values, fewer than *min_baseline* baseline values, or a constant baseline the
-        new values differ from (its noise cannot be known).
+        ``verdict`` is ``"not enough data"`` (with ``reason`` and ``reason_code``) when
+        there are no finite new values (``"no_value"``) or fewer than *min_baseline*
+        finite baseline values (``"too_few_baseline_points"``). A constant baseline (a
+        deterministic metric: every value used is the same) is judged exactly
+        (``method == "exact"``): new values whose median differs from it are a
+        regression, an improvement or a change by *direction*, however small the
+        difference (*min_relative* still applies); ``p_value`` is then 0 (1 when equal)
+        and ``effect_size`` ``None``.
     """
     normalised = as_direction(direction)
     if not 0 < alpha < 1:
@@ -69,14 +74,14 @@ def gate(
             f"history ({history!r}) and min_baseline ({min_baseline!r}) must be 2 or more, "
             "with min_baseline <= history"
         )
-    values, positions, _ = finite_values(baseline_values)
+    values, positions, length = finite_values(baseline_values)
     new, _, _ = finite_values(new_values)
     start = _stable_start(values, history, min_baseline)
     base = values[start:]
     base_summary, new_summary = summarise(base), summarise(new)
     base_start = int(positions[start]) if base.size else None
 
-    def insufficient(reason: str) -> GateResult:
+    def insufficient(reason: str, code: str) -> GateResult:
         return GateResult(
             INSUFFICIENT,
             None,
@@ -88,35 +93,24 @@ def gate(
             base_start,
             f"not enough data: {reason}",
             reason,
+            reason_code=code,
         )
 
     if new.size == 0:
-        return insufficient("no finite new value")
+        return insufficient("no finite new value", "no_value")
     if base.size < min_baseline:
+        missing = length - values.size
+        nan = f" ({missing} more {'are' if missing != 1 else 'is'} NaN)" if missing else ""
         return insufficient(
-            f"{base.size} finite baseline value{'s' if base.size != 1 else ''}; "
-            f"at least {min_baseline} are needed"
+            f"{base.size} finite baseline value{'s' if base.size != 1 else ''}{nan}; "
+            f"at least {min_baseline} are needed",
+            "too_few_baseline_points",
         )
     difference = new_summary.median - base_summary.median
     relative = difference / abs(base_summary.median) if base_summary.median else None
+    if np.all(base == base[0]):
+        return _exact(base_summary, new_summary, base_start, normalised, min_relative)
     sigma = _spread(base)
-    if sigma == 0:
-        if np.all(new == base[0]):
-            return GateResult(
-                "no change",
-                0.0,
-                1.0,
-                0.0,
-                0.0 if relative is not None else None,
-                base_summary,
-                new_summary,
-                base_start,
-                f"no change: the new values equal the constant baseline ({base[0]:g})",
-            )
-        return insufficient(
-            f"the baseline is constant ({base[0]:g}) so its noise is unknown; the new "
-            f"median differs from it by {difference:+g}"
-        )
     effect = difference / sigma
     # Variance of a median relative to a mean: 1 up to two values, pi/2 for more.
     scale = math.sqrt(_median_factor(new.size) / new.size + _median_factor(base.size) / base.size)
@@ -135,7 +129,57 @@ def gate(
         base_start,
         message,
         noise=sigma,
+        method="noise",
     )
+
+
+def _exact(
+    base: Summary,
+    new: Summary,
+    base_start: int | None,
+    direction: Direction | None,
+    min_relative: float,
+) -> GateResult:
+    """The verdict against a constant baseline: a deterministic metric, judged exactly.
+
+    Its noise is zero, so any difference of the new median is a change (a count of 5
+    every night that becomes 6); no test is needed and none could be made.
+    """
+    level = base.median
+    difference = new.median - level
+    relative = difference / abs(level) if level else None
+    counts = f"{new.n} new value{'s' if new.n != 1 else ''} against {base.n} baseline values"
+    if difference == 0 or (
+        min_relative > 0 and relative is not None and abs(relative) < min_relative
+    ):
+        verdict: Verdict = "no change"
+        p = 1.0
+    else:
+        verdict = _kind_of(difference, direction)
+        p = 0.0
+    if new.n > 1 and new.minimum != new.maximum:
+        counts += f"; the new values range from {new.minimum:.6g} to {new.maximum:.6g}"
+    what = f"median {new.median:.6g} against the constant baseline {level:.6g} ({difference:+.6g}"
+    return GateResult(
+        verdict,
+        0.0 if difference == 0 else None,
+        p,
+        difference,
+        relative,
+        base,
+        new,
+        base_start,
+        f"{verdict}: {what}; exact: every baseline value is the same; {counts})",
+        noise=0.0,
+        method="exact",
+    )
+
+
+def _kind_of(difference: float, direction: Direction | None) -> Verdict:
+    if direction is None:
+        return "change"
+    worse = difference > 0 if direction == "lower" else difference < 0
+    return "regression" if worse else "improvement"
 
 
 def _spread(base: FloatArray) -> float:
@@ -149,8 +193,10 @@ def _spread(base: FloatArray) -> float:
     if sigma == 0 or base.size < 3:
         return sigma
     centre = float(np.median(base))
-    clipped = np.clip(base, centre - _TAIL_CLIP * sigma, centre + _TAIL_CLIP * sigma)
-    return max(sigma, float(np.std(clipped, ddof=1)))
+    # In units of the MAD sigma: squares of values near 1e+200 overflow and those of
+    # values near 1e-200 underflow; dividing first keeps every scale exact.
+    clipped = np.clip((base - centre) / sigma, -_TAIL_CLIP, _TAIL_CLIP)
+    return sigma * max(1.0, float(np.std(clipped, ddof=1)))
 
 
 _TAIL_CLIP = 5.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -65,24 +67,57 @@ def as_direction(direction: Any) -> Direction | None:
 def finite_values(values: Iterable[Any] | npt.ArrayLike) -> tuple[FloatArray, IntArray, int]:
     """The finite values of a sequence, their positions in it, and its length.
 
-    ``None``, NaN and infinities are skipped; so is anything that is not a number.
+    ``None``, NaN and infinities are skipped (a value that was not measured).
+
+    Raises
+    ------
+    TypeError
+        A value is not a number: a string (even ``"1.5"``), a boolean, or another object.
+    ValueError
+        An integer too large for a 64-bit float (beyond about 1.8e308).
     """
-    try:
-        # Numbers, None (NaN to numpy) and numeric arrays convert in one go.
-        raw = np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raw = np.array([_as_float(v) for v in cast(Iterable[Any], values)], dtype=np.float64)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        raw = values.astype(np.float64, copy=False).ravel()
+        if values.dtype.kind in "iu" and raw.size and not np.isfinite(raw).all():
+            raise ValueError("an integer value is beyond the range of a 64-bit float")
+    else:
+        if isinstance(values, np.ndarray):
+            values = values.ravel().tolist()
+        raw = np.array(
+            [_as_float(v, i) for i, v in enumerate(cast(Iterable[Any], values))],
+            dtype=np.float64,
+        )
     positions = np.flatnonzero(np.isfinite(raw))
     return raw[positions], positions, int(raw.size)
 
 
-def _as_float(value: Any) -> float:
-    if value is None:
+def _as_float(value: Any, position: int) -> float:
+    """One value of a series as a float; refuses what only looks like a number."""
+    if value is None or type(value).__name__ == "NAType":  # pandas' missing value
         return math.nan
-    try:
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"value {position} is a boolean ({value!r}), not a number")
+    if isinstance(value, float | np.floating):
         return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+    if isinstance(value, int | np.integer):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(
+                f"value {position} is an integer beyond the range of a 64-bit float"
+                f" ({len(str(abs(int(value))))} digits)"
+            ) from None
+    if isinstance(value, numbers.Real | decimal.Decimal):
+        return float(value)
+    raise TypeError(
+        f"value {position} is {type(value).__name__} {_shown(value)}, not a number"
+        " (convert numeric strings with float() first)"
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def robust_sigma(x: FloatArray) -> float:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from vigil.analysis._edivisive import Settings, Split, detect
+from vigil.analysis._edivisive import (
+    Settings,
+    Split,
+    clip_outliers,
+    detect_with_candidates,
+)
 from vigil.analysis._robust import (
     FloatArray,
     IntArray,
@@ -17,11 +25,13 @@ from vigil.analysis._robust import (
     noise_sigma,
     robust_sigma,
 )
+from vigil.analysis._significance import student_sf
 from vigil.analysis._types import (
     INSUFFICIENT,
     OK,
     ChangePoint,
     Direction,
+    Drift,
     Kind,
     Segment,
     SeriesAnalysis,
@@ -136,11 +146,269 @@ def _analyse(
         )
     if float(np.ptp(x)) == 0.0:
         return insufficient(f"all {x.size} finite values are equal ({x[0]:g})")
-    sigma = noise_sigma(x)
-    splits = detect(x, sigma, settings)
-    points = tuple(_change_point(positions, split, sigma, normalised) for split in splits)
+    # Detection runs on the series centred on its median and divided by its noise, so a
+    # series and the same series times any power of two give bit-identical verdicts, and
+    # values near 1e+300 or 1e-300 neither overflow nor underflow in the sums of squares.
+    centre = float(np.median(x))
+    scale = noise_sigma(x)
+    if not (math.isfinite(scale) and scale > 0):
+        return insufficient(f"the spread of the values cannot be computed (noise {scale:g})")
+    standard = (x - centre) / scale
+    sigma = noise_sigma(standard)
+    found, drifts = _steps_and_drifts(standard, sigma, settings)
+    splits = [
+        Split(s.index, s.before * scale + centre, s.after * scale + centre, s.p_value)
+        for s in found
+    ]
+    noise = sigma * scale
+    points = tuple(_change_point(positions, split, noise, normalised) for split in splits)
     segments = _segments(x, positions, n, [s.index for s in splits]) if with_segments else ()
-    return SeriesAnalysis(OK, None, points, segments, n, int(x.size), sigma, normalised)
+    found_drifts = tuple(
+        _drift(positions, n, drift, scale, centre, sigma, normalised) for drift in drifts
+    )
+    return SeriesAnalysis(
+        OK, None, points, segments, n, int(x.size), noise, normalised, found_drifts
+    )
+
+
+_DRIFT_CHAIN = 2
+"""Change points in a row, all the same way, that may be a drift rather than steps."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Trend:
+    """A drift over the finite values ``[start, stop)``, between two levels."""
+
+    start: int
+    stop: int
+    first: float
+    last: float
+
+
+def _steps_and_drifts(
+    x: FloatArray, sigma: float, settings: Settings
+) -> tuple[list[Split], list[_Trend]]:
+    """The change points of the standardised values *x*, with drifts told apart.
+
+    A smooth trend looks like a staircase to a detector of steps. Where the change points
+    found at the candidates' level run three or more in a row the same way, each of them
+    is tested again as a jump on top of a local straight line (`_jump_over_slope`): one
+    that is no jump once the slope is allowed for is a knot of a drift, not a change
+    point. Consecutive knots make one drift. Both the runs and the tests come from the
+    candidates' level, the same for every ``alpha``, so a stricter ``alpha`` still finds
+    a subset of what a laxer one finds.
+    """
+    splits, lax = detect_with_candidates(x, sigma, settings)
+    seasonal = _season(x, sigma, settings, lax)
+    if seasonal is not None:
+        x = x - seasonal
+        sigma = noise_sigma(x) or sigma
+        splits, lax = detect_with_candidates(x, sigma, settings)
+    runs = _monotone_runs(lax)
+    if not runs:
+        return splits, []
+    clipped = clip_outliers(x, sigma, max(2, settings.min_segment), settings.clip)
+    bounds = [0, *(s.index for s in lax), x.size]
+    knots: set[int] = set()
+    trends = []
+    for i, j in runs:
+        knot_run: list[int] = []
+        edges = bounds[i : j + 3]  # the run's segments: from its first level to its last
+        p_values = _jumps_over_slope(clipped, edges, settings.min_effect, settings.window)
+        if p_values is None:
+            continue
+        for k, p in zip(range(i, j + 1), p_values, strict=True):
+            # Each change point of the run is a chance for a false jump: Bonferroni.
+            if p * (j - i + 1) >= settings.alpha:
+                knots.add(lax[k].index)
+                knot_run.append(k)
+            elif knot_run:
+                trends.append(_trend(lax, bounds, knot_run))
+                knot_run = []
+        if knot_run:
+            trends.append(_trend(lax, bounds, knot_run))
+    kept = [s for s in splits if s.index not in knots]
+    return kept, [t for t in trends if abs(t.last - t.first) >= settings.min_effect]
+
+
+_SEASON_MIN_STEPS = 4
+"""Fewest change points at the candidates' level before a periodic component is tried."""
+
+
+def _season(x: FloatArray, sigma: float, settings: Settings, lax: list[Split]) -> FloatArray | None:
+    """The periodic component of *x*, when one sinusoid explains it better than the
+    staircase of change points found at the candidates' level; else ``None``.
+
+    The period is the strongest of the periodogram between ``2 * min_segment`` values and
+    half the series (two whole periods at least). The two models are compared by the
+    Bayesian information criterion on the clipped values: the sinusoid costs 4 parameters
+    (level, two amplitudes, frequency), the staircase 2 per change point and 1 per level.
+    A season is a property of the series, not of ``alpha``: it is decided from the
+    candidates' change points.
+    """
+    n = x.size
+    if len(lax) < _SEASON_MIN_STEPS or n < 4 * settings.min_segment:
+        return None
+    y = clip_outliers(x, sigma, max(2, settings.min_segment), settings.clip)
+    centred = y - np.mean(y)
+    power = np.abs(np.fft.rfft(centred)) ** 2
+    lowest = 2  # two whole periods
+    highest = n // (2 * settings.min_segment)
+    if highest < lowest:
+        return None
+    peak = lowest + int(np.argmax(power[lowest : highest + 1]))
+    t = np.arange(n, dtype=np.float64)
+    # The periodogram's grid is 1/n: refine the frequency between its neighbours,
+    # coarse then fine.
+    best = (math.inf, float(peak))
+    for half_width in (1.0, 0.25):
+        centre = best[1]
+        grid = np.linspace(centre - half_width, centre + half_width, 9)
+        for k in grid[(grid >= lowest) & (grid <= highest)]:
+            best = min(best, (_sinusoid_fit(y, t, float(k) / n)[0], float(k)))
+    season_rss, periodic = _sinusoid_fit(y, t, best[1] / n)
+    bounds = [0, *(s.index for s in lax), n]
+    steps_rss = sum(
+        float(np.sum((y[a:b] - np.mean(y[a:b])) ** 2)) for a, b in itertools.pairwise(bounds)
+    )
+    if season_rss <= 0 or steps_rss <= 0:
+        return None
+    log_n = math.log(n)
+    season_bic = n * math.log(season_rss / n) + 4 * log_n
+    steps_bic = n * math.log(steps_rss / n) + (2 * len(lax) + 1) * log_n
+    return periodic if season_bic < steps_bic else None
+
+
+def _sinusoid_fit(y: FloatArray, t: FloatArray, frequency: float) -> tuple[float, FloatArray]:
+    """Least squares of ``y = a + b cos(2 pi f t) + c sin(2 pi f t)``: the residual sum
+    of squares and the periodic part ``b cos + c sin``."""
+    angle = (2.0 * math.pi * frequency) * t
+    design = np.vstack([np.ones_like(t), np.cos(angle), np.sin(angle)])
+    gram = design @ design.T
+    moments = design @ y
+    try:
+        coef = np.linalg.solve(gram, moments)
+    except np.linalg.LinAlgError:
+        return math.inf, np.zeros_like(y)
+    rss = float(y @ y - moments @ coef)
+    return max(rss, 0.0), coef[1:] @ design[1:]
+
+
+def _trend(lax: list[Split], bounds: list[int], run: list[int]) -> _Trend:
+    return _Trend(bounds[run[0]], bounds[run[-1] + 2], lax[run[0]].before, lax[run[-1]].after)
+
+
+def _monotone_runs(lax: list[Split]) -> list[tuple[int, int]]:
+    """``(first, last)`` of each run of at least `_DRIFT_CHAIN` change points in a row
+    whose steps all go the same way."""
+    runs = []
+    i = 0
+    while i < len(lax):
+        sign = np.sign(lax[i].after - lax[i].before)
+        j = i
+        while j + 1 < len(lax) and np.sign(lax[j + 1].after - lax[j + 1].before) == sign:
+            j += 1
+        if j - i + 1 >= _DRIFT_CHAIN and sign != 0:
+            runs.append((i, j))
+        i = j + 1
+    return runs
+
+
+def _jumps_over_slope(
+    y: FloatArray, edges: list[int], min_effect: float, window: int
+) -> list[float] | None:
+    """p-values of the jumps at ``edges[1:-1]`` on top of a smooth trend, or ``None``
+    when the run is a staircase, not a trend.
+
+    Over ``y[edges[0]:edges[-1]]`` two models are compared by the Bayesian information
+    criterion: a quadratic trend (3 parameters) and the staircase of the run's levels
+    (one level per segment and two parameters per change point: its size and its place,
+    which was searched for). A staircase keeps its change points. Under a trend, each
+    jump is the difference of the means of what the trend leaves over the same number
+    of values either side (as far as the run's ends, at most *window*): a curve bends the
+    same way on both sides and leaves no jump. Its t statistic is two-sided, with the
+    noise of the trend fit, and doubled for the choice of the place. A jump smaller than
+    *min_effect* noise sigmas has p-value 1.
+    """
+    lo, hi = edges[0], edges[-1]
+    m, cuts = hi - lo, len(edges) - 2
+    if m < 8:
+        return None
+    part = y[lo:hi]
+    t = np.linspace(-1.0, 1.0, m)
+    design = np.vstack([np.ones(m), t, t * t]).T
+    coef, *_ = np.linalg.lstsq(design, part, rcond=None)
+    residual = part - design @ coef
+    trend_rss = float(residual @ residual)
+    steps_rss = sum(
+        float(np.sum((y[a:b] - np.mean(y[a:b])) ** 2)) for a, b in itertools.pairwise(edges)
+    )
+    if not (trend_rss > 0 and steps_rss > 0):
+        return None
+    log_m = math.log(m)
+    trend_bic = m * math.log(trend_rss / m) + 3 * log_m
+    steps_bic = m * math.log(steps_rss / m) + (3 * cuts + 1) * log_m
+    if steps_bic < trend_bic:
+        return None
+    p_values = []
+    for s in range(1, cuts + 1):
+        split = edges[s] - lo
+        half = min(split, m - split, window)
+        p_values.append(_jump_over_curve(part[split - half : split + half], min_effect))
+    return p_values
+
+
+def _jump_over_curve(y: FloatArray, min_effect: float) -> float:
+    """p-value of a jump in the middle of *y* on top of a local quadratic curve.
+
+    Least squares of ``y = a + b t + c t**2 + d [t >= 0]`` with ``t`` centred on the
+    middle; the t statistic of ``d`` with ``len(y) - 4`` degrees of freedom, two-sided,
+    doubled for the choice of the place. A jump under *min_effect* has p-value 1.
+    """
+    m = y.size
+    if m < 8:
+        return 0.0
+    t = np.arange(m, dtype=np.float64) - m // 2 + 0.5
+    t /= m
+    design = np.vstack([np.ones(m), t, t * t, (t > 0).astype(np.float64)]).T
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    jump = float(coef[3])
+    if abs(jump) < min_effect:
+        return 1.0
+    residual = y - design @ coef
+    df = m - 4
+    variance = float(residual @ residual) / df
+    try:
+        inverse = np.linalg.inv(design.T @ design)
+    except np.linalg.LinAlgError:
+        return 0.0
+    se2 = variance * float(inverse[3, 3])
+    if not se2 > 0:
+        return 0.0
+    return min(1.0, 2.0 * student_sf(abs(jump) / math.sqrt(se2), df) * 2.0)
+
+
+def _drift(
+    positions: IntArray,
+    n: int,
+    trend: _Trend,
+    scale: float,
+    centre: float,
+    sigma: float,
+    direction: Direction | None,
+) -> Drift:
+    before = trend.first * scale + centre
+    after = trend.last * scale + centre
+    size = after - before
+    return Drift(
+        start=0 if trend.start == 0 else int(positions[trend.start]),
+        stop=n if trend.stop >= positions.size else int(positions[trend.stop]),
+        before=before,
+        after=after,
+        size=size,
+        effect_size=(trend.last - trend.first) / sigma,
+        kind=kind_of(size, direction),
+    )
 
 
 def _check(settings: Settings) -> None:

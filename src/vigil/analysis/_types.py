@@ -11,12 +11,14 @@ __all__ = [
     "OK",
     "ChangePoint",
     "Direction",
+    "Drift",
     "GateResult",
     "Kind",
     "Segment",
     "SeriesAnalysis",
     "Status",
     "Summary",
+    "Suspicion",
     "Verdict",
 ]
 
@@ -95,6 +97,34 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Drift:
+    """A slow, lasting drift of a series: a trend, not a step.
+
+    Attributes
+    ----------
+    start, stop
+        Positions, in the sequence given, of the first value of the drift and of the value
+        after its last (``stop`` is the series' length when it lasts to the end).
+    before, after
+        The fitted trend's level at the first and the last value of the drift.
+    size
+        ``after - before``.
+    effect_size
+        ``size`` in units of the series' noise, signed.
+    kind
+        ``"regression"``, ``"improvement"`` or ``"change"`` (no direction known).
+    """
+
+    start: int
+    stop: int
+    before: float
+    after: float
+    size: float
+    effect_size: float
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesAnalysis:
     """Everything `analyse_series` found in one series.
 
@@ -115,6 +145,9 @@ class SeriesAnalysis:
         The robust noise standard deviation used for effect sizes, or ``None``.
     direction
         The direction the labels were made with.
+    drifts
+        Slow drifts (smooth trends) found instead of a chain of change points; a step
+        inside a drift is still a change point.
     """
 
     status: Status
@@ -125,6 +158,7 @@ class SeriesAnalysis:
     n_valid: int
     noise: float | None
     direction: Direction | None
+    drifts: tuple[Drift, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -156,6 +190,41 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspicion:
+    """An early warning: the newest values of a series already look like a change.
+
+    Attributes
+    ----------
+    index
+        Position, in the sequence given, of the first of the suspect newest values.
+    count
+        How many newest values make the suspicion (fewer than ``min_segment``: with more,
+        `analyse_series` confirms or dismisses the change).
+    level
+        The current level they are compared with (median since its last change point).
+    value
+        Median of the suspect values.
+    size
+        Mean of the suspect values minus ``level``.
+    effect_size
+        ``size`` in noise sigmas.
+    z
+        ``size / (noise / sqrt(count))``, the statistic tested.
+    kind
+        ``"regression"``, ``"improvement"`` or ``"change"`` (no direction known).
+    """
+
+    index: int
+    count: int
+    level: float
+    value: float
+    size: float
+    effect_size: float
+    z: float
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
 class GateResult:
     """The verdict of `gate` on new results against a baseline.
 
@@ -166,7 +235,7 @@ class GateResult:
         no direction known) or ``"not enough data"``.
     effect_size
         ``(new median - baseline median) / baseline noise``, signed; ``None`` when not
-        computable.
+        computable (no data, or a constant baseline the new values differ from).
     p_value
         p-value of the test behind the verdict (one-sided towards the change when the
         direction is known, two-sided otherwise); ``None`` when not computable.
@@ -182,6 +251,13 @@ class GateResult:
         Why the data were not enough, else ``None``.
     noise
         The baseline noise standard deviation the effect size is in, else ``None``.
+    method
+        How the verdict was reached: ``"noise"`` (a test against the baseline's noise),
+        ``"exact"`` (a constant baseline: any difference is a change) or ``None`` (not
+        enough data).
+    reason_code
+        A stable name of *reason*: ``"no_value"`` (no finite new value) or
+        ``"too_few_baseline_points"``; ``None`` when a verdict was made.
     """
 
     verdict: Verdict
@@ -195,6 +271,8 @@ class GateResult:
     message: str
     reason: str | None = None
     noise: float | None = None
+    method: Literal["noise", "exact"] | None = None
+    reason_code: str | None = None
 
     @property
     def is_regression(self) -> bool:

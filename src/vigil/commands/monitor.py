@@ -319,7 +319,11 @@ def _local_server(folder: Path, port: int, console: Console) -> tuple[str, str, 
     with Factory.standalone(settings) as factory:
         users = factory.create_user_service()
         if not any(u.name == "monitor-demo" for u in users.list_users()):
-            users.create_user("monitor-demo", "monitor-demo@localhost")
+            from vigil.server.domain import Role
+
+            # The runner submits; the visitor's log-in runs and stops the pipeline.
+            roles = {Role.SUBMITTER, Role.OPERATOR, Role.TRIAGER}
+            users.create_user("monitor-demo", "monitor-demo@localhost", roles=roles)
         token = users.create_token("monitor-demo", "demo").text
     server = uvicorn.Server(
         uvicorn.Config(

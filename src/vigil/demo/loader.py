@@ -89,7 +89,11 @@ def _demo_user(factory: Factory) -> User:
     for user in users.list_users():
         if user.name == DEMO_USER:
             return user
-    return users.create_user(DEMO_USER, "demo@example.org")
+    from vigil.server.domain import Role
+
+    # The demo's visitor logs in with this user's token to triage and run pipelines.
+    roles = {Role.SUBMITTER, Role.TRIAGER, Role.OPERATOR}
+    return users.create_user(DEMO_USER, "demo@example.org", roles=roles)
 
 
 def _demo_token(factory: Factory, folder: Path) -> tuple[str, bool]:

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     database_pool_timeout: float = Field(
         default=30.0, gt=0, description="Seconds to wait for a free connection before failing."
     )
+    database_start_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "How long ``vigil serve``, ``vigil worker`` and ``vigil db upgrade`` wait at start"
+            " for a database that is not reachable yet, trying again with backoff (0: once)."
+        ),
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000,
         ge=0,
@@ -64,6 +72,27 @@ class Settings(BaseSettings):
     public_read: bool = Field(
         default=True, description="Whether anyone may read without a token; every write needs one."
     )
+    token_default_days: int = Field(
+        default=90,
+        ge=1,
+        description=(
+            "Lifetime of a new API token when its creator names none (``vigil token create"
+            " --expires-in``)."
+        ),
+    )
+    token_max_days: int = Field(
+        default=365,
+        ge=1,
+        description="Longest lifetime a new API token may be given; longer requests are refused.",
+    )
+    session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description=(
+            "Lifetime of a web log-in (``/login``); never past the expiry of the token it was"
+            " opened with."
+        ),
+    )
     base_url: str | None = Field(
         default=None,
         description=(
@@ -71,11 +100,51 @@ class Settings(BaseSettings):
             " URL of the incoming request."
         ),
     )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["localhost", "127.0.0.1", "::1"],
+        description=(
+            "Host names a request's ``Host`` header may carry (comma-separated;"
+            " ``*.example.org`` for subdomains, ``*`` for any); others get HTTP 400, so that"
+            " no URL in a response names a host the client made up. The host of"
+            " ``base_url`` and the address a connection came in on are always trusted."
+        ),
+    )
     default_branch: str = Field(
         default="main", description="Name of the main line; its artifacts are never pruned."
     )
     max_request_bytes: int = Field(
         default=256 * _MIB, gt=0, description="Largest request body accepted (HTTP 413 above)."
+    )
+    gate_max_bytes: int = Field(
+        default=2 * _MIB,
+        gt=0,
+        description=(
+            "Largest body of ``POST /api/gate`` (``vigil check``) from a caller without a"
+            " token (HTTP 413 above)."
+        ),
+    )
+    gate_max_bytes_authenticated: int = Field(
+        default=32 * _MIB,
+        gt=0,
+        description=(
+            "Largest body of ``POST /api/gate`` from a caller with a token (HTTP 413 above)."
+        ),
+    )
+    gate_max_series: int = Field(
+        default=2_000,
+        gt=0,
+        description=(
+            "Most measurements (series) ``POST /api/gate`` judges in one request from a caller"
+            " without a token, in a job document or a stored job (HTTP 413 above)."
+        ),
+    )
+    gate_max_series_authenticated: int = Field(
+        default=20_000,
+        gt=0,
+        description=(
+            "Most measurements (series) ``POST /api/gate`` judges in one request from a caller"
+            " with a token (HTTP 413 above)."
+        ),
     )
     max_blob_bytes: int = Field(
         default=16 * _MIB, gt=0, description="Largest blob of a job, measured as serialised JSON."
@@ -125,6 +194,39 @@ class Settings(BaseSettings):
     notification_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for an SMTP server or a webhook."
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description=(
+            "Let webhook and Slack subscriptions reach private, loopback and other"
+            " non-public addresses (not link-local, multicast or unspecified ones: list"
+            " those in ``webhook_allowed_hosts``). Off: only public addresses."
+        ),
+    )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description=(
+            "Non-public webhook destinations allowed anyway (comma-separated): host names"
+            " (``hooks.corp.example``, ``*.corp.example``), addresses or networks"
+            " (``10.1.0.0/16``, ``[fd00::/8]``), each with an optional ``:port``."
+        ),
+    )
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_allowed_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: list[str]) -> list[str]:
+        from .services.webhook_targets import AllowedHost  # imports these settings
+
+        for entry in value:
+            AllowedHost.parse(entry)  # a ValueError names the bad entry
+        return value
+
     outbox_max_attempts: int = Field(
         default=25,
         ge=1,
@@ -153,6 +255,14 @@ class Settings(BaseSettings):
         default=True,
         description="Email the authors of suspect commits (when their email is known).",
     )
+    analysis_settings_file: Path | None = Field(
+        default=None,
+        description=(
+            "A YAML file of per-metric analysis settings (alpha, minimum effect, minimum"
+            " points, direction, alert), keyed by metric name patterns; read once at start"
+            " (a bad file stops the server). Unset: the defaults for every metric."
+        ),
+    )
     gate_baseline_size: int = Field(
         default=30,
         ge=2,
@@ -162,7 +272,9 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("requirement_tags", "stakeholders", "explore_roots", mode="before")
+    @field_validator(
+        "requirement_tags", "stakeholders", "explore_roots", "trusted_hosts", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

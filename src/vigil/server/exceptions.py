@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AnalysisSettingsError",
     "ArtifactNotFoundError",
+    "ArtifactStoreError",
     "AuthenticationError",
     "ConflictError",
     "DatabaseSchemaError",
+    "DatabaseUnavailableError",
+    "InsufficientStorageError",
     "InvalidArtifactError",
     "InvalidJobError",
     "InvalidJsonError",
@@ -120,6 +124,37 @@ class DatabaseSchemaError(VigilError):
 
     status_code = 503
     code = "database_schema"
+
+
+class AnalysisSettingsError(VigilError):
+    """The per-metric analysis settings file cannot be used (``VIGIL_ANALYSIS_SETTINGS_FILE``)."""
+
+    status_code = 500
+    code = "analysis_settings"
+
+
+class DatabaseUnavailableError(VigilError):
+    """The database cannot be reached now (down, refusing connections, locked, pool full).
+
+    Answered with ``Retry-After``: the request may succeed once the database is back.
+    """
+
+    status_code = 503
+    code = "database_unavailable"
+
+
+class ArtifactStoreError(VigilError):
+    """The artifact store cannot be written or read (missing, not a folder, read-only)."""
+
+    status_code = 503
+    code = "artifact_store_unavailable"
+
+
+class InsufficientStorageError(VigilError):
+    """The artifact store has no space left for a file; nothing of it was kept."""
+
+    status_code = 507
+    code = "insufficient_storage"
 
 
 class NotFoundError(VigilError):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .database import create_database_engine
+from .domain.analysis_settings import AnalysisSettings
 from .services import (
     ArtifactService,
     AuthService,
@@ -27,9 +28,12 @@ from .services.dashboard import PackageFingerprints
 from .storage import ArtifactContentStore
 
 if TYPE_CHECKING:
+    from .services.audit import AuditService
     from .services.compare import CompareService
     from .services.dashboard import DashboardService
+    from .services.deletion import DeletionService
     from .services.gate import GateService
+    from .services.health import HealthService
     from .services.logs import LogService, Publisher
     from .services.monitor import MonitorService
     from .services.notifications import NotificationService, SubscriptionService
@@ -52,16 +56,29 @@ class ProcessContext:
     ingest_cache: IngestCache = field(default_factory=IngestCache)
     package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
     dashboard_cache: DashboardCache = field(default_factory=DashboardCache)
+    #: Per-metric analysis settings, read once from ``VIGIL_ANALYSIS_SETTINGS_FILE``.
+    analysis_settings: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessContext:
-        """Open the database engine and artifact store of *settings*."""
+        """Read the analysis settings file and open the database engine and artifact
+        store of *settings*.
+
+        Raises
+        ------
+        AnalysisSettingsError
+            The analysis settings file is unreadable or wrong (nothing is opened).
+        """
+        from .services.analysis_settings import load_analysis_settings
+
+        analysis = load_analysis_settings(settings.analysis_settings_file)
         engine = create_database_engine(settings)
         return cls(
             settings=settings,
             engine=engine,
             session_maker=sessionmaker(engine, expire_on_commit=False),
             artifact_content=ArtifactContentStore(settings.effective_artifact_url),
+            analysis_settings=analysis,
         )
 
     def close(self) -> None:
@@ -105,12 +122,29 @@ class Factory:
         return JobService(self.session, self._context.settings, self._context.ingest_cache)
 
     def create_auth_service(self) -> AuthService:
-        """Authenticate API tokens."""
-        return AuthService(self.session)
+        """Authenticate API tokens and web sessions."""
+        return AuthService(self.session, self._context.settings)
 
     def create_user_service(self) -> UserService:
-        """Administer users and tokens."""
-        return UserService(self.session)
+        """Administer users, roles and tokens."""
+        return UserService(self.session, self._context.settings)
+
+    def create_deletion_service(self) -> DeletionService:
+        """Delete jobs and metrics (recorded in the audit log)."""
+        from .services.deletion import DeletionService
+
+        return DeletionService(
+            self.session,
+            self._context.settings,
+            self._context.artifact_content,
+            self._context.ingest_cache,
+        )
+
+    def create_audit_service(self) -> AuditService:
+        """Read the audit log."""
+        from .services.audit import AuditService
+
+        return AuditService(self.session)
 
     def create_metric_service(self) -> MetricService:
         """Read and load metric and specification definitions."""
@@ -139,6 +173,12 @@ class Factory:
         """Store and serve artifacts."""
         return ArtifactService(self.session, self._context.settings, self._context.artifact_content)
 
+    def create_health_service(self) -> HealthService:
+        """The readiness check (database and artifact store)."""
+        from .services.health import HealthService
+
+        return HealthService(self._context.engine, self._context.artifact_content)
+
     def create_compare_service(self) -> CompareService:
         """Put one job beside another (the compare page)."""
         from .services.compare import CompareService
@@ -149,13 +189,15 @@ class Factory:
         """Detect, read and triage regressions."""
         from .services.regressions import RegressionService
 
-        return RegressionService(self.session, self._context.settings)
+        return RegressionService(
+            self.session, self._context.settings, self._context.analysis_settings
+        )
 
     def create_subscription_service(self) -> SubscriptionService:
         """Manage users' subscriptions to regressions."""
         from .services.notifications import SubscriptionService
 
-        return SubscriptionService(self.session)
+        return SubscriptionService(self.session, self._context.settings)
 
     def create_notification_service(self) -> NotificationService:
         """Queue the digests of new regressions in the outbox."""
@@ -173,7 +215,9 @@ class Factory:
         """One pass of background work: analysis queue, announcements, outbox."""
         from .services.worker import WorkerService
 
-        return WorkerService(self.session, self._context.settings, senders)
+        return WorkerService(
+            self.session, self._context.settings, senders, self._context.analysis_settings
+        )
 
     def create_dashboard_service(self) -> DashboardService:
         """The web dashboard's reads."""
@@ -187,13 +231,14 @@ class Factory:
             self.create_artifact_service(),
             self._context.package_fingerprints,
             self._context.dashboard_cache,
+            self._context.analysis_settings,
         )
 
     def create_gate_service(self) -> GateService:
         """The gate of ``vigil check``: a job against its baseline."""
         from .services.gate import GateService
 
-        return GateService(self.session, self._context.settings)
+        return GateService(self.session, self._context.settings, self._context.analysis_settings)
 
     def create_monitor_service(self, publish: Publisher | None = None) -> MonitorService:
         """The live monitor (events from runners, pages); *publish* sends live events."""

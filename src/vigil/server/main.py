@@ -15,21 +15,30 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vigil import __version__
 
 from .config import Settings
-from .exceptions import VigilError
+from .database import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_ERRORS,
+    is_unavailable,
+    unavailable_error,
+    wait_for_database,
+)
+from .exceptions import DatabaseUnavailableError, VigilError
 from .factory import ProcessContext
 from .handlers.api import logs as logs_api
 from .handlers.api import monitor as monitor_api
 from .handlers.api import router as api_router
 from .handlers.api.regressions import router as regressions_api_router
 from .handlers.docs import mount_docs
+from .handlers.health import router as health_router
 from .handlers.squash import router as squash_router
+from .handlers.web import PageRoute, mount_static, render_error
 from .handlers.web import monitor as monitor_web
-from .handlers.web import mount_static
 from .handlers.web import router as web_router
 from .handlers.web.explore import router as explore_web_router
 from .handlers.web.regressions import router as regressions_web_router
-from .middleware import BodySizeLimitMiddleware
+from .middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
 from .migration import check_schema
+from .services.artifacts import prepare_store
 from .services.worker import BackgroundWorker
 
 __all__ = ["create_app"]
@@ -60,7 +69,9 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if check_database:
+            wait_for_database(context.engine, settings.database_start_timeout)
             check_schema(context.engine)
+        prepare_store(context.artifact_content)
         worker = BackgroundWorker.start_for(context)
         # Everything built at start-up lives as long as the process: moving it out of the
         # cyclic collector's generations keeps full collections from rescanning it while
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         lifespan=lifespan,
     )
     app.state.process_context = context
+    app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(monitor_api.router)
     app.include_router(monitor_api.stream_router)
@@ -96,7 +108,13 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     mount_docs(app)
     app.add_exception_handler(VigilError, _vigil_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
+    for database_error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(database_error, _database_error_handler)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        TrustedHostMiddleware, hosts=settings.trusted_hosts, base_url=settings.base_url
+    )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer
     return app
 
 
@@ -126,3 +144,22 @@ async def _vigil_error_handler(request: Request, exc: VigilError) -> JSONRespons
     return JSONResponse(
         status_code=exc.status_code, content={"detail": exc.to_dict()}, headers=headers
     )
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> Response:
+    # The database out of reach (down, closed to connections, locked, pool exhausted) is a
+    # 503 the client may retry; any other database error is a bug and stays a 500.
+    if not is_unavailable(exc):
+        raise exc
+    context: ProcessContext = request.app.state.process_context
+    detail = unavailable_error(context.engine, exc).message
+    logger.warning("%s %s: %s", request.method, request.url.path, detail)
+    error = DatabaseUnavailableError(
+        f"The database is unavailable; try again in {RETRY_AFTER_SECONDS} s."
+    )
+    if isinstance(request.scope.get("route"), PageRoute):
+        response = render_error(request, error)
+    else:
+        response = JSONResponse(status_code=error.status_code, content={"detail": error.to_dict()})
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -5,6 +5,7 @@ measurement YAML, Job JSON) without changing them, evaluate measurements against
 specifications with unit conversion, and build jobs in a pipeline.
 """
 
+from vigil.verify._json import fits_64_bits, loads_exact
 from vigil.verify.datum import Blob, Datum
 from vigil.verify.errors import (
     DocumentError,
@@ -17,7 +18,7 @@ from vigil.verify.errors import (
 from vigil.verify.job import Job, SpecVerdict
 from vigil.verify.measurement import DataId, Measurement
 from vigil.verify.metric import Metric, MetricSet
-from vigil.verify.naming import Name
+from vigil.verify.naming import Name, check_metric_name
 from vigil.verify.spec import Specification, ThresholdSpecification, query_metadata
 from vigil.verify.specset import SpecificationPartial, SpecificationSet
 
@@ -41,5 +42,8 @@ __all__ = [
     "UnitError",
     "UnknownMetricError",
     "VerifyError",
+    "check_metric_name",
+    "fits_64_bits",
+    "loads_exact",
     "query_metadata",
 ]

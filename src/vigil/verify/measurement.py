@@ -12,10 +12,11 @@ from typing import Any
 import astropy.units as u
 
 from vigil.verify._fields import as_float, as_mapping, as_str
-from vigil.verify._json import plain
+from vigil.verify._json import fits_64_bits, plain
 from vigil.verify._yaml import TaggedMapping, load_yaml_documents
 from vigil.verify.datum import Blob
-from vigil.verify.errors import DocumentError
+from vigil.verify.errors import DocumentError, InvalidNameError
+from vigil.verify.naming import check_metric_name
 from vigil.verify.units import parse_unit, unit_string
 
 __all__ = ["DataId", "Measurement"]
@@ -35,6 +36,13 @@ def check_data_id(data: Any, field_name: str = "data_id") -> DataId:
         if isinstance(value, bool) or not isinstance(value, _DATA_ID_TYPES):
             raise DocumentError(
                 f"must be a string or a number, not {type(value).__name__}",
+                field=f"{field_name}.{key}",
+            )
+        if isinstance(value, int) and not fits_64_bits(value):
+            # No database stores it as a number, and as a float it would no longer be
+            # the same dataId (10**30 + 1 == 10**30 as floats).
+            raise DocumentError(
+                "is an integer beyond 64 bits; a dataId value must fit in 64 bits",
                 field=f"{field_name}.{key}",
             )
     return mapping
@@ -72,6 +80,8 @@ class Measurement:
         else:
             value, unit_text = as_float(quantity, "value"), unit or ""
         parse_unit(unit_text)
+        # A measurement file may leave the package out; a job sent to a server may not.
+        check_metric_name(metric, partial=True)
         return cls(metric=metric, value=value, unit=unit_text, **kwargs)
 
     @property
@@ -96,6 +106,10 @@ class Measurement:
         doc = as_mapping(data, field_name)
         prefix = f"{field_name}." if field_name else ""
         metric = as_str(doc.get("metric"), f"{prefix}metric")
+        try:
+            check_metric_name(metric, partial=True)
+        except InvalidNameError as exc:
+            raise InvalidNameError(exc.reason, field=f"{prefix}metric") from None
         if "value" not in doc:
             raise DocumentError("is missing", field=f"{prefix}value")
         value = as_float(doc["value"], f"{prefix}value")

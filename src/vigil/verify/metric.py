@@ -20,8 +20,8 @@ from typing import Any
 
 from vigil.verify._fields import as_mapping, as_str, as_tags, optional_str
 from vigil.verify._yaml import load_yaml_documents
-from vigil.verify.errors import DocumentError, InvalidNameError, UnknownMetricError
-from vigil.verify.naming import Name
+from vigil.verify.errors import DocumentError, UnknownMetricError
+from vigil.verify.naming import Name, check_metric_name
 from vigil.verify.units import parse_unit
 
 __all__ = ["Direction", "Metric", "MetricSet"]
@@ -49,9 +49,7 @@ class Metric:
     direction: Direction | None = None
 
     def __post_init__(self) -> None:
-        parsed = Name.parse(self.name)
-        if not parsed.is_metric or not parsed.is_fq:
-            raise InvalidNameError(f"'{self.name}' is not a metric name 'package.metric'")
+        check_metric_name(self.name)
         try:
             parse_unit(self.unit)
         except DocumentError as exc:

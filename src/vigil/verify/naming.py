@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vigil.verify.errors import InvalidNameError
 
-__all__ = ["Name"]
+__all__ = ["Name", "check_metric_name"]
 
 _COMPONENT = re.compile(r"^[A-Za-z0-9_\-+]+$")
 
@@ -120,6 +121,26 @@ class Name:
 
     def __str__(self) -> str:
         return self.fqn
+
+
+@lru_cache(maxsize=4096)
+def check_metric_name(text: str, *, partial: bool = False) -> str:
+    """Return *text* if it is a metric name ``package.metric``.
+
+    The one rule for a metric's name, wherever it is written: a metric definition, a
+    measurement of a job sent to the server. Each part is letters, digits, ``_``, ``-``
+    or ``+``. With *partial*, the package may be left out (``PA1``), as lsst.verify's
+    measurement files do: their package comes from context.
+
+    Raises
+    ------
+    InvalidNameError
+        It is not; the message says why.
+    """
+    parsed = Name.parse(text)
+    if not parsed.is_metric or not (parsed.is_fq or partial):
+        raise InvalidNameError(f"'{text}' is not a metric name 'package.metric'")
+    return text
 
 
 def _split(text: str) -> list[str]:

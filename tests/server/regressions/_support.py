@@ -149,6 +149,16 @@ class SmtpServer:
             return list(self.inbox.messages)
 
 
+def text_of(message: Message) -> str:
+    """The plain-text part of a received email (decoded)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            return data.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("the email has no text/plain part")
+
+
 @dataclass
 class WebhookReceiver:
     """A local HTTP server recording every POST body (JSON) and its headers."""
@@ -158,9 +168,13 @@ class WebhookReceiver:
     server: ThreadingHTTPServer | None = None
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
         receiver = self

@@ -40,10 +40,13 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings], smtp: SmtpServer) -> Settings:
-    """Settings with no background thread, email through the test's SMTP server, and
-    immediate retries."""
+def settings(
+    make_settings: Callable[..., Settings], smtp: SmtpServer, webhook: WebhookReceiver
+) -> Settings:
+    """Settings with no background thread, email through the test's SMTP server, the
+    test's webhook receiver allowed (a loopback address), and immediate retries."""
     return make_settings(
+        webhook_allowed_hosts=[f"127.0.0.1:{webhook.port}"],
         background_worker=False,
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,

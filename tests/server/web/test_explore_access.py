@@ -14,6 +14,8 @@ from starlette.websockets import WebSocketDisconnect
 from vigil.demo.catalog import generate_catalog
 from vigil.server.factory import Factory
 
+from ..conftest import login
+
 
 def _same_origin() -> dict[str, str]:
     # A new dict each time: the test client adds its handshake headers to the one given.
@@ -74,7 +76,8 @@ def test_private_server_asks_for_a_login_on_every_explorer_path(
             pass
         assert refused.value.code == 1008
         assert getattr(private_app.state, "explorer_server", None) is None  # never started
-    with TestClient(private_app, cookies={"vigil_session": token}) as logged_in:
+    with TestClient(private_app) as logged_in:
+        login(logged_in, token)
         assert logged_in.get("/explore", headers={"accept": "text/html"}).status_code == 200
         assert logged_in.get("/explore/demo?format=json").json() == {"name": "demo"}
     with TestClient(private_app) as api:
@@ -130,15 +133,16 @@ def test_the_relay_does_not_pass_this_servers_credentials_on(
     users = factory.create_user_service()
     users.create_user("reader")
     token = users.create_token("reader").text
-    with TestClient(public_app, cookies={"vigil_session": token}) as client:
+    with TestClient(public_app) as client:
+        session = login(client, token)
         page = client.get("/explore/app/explorer?repo=demo", headers={"X-Probe": "kept"})
     assert page.status_code == 200
     # Bokeh copies the request's headers and cookies into the session token of the page.
-    assert token not in page.text
+    assert token not in page.text and session not in page.text
     payload = _session_token(page.text).split(".")[0]
     import base64
     import json
 
     decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     text = json.dumps(decoded)
-    assert "vigil_session" not in text and token not in text
+    assert "vigil_session" not in text and token not in text and session not in text

@@ -38,6 +38,8 @@ class SqlJob(Base):
     author_email: Mapped[str | None] = mapped_column(String(256))
     meta: Mapped[dict[str, Any]] = mapped_column(JsonType)
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the measurements, meta and blobs as received (NULL: stored before 0008)."""
 
     __table_args__ = (Index(None, "branch", "id"),)
 

@@ -20,11 +20,17 @@ __all__ = [
 
 
 class SqlRegression(Base):
-    """A change point or a failing specification on the default branch of a series.
+    """A change of level, or failing specifications, on the default branch of a series.
 
     ``kind`` is ``regression``, ``improvement``, ``change`` (no known direction) or
-    ``spec_failure``; ``dissolved`` marks a change point that later data no longer
-    support; ``announced`` says whether notifications were queued for it.
+    ``spec_failure`` (specifications that fail with no change of level to explain it);
+    ``specifications`` lists the names of the specifications the record makes fail (a
+    level change) or holds (a specification failure; one record per series, not per
+    specification); ``fixed_by_job_id`` is the first job back at the earlier level (a
+    later change that undid this one); ``dissolved`` marks a record that later data no
+    longer support; ``announced`` says whether notifications were queued for it (in its
+    current phase: a confirmed suspicion is announced again, see ``suspicion_announced``).
+    ``specification`` is the one specification of records made before they were grouped.
     """
 
     __tablename__ = "regressions"
@@ -34,6 +40,10 @@ class SqlRegression(Base):
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     specification: Mapped[str | None] = mapped_column(String(1024))
+    specifications: Mapped[list[str] | None] = mapped_column(JsonType)
+    fixed_by_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
     last_good_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     first_bad_job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     trigger_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
@@ -45,7 +55,13 @@ class SqlRegression(Base):
     p_value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(64), default="")
     dissolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: An early warning: the newest values already look like this change, which later
+    #: values confirm (then False) or dissolve.
+    suspected: Mapped[bool] = mapped_column(Boolean, default=False)
     announced: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    #: The suspicion was told to the subscribers who asked for suspicions (they are not
+    #: told again when it is confirmed).
+    suspicion_announced: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -84,6 +100,13 @@ class SqlSubscription(Base):
     tag: Mapped[str | None] = mapped_column(String(256))
     dataset: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The HMAC-SHA256 key of a webhook's deliveries, stored as it is (the server signs
+    #: with it); ``None`` for the other channels.
+    secret: Mapped[str | None] = mapped_column(String(128))
+    secret_created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: ``confirmed``: told of changes once later data confirm them; ``suspected``: told
+    #: on the first suspect run already (and not again when confirmed).
+    notify_on: Mapped[str] = mapped_column(String(16), default="confirmed")
 
 
 class SqlOutboxMessage(Base):
@@ -108,6 +131,13 @@ class SqlOutboxMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The network detail of the last failed attempt, for administrators only;
+    #: ``last_error`` says what failed without it.
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    #: The subscription a webhook message is signed for.
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="SET NULL"), index=True
+    )
 
 
 class SqlAnalysisQueueItem(Base):

@@ -1,6 +1,7 @@
 """Domain objects of the server: plain dataclasses and pure functions, no I/O."""
 
 from .artifacts import INLINE_CONTENT_TYPES, Artifact, check_artifact_name, sniff_image_type
+from .health import Readiness, ReadinessCheck
 from .jobs import (
     Blob,
     JobDetail,
@@ -17,7 +18,7 @@ from .metrics import DatasetInfo, MetricInfo, SpecificationInfo
 from .numbers import parse_decimal
 from .pagination import Page
 from .series import SeriesInfo, SeriesPoint, series_key
-from .users import NewToken, Token, TokenKey, User
+from .users import NewSession, NewToken, Role, Token, TokenKey, User, WebSession
 
 __all__ = [
     "INLINE_CONTENT_TYPES",
@@ -29,17 +30,22 @@ __all__ = [
     "JobSummary",
     "Measurement",
     "MetricInfo",
+    "NewSession",
     "NewToken",
     "Package",
     "PackageChange",
     "PackageChanges",
     "Page",
+    "Readiness",
+    "ReadinessCheck",
+    "Role",
     "SeriesInfo",
     "SeriesPoint",
     "SpecificationInfo",
     "Token",
     "TokenKey",
     "User",
+    "WebSession",
     "check_artifact_name",
     "extract_job_facts",
     "extract_packages",

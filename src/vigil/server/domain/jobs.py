@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "PULL_REQUEST_MAX",
     "Blob",
     "JobDetail",
     "JobFacts",
@@ -19,6 +20,7 @@ __all__ = [
     "PackageChanges",
     "extract_job_facts",
     "extract_packages",
+    "pull_request_number",
 ]
 
 
@@ -170,20 +172,48 @@ def _datetime(value: Any) -> datetime | None:
 
 _PR_RE = re.compile(r"(?:^|/|#)(\d+)/?$")
 
+PULL_REQUEST_MAX = 2**31 - 1
+"""The largest pull request number a job can carry (its column holds 32 bits)."""
 
-def _pull_request(value: Any) -> int | None:
-    """A pull request number from ``42``, ``"42"``, ``"#42"`` or a PR URL."""
+
+def pull_request_number(value: Any) -> int | None:
+    """The pull request number *value* gives: ``42``, ``"42"``, ``"#42"``, a PR URL or
+    ``{"number": 42}``; None when it gives none (null, a word such as ``"false"``).
+
+    Raises
+    ------
+    ValueError
+        *value* is a number but no pull request number: not a whole number, not
+        positive, or over `PULL_REQUEST_MAX`. The message completes "Field X ...".
+    """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if 0 < value < 2**31 else None
     if isinstance(value, dict):
-        return _pull_request(value.get("number"))
-    match = _PR_RE.search(str(value).strip())
-    if match is None:
-        return None
-    number = int(match[1])
-    return number if 0 < number < 2**31 else None
+        return pull_request_number(value.get("number"))
+    if isinstance(value, float):
+        raise ValueError("is not a whole number; a pull request number is a positive integer")
+    if isinstance(value, int):
+        number = value
+    else:
+        match = _PR_RE.search(str(value).strip())
+        if match is None:
+            return None
+        digits = match[1].lstrip("0") or "0"
+        # Beyond 10 digits it is out of range: int() of 4,301 digits would even fail.
+        number = int(digits) if len(digits) <= 10 else PULL_REQUEST_MAX + 1
+    if not 0 < number <= PULL_REQUEST_MAX:
+        raise ValueError(
+            f"is not a pull request number: it must be a positive integer of at most"
+            f" {PULL_REQUEST_MAX}"
+        )
+    return number
+
+
+def _pull_request(value: Any) -> int | None:
+    try:
+        return pull_request_number(value)
+    except ValueError:
+        return None  # refused at ingest; a document only judged (the gate) goes without
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -155,8 +155,8 @@ class LogQuery:
     """Which lines to read; None means any.
 
     ``text`` matches lines containing every word (case-insensitive); ``regex`` is a
-    Python regular expression searched in each line. ``after``/``before`` are line ids
-    (exclusive) for paging; ``newest_first`` reverses the order.
+    regular expression (RE2's syntax) searched in each line. ``after``/``before`` are
+    line ids (exclusive) for paging; ``newest_first`` reverses the order.
     """
 
     run_id: int | None = None

@@ -7,14 +7,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+import re2
+
 from .jobs import Package
 from .series import SeriesInfo
 
 __all__ = [
     "CHANNELS",
+    "GROUPINGS",
     "KINDS",
+    "NOTIFY_ON",
     "STATUSES",
-    "GateVerdict",
+    "Delivery",
     "JobRef",
     "OutboxMessage",
     "PackageDiff",
@@ -23,6 +27,7 @@ __all__ = [
     "RegressionDetail",
     "RegressionEvent",
     "RegressionFilter",
+    "RegressionGroup",
     "RegressionMarker",
     "SeriesFacts",
     "SeriesValue",
@@ -41,6 +46,13 @@ STATUSES: Final = ("open", "acknowledged", "false_positive", "fixed")
 """Triage states a person moves a record through."""
 
 CHANNELS: Final = ("email", "webhook", "slack")
+
+NOTIFY_ON: Final = ("confirmed", "suspected")
+"""When a subscription is told of a change: once later data confirm it, or already when
+it is suspected (then not again at its confirmation)."""
+
+GROUPINGS: Final = ("commit", "job")
+"""How the regression list can be grouped: by the first bad job's commit, or by that job."""
 """Where a subscription delivers: an address, a plain JSON webhook, a Slack webhook."""
 
 
@@ -68,15 +80,23 @@ class Regression:
         One of `KINDS`.
     status
         One of `STATUSES`.
+    specifications
+        The specifications the change makes fail (a level change), or that fail with no
+        change of level to explain it (``spec_failure``: one record per series).
     specification
-        The failing specification (``spec_failure`` only).
+        The first of ``specifications`` (None when there is none).
     last_good, first_bad
         The last job at the old level (or passing) and the first at the new (failing).
+    fixed_by
+        The first job back at the earlier level, when a later change undid this one.
     before, after, size, relative_size, effect_size, p_value
         Levels on both sides, ``after - before``, that over ``|before|``, the change in
         noise units, and the p-value of the change (change points only).
     dissolved
         Later data no longer show this change point.
+    suspected
+        An early warning: the newest values already look like this change, but too few
+        of them to confirm it yet; later values confirm it (then False) or dissolve it.
     """
 
     id: int
@@ -85,7 +105,7 @@ class Regression:
     status: str
     first_bad: JobRef
     last_good: JobRef | None
-    specification: str | None = None
+    specifications: list[str] = field(default_factory=list)
     before: float | None = None
     after: float | None = None
     size: float | None = None
@@ -94,9 +114,16 @@ class Regression:
     p_value: float | None = None
     unit: str = ""
     dissolved: bool = False
+    suspected: bool = False
     trigger_job_id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    fixed_by: JobRef | None = None
+
+    @property
+    def specification(self) -> str | None:
+        """The first failing specification, or None."""
+        return self.specifications[0] if self.specifications else None
 
     @property
     def significance(self) -> float | None:
@@ -166,6 +193,54 @@ class RegressionFilter:
     dataset: str | None = None
     series_key: str | None = None
     include_dissolved: bool = False
+    job: int | None = None
+    """Records whose first bad job, or the job that fixed them, is this one."""
+
+
+@dataclass(slots=True)
+class RegressionGroup:
+    """Records of the list that share a commit or a first bad job.
+
+    ``key`` is the commit SHA or the job id (as text; ``""`` for records whose first bad
+    job names no commit); ``job`` is the earliest first bad job of the group.
+    """
+
+    grouping: str
+    key: str
+    job: JobRef
+    regressions: list[Regression]
+
+    @property
+    def series(self) -> int:
+        """How many series the group's records are on."""
+        return len({r.series.series_key for r in self.regressions})
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Series per kind of record."""
+        found: dict[str, set[str]] = {}
+        for r in self.regressions:
+            found.setdefault(r.kind, set()).add(r.series.series_key)
+        return {kind: len(keys) for kind, keys in sorted(found.items())}
+
+    @property
+    def label(self) -> str:
+        """``commit 0c1d956: 15 series regressed, 1 fails a specification``."""
+        words = {
+            "regression": "regressed",
+            "improvement": "improved",
+            "change": "changed",
+            "spec_failure": "fail{s} a specification",
+        }
+        parts = []
+        for kind, count in self.counts.items():
+            verb = words.get(kind, kind).replace("{s}", "s" if count == 1 else "")
+            parts.append(f"{count} series {verb}")
+        if self.grouping == "commit":
+            head = f"commit {self.key[:7]}" if self.key else "no commit recorded"
+        else:
+            head = f"job {self.key}"
+        return f"{head}: {', '.join(parts)}"
 
 
 @dataclass(slots=True)
@@ -203,6 +278,7 @@ class SubscriptionDraft:
     package: str | None = None
     tag: str | None = None
     dataset: str | None = None
+    notify_on: str = "confirmed"
 
 
 @dataclass(slots=True)
@@ -217,7 +293,15 @@ class Subscription:
     package: str | None = None
     tag: str | None = None
     dataset: str | None = None
+    #: One of `NOTIFY_ON`.
+    notify_on: str = "confirmed"
     created_at: datetime | None = None
+    #: The signing key of a webhook subscription: set only in the answer to creating
+    #: the subscription or rotating its key, never read back otherwise.
+    secret: str | None = field(default=None, repr=False)
+    secret_created_at: datetime | None = None
+    #: Its latest delivery (None: nothing sent yet, or not a webhook or Slack one).
+    last_delivery: Delivery | None = None
     _compiled: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def matches(self, facts: SeriesFacts) -> bool:
@@ -233,28 +317,6 @@ class Subscription:
                 self._compiled = compile_metric_pattern(self.metric_pattern)
             return self._compiled.fullmatch(facts.metric) is not None
         return True
-
-
-@dataclass(slots=True)
-class GateVerdict:
-    """The gate's answer for one series of a job against its baseline."""
-
-    metric: str
-    dataset: str | None
-    instrument: str | None
-    data_id: dict[str, Any]
-    series_key: str
-    value: float | None
-    unit: str
-    direction: str | None
-    verdict: str
-    baseline_count: int
-    baseline_median: float | None
-    difference: float | None
-    relative_difference: float | None
-    effect_size: float | None
-    p_value: float | None
-    message: str
 
 
 @dataclass(slots=True)
@@ -278,6 +340,11 @@ class StoredChange:
     first_bad_job_id: int
     last_good_job_id: int | None
     dissolved: bool
+    specifications: list[str] = field(default_factory=list)
+    fixed_by_job_id: int | None = None
+    before: float | None = None
+    size: float | None = None
+    suspected: bool = False
 
 
 @dataclass(slots=True)
@@ -304,6 +371,31 @@ class OutboxMessage:
     delivered_at: datetime | None = None
     failed_at: datetime | None = None
     last_error: str | None = None
+    #: The network detail of the last failure (administrators only).
+    error_detail: str | None = None
+    #: The webhook or Slack subscription the message is for (signed with its secret).
+    subscription_id: int | None = None
+    dedupe_key: str = ""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """How the latest message to a subscription fared.
+
+    ``status`` is ``pending`` (not tried yet), ``retrying``, ``failed`` (given up) or
+    ``delivered``; ``error`` is the reason of the last failure without network detail
+    (``connection failed``, ``HTTP 500``, ``refused: private address``);
+    ``error_detail`` says more and is only filled for administrators.
+    """
+
+    message_id: int
+    status: str
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+    error_detail: str | None = None
 
 
 _MAX_PATTERN = 1024
@@ -324,15 +416,28 @@ def compile_metric_pattern(text: str) -> re.Pattern[str]:
         raise ValueError("the metric pattern is empty; leave it out to match every metric")
     if len(text) > _MAX_PATTERN:
         raise ValueError(f"the metric pattern is {len(text)} characters; at most 1024 are allowed")
+    # RE2, not re: a user's expression (or a glob of many *) then matches in linear time.
     if text.startswith("re:"):
         try:
-            return re.compile(text[3:])
-        except re.error as exc:
-            raise ValueError(f"the regular expression {text[3:]!r} is invalid: {exc}") from None
+            return re2.compile(text[3:], _RE2_OPTIONS)
+        except re2.error as exc:
+            raise ValueError(
+                f"the regular expression {text[3:]!r} is invalid: {_re2_reason(exc)} (RE2"
+                " syntax: no backreferences or lookarounds)"
+            ) from None
     try:
-        return re.compile(_glob_to_regex(text))
-    except re.error as exc:
-        raise ValueError(f"the glob {text!r} is invalid: {exc}") from None
+        return re2.compile(_glob_to_regex(text), _RE2_OPTIONS)
+    except re2.error as exc:
+        raise ValueError(f"the glob {text!r} is invalid: {_re2_reason(exc)}") from None
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _re2_reason(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else ""
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 def _glob_to_regex(text: str) -> str:

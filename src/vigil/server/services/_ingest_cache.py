@@ -6,9 +6,12 @@ decoding) per job; this cache remembers, per process, definitions stored exactly
 are and the ids of series. Entries are added only after the transaction that wrote or
 read them committed, so a rolled-back ingest never leaves an id that does not exist.
 
-Series are never deleted, so their ids cannot go stale. A definition changed by another
-process is rewritten by this one only when a job carries a different definition again;
-the stored definition is always one that some job carried.
+A definition changed by another process is rewritten by this one only when a job carries
+a different definition again; the stored definition is always one that some job carried.
+Series and definitions are removed only by deleting a job or a metric (by any process),
+which writes an audit entry: each ingest first passes the newest such entry's id to
+`IngestCache.sync`, which forgets everything when it changed, so no id or definition
+outlives what was deleted.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class IngestCache:
         self.series_ids: dict[str, int] = {}
         self.metric_units: dict[str, str] = {}
         self.definitions: dict[tuple[str, str], bytes] = {}
+        self.generation: int | None = None
 
     def known_definition(self, table: str, name: str, digest: bytes) -> bool:
         """True when *name* of *table* is stored with exactly this content."""
@@ -57,6 +61,21 @@ class IngestCache:
             _bounded_update(self.series_ids, series_ids, self._max)
             _bounded_update(self.metric_units, metric_units, self._max)
             _bounded_update(self.definitions, definitions, self._max)
+
+    def sync(self, generation: int) -> None:
+        """Forget everything if stored data were removed since the last call.
+
+        *generation* is `vigil.server.storage.audit.AuditStore.data_generation`: the id
+        of the newest removal, in any process.
+        """
+        if generation == self.generation:
+            return
+        with self._lock:
+            if generation != self.generation:
+                self.series_ids.clear()
+                self.metric_units.clear()
+                self.definitions.clear()
+                self.generation = generation
 
     def clear(self) -> None:
         """Forget everything (tests that rewrite the database under a live process)."""

@@ -13,8 +13,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vigil.verify import InvalidNameError, check_metric_name, fits_64_bits
 from vigil.verify.units import convertible
 
+from ..domain.jobs import pull_request_number
 from ..exceptions import InvalidJobError
 
 __all__ = ["MAX_DEPTH", "MAX_STRING", "check_job_document", "check_spec_units"]
@@ -30,7 +32,6 @@ MAX_STRING = 65_536
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Names (metrics, units, identifiers, dataId) take no control character at all.
 _BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 _TOP_LEVEL = frozenset({"measurements", "blobs", "metrics", "specs", "meta", "identifier"})
 _MEASUREMENT = frozenset(
@@ -50,9 +51,12 @@ def check_job_document(payload: Mapping[str, Any]) -> None:
 
     Checked: nesting depth, string length, characters (NUL, control characters,
     lone surrogates), integers beyond 64 bits, unknown fields at the top level and in
-    measurements and blobs, lengths of the names kept in columns, and finite numbers
+    measurements and blobs, lengths of the names kept in columns, finite numbers
     where a number identifies something (dataId values) or decides something
-    (specification thresholds).
+    (specification thresholds), measured metrics named as metrics are
+    (``package.metric``), measurement identifiers unique in the job, every blob a
+    measurement refers to carried by the job, and pull request numbers that their
+    column holds.
 
     Raises
     ------
@@ -97,7 +101,7 @@ def _walk(value: Any, parts: list[str], depth: int) -> None:
     elif isinstance(value, bool) or value is None or isinstance(value, float):
         return
     elif isinstance(value, int):
-        if not _INT_MIN <= value <= _INT_MAX:
+        if not fits_64_bits(value):
             raise _fail(parts, "is an integer beyond 64 bits")
     elif isinstance(value, Mapping | list):
         if depth >= MAX_DEPTH:
@@ -150,13 +154,68 @@ def _finite(value: Any, parts: list[str], what: str) -> None:
         raise _fail(parts, f"is {value}; {what} must be a finite number")
 
 
+def _check_measured_metric(value: Any, parts: list[str]) -> None:
+    _check_metric_name(value, parts)
+    if isinstance(value, str):
+        try:
+            check_metric_name(value)
+        except InvalidNameError as exc:
+            raise _fail(parts, f"is not a metric name: {exc.reason}") from None
+
+
+def _check_pull_requests(meta: Any) -> None:
+    if not isinstance(meta, Mapping):
+        return
+    for block in ("git", "env"):
+        section = meta.get(block)
+        if not isinstance(section, Mapping) or section.get("pull_request") is None:
+            continue
+        value, parts = section["pull_request"], ["meta", block, "pull_request"]
+        if isinstance(value, Mapping):
+            value, parts = value.get("number"), [*parts, "number"]
+        try:
+            pull_request_number(value)
+        except ValueError as exc:
+            raise _fail(parts, str(exc)) from None
+
+
+def _check_references(payload: Mapping[str, Any]) -> None:
+    """Measurement identifiers are unique; every blob referred to is in the job."""
+    measurements = _items(payload, "measurements")
+    blobs = {b.get("identifier") for _, b in _items(payload, "blobs")}
+    for _, m in measurements:
+        blobs.update(b.get("identifier") for b in m.get("blobs") or () if isinstance(b, Mapping))
+    seen: dict[str, int] = {}
+    for i, m in measurements:
+        identifier = m.get("identifier")
+        if identifier is not None and identifier != "":
+            key = str(identifier)
+            first = seen.setdefault(key, i)
+            if first != i:
+                raise _fail(
+                    [f"measurements[{i}]", "identifier"],
+                    f"is {key!r}, the identifier of measurement {first} too; the"
+                    " measurements of a job need distinct identifiers",
+                )
+        refs = m.get("blob_refs")
+        if not isinstance(refs, list):
+            continue  # the SDK names a malformed list
+        for k, ref in enumerate(refs):
+            if isinstance(ref, str) and ref not in blobs:
+                raise _fail(
+                    [f"measurements[{i}]", "blob_refs", f"[{k}]"],
+                    f"refers to the blob {ref!r}, which the job does not carry; send the"
+                    " blob in 'blobs' or leave it out of 'blob_refs'",
+                )
+
+
 def _check_structure(payload: Mapping[str, Any]) -> None:
     _unknown(payload, _TOP_LEVEL, [])
     _check_name(payload.get("identifier"), ["identifier"], 128)
     for i, m in _items(payload, "measurements"):
         where = [f"measurements[{i}]"]
         _unknown(m, _MEASUREMENT, where)
-        _check_metric_name(m.get("metric"), [*where, "metric"])
+        _check_measured_metric(m.get("metric"), [*where, "metric"])
         _check_name(m.get("unit"), [*where, "unit"], _UNIT)
         data_id = m.get("data_id")
         if isinstance(data_id, Mapping):
@@ -179,6 +238,8 @@ def _check_structure(payload: Mapping[str, Any]) -> None:
         if isinstance(threshold, Mapping):
             _check_name(threshold.get("unit"), [*where, "threshold", "unit"], _UNIT)
             _finite(threshold.get("value"), [*where, "threshold", "value"], "a threshold")
+    _check_pull_requests(payload.get("meta"))
+    _check_references(payload)
 
 
 def _items(payload: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:

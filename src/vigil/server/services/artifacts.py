@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import mimetypes
 import os
@@ -16,6 +17,8 @@ from ..config import Settings
 from ..domain import INLINE_CONTENT_TYPES, Artifact, check_artifact_name, sniff_image_type
 from ..exceptions import (
     ArtifactNotFoundError,
+    ArtifactStoreError,
+    InsufficientStorageError,
     InvalidArtifactError,
     JobNotFoundError,
     PayloadTooLargeError,
@@ -23,7 +26,7 @@ from ..exceptions import (
 from ..storage.artifacts import ArtifactContentStore, ArtifactStore
 from ..storage.jobs import JobStore
 
-__all__ = ["ArtifactService", "PruneResult"]
+__all__ = ["ArtifactService", "PruneResult", "check_store", "prepare_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +80,10 @@ class ArtifactService:
             raise JobNotFoundError(f"No job has the id {job_id}.")
         source.seek(0)
         content_type = _content_type(name, source.read(16), declared_type)
-        sha256, size = self._content.put(source)
+        try:
+            sha256, size = self._content.put(source)
+        except OSError as exc:
+            raise _write_error(self._content, exc, f"the artifact {name!r}") from exc
         try:
             artifact, old_hash = self._artifacts.replace(
                 job_id, name, sha256, size, content_type, datetime.now(UTC)
@@ -142,12 +148,82 @@ class ArtifactService:
             logger.info("Pruned %d artifacts and %d files", removed, files)
         return PruneResult(removed, files)
 
+    def remove_stale_temporary(self) -> int:
+        """Remove the temporary files that writes which died left behind; return how many.
+
+        Raises
+        ------
+        ArtifactStoreError
+            The artifact folder cannot be listed.
+        """
+        return _remove_stale(self._content)
+
     def _delete_unreferenced(self, hashes: set[str]) -> int:
         unused = self._artifacts.unreferenced(hashes)
         self._session.rollback()
         for sha256 in unused:
             self._content.delete(sha256)
         return len(unused)
+
+
+def _write_error(
+    content: ArtifactContentStore, exc: OSError, what: str
+) -> ArtifactStoreError | InsufficientStorageError:
+    """The error answered for a failed write to the artifact store: 507 when it is full."""
+    logger.error("Writing %s to the artifact store %s failed: %s", what, content.location, exc)
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorageError(
+            f"The artifact store is full ({reason}): nothing of {what} was kept. Send it"
+            " again once space has been freed on the server."
+        )
+    return ArtifactStoreError(
+        f"The artifact store cannot be written ({reason}): nothing of {what} was kept."
+    )
+
+
+def check_store(content: ArtifactContentStore) -> None:
+    """Refuse an artifact store that cannot be written.
+
+    Raises
+    ------
+    ArtifactStoreError
+        One line naming the store (``VIGIL_ARTIFACT_URL``) and why.
+    """
+    try:
+        content.check_writable()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.filename:
+            reason = f"{reason}: {exc.filename}"
+        raise ArtifactStoreError(
+            f"The artifact folder {content.location} is not writable ({reason});"
+            " fix it or set VIGIL_ARTIFACT_URL."
+        ) from None
+
+
+def prepare_store(content: ArtifactContentStore) -> int:
+    """At start: refuse an unwritable store, remove stale temporary files; return how many.
+
+    Raises
+    ------
+    ArtifactStoreError
+        The store cannot be written (see `check_store`).
+    """
+    check_store(content)
+    return _remove_stale(content)
+
+
+def _remove_stale(content: ArtifactContentStore) -> int:
+    try:
+        removed = content.remove_stale_temporary()
+    except OSError as exc:
+        raise ArtifactStoreError(
+            f"The artifact folder {content.location} cannot be listed ({exc.strerror or exc})."
+        ) from None
+    if removed:
+        logger.info("Removed %d stale temporary files from %s", removed, content.location)
+    return removed
 
 
 def _content_type(name: str, head: bytes, declared: str | None) -> str:

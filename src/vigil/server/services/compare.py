@@ -1,17 +1,22 @@
-"""Compare two jobs: metric deltas judged against the baseline's noise, and their images.
+"""Compare two jobs: metric deltas judged against the noise of a difference, and images.
 
-The method (``docs/compare.md``):
+The method (``docs/compare.md``; the statistics are `vigil.analysis.difference_significance`,
+``docs/analysis.md``):
 
 - A *delta* is computed for every series measured by both jobs: ``b - a`` and
   ``100 (b - a) / |a|``, both in the metric's unit.
-- The *noise* of a series is robust: ``sigma = 1.4826 MAD(diff(x)) / sqrt(2)`` over its
-  last ``history`` points (NaN skipped) on job *a*'s branch, up to and including job *a*.
-  Successive differences make it blind to the level shifts the history may contain, and
-  the MAD to its outliers; ``1.4826 / sqrt(2)`` makes it the standard deviation of
-  Gaussian noise. Fewer than `MIN_HISTORY` values: no sigma ("not enough history").
-- The *unusualness* is ``z = delta / sigma``; ``|z| >= UNUSUAL_Z`` is unusual. With
-  the metric's direction (its own, else the one its specifications' operators agree
-  on) an unusual change is ``worse`` or ``better``, else ``changed``.
+- The *noise* comes from the series' last ``history`` points (NaN skipped) on job *a*'s
+  branch, up to and including job *a*: the spread of their successive differences
+  (robust: the larger of 1.4826 MAD and a tail estimate, see the docs), which is the
+  spread of a difference of two values. Two values of an unchanged series differ by
+  about ``sigma * sqrt(2)``: that, ``sigma_delta``, is what the delta is judged against.
+  Fewer than `MIN_HISTORY` values: no noise ("not enough history").
+- The *unusualness* ``z`` is the Gaussian-equivalent significance of ``delta /
+  sigma_delta`` (referred to a Student t for the uncertainty of the noise estimate and
+  heavier tails than Gaussian); ``|z| >= UNUSUAL_Z`` is unusual, which two unchanged
+  main-line jobs show on about 0.1 % of their series. With the metric's direction (its
+  own, else the one its specifications' operators agree on) an unusual change is
+  ``worse`` or ``better``, else ``changed``.
 - Rows are ordered worst first by a score: +inf for a value that became NaN, the
   direction-aware ``z`` (positive when worse; ``|z|`` without a direction), 0 when the
   noise is unknown; ties by the direction-aware relative change.
@@ -29,7 +34,12 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from vigil.analysis import as_direction, finite_values, noise_sigma
+from vigil.analysis import (
+    MIN_DIFFERENCE_HISTORY,
+    as_direction,
+    difference_sigma,
+    difference_significance,
+)
 from vigil.verify.units import conversion_factor
 
 from ..config import Settings
@@ -72,7 +82,7 @@ DEFAULT_HISTORY = 30
 """Baseline points the noise of a series is estimated from, by default."""
 MAX_HISTORY = 1000
 """The most baseline points a request may ask for."""
-MIN_HISTORY = 5
+MIN_HISTORY = MIN_DIFFERENCE_HISTORY
 """Fewer finite baseline points than this: "not enough history", no unusualness."""
 UNUSUAL_Z = 3.0
 """``|z|`` from which a change is called unusual (worse, better or changed)."""
@@ -81,21 +91,20 @@ _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def robust_noise(values: Sequence[float | None]) -> tuple[float | None, int]:
-    """The robust point-to-point noise of a series and how many finite values it used.
+    """The robust noise of one value of a series and how many finite values it used.
 
-    `vigil.analysis`'s noise estimate, ``1.4826 * MAD(diff(x)) / sqrt(2)``, over the
-    finite values *x* in order: the standard deviation of white Gaussian noise,
-    insensitive to steps and outliers. None with fewer than `MIN_HISTORY` values.
+    `vigil.analysis.difference_sigma` (the spread of a difference of two successive
+    values) over ``sqrt(2)``: the standard deviation of white Gaussian noise, blind to
+    steps, and widened (at most twice) by heavy tails. None with fewer than
+    `MIN_HISTORY` values.
 
     Parameters
     ----------
     values
         The series in time order; None and NaN are skipped.
     """
-    finite, _, _ = finite_values(values)
-    if finite.size < MIN_HISTORY:
-        return None, int(finite.size)
-    return noise_sigma(finite), int(finite.size)
+    sigma, used = difference_sigma(values)
+    return (None if sigma is None else sigma / math.sqrt(2.0)), used
 
 
 SORT_KEYS = ("rank", "metric", "a", "b", "delta", "percent", "z")
@@ -184,10 +193,15 @@ class SeriesDelta:
     delta, percent
         ``b - a`` and ``100 (b - a) / |a|``; None when not defined.
     sigma, history
-        The baseline noise (None: fewer than `MIN_HISTORY` points) and how many finite
-        baseline points it came from.
+        The baseline noise of one value (None: fewer than `MIN_HISTORY` points) and how
+        many finite baseline points it came from.
+    sigma_delta
+        The noise of the delta, of a difference of two values: ``sigma * sqrt(2)``.
+    p_value
+        Two-sided: how often unchanged data differ at least this much.
     z
-        ``delta / sigma`` (None without a sigma, or with a constant history).
+        The Gaussian-equivalent significance of ``delta / sigma_delta``, signed like the
+        delta (None without a sigma, or with a constant history).
     direction
         ``lower`` or ``higher`` is better, or None when unknown.
     change
@@ -215,6 +229,8 @@ class SeriesDelta:
     unusual: bool | None
     score: float = 0.0
     rank: int = 0
+    sigma_delta: float | None = None
+    p_value: float | None = None
 
 
 @dataclass(slots=True)
@@ -457,10 +473,14 @@ def judge(
     direction: str | None,
     noise: Sequence[float | None],
 ) -> SeriesDelta:
-    """The delta of one series from *a* to *b*, judged against its baseline *noise* values."""
-    sigma, history = robust_noise(noise)
+    """The delta of one series from *a* to *b*, judged against its baseline *noise* values.
+
+    The significance is that of a difference of two single values of the series
+    (`vigil.analysis.difference_significance`).
+    """
+    judged = difference_significance(noise, a, b)
     worse = _worse_sign(direction)
-    delta = percent = z = None
+    delta = percent = z = p_value = None
     unusual: bool | None = None
     score = 0.0
     if a is None or b is None:
@@ -473,11 +493,12 @@ def judge(
     else:
         delta = b - a
         percent = 100.0 * delta / abs(a) if a != 0 else None
-        if sigma is not None and sigma > 0:
-            z = delta / sigma
+        if judged.sigma_difference is not None and judged.sigma_difference > 0:
+            z, p_value = judged.z, judged.p_value
+            assert z is not None
             unusual = abs(z) >= UNUSUAL_Z
             score = z * worse if worse else abs(z)
-        elif sigma is not None:
+        elif judged.sigma_difference is not None:
             # A constant history: any change at all stands out.
             unusual = delta != 0
             if delta != 0:
@@ -499,13 +520,15 @@ def judge(
         b=b,
         delta=delta,
         percent=percent,
-        sigma=sigma,
-        history=history,
+        sigma=judged.sigma,
+        history=judged.history,
         z=z,
         direction=direction,
         change=change,
         unusual=unusual,
         score=score,
+        sigma_delta=judged.sigma_difference,
+        p_value=p_value,
     )
 
 

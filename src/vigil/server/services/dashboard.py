@@ -37,6 +37,7 @@ from ..domain import (
     SeriesPoint,
     SpecificationInfo,
 )
+from ..domain.analysis_settings import AnalysisSettings, MetricAnalysisSettings
 from ..domain.regressions import RegressionMarker
 from ..exceptions import InvalidRequestError, MetricNotFoundError, NotFoundError
 from ..storage import JobFilter, JobStore, MetricStore, SeriesStore, SpecificationStore
@@ -238,6 +239,8 @@ class MetricView:
     markers: list[RegressionMarker] = field(default_factory=list)
     data_key: Hashable | None = None
     """Equal for two views whose frames hold the same points (None: not known)."""
+    analysis: MetricAnalysisSettings = field(default_factory=MetricAnalysisSettings)
+    """The metric's analysis settings (``VIGIL_ANALYSIS_SETTINGS_FILE``)."""
 
 
 @dataclass(slots=True)
@@ -304,12 +307,21 @@ class PackageFingerprints:
     """Per-job package fingerprints of one database, kept across requests.
 
     A job's packages never change once stored (ingest is idempotent), so this cache
-    never goes stale; it bounds the cost of "packages changed" on large series. It
-    belongs to a process context (one database): job ids mean nothing across databases.
+    goes stale only when jobs are deleted (SQLite may then give a deleted job's id to a
+    new one): `sync` forgets it all then. It bounds the cost of "packages changed" on
+    large series. It belongs to a process context (one database): job ids mean nothing
+    across databases.
     """
 
     def __init__(self, size: int = 200_000) -> None:
         self._items: LruCache[int, frozenset[tuple[Any, ...]]] = LruCache(size)
+        self._generation: int | None = None
+
+    def sync(self, generation: int) -> None:
+        """Forget every job when data were removed since the last call (`series_version`)."""
+        if generation != self._generation:
+            self._items.clear()
+            self._generation = generation
 
     def get(
         self, store: DashboardStore, job_ids: Sequence[int]
@@ -350,9 +362,11 @@ class DashboardService:
         artifacts: ArtifactService,
         fingerprints: PackageFingerprints | None = None,
         cache: DashboardCache | None = None,
+        analysis: AnalysisSettings | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
+        self._analysis = analysis if analysis is not None else AnalysisSettings()
         self._fingerprints = fingerprints if fingerprints is not None else PackageFingerprints()
         self._cache = cache if cache is not None else DashboardCache()
         self._jobs = jobs
@@ -552,6 +566,7 @@ class DashboardService:
             since=since,
             markers=markers,
             data_key=None if frame_key is None else (frame_key, frozenset(wanted or ())),
+            analysis=self._analysis.for_metric(metric.name),
         )
 
     def _series_frame(
@@ -567,6 +582,7 @@ class DashboardService:
             version = self._store.series_version(series.id)
         finally:
             self._session.rollback()
+        self._fingerprints.sync(version[-1])
         key = (series.id, version, metric.unit, environment, since, MAX_POINTS)
         found = self._cache.frames.get(key)
         if found is not None:

@@ -31,7 +31,14 @@ from ..domain import (
     extract_packages,
     series_key,
 )
-from ..exceptions import InvalidJobError, JobNotFoundError, NotFoundError, PayloadTooLargeError
+from ..exceptions import (
+    ConflictError,
+    InvalidJobError,
+    JobNotFoundError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from ..storage.audit import AuditStore
 from ..storage.jobs import JobFilter, JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.series import SeriesStore
@@ -48,7 +55,7 @@ from ._rows import (
 )
 from .worker import enqueue_analysis
 
-__all__ = ["IngestResult", "JobService", "client_identifier"]
+__all__ = ["IngestResult", "JobService", "client_identifier", "content_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +112,28 @@ def client_identifier(payload: dict[str, Any]) -> str:
     return given
 
 
+def content_hash(payload: dict[str, Any]) -> str:
+    """What "the same job" means for a resent identifier: a SHA-256 of its content.
+
+    The content is the ``measurements``, ``meta`` and ``blobs`` as received (missing
+    or null taken as empty), in canonical JSON: keys sorted, no whitespace, NaN and
+    infinities as null, numbers as parsed (``1`` and ``1.0`` differ). ``metrics`` and
+    ``specs`` are definitions the job brings along, not its results, and so are left out;
+    so is ``meta.env.date``, the time the job was sent: a CI step that sends the same
+    results again later is a retry, not new results.
+    """
+    meta = payload.get("meta") or {}
+    env = meta.get("env") if isinstance(meta, dict) else None
+    if isinstance(env, dict) and "date" in env:
+        meta = {**meta, "env": {k: v for k, v in env.items() if k != "date"}}
+    content = {
+        "blobs": payload.get("blobs") or [],
+        "measurements": payload.get("measurements") or [],
+        "meta": meta,
+    }
+    return hashlib.sha256(orjson.dumps(content, option=_CANONICAL)).hexdigest()
+
+
 @lru_cache(maxsize=4096)
 def _convertible(unit: str, to_unit: str) -> bool:
     try:
@@ -143,7 +172,8 @@ class JobService:
         """Store a job document (lsst.verify Job JSON) once.
 
         The whole job is stored in one transaction or not at all. Sending the same
-        identifier again returns the stored job with ``created`` False.
+        identifier again with the same content (`content_hash`) returns the stored job
+        with ``created`` False.
 
         Raises
         ------
@@ -151,6 +181,8 @@ class JobService:
             The document is not a valid job; the error names the field.
         PayloadTooLargeError
             A blob is larger than ``max_blob_bytes``.
+        ConflictError
+            A job with the same identifier and other content is stored.
         """
         if not isinstance(payload, dict):
             raise InvalidJobError(
@@ -158,23 +190,21 @@ class JobService:
             )
         check_job_document(payload)
         identifier = client_identifier(payload)
-        if self._jobs.id_by_identifier(identifier) is not None:
-            existing = self._jobs.get_summary_by_identifier(identifier)
-            self._session.rollback()
-            if existing is not None:
-                return IngestResult(existing, created=False)
-        self._session.rollback()
+        digest = content_hash(payload)
+        existing = self._stored_same(identifier, digest)
+        if existing is not None:
+            return IngestResult(existing, created=False)
         job = self._validate(payload)
         learned: dict[str, Any] = {}
         try:
-            result = self._store(identifier, job, payload, user, learned)
+            result = self._store(identifier, digest, job, payload, user, learned)
             self._session.commit()
             self._cache.remember(**learned)
         except IntegrityError:
-            # Another request stored the same identifier first: answer with its job.
+            # Another request stored the same identifier first: its job if the content
+            # is the same, else the conflict (exactly one of two racing bodies is kept).
             self._session.rollback()
-            existing = self._jobs.get_summary_by_identifier(identifier)
-            self._session.rollback()
+            existing = self._stored_same(identifier, digest)
             if existing is None:
                 raise
             return IngestResult(existing, created=False)
@@ -182,6 +212,30 @@ class JobService:
             self._session.rollback()
             raise
         return result
+
+    def _stored_same(self, identifier: str, digest: str) -> JobSummary | None:
+        """The job stored under *identifier* if its content is *digest*'s, else None.
+
+        Raises
+        ------
+        ConflictError
+            A job with this identifier was stored with other content. Jobs stored
+            before content hashes were kept (NULL) are taken as the same.
+        """
+        try:
+            found, stored = self._jobs.content_hash_by_identifier(identifier)
+            existing = self._jobs.get_summary_by_identifier(identifier) if found else None
+        finally:
+            self._session.rollback()
+        if existing is not None and stored is not None and stored != digest:
+            raise ConflictError(
+                f"A job with the identifier {identifier!r} is already stored, with other"
+                " measurements, meta or blobs than this one; nothing was stored. Send new"
+                " results under a new identifier (Vigil's dispatch client makes one per"
+                " job), or the same content again to get the stored job.",
+                field="identifier",
+            )
+        return existing
 
     def _validate(self, payload: dict[str, Any]) -> Job:
         try:
@@ -209,12 +263,15 @@ class JobService:
     def _store(
         self,
         identifier: str,
+        content: str,
         job: Job,
         payload: dict[str, Any],
         user: User | None,
         learned: dict[str, Any],
     ) -> IngestResult:
         now = datetime.now(UTC)
+        # A job or metric deleted (by any process) makes remembered ids and definitions stale.
+        self._cache.sync(AuditStore(self._session).data_generation())
         cache = self._cache
         directions = spec_directions(job.specs.values())
 
@@ -268,7 +325,7 @@ class JobService:
         meta = {k: v for k, v in job.meta.items() if k != "packages"}
         facts = extract_job_facts(job.meta)
         job_id = self._jobs.insert_job(
-            identifier, now, facts, meta, user.id if user is not None else None
+            identifier, now, facts, meta, user.id if user is not None else None, content
         )
 
         self._metrics.upsert(

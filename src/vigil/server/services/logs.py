@@ -1,26 +1,33 @@
 """Log aggregation: store the records of any run, search them, list abnormal endings.
 
 A search filters by run, unit, process, thread, level and time with indexed columns,
-matches words (case-insensitive) and, optionally, a Python regular expression. The texts
-every match contains (the words and the regular expression's literal parts, see
-`required_texts`) first select the blocks of lines holding all their trigrams (an index:
-FTS5 on SQLite, GIN on PostgreSQL), then are tested in the database (``LIKE``; the
-expression itself too: PostgreSQL's ``~`` when PostgreSQL accepts it, Python's ``re``
-called by SQLite), and every candidate line is finally checked with Python's ``re``, so
-that the results follow Python's syntax on both databases. A scan stops after
-``VIGIL_LOG_SEARCH_SECONDS`` with ``truncated`` set and a cursor to continue.
+matches words (case-insensitive) and, optionally, a regular expression in RE2's syntax
+(`compile_regex`): RE2 matches in time linear in the length of the line, whatever the
+expression, so no expression can stall the server. The texts every match contains (the
+words and the expression's literal parts, see `required_texts`) first select the blocks
+of lines holding all their trigrams (an index: FTS5 on SQLite, GIN on PostgreSQL), then
+are tested in the database (``LIKE``; the expression itself too: PostgreSQL's ``~`` when
+it can say the same, RE2 called by SQLite), and every candidate line is finally checked
+with RE2, so that the results are RE2's on both databases. Without such texts the lines
+are read a window at a time. A scan stops after ``VIGIL_LOG_SEARCH_SECONDS`` with
+``truncated`` set and a cursor to continue: between statements, and within one (SQLite's
+progress handler, PostgreSQL's ``statement_timeout``) for the statement still running
+then.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+import re2
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -39,7 +46,14 @@ from ..domain.logs import (
 )
 from ..exceptions import InvalidRequestError, NotFoundError
 from ..storage.live import LiveEventStore
-from ..storage.logs import GramNeed, LogStore, TextNeed, literal_grams
+from ..storage.logs import (
+    GramNeed,
+    LogStore,
+    SearchTimeoutError,
+    TextNeed,
+    literal_grams,
+    search_pattern,
+)
 from ..storage.monitor import EventSourceStore
 from ._cursors import int_cursor
 from .live import Publisher, line_notices
@@ -49,6 +63,8 @@ __all__ = [
     "LogRunNotFoundError",
     "LogService",
     "Publisher",
+    "SearchPattern",
+    "UnsupportedRegexError",
     "compile_regex",
 ]
 
@@ -56,7 +72,14 @@ logger = logging.getLogger(__name__)
 
 
 _SCAN_CHUNK = 5000
+_WINDOW = 20_000
+"""Lines a scan without trigrams reads per statement: tens of milliseconds of matching,
+and few enough statements that their own cost stays small."""
 _MAX_BLOCKS = 64
+_MIN_SEARCH_SECONDS = 0.1
+"""A statement of a search is stopped after ``VIGIL_LOG_SEARCH_SECONDS`` but never sooner
+than this: each page of a search then moves its cursor on (a window of lines takes
+milliseconds), whatever the limit."""
 _PRUNE_EVERY = timedelta(hours=1)
 _last_prune: dict[str, datetime] = {}
 _prune_lock = threading.Lock()
@@ -77,16 +100,50 @@ class LogIngestResult:
     duplicate: bool
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a search expression.
+class UnsupportedRegexError(InvalidRequestError):
+    """A regular expression uses what RE2 leaves out (a backreference, a lookaround...)."""
+
+    status_code = 422
+    code = "unsupported_regex"
+
+
+class SearchPattern(Protocol):
+    """A compiled search expression (RE2's)."""
+
+    @property
+    def pattern(self) -> str:
+        """The expression."""
+
+    def search(self, text: str) -> object | None:
+        """A match in *text*, or None."""
+
+
+def compile_regex(pattern: str) -> SearchPattern:
+    """Compile a search expression with RE2, which matches in linear time.
+
+    RE2 takes Python's syntax but for what needs backtracking (backreferences,
+    lookarounds, atomic groups, possessive quantifiers, conditionals) and a few spellings
+    (``\\z`` for ``\\Z``, ``\\x{...}`` for ``\\u...``; no ``(?x)``; at most 1,000
+    repetitions).
 
     Raises
     ------
     InvalidRequestError
-        It does not compile; the message says where and why.
+        It does not compile (400); the message says where and why.
+    UnsupportedRegexError
+        It would compile in Python but uses what RE2 does not support (422); the message
+        names it.
     """
     try:
-        return re.compile(pattern)
+        compiled: SearchPattern = search_pattern(pattern)
+        return compiled
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else b""
+        re2_message = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else reason
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern)
     except re.error as exc:
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         raise InvalidRequestError(
@@ -94,6 +151,100 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
             " Escape special characters such as ( [ . * + ? with a backslash.",
             field="regex",
         ) from None
+    except Exception:  # Python's parser refused it otherwise (a recursion limit...)
+        parsed = None
+    what = _unsupported(parsed, re2_message)
+    raise UnsupportedRegexError(
+        f"The regular expression {pattern!r} uses {what}, which log searches do not support:"
+        " they use RE2's syntax, whose matching time cannot blow up (see the log search"
+        " section of docs/monitor.md).",
+        field="regex",
+    )
+
+
+_UNSUPPORTED_NODES = {
+    "GROUPREF": "a backreference \\1 or (?P=name)",
+    "GROUPREF_EXISTS": "a conditional group (?(1)...)",
+    "ATOMIC_GROUP": "an atomic group (?>...)",
+    "POSSESSIVE_REPEAT": "a possessive quantifier *+, ++, ?+ or {m,n}+",
+}
+_UNSUPPORTED_FLAGS = {
+    re.VERBOSE: "the verbose flag (?x)",
+    re.ASCII: "the ASCII flag (?a)",
+    re.LOCALE: "the locale flag (?L)",
+}
+
+
+def _unsupported(parsed: Any, re2_message: str) -> str:
+    """What in an expression RE2 lacks: from Python's parse when it names it, else from
+    RE2's own message."""
+    if parsed is not None:
+        found = _unsupported_node(parsed.data if hasattr(parsed, "data") else parsed)
+        if found is not None:
+            return found
+        for flag, name in _UNSUPPORTED_FLAGS.items():
+            if parsed.state.flags & flag:
+                return name
+    hints = {
+        "invalid repetition size": "a repetition count over 1,000",
+        "bad repetition operator": "a possessive quantifier *+, ++, ?+ or {m,n}+",
+        "pattern too large": "more than RE2's memory limit for one expression allows",
+        "invalid escape sequence: \\Z": "\\Z (write \\z for the end of the text)",
+        "invalid escape sequence: \\u": "\\u (write \\x{hhhh} for a character by its code)",
+        "invalid escape sequence: \\U": "\\U (write \\x{hhhhhh} for a character by its code)",
+        "invalid escape sequence: \\N": "\\N{...} (write \\x{hhhh} for a character by its code)",
+        "invalid perl operator: (?#": "a comment (?#...)",
+        "invalid perl operator: (?x": "the verbose flag (?x)",
+    }
+    for start, name in hints.items():
+        if re2_message.startswith(start):
+            return name
+    return f"what RE2 refuses ({re2_message})"
+
+
+def _unsupported_node(items: Any) -> str | None:
+    for op, argument in items:
+        name = str(op)
+        if name in _UNSUPPORTED_NODES:
+            return _UNSUPPORTED_NODES[name]
+        if name in ("ASSERT", "ASSERT_NOT"):
+            direction, _sub = argument
+            negative = "negative " if name == "ASSERT_NOT" else ""
+            if direction < 0:
+                return f"a {negative}lookbehind {'(?<!' if negative else '(?<='}...)"
+            return f"a {negative}lookahead {'(?!' if negative else '(?='}...)"
+        for sub in _subpatterns(argument):
+            found = _unsupported_node(sub)
+            if found is not None:
+                return found
+    return None
+
+
+def _subpatterns(argument: Any) -> list[Any]:
+    if hasattr(argument, "data") and hasattr(argument, "state"):
+        return [argument]
+    if isinstance(argument, tuple | list):
+        return [sub for item in argument for sub in _subpatterns(item)]
+    return []
+
+
+def _python_view(pattern: str) -> int | None:
+    """The flags of *pattern* as Python's parser reads it, when it reads it as RE2 does;
+    None otherwise (then nothing is taken from the parse).
+
+    Python refuses most of RE2's own syntax (``\\pL``, ``\\Q...\\E``, ``(?U)``,
+    ``(?<name>...)``) and only warns on its POSIX classes (``[[:alpha:]]``): any warning
+    counts as a refusal.
+    """
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            flags: int = _parser.parse(pattern).state.flags
+        return flags
+    except Exception:
+        return None
 
 
 def _process_row(run_id: int, process: LogProcessEnd) -> dict[str, Any]:
@@ -235,12 +386,17 @@ class LogService:
         return Page(items[:limit], next_cursor)
 
     def search(self, query: LogQuery, *, limit: int, cursor: str | None = None) -> LogSearch:
-        """Lines matching *query*, a page at a time.
+        """Lines matching *query*, a page at a time, within ``VIGIL_LOG_SEARCH_SECONDS``.
+
+        A search that runs out of time answers the lines found so far with ``truncated``
+        set and, when it got anywhere, a cursor continuing after the last line it read.
 
         Raises
         ------
         InvalidRequestError
             The regular expression does not compile, or the cursor is not one of ours.
+        UnsupportedRegexError
+            The regular expression uses what RE2 does not support.
         """
         position = int_cursor(cursor)
         if position is not None:
@@ -249,15 +405,20 @@ class LogService:
             else:
                 query.after = position
         pattern = compile_regex(query.regex) if query.regex else None
+        started = time.monotonic()
+        budget = self._settings.log_search_seconds
+        deadline = started + budget
+        stop_at = started + max(budget, _MIN_SEARCH_SECONDS)
         try:
             if pattern is None and not query.text:
-                lines = self._store.read_lines(query, limit=limit + 1)
+                try:
+                    lines = self._store.read_lines(query, limit=limit + 1, deadline=stop_at)
+                except SearchTimeoutError:
+                    return LogSearch([], None, 0, True)
                 if len(lines) > limit:
                     return LogSearch(lines[:limit], str(lines[limit - 1].id), len(lines), False)
                 return LogSearch(lines, None, len(lines), False)
-            return _Scan(self._store, self._session, query, pattern).run(
-                limit, time.monotonic() + self._settings.log_search_seconds
-            )
+            return _Scan(self._store, self._session, query, pattern).run(limit, deadline, stop_at)
         finally:
             self._session.rollback()
 
@@ -303,10 +464,12 @@ class _Scan:
 
     The texts every match contains (the words, and the literal parts of the regular
     expression) are tested by the database (``LIKE``), and so is the expression (on
-    PostgreSQL with ``~``, on SQLite with Python's ``re`` called by SQLite); each candidate
-    is then checked with Python's ``re``. When those texts have trigrams, only the blocks
-    holding all of them are read (`LogStore.search_blocks`): a rare text is found without
-    reading the other lines.
+    PostgreSQL with ``~`` when `postgres_regex` can spell it, on SQLite with RE2 called by
+    SQLite); each candidate is then checked with RE2. When those texts have trigrams, only
+    the blocks holding all of them are read (`LogStore.search_blocks`): a rare text is found
+    without reading the other lines. Otherwise the lines are read a window of ``_WINDOW``
+    at a time (`LogStore.window_end`), so that every statement has a bounded amount of
+    work and the scan's position moves on after each.
     """
 
     def __init__(
@@ -314,7 +477,7 @@ class _Scan:
         store: LogStore,
         session: Session,
         query: LogQuery,
-        pattern: re.Pattern[str] | None,
+        pattern: SearchPattern | None,
     ) -> None:
         self.store = store
         self.session = session
@@ -324,13 +487,16 @@ class _Scan:
         self.grams: list[GramNeed] = []
         self.database_regex: tuple[str, bool] | None = None
         words = [(word,) for word in (query.text or "").split()]
+        needs: list[tuple[str, ...]] = []
         if pattern is not None:
-            ignore_case = bool(pattern.flags & re.IGNORECASE)
-            needs = required_texts(pattern.pattern, pattern.flags)
+            # The literal texts come from Python's parse of the expression, taken only
+            # when Python reads it as RE2 does (RE2's own syntax is left without any).
+            flags = _python_view(pattern.pattern)
+            ignore_case = flags is not None and bool(flags & re.IGNORECASE)
+            if flags is not None:
+                needs = required_texts(pattern.pattern)
             self.texts = [(need, ignore_case) for need in needs]
             self.database_regex = (pattern.pattern, ignore_case)
-        else:
-            needs = []
         for need in [*words, *needs]:
             codes = [literal_grams(text) for text in need]
             if all(codes):
@@ -338,45 +504,75 @@ class _Scan:
         self.found: list[LogLine] = []
         self.scanned = 0
 
-    def run(self, limit: int, deadline: float) -> LogSearch:
-        """Scan until *limit* lines are found, the lines end, or *deadline* passes."""
+    def run(self, limit: int, deadline: float, stop_at: float) -> LogSearch:
+        """Scan until *limit* lines are found, the lines end, or time runs out: checked
+        against *deadline* after each chunk, and *stop_at* stopping a statement."""
         query = self.query
+        start = self._position()
         blocks_per_read = 1
-        while True:
-            ranges = None
-            if self.grams:
-                blocks = self.store.search_blocks(
-                    self.grams,
-                    run_id=query.run_id,
-                    after=query.after,
-                    before=query.before,
-                    newest_first=query.newest_first,
-                    limit=blocks_per_read,
-                )
-                if not blocks:
-                    return LogSearch(self.found, None, self.scanned, False)
-                ranges = blocks
-                # Few blocks while a common text fills the page from the first ones,
-                # more at a time while a rare one is looked for.
-                blocks_per_read = min(blocks_per_read * 2, _MAX_BLOCKS)
-            lines = self._read(None) if ranges is None else self._read_blocks(ranges)
-            page = self._keep(lines, limit)
-            if page is not None:
-                return page
-            if len(lines) == _SCAN_CHUNK:
-                position = lines[-1].id
-            elif ranges is not None:
-                position = ranges[-1][0] if query.newest_first else ranges[-1][1]
-            else:
-                return LogSearch(self.found, None, self.scanned, False)
-            if query.newest_first:
-                query.before = position
-            else:
-                query.after = position
-            if time.monotonic() > deadline:
-                return LogSearch(self.found, str(position), self.scanned, True)
+        try:
+            while True:
+                if self.grams:
+                    blocks = self.store.search_blocks(
+                        self.grams,
+                        run_id=query.run_id,
+                        after=query.after,
+                        before=query.before,
+                        newest_first=query.newest_first,
+                        limit=blocks_per_read,
+                        deadline=stop_at,
+                    )
+                    if not blocks:
+                        return LogSearch(self.found, None, self.scanned, False)
+                    # Few blocks while a common text fills the page from the first ones,
+                    # more at a time while a rare one is looked for.
+                    blocks_per_read = min(blocks_per_read * 2, _MAX_BLOCKS)
+                    lines = self._read_blocks(blocks, stop_at)
+                    page = self._keep(lines, limit)
+                    if page is not None:
+                        return page
+                    if len(lines) == _SCAN_CHUNK:
+                        position = lines[-1].id
+                    else:
+                        position = blocks[-1][0] if query.newest_first else blocks[-1][1]
+                else:
+                    end = self.store.window_end(query, _WINDOW, stop_at)
+                    lines = self._read(None, self._window(end), stop_at, _WINDOW)
+                    page = self._keep(lines, limit)
+                    if page is not None:
+                        return page
+                    if end is None:  # fewer than a window were left: all read
+                        return LogSearch(self.found, None, self.scanned, False)
+                    position = end
+                if query.newest_first:
+                    query.before = position
+                else:
+                    query.after = position
+                if time.monotonic() > deadline:
+                    return LogSearch(self.found, str(position), self.scanned, True)
+        except SearchTimeoutError:
+            # A statement outlived the search: what the finished ones found, and a cursor
+            # after the last line they read (none when no statement finished: the same
+            # search again would stop at the same place).
+            reached = self._position()
+            cursor = str(reached) if reached is not None and reached != start else None
+            return LogSearch(self.found, cursor, self.scanned, True)
 
-    def _read_blocks(self, blocks: list[tuple[int, int]]) -> list[LogLine]:
+    def _position(self) -> int | None:
+        return self.query.before if self.query.newest_first else self.query.after
+
+    def _window(self, end: int | None) -> LogQuery:
+        """The query limited to the lines up to *end* (from the scan's position on)."""
+        if end is None:
+            return self.query
+        window = dataclasses.replace(self.query)
+        if window.newest_first:
+            window.after = end - 1 if window.after is None else max(window.after, end - 1)
+        else:
+            window.before = end + 1 if window.before is None else min(window.before, end + 1)
+        return window
+
+    def _read_blocks(self, blocks: list[tuple[int, int]], stop_at: float) -> list[LogLine]:
         """Up to a chunk of candidate lines from *blocks* (adjacent ones merged)."""
         ranges: list[tuple[int, int]] = []
         for first, last in sorted(blocks):
@@ -384,22 +580,29 @@ class _Scan:
                 ranges[-1] = (ranges[-1][0], last)
             else:
                 ranges.append((first, last))
-        return self._read(ranges)
+        return self._read(ranges, self.query, stop_at, _SCAN_CHUNK)
 
-    def _read(self, ranges: list[tuple[int, int]] | None) -> list[LogLine]:
+    def _read(
+        self,
+        ranges: list[tuple[int, int]] | None,
+        query: LogQuery,
+        stop_at: float,
+        limit: int,
+    ) -> list[LogLine]:
         while True:
             try:
                 return self.store.read_lines(
-                    self.query,
-                    limit=_SCAN_CHUNK,
+                    query,
+                    limit=limit,
                     texts=self.texts,
                     database_regex=self.database_regex,
                     ranges=ranges,
+                    deadline=stop_at,
                 )
             except DBAPIError:
                 if self.database_regex is None:
                     raise
-                # PostgreSQL's expressions differ from Python's: filter in Python instead.
+                # PostgreSQL's expressions differ from RE2's: filter with RE2 alone instead.
                 self.session.rollback()
                 self.database_regex = None
 
@@ -407,7 +610,7 @@ class _Scan:
         """Add the matching lines; the page once it is full."""
         self.scanned += len(lines)
         for line in lines:
-            if self.pattern is not None and not self.pattern.search(line.message):
+            if self.pattern is not None and self.pattern.search(line.message) is None:
                 continue
             self.found.append(line)
             if len(self.found) > limit:

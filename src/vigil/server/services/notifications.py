@@ -3,14 +3,24 @@
 New records are announced once: per job whose analysis found them, every recipient
 (subscriber, stakeholder of a requirement, author of a suspect commit) gets one digest
 per channel, queued in the outbox in the same transaction that marks the records
-announced.
+announced. A record is one change (with the specifications it makes fail) or one
+series' unexplained specification failures, so a digest has one entry per change, not
+one per specification.
+
+A suspected record (an early warning on the newest values) is announced only to the
+subscriptions that ask for suspicions (``notify_on="suspected"``); when later data
+confirm it, it is announced again, to the others (and to stakeholders and authors), but
+not again to those told of the suspicion.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import secrets
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +32,7 @@ from ..config import Settings
 from ..domain import User
 from ..domain.regressions import (
     CHANNELS,
+    NOTIFY_ON,
     JobRef,
     RegressionDetail,
     SeriesFacts,
@@ -37,16 +48,31 @@ from ..storage.regressions import (
     RegressionStore,
     SubscriptionStore,
 )
-from .regressions import RegressionService
+from ._email_digest import email_digest
+from ._email_plot import change_plot
+from .regressions import RegressionService, line_values
+from .webhook_targets import (
+    REFUSED_PRIVATE,
+    TargetPolicy,
+    TargetRefusedError,
+    resolve_target,
+)
 
 __all__ = [
+    "WEBHOOK_KEY_PREFIX",
     "InvalidSubscriptionError",
     "NotificationService",
     "SubscriptionNotFoundError",
     "SubscriptionService",
     "dedupe_key",
+    "new_secret",
     "render_digest",
 ]
+
+WEBHOOK_KEY_PREFIX = "whsec_"
+"""How a webhook signing key starts (so that secret scanners recognise one)."""
+
+logger = logging.getLogger(__name__)
 
 _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _NOTIFIED_KINDS = ("regression", "change", "spec_failure")
@@ -64,12 +90,24 @@ class SubscriptionNotFoundError(NotFoundError):
     code = "subscription_not_found"
 
 
-class SubscriptionService:
-    """Create, list and delete subscriptions; each user manages their own."""
+def new_secret() -> str:
+    """A fresh webhook signing key: 256 random bits."""
+    return WEBHOOK_KEY_PREFIX + secrets.token_urlsafe(32)
 
-    def __init__(self, session: Session) -> None:
+
+class SubscriptionService:
+    """Create, list and delete subscriptions; each user manages their own.
+
+    A webhook subscription gets a signing key, returned once by `create` and by
+    `rotate_secret`. Each subscription shows its latest delivery; the network detail of
+    a failure only to administrators.
+    """
+
+    def __init__(self, session: Session, settings: Settings) -> None:
         self._session = session
+        self._settings = settings
         self._store = SubscriptionStore(session)
+        self._outbox = OutboxStore(session)
 
     def create(self, user: User, draft: SubscriptionDraft) -> Subscription:
         """Subscribe *user*; the target of an email subscription defaults to their email.
@@ -77,34 +115,81 @@ class SubscriptionService:
         Raises
         ------
         InvalidSubscriptionError
-            A malformed metric pattern, an unknown channel, a bad address or URL; the
-            message says what is wrong.
+            A malformed metric pattern, an unknown channel, a bad address or URL, a URL
+            whose host is or resolves to a non-public address the settings do not
+            allow; the message says what is wrong.
         """
-        target = _validate(draft, user)
+        target = _validate(draft, user, TargetPolicy.from_settings(self._settings))
         now = datetime.now(UTC)
+        secret = new_secret() if draft.channel == "webhook" else None
         try:
-            new_id = self._store.add(user.id, draft, target, now)
+            new_id = self._store.add(user.id, draft, target, now, secret)
             self._session.commit()
         except BaseException:
             self._session.rollback()
             raise
-        return self.get(user, new_id)
+        created = self.get(user, new_id)
+        created.secret = secret
+        return created
+
+    def rotate_secret(self, user: User, subscription_id: int) -> Subscription:
+        """Give a webhook subscription a new signing key, returned in the answer only.
+
+        The old key stops at once: deliveries from now on are signed with the new one.
+
+        Raises
+        ------
+        InvalidSubscriptionError
+            The subscription is not a webhook one (only webhooks are signed).
+        """
+        found = self.get(user, subscription_id)
+        if found.channel != "webhook":
+            raise InvalidSubscriptionError(
+                f"Only webhook subscriptions have a signing key, not {found.channel} ones.",
+                field="channel",
+            )
+        secret = new_secret()
+        try:
+            self._store.set_secret(subscription_id, secret, datetime.now(UTC))
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        rotated = self.get(user, subscription_id)
+        rotated.secret = secret
+        return rotated
 
     def list(self, user: User, *, everyone: bool = False) -> list[Subscription]:
         """The user's subscriptions; an administrator may ask for everyone's."""
-        found = self._store.find(None if everyone and user.is_admin else user.id)
-        self._session.rollback()
+        try:
+            found = self._store.find(None if everyone and user.is_admin else user.id)
+            self._with_deliveries(user, found)
+        finally:
+            self._session.rollback()
         return found
 
     def get(self, user: User, subscription_id: int) -> Subscription:
         """One subscription of the user (any, for an administrator)."""
-        found = self._store.get(subscription_id)
-        self._session.rollback()
-        if found is None or (found[1] != user.id and not user.is_admin):
-            raise SubscriptionNotFoundError(
-                f"You have no subscription with the id {subscription_id}."
-            )
+        try:
+            found = self._store.get(subscription_id)
+            if found is None or (found[1] != user.id and not user.is_admin):
+                raise SubscriptionNotFoundError(
+                    f"You have no subscription with the id {subscription_id}."
+                )
+            self._with_deliveries(user, [found[0]])
+        finally:
+            self._session.rollback()
         return found[0]
+
+    def _with_deliveries(self, user: User, subscriptions: Sequence[Subscription]) -> None:
+        latest = self._outbox.latest_deliveries(s.id for s in subscriptions)
+        for subscription in subscriptions:
+            delivery = latest.get(subscription.id)
+            if delivery is not None and not user.is_admin:
+                # Which addresses a host resolves to, "connection refused" or "timed out"
+                # while connecting: what would map a network from the outside.
+                delivery.error_detail = None
+            subscription.last_delivery = delivery
 
     def delete(self, user: User, subscription_id: int) -> None:
         """Remove a subscription of the user (any, for an administrator)."""
@@ -117,11 +202,16 @@ class SubscriptionService:
             raise
 
 
-def _validate(draft: SubscriptionDraft, user: User) -> str:
+def _validate(draft: SubscriptionDraft, user: User, policy: TargetPolicy) -> str:
     if draft.channel not in CHANNELS:
         raise InvalidSubscriptionError(
             f"channel must be one of {', '.join(CHANNELS)}, not {draft.channel!r}.",
             field="channel",
+        )
+    if draft.notify_on not in NOTIFY_ON:
+        raise InvalidSubscriptionError(
+            f"notify_on must be one of {', '.join(NOTIFY_ON)}, not {draft.notify_on!r}.",
+            field="notify_on",
         )
     for name in ("metric_pattern", "package", "tag", "dataset"):
         value = getattr(draft, name)
@@ -150,12 +240,29 @@ def _validate(draft: SubscriptionDraft, user: User) -> str:
         if not _EMAIL_RE.match(target) or len(target) > 256:
             raise InvalidSubscriptionError(f"{target!r} is not an email address.", field="target")
         return target
-    parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(target) > 2048:
+    malformed = InvalidSubscriptionError(
+        f"A {draft.channel} subscription needs an http(s) URL as `target`, not {target!r}.",
+        field="target",
+    )
+    try:
+        scheme = urlsplit(target).scheme
+    except ValueError:  # a broken IPv6 literal
+        scheme = ""
+    if scheme not in ("http", "https") or len(target) > 2048:
+        raise malformed
+    try:
+        resolve_target(target, policy)
+    except TargetRefusedError as exc:
+        if exc.reason != REFUSED_PRIVATE:
+            raise malformed from None
+        # The same answer whether the name does not resolve or resolves to a refused
+        # address, and no address named: nothing learnt about the server's network.
         raise InvalidSubscriptionError(
-            f"A {draft.channel} subscription needs an http(s) URL as `target`, not {target!r}.",
+            f"The `target` {target!r} is refused: its host is not or does not resolve to a"
+            " public address. An administrator can allow private destinations with"
+            " VIGIL_WEBHOOK_ALLOWED_HOSTS.",
             field="target",
-        )
+        ) from None
     return target
 
 
@@ -167,9 +274,14 @@ class _Recipient:
     details: dict[int, RegressionDetail] = field(default_factory=dict)
 
 
-def dedupe_key(event_key: str, channel: str, target: str) -> str:
-    """The outbox's uniqueness key of one event for one target."""
-    return hashlib.sha256(f"{event_key}\n{channel}\n{target}".encode()).hexdigest()
+def dedupe_key(
+    event_key: str, channel: str, target: str, subscription_id: int | None = None
+) -> str:
+    """The outbox's uniqueness key of one event for one target (and subscription)."""
+    text = f"{event_key}\n{channel}\n{target}"
+    if subscription_id is not None:
+        text += f"\n{subscription_id}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class NotificationService:
@@ -211,9 +323,11 @@ class NotificationService:
         return queued
 
     def _announce(self, job_id: int | None, ids: list[int]) -> int:
+        everything = self._regressions.details(ids)
+        suspicions = [d.regression.id for d in everything if d.regression.suspected]
         details = [
             d
-            for d in self._regressions.details(ids)
+            for d in everything
             if d.regression.kind in _NOTIFIED_KINDS
             and d.regression.status == "open"
             and not d.regression.dissolved
@@ -221,26 +335,37 @@ class NotificationService:
         rows = []
         if details:
             job = self._store.job_refs([job_id]).get(job_id) if job_id is not None else None
-            recipients = self._recipients(details)
+            told = self._store.suspicions_announced(
+                [d.regression.id for d in details if not d.regression.suspected]
+            )
+            recipients = self._recipients(details, told)
             now = datetime.now(UTC)
+            # The phase is part of the digest: a confirmation is a new event.
             digest_id = hashlib.sha256(
-                ",".join(str(d.regression.id) for d in details).encode()
+                ",".join(
+                    f"{d.regression.id}{'s' if d.regression.suspected else ''}" for d in details
+                ).encode()
             ).hexdigest()[:16]
             event_key = f"regressions:job-{job_id}:{digest_id}"
-            for (channel, target), recipient in sorted(recipients.items()):
+            plots: dict[int, bytes | None] = {}  # each record's plot, drawn once
+            for (channel, target, subscription_id), recipient in sorted(
+                recipients.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or 0)
+            ):
                 payload = render_digest(
                     channel,
                     job,
                     list(recipient.details.values()),
                     base_url=self._settings.base_url,
                     event_key=event_key,
+                    plot=lambda d: self._plot(d, plots),
                 )
                 rows.append(
                     {
-                        "dedupe_key": dedupe_key(event_key, channel, target),
+                        "dedupe_key": dedupe_key(event_key, channel, target, subscription_id),
                         "event_key": event_key,
                         "channel": channel,
                         "target": target,
+                        "subscription_id": subscription_id,
                         "payload": payload,
                         "created_at": now,
                         "attempts": 0,
@@ -248,31 +373,70 @@ class NotificationService:
                     }
                 )
             self._outbox.add(rows)
-        self._store.mark_announced(ids)
+        self._store.mark_announced(ids, suspicions)
         return len(rows)
 
-    def _recipients(self, details: list[RegressionDetail]) -> dict[tuple[str, str], _Recipient]:
-        recipients: dict[tuple[str, str], _Recipient] = defaultdict(_Recipient)
+    def _recipients(
+        self, details: list[RegressionDetail], told: set[int]
+    ) -> dict[tuple[str, str, int | None], _Recipient]:
+        """Who gets which records: one digest per email address, and one per webhook or
+        Slack subscription (each webhook signs with its own key).
+
+        A suspected record goes to the subscriptions that ask for suspicions only; a
+        confirmed one to the others, and to those too unless its suspicion was told
+        (*told*: ids of such records). Stakeholders and authors hear of confirmed
+        records only.
+        """
+        recipients: dict[tuple[str, str, int | None], _Recipient] = defaultdict(_Recipient)
         email = bool(self._settings.smtp_host)
         facts = self._facts(details)
         for subscription in self._subscriptions.find():
             if subscription.channel == "email" and not email:
                 continue
+            early = subscription.notify_on == "suspected"
             for d in details:
+                r = d.regression
+                if (r.suspected and not early) or (early and r.id in told):
+                    continue
                 if subscription.matches(facts[d.regression.id]):
-                    key = (subscription.channel, subscription.target)
+                    own = None if subscription.channel == "email" else subscription.id
+                    key = (subscription.channel, subscription.target, own)
                     recipients[key].details[d.regression.id] = d
         if not email:
             return recipients
         for d in details:
+            if d.regression.suspected:
+                continue
             if facts[d.regression.id].requirement:
                 for address in self._settings.stakeholders:
-                    recipients[("email", address)].details[d.regression.id] = d
+                    recipients[("email", address, None)].details[d.regression.id] = d
             if self._settings.notify_authors and d.regression.kind == "regression":
                 for commit in d.commits:
                     if commit.author_email and _EMAIL_RE.match(commit.author_email):
-                        recipients[("email", commit.author_email)].details[d.regression.id] = d
+                        key = ("email", commit.author_email, None)
+                        recipients[key].details[d.regression.id] = d
         return recipients
+
+    def _plot(self, d: RegressionDetail, drawn: dict[int, bytes | None]) -> bytes | None:
+        """The PNG of a record's series around its change (None: nothing to draw)."""
+        r = d.regression
+        if r.id not in drawn:
+            values = line_values(
+                self._store, r.series.id, self._settings.default_branch, r.unit or None
+            )
+            try:
+                drawn[r.id] = change_plot(
+                    values,
+                    r.first_bad.id,
+                    before=r.before,
+                    after=r.after,
+                    unit=r.unit,
+                    label=r.series.metric_name.rsplit(".", 1)[-1],
+                )
+            except Exception:  # a plot never stops an email: it goes without one
+                logger.exception("Could not draw the plot of regression %d", r.id)
+                drawn[r.id] = None
+        return drawn[r.id]
 
     def _facts(self, details: list[RegressionDetail]) -> dict[int, SeriesFacts]:
         names = {d.regression.series.metric_name for d in details}
@@ -320,7 +484,10 @@ def _series_label(d: RegressionDetail) -> str:
 
 def _line(d: RegressionDetail) -> str:
     r = d.regression
-    what = "FAILS " + (r.specification or "") if r.kind == "spec_failure" else r.kind.upper()
+    specs = ", ".join(r.specifications)
+    what = "FAILS " + specs if r.kind == "spec_failure" else r.kind.upper()
+    if r.suspected:
+        what = "SUSPECTED " + what
     change = f"{_number(r.before)} → {_number(r.after)} {r.unit}".rstrip() + _percent(
         r.relative_size
     )
@@ -333,7 +500,8 @@ def _line(d: RegressionDetail) -> str:
     packages = ", ".join(p.name for p in d.packages) or "none"
     return (
         f"{what}: {_series_label(d)}: {change}{p}\n"
-        f"  first bad job {r.first_bad.id}, last good {good}\n"
+        + (f"  now fails {specs}\n" if specs and r.kind != "spec_failure" else "")
+        + f"  first bad job {r.first_bad.id}, last good {good}\n"
         f"  suspect commits: {suspects}\n"
         f"  packages changed: {packages}"
     )
@@ -343,8 +511,10 @@ def _url(base_url: str | None, path: str) -> str:
     return (base_url or "").rstrip("/") + path
 
 
-def _title(job: JobRef | None, count: int) -> str:
+def _title(job: JobRef | None, count: int, suspected: bool = False) -> str:
     noun = "regression" if count == 1 else "regressions"
+    if suspected:
+        noun = "suspected " + noun
     if job is None:
         return f"{count} {noun} found"
     where = job.dataset or "a job"
@@ -359,15 +529,16 @@ def render_digest(
     *,
     base_url: str | None,
     event_key: str,
+    plot: Callable[[RegressionDetail], bytes | None] | None = None,
 ) -> dict[str, Any]:
-    """The outbox payload of one digest: an email, a Slack message or a JSON document."""
-    title = _title(job, len(details))
+    """The outbox payload of one digest: an email, a Slack message or a JSON document.
+
+    An email has a text and an HTML part (see `vigil.server.services._email_digest`);
+    *plot* draws a record's inline plot (a PNG or None); without it there is none.
+    """
+    title = _title(job, len(details), all(d.regression.suspected for d in details))
     if channel == "email":
-        lines = [title, ""]
-        for d in details:
-            lines += [_line(d), "  " + _url(base_url, f"/regressions/{d.regression.id}"), ""]
-        lines.append("Triage them at " + _url(base_url, "/regressions") + ".")
-        return {"subject": f"[Vigil] {title}", "text": "\n".join(lines)}
+        return email_digest(title, details, base_url=base_url, plot=plot)
     if channel == "slack":
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title[:150]}}
@@ -420,7 +591,9 @@ def _regression_json(d: RegressionDetail, base_url: str | None) -> dict[str, Any
         "instrument": r.series.instrument,
         "data_id": r.series.data_id,
         "series_key": r.series.series_key,
+        "suspected": r.suspected,
         "specification": r.specification,
+        "specifications": list(r.specifications),
         "before": r.before,
         "after": r.after,
         "unit": r.unit,

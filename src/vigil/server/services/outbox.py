@@ -4,28 +4,53 @@ A message is leased before it is sent, so no two workers send it at once; it is 
 delivered right after the server (SMTP or HTTP) accepted it. A worker that dies between
 the two sends it again when the lease ends: at least once. Each message is queued once
 per event and target (its unique ``dedupe_key``), and carries that key (``Message-ID``,
-``X-Vigil-Event``) so that a receiver can recognise the rare repeat.
+``X-Vigil-Event``, ``X-Vigil-Delivery``) so that a receiver can recognise the rare repeat.
+An email is a plain-text part, then (when the payload has one) an HTML part with its
+inline images (``Content-ID``, shown with ``cid:``) beside it.
+
+Webhook and Slack messages go only where `resolve_target` allows, checked again before
+each attempt, to the address it checked; redirects are not followed. A webhook's body
+is signed with its subscription's key: ``X-Vigil-Signature: sha256=<hex>``, the
+HMAC-SHA256 of ``<X-Vigil-Timestamp>.<body>``. A failure is stored as a reason without
+network detail (``last_error``: ``connection failed``, ``HTTP 500``, ``refused: private
+address``), what the subscription's owner sees, and with it (``error_detail``), what
+administrators see.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..domain.regressions import OutboxMessage
-from ..storage.regressions import OutboxStore
+from ..storage.regressions import OutboxStore, SubscriptionStore
+from .webhook_targets import TargetPolicy, TargetRefusedError, resolve_target
 
-__all__ = ["DeliveryError", "DeliveryReport", "OutboxService", "Sender", "backoff"]
+__all__ = [
+    "DeliveryError",
+    "DeliveryReport",
+    "OutboxService",
+    "Sender",
+    "backoff",
+    "signature",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +58,47 @@ _LEASE = timedelta(minutes=5)
 
 
 class DeliveryError(Exception):
-    """A message could not be delivered this time (the server is down, refused it...)."""
+    """A message could not be delivered this time (the server is down, refused it...).
+
+    ``str(error)`` is the reason without network detail, shown to the owner of the
+    subscription; ``detail`` (default: the reason) is for administrators and the log.
+    """
+
+    def __init__(self, reason: str, detail: str | None = None, *, final: bool = False) -> None:
+        super().__init__(reason)
+        self.detail = detail or reason
+        #: Not worth another attempt (the subscription is gone).
+        self.final = final
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Vigil-Signature`` of *body* sent at *timestamp* (Unix seconds, as text)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def _email_body(mail: EmailMessage, payload: Mapping[str, Any]) -> None:
+    """The text part first (what text mail readers show), then the HTML part if the
+    payload has one, with its inline images (``images``: ``cid`` and base64 ``png``)
+    in a ``multipart/related`` beside it, so that ``cid:`` references resolve."""
+    mail.set_content(str(payload.get("text", "")))
+    html = payload.get("html")
+    if not isinstance(html, str) or not html:
+        return
+    mail.add_alternative(html, subtype="html")
+    html_part = mail.get_body(("html",))
+    if html_part is None:  # not possible: the HTML alternative was just added
+        return
+    for image in payload.get("images") or ():
+        try:
+            data = base64.b64decode(image["png"], validate=True)
+            cid = str(image["cid"])
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            logger.warning("An inline image of an email is malformed; sent without it")
+            continue
+        html_part.add_related(
+            data, "image", "png", cid=f"<{cid}>", disposition="inline", filename="plot.png"
+        )
 
 
 Sender = Callable[[OutboxMessage], None]
@@ -74,6 +139,7 @@ class OutboxService:
         self._session = session
         self._settings = settings
         self._store = OutboxStore(session)
+        self._subscriptions = SubscriptionStore(session)
         self._senders: dict[str, Sender] = {
             "email": self._send_email,
             "webhook": self._post,
@@ -102,7 +168,7 @@ class OutboxService:
                 raise DeliveryError(f"no sender for channel {message.channel!r}")
             sender(message)
         except DeliveryError as exc:
-            self._failed(message, str(exc), report)
+            self._failed(message, exc, report)
             return
         try:
             self._store.mark_delivered(message.id, datetime.now(UTC))
@@ -112,11 +178,12 @@ class OutboxService:
             raise
         report.delivered += 1
 
-    def _failed(self, message: OutboxMessage, error: str, report: DeliveryReport) -> None:
+    def _failed(self, message: OutboxMessage, exc: DeliveryError, report: DeliveryReport) -> None:
+        error, detail = str(exc), exc.detail
         attempts = message.attempts + 1
         now = datetime.now(UTC)
         s = self._settings
-        give_up = attempts >= s.outbox_max_attempts
+        give_up = exc.final or attempts >= s.outbox_max_attempts
         next_at = (
             None
             if give_up
@@ -128,10 +195,12 @@ class OutboxService:
             message.channel,
             message.target,
             attempts,
-            error,
+            detail,
         )
         try:
-            self._store.mark_attempt_failed(message.id, error, next_at, now if give_up else None)
+            self._store.mark_attempt_failed(
+                message.id, error, next_at, now if give_up else None, detail
+            )
             self._session.commit()
         except BaseException:
             self._session.rollback()
@@ -158,7 +227,7 @@ class OutboxService:
     def _send_email(self, message: OutboxMessage) -> None:
         s = self._settings
         if not s.smtp_host:
-            raise DeliveryError("no SMTP server is configured (VIGIL_SMTP_HOST)")
+            raise DeliveryError("no mail server", "no SMTP server is configured (VIGIL_SMTP_HOST)")
         mail = EmailMessage()
         mail["From"] = s.smtp_from
         mail["To"] = message.target
@@ -166,7 +235,7 @@ class OutboxService:
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = f"<{message.event_key.replace(':', '.')}.{message.id}@vigil>"
         mail["X-Vigil-Event"] = message.event_key
-        mail.set_content(str(message.payload.get("text", "")))
+        _email_body(mail, message.payload)
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.notification_timeout) as smtp:
                 if s.smtp_starttls:
@@ -175,21 +244,66 @@ class OutboxService:
                     password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                     smtp.login(s.smtp_user, password)
                 smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            detail = f"SMTP {s.smtp_host}:{s.smtp_port}: {exc}"
+            raise DeliveryError("address refused by the mail server", detail) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"SMTP {s.smtp_host}:{s.smtp_port}: {exc}") from None
+            reason = (
+                "mail server error"
+                if isinstance(exc, smtplib.SMTPResponseException)
+                else ("connection failed")
+            )
+            raise DeliveryError(reason, f"SMTP {s.smtp_host}:{s.smtp_port}: {exc}") from None
 
     def _post(self, message: OutboxMessage) -> None:
-        try:
-            response = httpx.post(
-                message.target,
-                json=message.payload,
-                timeout=self._settings.notification_timeout,
-                headers={"X-Vigil-Event": message.event_key, "User-Agent": "vigil"},
-                follow_redirects=False,
+        body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "vigil",
+            "X-Vigil-Event": message.event_key,
+            "X-Vigil-Delivery": message.dedupe_key or str(message.id),
+        }
+        if message.channel == "webhook":
+            secret = (
+                None
+                if message.subscription_id is None
+                else self._subscriptions.secret(message.subscription_id)
             )
+            self._session.rollback()
+            if secret is None:
+                raise DeliveryError(
+                    "unsubscribed", "the subscription of this message is gone", final=True
+                )
+            timestamp = str(int(time.time()))
+            headers["X-Vigil-Timestamp"] = timestamp
+            headers["X-Vigil-Signature"] = signature(secret, timestamp, body)
+        try:
+            target = resolve_target(message.target, TargetPolicy.from_settings(self._settings))
+        except TargetRefusedError as exc:
+            raise DeliveryError(exc.reason, exc.detail) from None
+        headers["Host"] = target.host_header
+        # The address just checked, not the name: resolving it again could give another.
+        # The environment's proxy settings are ignored for the same reason.
+        extensions = {"sni_hostname": target.name} if target.connect_url.scheme == "https" else {}
+        where = f"{message.target} ({target.address})"
+        try:
+            with httpx.Client(
+                timeout=self._settings.notification_timeout,
+                follow_redirects=False,
+                trust_env=False,
+            ) as client:
+                response = client.post(
+                    target.connect_url, content=body, headers=headers, extensions=extensions
+                )
         except httpx.HTTPError as exc:
-            raise DeliveryError(f"{message.target}: {exc}") from None
+            # One reason for refused, unreachable, timed out and garbled alike: told
+            # apart, they would say which ports are open, closed or filtered.
+            raise DeliveryError("connection failed", f"{where}: {exc!r}") from None
         if not 200 <= response.status_code < 300:
+            location = response.headers.get("Location")
             raise DeliveryError(
-                f"{message.target} answered {response.status_code}: {response.text[:200]}"
+                f"HTTP {response.status_code}",
+                f"{where} answered {response.status_code}"
+                + (f" (redirect to {location}, not followed)" if location else "")
+                + f": {response.text[:200]}",
             )

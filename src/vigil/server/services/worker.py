@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..database import UNAVAILABLE_ERRORS, is_unavailable, unavailable_error
+from ..domain.analysis_settings import AnalysisSettings
 from ..storage.regressions import AnalysisQueueStore
 from .notifications import NotificationService
 from .outbox import DeliveryReport, OutboxService, Sender
 from .regressions import AnalysisReport, RegressionService
 
 if TYPE_CHECKING:
-    from ..factory import ProcessContext
+    from ..factory import Factory, ProcessContext
 
-__all__ = ["BackgroundWorker", "WorkerReport", "WorkerService", "enqueue_analysis"]
+__all__ = ["BackgroundWorker", "WorkerReport", "WorkerService", "enqueue_analysis", "run_pass"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +79,18 @@ class WorkerService:
         Server settings.
     senders
         Override the outbox sender of a channel (see `OutboxService`).
+    analysis
+        Per-metric analysis settings (see `RegressionService`).
     """
 
     def __init__(
-        self, session: Session, settings: Settings, senders: dict[str, Sender] | None = None
+        self,
+        session: Session,
+        settings: Settings,
+        senders: dict[str, Sender] | None = None,
+        analysis: AnalysisSettings | None = None,
     ) -> None:
-        self._regressions = RegressionService(session, settings)
+        self._regressions = RegressionService(session, settings, analysis)
         self._notifications = NotificationService(session, settings)
         self._outbox = OutboxService(session, settings, senders)
 
@@ -97,6 +105,23 @@ class WorkerService:
         report.queued_messages = self._notifications.announce()
         report.delivery = self._outbox.deliver_due()
         return report
+
+
+def run_pass(factory: Factory) -> tuple[WorkerReport, str | None]:
+    """One pass of `WorkerService` for ``vigil worker``, surviving a database outage.
+
+    Returns the pass's report and, when the database was out of reach, the one line that
+    says so (the pass's transaction is rolled back; the next pass starts afresh). Other
+    errors propagate.
+    """
+    try:
+        return factory.create_worker_service().run_once(), None
+    except UNAVAILABLE_ERRORS as exc:
+        if not is_unavailable(exc):
+            raise
+        factory.session.rollback()
+        engine = factory.session.get_bind()
+        return WorkerReport(), unavailable_error(engine, exc).message  # type: ignore[arg-type]
 
 
 class BackgroundWorker:
@@ -140,5 +165,10 @@ class BackgroundWorker:
             try:
                 with self._context.session_maker() as session:
                     WorkerService(session, settings).run_once()
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, UNAVAILABLE_ERRORS) and is_unavailable(exc):
+                    # An outage: one line a pass, not a traceback every few seconds.
+                    message = unavailable_error(self._context.engine, exc).message
+                    logger.warning("The background worker's pass stopped: %s", message)
+                    continue
                 logger.exception("The background worker's pass failed; it tries again later")

@@ -1,7 +1,17 @@
-// Draw every Bokeh figure of the page: <script type="application/json" data-bokeh-item="TARGET">.
-// When a figure is drawn its element gets data-drawn="true"; once every figure is, so does
-// <html> (data-plots-drawn="true"): tests, benchmarks and scripts wait on that attribute.
+// Loaded by every page (the Content-Security-Policy allows no inline script):
+// - a form control with data-autosubmit submits its form when changed;
+// - every Bokeh figure of the page is drawn: <script type="application/json"
+//   data-bokeh-item="TARGET">. When a figure is drawn its element gets data-drawn="true";
+//   once every figure is, so does <html> (data-plots-drawn="true"): tests, benchmarks and
+//   scripts wait on that attribute.
 (function () {
+  document.addEventListener("change", function (event) {
+    var control = event.target;
+    if (control && control.form && control.hasAttribute && control.hasAttribute("data-autosubmit")) {
+      control.form.submit();
+    }
+  });
+
   var pending = 0;
 
   function drawn(target) {

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -18,6 +22,7 @@ from ..domain import Artifact
 __all__ = ["ArtifactContentStore", "ArtifactStore"]
 
 _COPY_CHUNK = 1024 * 1024
+_TEMPORARY_SUFFIX = ".part"
 
 
 def _artifact(row: SqlArtifact) -> Artifact:
@@ -150,19 +155,28 @@ class ArtifactStore:
 class ArtifactContentStore:
     """Content-addressed files: ``<root>/<sha[:2]>/<sha>`` on any fsspec file system.
 
+    A file is written under a temporary name ending in ``.part`` in its own folder, then
+    renamed into place (on a local folder: flushed to disk with fsync first), so a reader
+    never sees a partial file; the temporary file is removed whatever stops the write
+    (a full disk included). `prepare` removes the ones a killed process left behind.
+
     Parameters
     ----------
     url
-        A local folder or an fsspec URL (``s3://bucket/prefix``, ``memory://x``).
+        A local folder or an fsspec URL (``s3://bucket/prefix``, ``memory://x``). The
+        folder is created by `prepare` (at start) or by the first write.
     """
+
+    STALE_SECONDS: float = 600.0
+    """Age after which a temporary file can only be left from a write that died."""
 
     def __init__(self, url: str) -> None:
         fs, root = fsspec.core.url_to_fs(url)
         self._fs: Any = fs
         self._root = root.rstrip("/")
         self._local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-        if self._local:
-            fs.makedirs(self._root, exist_ok=True)
+        self.location = self._root if self._local else url
+        """Where the store is, to name it in messages."""
 
     def path(self, sha256: str) -> str:
         """Where the content of *sha256* lives."""
@@ -173,6 +187,11 @@ class ArtifactContentStore:
 
         The content is hashed first, then written under a temporary name and moved in
         place, so a reader never sees a partial file.
+
+        Raises
+        ------
+        OSError
+            The write failed (no space left, not writable); nothing of it is left.
         """
         digest = hashlib.sha256()
         size = 0
@@ -184,16 +203,43 @@ class ArtifactContentStore:
         target = self.path(sha256)
         if self._fs.exists(target):
             return sha256, size
-        folder = target.rsplit("/", 1)[0]
-        if self._local:
-            self._fs.makedirs(folder, exist_ok=True)
-        temporary = f"{folder}/.{sha256}.{uuid.uuid4().hex}.part"
         source.seek(0)
-        with self._fs.open(temporary, "wb") as out:
-            for chunk in iter(lambda: source.read(_COPY_CHUNK), b""):
-                out.write(chunk)
-        self._fs.mv(temporary, target)
+        self._write(target, f".{sha256}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}", source)
         return sha256, size
+
+    def _write(self, target: str, temporary_name: str, source: IO[bytes]) -> None:
+        folder = target.rsplit("/", 1)[0]
+        temporary = f"{folder}/{temporary_name}"
+        if not self._local:
+            try:
+                with self._fs.open(temporary, "wb") as out:
+                    for chunk in iter(lambda: source.read(_COPY_CHUNK), b""):
+                        out.write(chunk)
+                self._fs.mv(temporary, target)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    if self._fs.exists(temporary):
+                        self._fs.rm(temporary)
+                raise
+            return
+        os.makedirs(folder, exist_ok=True)
+        try:
+            with self._open_for_writing(temporary) as out:
+                for chunk in iter(lambda: source.read(_COPY_CHUNK), b""):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        _fsync_folder(folder)
+
+    @staticmethod
+    def _open_for_writing(path: str) -> IO[bytes]:
+        # "x": a temporary name is never reused; a clash is a bug, not a file to replace.
+        return open(path, "xb")
 
     def exists(self, sha256: str) -> bool:
         """Whether the content is stored."""
@@ -213,3 +259,60 @@ class ArtifactContentStore:
         path = self.path(sha256)
         if self._fs.exists(path):
             self._fs.rm(path)
+
+    def check_writable(self) -> None:
+        """Create the store's folder if needed, and write, sync and remove a small file.
+
+        Raises
+        ------
+        OSError
+            The store cannot be written (a file in the folder's place, read-only, full).
+        """
+        if self._local:
+            os.makedirs(self._root, exist_ok=True)
+        probe = f"{self._root}/.probe"
+        self._write(probe, f".probe.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}", io.BytesIO(b"ok"))
+        self._fs.rm(probe)
+
+    def remove_stale_temporary(self, older_than: float | None = None) -> int:
+        """Remove temporary files older than *older_than* seconds (default `STALE_SECONDS`).
+
+        Younger ones may belong to a write in progress in another process. Only local
+        folders leave such files (an object store's write is whole or absent), so other
+        stores are not listed. Returns how many were removed.
+        """
+        if not self._local or not os.path.isdir(self._root):
+            return 0
+        limit = time.time() - (self.STALE_SECONDS if older_than is None else older_than)
+        removed = 0
+        for folder in (self._root, *_subfolders(self._root)):
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if not (entry.name.startswith(".") and entry.name.endswith(_TEMPORARY_SUFFIX)):
+                        continue
+                    try:
+                        if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:  # removed meanwhile by another process
+                        continue
+        return removed
+
+
+def _subfolders(root: str) -> list[str]:
+    with os.scandir(root) as entries:
+        return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in *folder* durable (POSIX: sync the folder itself)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without folder descriptors
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # pragma: no cover - file systems that refuse to sync a folder
+        pass
+    finally:
+        os.close(descriptor)

@@ -10,13 +10,32 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..dbschema import SqlJob, SqlJobPackage, SqlMeasurement, SqlMetric, SqlSeries, SqlSpecification
+from ..dbschema import (
+    SqlAuditEntry,
+    SqlJob,
+    SqlJobPackage,
+    SqlMeasurement,
+    SqlMetric,
+    SqlSeries,
+    SqlSpecification,
+)
 from ..domain import SpecificationInfo
+from ..domain.audit import DATA_REMOVING_ACTIONS
 from ._sql import chunks
 from .jobs import job_time
 from .metrics import spec_info
 
 __all__ = ["Counts", "DashboardStore", "JobValue"]
+
+
+def _removal_generation() -> Any:
+    """The id of the newest audit entry that removed data (`AuditStore.data_generation`)."""
+    a = SqlAuditEntry
+    return (
+        select(func.coalesce(func.max(a.id), 0))
+        .where(a.action.in_(DATA_REMOVING_ACTIONS))
+        .scalar_subquery()
+    )
 
 
 @dataclass(slots=True)
@@ -81,11 +100,13 @@ class DashboardStore:
     def data_version(self) -> tuple[Any, ...]:
         """What changes whenever a job is stored or definitions are loaded: the newest
         job and measurement ids (rows are never updated in place) and the counts and
-        newest updates of metrics and specifications. Cheap: maxima of primary keys and
-        counts of small tables."""
+        newest updates of metrics and specifications; and whenever data are deleted: the
+        newest removal of data (`_removal_generation`). Cheap: maxima of primary keys and counts of
+        small tables."""
         s = SqlSpecification
         row = self._session.execute(
             select(
+                _removal_generation(),
                 select(func.max(SqlJob.id)).scalar_subquery(),
                 select(func.max(SqlMeasurement.id)).scalar_subquery(),
                 select(func.count()).select_from(SqlMetric).scalar_subquery(),
@@ -209,14 +230,17 @@ class DashboardStore:
                 return int(found)
         return None
 
-    def series_version(self, series_id: int) -> tuple[int, int | None]:
-        """What changes whenever a series gains or loses a point: its point count and
-        newest measurement id (rows are never updated in place)."""
+    def series_version(self, series_id: int) -> tuple[int, int | None, int]:
+        """What changes whenever a series gains or loses a point: its point count, newest
+        measurement id (rows are never updated in place) and the newest removal of data
+        (a deletion may lower both, and SQLite may then reuse an id)."""
         m = SqlMeasurement
         row = self._session.execute(
-            select(func.count(), func.max(m.id)).where(m.series_id == series_id)
+            select(func.count(), func.max(m.id), _removal_generation()).where(
+                m.series_id == series_id
+            )
         ).one()
-        return int(row[0]), row[1]
+        return int(row[0]), row[1], int(row[2] or 0)
 
     def last_time(self, series_id: int) -> datetime | None:
         """The time of the newest job of a series."""

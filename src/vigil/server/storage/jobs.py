@@ -86,11 +86,16 @@ class JobStore:
         facts: JobFacts,
         meta: dict[str, Any],
         submitted_by: int | None,
+        content_hash: str | None = None,
     ) -> int:
         """Insert a job row and return its id; IntegrityError if the identifier exists."""
         values: dict[str, Any] = {name: getattr(facts, name) for name in _FACT_COLUMNS}
         values.update(
-            identifier=identifier, created_at=created_at, meta=meta, submitted_by=submitted_by
+            identifier=identifier,
+            created_at=created_at,
+            meta=meta,
+            submitted_by=submitted_by,
+            content_hash=content_hash,
         )
         result = self._session.execute(insert(SqlJob).returning(SqlJob.id), values)
         return int(result.scalar_one())
@@ -171,6 +176,13 @@ class JobStore:
         """The id of the job with this client identifier, if stored (a cheap check)."""
         found = self._session.scalar(select(SqlJob.id).where(SqlJob.identifier == identifier))
         return int(found) if found is not None else None
+
+    def content_hash_by_identifier(self, identifier: str) -> tuple[bool, str | None]:
+        """Whether a job has this client identifier, and its content hash (None: not kept)."""
+        row = self._session.execute(
+            select(SqlJob.content_hash).where(SqlJob.identifier == identifier)
+        ).first()
+        return (False, None) if row is None else (True, row[0])
 
     def get_summary_by_identifier(self, identifier: str) -> JobSummary | None:
         """The job with this client identifier."""

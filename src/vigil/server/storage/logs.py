@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import re2
 from sqlalchemy import (
     ARRAY,
     Integer,
+    LargeBinary,
     Select,
     Table,
     and_,
@@ -23,6 +27,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as cast_
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlLogBlock, SqlLogLine, SqlLogProcess, SqlLogRun
@@ -30,7 +36,16 @@ from ..domain.logs import LogLine, LogProcess, LogQuery, LogRecord, LogRun
 from ._sql import chunks, upsert
 from ._trigrams import BLOCK_LINES, block_grams, gram_tokens, literal_grams
 
-__all__ = ["GramNeed", "LogStore", "TextNeed", "like_pattern", "literal_grams"]
+__all__ = [
+    "GramNeed",
+    "LogStore",
+    "SearchTimeoutError",
+    "TextNeed",
+    "like_pattern",
+    "literal_grams",
+    "postgres_regex",
+    "search_pattern",
+]
 
 TextNeed = tuple[tuple[str, ...], bool]
 """Texts of which a line contains at least one, and whether case is ignored."""
@@ -77,13 +92,142 @@ _FTS_SQLITE = (
 )
 
 
+_QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE for a statement cancelled (here: by ``statement_timeout``)."""
+
+_PROGRESS_STEPS = 1000
+"""SQLite virtual-machine steps between two checks of a search's deadline."""
+
+
+class SearchTimeoutError(Exception):
+    """A statement of a search was stopped at the search's deadline (or not started)."""
+
+
+def _re2_options(*, capture: bool = True) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # errors are raised; RE2 would also print them on stderr
+    options.never_capture = not capture
+    return options
+
+
+_OPTIONS = _re2_options()
+_TEST_OPTIONS = _re2_options(capture=False)  # whether a line matches: no groups to track
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled(expression: str) -> re.Pattern[str]:
-    return re.compile(expression)
+def search_pattern(expression: str) -> Any:
+    """*expression* compiled by RE2, whose matching time is linear in the text's length
+    (no backtracking), and which releases the GIL while it matches.
+
+    Raises
+    ------
+    re2.error
+        RE2 does not accept it (its syntax error, or a construct it lacks).
+    """
+    return re2.compile(expression, _OPTIONS)
 
 
-def _regexp(expression: str, message: str | None) -> bool:
-    return message is not None and _compiled(expression).search(message) is not None
+@functools.lru_cache(maxsize=64)
+def _matcher(expression: str) -> Callable[[str, bytes | None], bool]:
+    """SQLite's ``vigil_regexp(expression, CAST(message AS BLOB))`` for *expression*:
+    whether the UTF-8 text holds a match, at the least cost per call.
+
+    SQLite calls it for every line a scan reads: RE2's own ``Match`` on the bytes SQLite
+    holds costs a third of the module's ``search`` on text (no decoding, encoding, offsets
+    or match object).
+    """
+    compiled = re2.compile(expression, _TEST_OPTIONS)
+    raw = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if raw is None or anchor is None or not hasattr(raw, "Match"):  # another google-re2
+
+        def search(given: str, message: bytes | None) -> bool:
+            if given != expression:
+                return _matcher(given)(given, message)
+            return message is not None and compiled.search(message) is not None
+
+        return search
+    match = raw.Match
+
+    def test(given: str, message: bytes | None) -> bool:
+        if given != expression:
+            return _matcher(given)(given, message)
+        return message is not None and match(anchor, message, 0, len(message))[0][0] >= 0
+
+    return test
+
+
+def postgres_regex(expression: str) -> str | None:
+    r"""*expression* (RE2 syntax) for PostgreSQL's ``~``, matching every line RE2 matches
+    (a prefilter: RE2 checks each line after); None when that cannot be promised.
+
+    Word boundaries and the end of text are spelt differently (``\b`` is a backspace in
+    PostgreSQL: ``\y``; ``\B``: ``\Y``; ``\z``: ``\Z``) and group names are dropped.
+    Left to RE2 alone: what PostgreSQL would match on fewer lines (``\W``, ``\D``, ``\S``
+    and negated sets, whose word characters and digits are Unicode in PostgreSQL and ASCII
+    in RE2; ``(?m)``, under which PostgreSQL's sets skip newlines) and what it spells
+    otherwise or lacks (octal escapes, ``\x{...}``, Unicode classes, ``\Q...\E``, flags
+    other than a leading ``(?i)`` or ``(?s)``).
+    """
+    out: list[str] = []
+    i, size = 0, len(expression)
+    in_set = False
+    while i < size:
+        char = expression[i]
+        if char == "\\":
+            escaped = expression[i + 1 : i + 2]
+            if escaped in ("D", "W", "S", "p", "P", "Q", "E", "C") or escaped.isdigit():
+                return None
+            if escaped == "x" and expression[i + 2 : i + 3] == "{":
+                return None
+            if not in_set and escaped in _POSTGRES_ESCAPES:
+                out.append(_POSTGRES_ESCAPES[escaped])
+            else:
+                out.append(expression[i : i + 2])
+            i += 2
+        elif in_set:
+            if char == "[" and expression[i + 1 : i + 2] == ":":
+                close = expression.find(":]", i + 2)
+                if close < 0:
+                    return None
+                out.append(expression[i : close + 2])  # a class such as [:alpha:]
+                i = close + 2
+                continue
+            in_set = char != "]"
+            out.append(char)
+            i += 1
+        elif char == "[":
+            if expression[i + 1 : i + 2] == "^":
+                return None
+            in_set = True
+            # A "]" right after "[" is a member of the set.
+            member = expression[i + 1 : i + 2] == "]"
+            out.append(expression[i : i + 1 + member])
+            i += 1 + member
+        elif char == "(" and expression[i + 1 : i + 2] == "?":
+            rest = expression[i + 2 :]
+            if rest.startswith(":"):
+                out.append("(?:")
+                i += 3
+            elif rest.startswith(("P<", "<")) and not rest.startswith(("<=", "<!")):
+                close = rest.find(">")
+                if close < 0:
+                    return None
+                out.append("(")  # PostgreSQL names no groups; a match is all that counts
+                i += 2 + close + 1
+            else:
+                flags, closed, _ = rest.partition(")")
+                if i > 0 or not closed or not flags or not set(flags) <= {"i", "s"}:
+                    return None
+                out.append(f"(?{flags})")  # only at the start in PostgreSQL
+                i += 2 + len(flags) + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+_POSTGRES_ESCAPES = {"b": r"\y", "B": r"\Y", "z": r"\Z"}
 
 
 def _aware_time(value: datetime) -> datetime:
@@ -130,6 +274,56 @@ class LogStore:
     @property
     def _postgres(self) -> bool:
         return self._session.get_bind().dialect.name == "postgresql"
+
+    @contextmanager
+    def _bounded(self, deadline: float | None) -> Iterator[None]:
+        """Stop the statements run inside at *deadline* (``time.monotonic()``).
+
+        PostgreSQL cancels them itself (``SET LOCAL statement_timeout``: until the
+        transaction ends, which the caller does after each search); SQLite asks a progress
+        handler every thousand steps of its virtual machine whether to go on. Either way a
+        statement still running at the deadline ends with `SearchTimeoutError` (and the
+        transaction is to be rolled back), never later than that plus one step, so that a
+        search holds neither a connection nor the GIL past its time.
+
+        Raises
+        ------
+        SearchTimeoutError
+            A statement was stopped, or the deadline passed before one could start.
+        """
+        if deadline is None:
+            yield
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SearchTimeoutError
+        if self._postgres:
+            milliseconds = max(1, math.ceil(remaining * 1000))
+            self._session.execute(text(f"SET LOCAL statement_timeout = {milliseconds:d}"))
+            try:
+                yield
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) == _QUERY_CANCELED:
+                    raise SearchTimeoutError from exc
+                raise
+            return
+        connection: Any = self._session.connection().connection.driver_connection
+        stopped = False
+
+        def progress() -> int:
+            nonlocal stopped
+            stopped = time.monotonic() > deadline
+            return stopped
+
+        connection.set_progress_handler(progress, _PROGRESS_STEPS)
+        try:
+            yield
+        except DBAPIError as exc:
+            if stopped:
+                raise SearchTimeoutError from exc
+            raise
+        finally:
+            connection.set_progress_handler(None, 0)
 
     # Runs -----------------------------------------------------------------------------
 
@@ -330,13 +524,39 @@ class LogStore:
         before: int | None,
         newest_first: bool,
         limit: int,
+        deadline: float | None = None,
     ) -> list[tuple[int, int]]:
         """The next *limit* blocks (first and last line id) that may hold lines meeting
         every need, in the order of a scan (newest first or oldest first).
 
         A block qualifies when, for each need, it holds every trigram of one of its
         alternatives; only those blocks can hold a line containing the texts.
+
+        Raises
+        ------
+        SearchTimeoutError
+            *deadline* (``time.monotonic()``) passed first.
         """
+        with self._bounded(deadline):
+            return self._search_blocks(
+                needs,
+                run_id=run_id,
+                after=after,
+                before=before,
+                newest_first=newest_first,
+                limit=limit,
+            )
+
+    def _search_blocks(
+        self,
+        needs: Sequence[GramNeed],
+        *,
+        run_id: int | None,
+        after: int | None,
+        before: int | None,
+        newest_first: bool,
+        limit: int,
+    ) -> list[tuple[int, int]]:
         if self._postgres:
             return self._search_blocks_postgresql(
                 needs, run_id=run_id, after=after, before=before, newest=newest_first, limit=limit
@@ -395,11 +615,12 @@ class LogStore:
         # index's bitmap finds the candidate blocks without reading the others.
         self._session.execute(text("SET LOCAL enable_seqscan = off"))
         self._session.execute(text("SET LOCAL enable_indexscan = off"))
-        try:
-            return [(first, last) for first, last in self._session.execute(stmt)]
-        finally:
-            self._session.execute(text("RESET enable_seqscan"))
-            self._session.execute(text("RESET enable_indexscan"))
+        # Not in a `finally`: after an error (a cancelled statement) the transaction takes
+        # no more statements, and its rollback undoes what SET LOCAL set.
+        blocks = [(first, last) for first, last in self._session.execute(stmt)]
+        self._session.execute(text("RESET enable_seqscan"))
+        self._session.execute(text("RESET enable_indexscan"))
+        return blocks
 
     def _lines_query(
         self,
@@ -408,9 +629,11 @@ class LogStore:
         texts: Sequence[TextNeed],
         database_regex: tuple[str, bool] | None,
         ranges: Sequence[tuple[int, int]] | None,
+        columns: Sequence[Any] = _LINE_COLUMNS,
+        words: bool = True,
     ) -> Select[*tuple[Any, ...]]:
         # No join: the planner then walks the id index and stops at the limit.
-        stmt = select(*_LINE_COLUMNS)
+        stmt = select(*columns)
         conditions = []
         if query.run_id is not None:
             conditions.append(SqlLogLine.run_id == query.run_id)
@@ -436,11 +659,14 @@ class LogStore:
             conditions.append(or_(*(SqlLogLine.id.between(a, b) for a, b in ranges)))
         # SQLite's LIKE ignores ASCII case by itself (its ILIKE would lower() every line);
         # PostgreSQL's needs ILIKE for that.
-        for word in (query.text or "").split():
+        for word in (query.text or "").split() if words else ():
             conditions.append(self._contains(like_pattern(word), ignore_case=True))
+        expression = None
+        if database_regex is not None:
+            expression = postgres_regex(database_regex[0]) if self._postgres else database_regex[0]
         # PostgreSQL's ILIKE costs as much as its ~* (both fold case): one of them is enough.
         for alternatives, ignore_case in texts:
-            if ignore_case and database_regex is not None and self._postgres:
+            if ignore_case and expression is not None and self._postgres:
                 continue
             conditions.append(
                 or_(
@@ -450,14 +676,14 @@ class LogStore:
                     )
                 )
             )
-        if database_regex is not None:
-            expression, ignore_case = database_regex
+        if database_regex is not None and expression is not None:
             if self._postgres:
-                operator = "~*" if ignore_case else "~"
+                operator = "~*" if database_regex[1] else "~"
                 conditions.append(SqlLogLine.message.op(operator)(expression))
             else:
                 # Last: SQLite tests the terms in order, the cheap LIKEs first.
-                conditions.append(func.vigil_regexp(expression, SqlLogLine.message))
+                message = cast_(SqlLogLine.message, LargeBinary)  # UTF-8 bytes, see _matcher
+                conditions.append(func.vigil_regexp(expression, message))
         if conditions:
             stmt = stmt.where(and_(*conditions))
         order = SqlLogLine.id.desc() if query.newest_first else SqlLogLine.id.asc()
@@ -478,6 +704,7 @@ class LogStore:
         texts: Sequence[TextNeed] = (),
         database_regex: tuple[str, bool] | None = None,
         ranges: Sequence[tuple[int, int]] | None = None,
+        deadline: float | None = None,
     ) -> list[LogLine]:
         """Up to *limit* lines matching the query's filters, in id order (or reversed).
 
@@ -490,23 +717,45 @@ class LogStore:
         texts
             Texts the lines must contain besides the words.
         database_regex
-            A regular expression (Python's) the database checks too, and whether it ignores
-            case: PostgreSQL's ``~`` (whose syntax may differ: on an error, leave it out),
-            SQLite's calls of Python's ``re``.
+            A regular expression (RE2's syntax) the database checks too, and whether it
+            ignores case: PostgreSQL's ``~`` (as `postgres_regex` spells it, when it can;
+            its syntax may still differ: on an error, leave it out), SQLite's calls of RE2.
         ranges
             Only the lines whose id lies in one of these (first, last) ranges.
+        deadline
+            When (``time.monotonic()``) to stop the statements (see `_bounded`).
+
+        Raises
+        ------
+        SearchTimeoutError
+            *deadline* passed first.
         """
+        with self._bounded(deadline):
+            return self._read_lines(
+                query, limit=limit, texts=texts, database_regex=database_regex, ranges=ranges
+            )
+
+    def _read_lines(
+        self,
+        query: LogQuery,
+        *,
+        limit: int,
+        texts: Sequence[TextNeed],
+        database_regex: tuple[str, bool] | None,
+        ranges: Sequence[tuple[int, int]] | None,
+    ) -> list[LogLine]:
         if database_regex is not None and not self._postgres:
-            # Python's own expressions, in SQLite: only the matching rows come out.
+            # RE2, in SQLite: only the matching rows come out.
             connection = self._session.connection().connection.driver_connection
-            connection.create_function("vigil_regexp", 2, _regexp, deterministic=True)  # type: ignore[union-attr]
+            function = _matcher(database_regex[0])
+            connection.create_function("vigil_regexp", 2, function, deterministic=True)  # type: ignore[union-attr]
         if ranges is not None and len(ranges) > 1 and not self._postgres:
             # SQLite's planner scans the whole table for a list of ranges (PostgreSQL
             # reads each through the index and merges them): one range at a time.
             lines: list[LogLine] = []
             for one in sorted(ranges, reverse=query.newest_first):
                 lines.extend(
-                    self.read_lines(
+                    self._read_lines(
                         query,
                         limit=limit - len(lines),
                         texts=texts,
@@ -546,6 +795,30 @@ class LogStore:
             for line in lines:
                 line.run_key = keys.get(line.run_id)
         return lines
+
+    def window_end(self, query: LogQuery, size: int, deadline: float | None = None) -> int | None:
+        """The id of the *size*-th line after the query's position (``after``, or
+        ``before`` newest first) that its run, unit, level, time... filters keep (not its
+        words); None when fewer are left.
+
+        Reading a search's candidates a window at a time bounds the work of each
+        statement: the scan's position moves on whatever the lines hold.
+
+        Raises
+        ------
+        SearchTimeoutError
+            *deadline* passed first.
+        """
+        stmt = self._lines_query(
+            query,
+            texts=(),
+            database_regex=None,
+            ranges=None,
+            columns=(SqlLogLine.id,),
+            words=False,
+        )
+        with self._bounded(deadline):
+            return self._session.scalar(stmt.offset(size - 1).limit(1))
 
     def units_of_run(self, run_id: int) -> list[str]:
         """The units (and processes) that wrote lines in a run."""

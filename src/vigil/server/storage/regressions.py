@@ -22,6 +22,7 @@ from ..dbschema import (
 )
 from ..domain import Package, SeriesInfo
 from ..domain.regressions import (
+    Delivery,
     JobRef,
     OutboxMessage,
     QueueItem,
@@ -67,6 +68,14 @@ def _job_ref(row: Any) -> JobRef:
     return JobRef(*row)
 
 
+def _specifications(names: list[str] | None, legacy: str | None) -> list[str]:
+    """A record's specifications: the stored list, else the one of a record made before
+    records were grouped."""
+    if names is not None:
+        return list(names)
+    return [legacy] if legacy else []
+
+
 class RegressionStore:
     """Queries on ``regressions`` and ``regression_events``, and the reads analysis needs."""
 
@@ -101,6 +110,43 @@ class RegressionStore:
             .order_by(job_time(), SqlJob.id)
             .limit(1)
         ).first()
+        return _job_ref(row) if row is not None else None
+
+    def latest_line_job(
+        self,
+        branch: str,
+        *,
+        main_line: bool,
+        dataset: str | None,
+        instrument: str | None,
+        before: tuple[datetime, int | None],
+        exclude: Sequence[int] = (),
+    ) -> JobRef | None:
+        """The newest job of *branch* on *dataset* and *instrument* (null-safe) that ran
+        before *before* (a job time and id; id None: at or before that time), leaving out
+        *exclude*.
+
+        With *main_line*, jobs that name no branch count as *branch*, the default branch.
+        """
+        j = SqlJob
+        t = job_time()
+        on_branch = _default_line(branch) if main_line else j.branch == branch
+        stmt = (
+            select(*_job_columns())
+            .where(on_branch)
+            .where(j.dataset.is_not_distinct_from(dataset))
+            .where(j.instrument.is_not_distinct_from(instrument))
+            .where(
+                t <= before[0]
+                if before[1] is None
+                else or_(t < before[0], and_(t == before[0], j.id < before[1]))
+            )
+            .order_by(t.desc(), j.id.desc())
+            .limit(1)
+        )
+        if exclude:
+            stmt = stmt.where(j.id.not_in(list(exclude)))
+        row = self._session.execute(stmt).first()
         return _job_ref(row) if row is not None else None
 
     def series(self, series_id: int) -> SeriesInfo | None:
@@ -176,11 +222,26 @@ class RegressionStore:
                 r.first_bad_job_id,
                 r.last_good_job_id,
                 r.dissolved,
+                r.specifications,
+                r.fixed_by_job_id,
+                r.before,
+                r.size,
+                r.suspected,
             )
             .where(r.series_id == series_id)
             .order_by(r.id)
         )
-        return [StoredChange(*row) for row in rows]
+        return [
+            StoredChange(
+                *row[:7],
+                specifications=_specifications(row.specifications, row.specification),
+                fixed_by_job_id=row.fixed_by_job_id,
+                before=row.before,
+                size=row.size,
+                suspected=row.suspected,
+            )
+            for row in rows
+        ]
 
     def insert(self, values: dict[str, Any]) -> int:
         """Insert a record; return its id."""
@@ -225,6 +286,7 @@ class RegressionStore:
         refs = self.job_refs(
             [r.first_bad_job_id for r, _ in rows]
             + [r.last_good_job_id for r, _ in rows if r.last_good_job_id is not None]
+            + [r.fixed_by_job_id for r, _ in rows if r.fixed_by_job_id is not None]
         )
         return [
             Regression(
@@ -234,7 +296,7 @@ class RegressionStore:
                 status=r.status,
                 first_bad=refs[r.first_bad_job_id],
                 last_good=refs.get(r.last_good_job_id) if r.last_good_job_id else None,
-                specification=r.specification,
+                specifications=_specifications(r.specifications, r.specification),
                 before=r.before,
                 after=r.after,
                 size=r.size,
@@ -243,9 +305,11 @@ class RegressionStore:
                 p_value=r.p_value,
                 unit=r.unit,
                 dissolved=r.dissolved,
+                suspected=r.suspected,
                 trigger_job_id=r.trigger_job_id,
                 created_at=r.created_at,
                 updated_at=r.updated_at,
+                fixed_by=refs.get(r.fixed_by_job_id) if r.fixed_by_job_id else None,
             )
             for r, s in rows
         ]
@@ -285,6 +349,10 @@ class RegressionStore:
             stmt = stmt.where(s.series_key == filters.series_key)
         if not filters.include_dissolved:
             stmt = stmt.where(r.dissolved.is_(False))
+        if filters.job is not None:
+            stmt = stmt.where(
+                or_(r.first_bad_job_id == filters.job, r.fixed_by_job_id == filters.job)
+            )
         if before_id is not None:
             stmt = stmt.where(r.id < before_id)
         return self._regressions(stmt.order_by(r.id.desc()).limit(limit))
@@ -311,6 +379,7 @@ class RegressionStore:
                 r.first_bad_job_id,
                 r.size,
                 r.relative_size,
+                r.specifications,
                 r.specification,
             )
             .join(s, s.id == r.series_id)
@@ -318,7 +387,24 @@ class RegressionStore:
             .where(s.series_key == series_key, r.dissolved.is_(False))
             .order_by(job_time(), r.id)
         )
-        return [RegressionMarker(*row) for row in rows]
+        return [
+            RegressionMarker(
+                id=row[0],
+                kind=row[1],
+                status=row[2],
+                time=row[3],
+                job_id=row[4],
+                size=row[5],
+                relative_size=row[6],
+                # A change of level is marked as one, whatever it makes fail.
+                specification=(
+                    ", ".join(_specifications(row[7], row[8])) or None
+                    if row[1] == "spec_failure"
+                    else None
+                ),
+            )
+            for row in rows
+        ]
 
     def unannounced(self, limit: int) -> list[tuple[int, int | None]]:
         """``(id, trigger_job_id)`` of records not announced yet, oldest first."""
@@ -328,12 +414,30 @@ class RegressionStore:
         )
         return [(int(i), j) for i, j in rows]
 
-    def mark_announced(self, ids: Sequence[int]) -> None:
-        """Record that notifications were queued for *ids*."""
+    def mark_announced(self, ids: Sequence[int], suspicions: Sequence[int] = ()) -> None:
+        """Record that notifications were queued for *ids*, and among them for the
+        suspected records *suspicions* (told to the subscribers of suspicions)."""
         for part in chunks(list(ids)):
             self._session.execute(
                 update(SqlRegression).where(SqlRegression.id.in_(part)).values(announced=True)
             )
+        for part in chunks(list(suspicions)):
+            self._session.execute(
+                update(SqlRegression)
+                .where(SqlRegression.id.in_(part))
+                .values(suspicion_announced=True)
+            )
+
+    def suspicions_announced(self, ids: Sequence[int]) -> set[int]:
+        """Which of *ids* were already told, as suspicions, to the subscribers of those."""
+        found: set[int] = set()
+        r = SqlRegression
+        for part in chunks(sorted(set(ids))):
+            rows = self._session.scalars(
+                select(r.id).where(r.id.in_(part), r.suspicion_announced.is_(True))
+            )
+            found.update(int(i) for i in rows)
+        return found
 
 
 class SubscriptionStore:
@@ -358,11 +462,20 @@ class SubscriptionStore:
             package=row.package,
             tag=row.tag,
             dataset=row.dataset,
+            notify_on=row.notify_on,
             created_at=row.created_at,
+            secret_created_at=row.secret_created_at,
         )
 
-    def add(self, user_id: int, draft: SubscriptionDraft, target: str, now: datetime) -> int:
-        """Insert a subscription; return its id."""
+    def add(
+        self,
+        user_id: int,
+        draft: SubscriptionDraft,
+        target: str,
+        now: datetime,
+        secret: str | None = None,
+    ) -> int:
+        """Insert a subscription (with the signing key of a webhook); return its id."""
         result = self._session.execute(
             insert(SqlSubscription).returning(SqlSubscription.id),
             {
@@ -373,10 +486,26 @@ class SubscriptionStore:
                 "package": draft.package,
                 "tag": draft.tag,
                 "dataset": draft.dataset,
+                "notify_on": draft.notify_on,
                 "created_at": now,
+                "secret": secret,
+                "secret_created_at": now if secret is not None else None,
             },
         )
         return int(result.scalar_one())
+
+    def set_secret(self, subscription_id: int, secret: str, now: datetime) -> None:
+        """Replace the signing key of a subscription."""
+        s = SqlSubscription
+        self._session.execute(
+            update(s).where(s.id == subscription_id).values(secret=secret, secret_created_at=now)
+        )
+
+    def secret(self, subscription_id: int) -> str | None:
+        """The signing key of a subscription (None: none, or no such subscription)."""
+        s = SqlSubscription
+        found = self._session.scalar(select(s.secret).where(s.id == subscription_id))
+        return None if found is None else str(found)
 
     def get(self, subscription_id: int) -> tuple[Subscription, int] | None:
         """A subscription and the id of its owner."""
@@ -449,6 +578,9 @@ class OutboxStore:
             delivered_at=row.delivered_at,
             failed_at=row.failed_at,
             last_error=row.last_error,
+            error_detail=row.error_detail,
+            subscription_id=row.subscription_id,
+            dedupe_key=row.dedupe_key,
         )
 
     def mark_delivered(self, message_id: int, now: datetime) -> None:
@@ -457,7 +589,13 @@ class OutboxStore:
         self._session.execute(
             update(o)
             .where(o.id == message_id)
-            .values(delivered_at=now, claimed_until=None, attempts=o.attempts + 1, last_error=None)
+            .values(
+                delivered_at=now,
+                claimed_until=None,
+                attempts=o.attempts + 1,
+                last_error=None,
+                error_detail=None,
+            )
         )
 
     def mark_attempt_failed(
@@ -466,8 +604,12 @@ class OutboxStore:
         error: str,
         next_attempt_at: datetime | None,
         failed_at: datetime | None,
+        detail: str | None = None,
     ) -> None:
-        """Record a failed attempt and when to try again (or that it was given up)."""
+        """Record a failed attempt and when to try again (or that it was given up).
+
+        *error* is the reason without network detail, *detail* the full story.
+        """
         o = SqlOutboxMessage
         self._session.execute(
             update(o)
@@ -475,6 +617,7 @@ class OutboxStore:
             .values(
                 attempts=o.attempts + 1,
                 last_error=error[:2000],
+                error_detail=None if detail is None else detail[:2000],
                 next_attempt_at=next_attempt_at,
                 failed_at=failed_at,
                 claimed_until=None,
@@ -488,6 +631,38 @@ class OutboxStore:
         if pending_only:
             stmt = stmt.where(o.delivered_at.is_(None), o.failed_at.is_(None))
         return [self._domain(row) for row in self._session.scalars(stmt)]
+
+    def latest_deliveries(self, subscription_ids: Iterable[int]) -> dict[int, Delivery]:
+        """The latest message of each of *subscription_ids* that has one."""
+        o = SqlOutboxMessage
+        found: dict[int, Delivery] = {}
+        for part in chunks(sorted(set(subscription_ids))):
+            latest = (
+                select(func.max(o.id))
+                .where(o.subscription_id.in_(part))
+                .group_by(o.subscription_id)
+            )
+            for row in self._session.scalars(select(o).where(o.id.in_(latest))):
+                assert row.subscription_id is not None
+                found[row.subscription_id] = Delivery(
+                    message_id=row.id,
+                    status=(
+                        "delivered"
+                        if row.delivered_at is not None
+                        else "failed"
+                        if row.failed_at is not None
+                        else "retrying"
+                        if row.attempts
+                        else "pending"
+                    ),
+                    attempts=row.attempts,
+                    created_at=row.created_at,
+                    delivered_at=row.delivered_at,
+                    next_attempt_at=row.next_attempt_at,
+                    error=row.last_error,
+                    error_detail=row.error_detail,
+                )
+        return found
 
 
 class AnalysisQueueStore:

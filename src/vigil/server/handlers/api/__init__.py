@@ -3,10 +3,10 @@
 from fastapi import APIRouter, Depends
 
 from ...dependencies import read_access
-from . import artifacts, index, jobs, metrics, series
+from . import admin, artifacts, index, jobs, metrics, series
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", dependencies=[Depends(read_access)])
-for _module in (index, jobs, artifacts, metrics, series):
+for _module in (index, jobs, artifacts, metrics, series, admin):
     router.include_router(_module.router)

@@ -13,7 +13,8 @@ __all__ = ["ERRORS", "Limit", "next_url", "page_limit", "unprocessable"]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorModel, "description": "Malformed request"},
-    401: {"model": ErrorModel, "description": "Missing, unknown or revoked token"},
+    401: {"model": ErrorModel, "description": "Missing, unknown, revoked or expired token"},
+    403: {"model": ErrorModel, "description": "The token lacks the role this needs (named)"},
     404: {"model": ErrorModel, "description": "Not found"},
 }
 

@@ -7,8 +7,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from ...dependencies import base_url, factory_dependency, require_user
-from ...domain import User
+from ...dependencies import base_url, factory_dependency, require_role
+from ...domain import Role, User
 from ...exceptions import InvalidArtifactError
 from ...factory import Factory
 from ._common import ERRORS, unprocessable
@@ -37,7 +37,7 @@ def upload_artifacts(
     names: list[str] | None = Form(
         None, description="Names to store the files under, in order; default: file names."
     ),
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.SUBMITTER)),
     factory: Factory = Depends(factory_dependency),
 ) -> list[ArtifactModel]:
     """Store files of a job by content hash; a file replaces one of the same name."""

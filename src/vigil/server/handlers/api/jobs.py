@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from ...dependencies import base_url, factory_dependency, json_body, require_user
-from ...domain import User
+from ...dependencies import base_url, factory_dependency, json_body, require_role
+from ...domain import Role, User
 from ...factory import Factory
 from ...storage import JobFilter
 from ._common import ERRORS, Limit, next_url, page_limit
@@ -46,7 +46,14 @@ _JOB_BODY = {
     openapi_extra=_JOB_BODY,
     responses={
         **ERRORS,
-        200: {"model": JobCreatedModel, "description": "Already stored (same identifier)"},
+        200: {
+            "model": JobCreatedModel,
+            "description": "Already stored (same identifier, same content)",
+        },
+        409: {
+            "model": ErrorModel,
+            "description": "A job with this identifier and other content is stored",
+        },
         413: {"model": ErrorModel, "description": "Body or blob over its size limit"},
         422: {"model": ErrorModel, "description": "Not a valid job; nothing was stored"},
     },
@@ -55,10 +62,11 @@ def post_job(
     request: Request,
     response: Response,
     payload: Any = Depends(json_body),
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.SUBMITTER)),
     factory: Factory = Depends(factory_dependency),
 ) -> JobCreatedModel:
-    """Store a job once: 201 when new, 200 with the same body when already stored."""
+    """Store a job once: 201 when new, 200 with the same body when already stored, 409
+    when its identifier is that of a stored job with other content."""
     result = factory.create_job_service().ingest(payload, user)
     if not result.created:
         response.status_code = 200

@@ -3,6 +3,7 @@ that ended abnormally, and a live tail."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
@@ -12,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...dependencies import base_url, factory_dependency, read_access, require_user
-from ...domain import User, parse_decimal
+from ...dependencies import base_url, factory_dependency, read_access, require_role
+from ...domain import Role, User, parse_decimal
 from ...domain.logs import LogBatch, LogProcessEnd, LogQuery, LogRecord, level_number
 from ...exceptions import InvalidJsonError, InvalidRequestError
 from ...factory import Factory
@@ -211,6 +212,14 @@ class LogLinesModel(BaseModel):
     next_url: str | None
     scanned: int
     truncated: bool
+    stopped_after: float | None = Field(
+        default=None,
+        description=(
+            "With ``truncated``: the seconds the search ran before its time limit"
+            " (``VIGIL_LOG_SEARCH_SECONDS``) stopped it. ``next_cursor`` then continues"
+            " after the last line it read (null when it read none to the end)."
+        ),
+    )
 
 
 class LogProcessModel(_FromDomain):
@@ -246,7 +255,7 @@ class LogProcessPageModel(BaseModel):
 )
 def post_logs(
     request: Request,
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.SUBMITTER)),
     batch: LogBatchModel = Depends(log_batch),
     factory: Factory = Depends(factory_dependency),
 ) -> LogStoredModel:
@@ -319,7 +328,13 @@ def log_query(
     since: datetime | None = Query(None, description="At or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Before (ISO 8601)."),
     q: str | None = Query(None, description="Words every line must contain (any case)."),
-    regex: str | None = Query(None, description="A Python regular expression to search for."),
+    regex: str | None = Query(
+        None,
+        description=(
+            "A regular expression to search for, in RE2's syntax (Python's without"
+            " backreferences and lookarounds: 422 for those)."
+        ),
+    ),
     checkpoints: bool = Query(False, description="Only the lines that mark a step."),
     order: str = Query("asc", pattern="^(asc|desc)$", description="asc: oldest first."),
 ) -> LogQuery:
@@ -357,7 +372,10 @@ def log_query(
     "/logs/lines",
     response_model=LogLinesModel,
     summary="Search log lines",
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        422: unprocessable("The regular expression uses what RE2 does not support"),
+    },
 )
 def search_lines(
     request: Request,
@@ -366,7 +384,9 @@ def search_lines(
     cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
     factory: Factory = Depends(factory_dependency),
 ) -> LogLinesModel:
-    """Lines matching the filters, words and regular expression, a page at a time."""
+    """Lines matching the filters, words and regular expression, a page at a time; a
+    search stops after ``VIGIL_LOG_SEARCH_SECONDS`` with what it found (``truncated``)."""
+    started = time.monotonic()
     result = factory.create_log_service().search(
         query, limit=page_limit(request, limit), cursor=cursor
     )
@@ -376,6 +396,7 @@ def search_lines(
         next_url=next_url(request, result.next_cursor),
         scanned=result.scanned,
         truncated=result.truncated,
+        stopped_after=round(time.monotonic() - started, 3) if result.truncated else None,
     )
 
 
@@ -408,6 +429,8 @@ def list_processes(
 @stream_router.get(
     "/logs/stream",
     response_class=EventSourceResponse,
+    # Checked before the stream starts: a refused token is a 401, not a broken stream.
+    dependencies=[Depends(check_read_access)],
     summary="Live tail of a run (server-sent events)",
     responses=ERRORS,
 )

@@ -22,6 +22,7 @@ from ...domain import (
     SpecificationInfo,
     User,
 )
+from ...domain.users import sorted_roles
 
 __all__ = [
     "ArtifactModel",
@@ -428,8 +429,11 @@ class UserModel(BaseModel):
     name: str
     email: str | None
     is_admin: bool
+    roles: list[str] = Field(
+        ..., description="The roles this credential acts with (its scope among the user's)."
+    )
 
     @classmethod
     def from_domain(cls, u: User) -> UserModel:
         """Build from a domain user."""
-        return cls(name=u.name, email=u.email, is_admin=u.is_admin)
+        return cls(name=u.name, email=u.email, is_admin=u.is_admin, roles=sorted_roles(u.roles))

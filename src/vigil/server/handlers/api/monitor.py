@@ -13,8 +13,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import State
 
-from ...dependencies import factory_dependency, process_context, read_access, require_user
-from ...domain import User, parse_decimal
+from ...dependencies import factory_dependency, process_context, read_access, require_role
+from ...domain import Role, User, parse_decimal
 from ...domain.monitor import (
     CONDITIONS,
     HISTORY_SORTS,
@@ -625,7 +625,7 @@ def _publisher(request: Request) -> LiveFeed:
 def post_events(
     request: Request,
     batch: EventBatchModel,
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.SUBMITTER)),
     factory: Factory = Depends(factory_dependency),
 ) -> EventsAppliedModel:
     """Apply the batch's events in order, once per ``(source, sequence)``."""
@@ -672,7 +672,7 @@ def put_state(
     request: Request,
     name: str,
     body: StateInModel,
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.OPERATOR)),
     factory: Factory = Depends(factory_dependency),
 ) -> PipelineModel:
     """Ask the pipeline's runner to run or stop; it obeys at its next report (seconds)."""
@@ -691,7 +691,7 @@ def put_state(
 def claim(
     name: str,
     body: ClaimInModel,
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.SUBMITTER)),
     factory: Factory = Depends(factory_dependency),
 ) -> ClaimedModel | Response:
     """The oldest queued exposures of the pipeline, each given to one runner only."""
@@ -710,7 +710,7 @@ def claim(
 )
 def post_exposure(
     body: ExposureInModel,
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.OPERATOR)),
     factory: Factory = Depends(factory_dependency),
 ) -> ExposureModel:
     """Queue an exposure for a runner configured with ``exposures.source: api``."""
@@ -839,7 +839,7 @@ def get_processing(
 def post_comment(
     processing_id: int,
     body: CommentInModel,
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.TRIAGER)),
     factory: Factory = Depends(factory_dependency),
 ) -> CommentModel:
     """Add a comment (signed with the token's user)."""
@@ -1019,6 +1019,8 @@ async def event_stream(
 @stream_router.get(
     "/monitor/stream",
     response_class=EventSourceResponse,
+    # Checked before the stream starts: a refused token is a 401, not a broken stream.
+    dependencies=[Depends(check_read_access)],
     summary="Live events (server-sent events)",
     responses=ERRORS,
 )

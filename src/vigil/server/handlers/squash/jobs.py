@@ -7,14 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from ...dependencies import base_url, json_body, read_access, require_user
-from ...domain import User
+from ...dependencies import base_url, json_body, read_access, require_role
+from ...domain import Role, User
 from ...services.squash import SquashService
 from ._common import ERRORS, SquashRoute, endpoint_map, next_url, squash_service
 from .models import (
     AccessTokenResponse,
     AuthRequest,
     CodeChangesResponse,
+    ErrorResponse,
     JobAcceptedResponse,
     JobIdsResponse,
     JobResponse,
@@ -76,7 +77,8 @@ def auth(
     description=(
         "The lsst.verify Job JSON that dispatch_verify.py sends (``measurements``,"
         " ``blobs``, ``meta`` with ``env`` and ``packages``); bare NaN accepted. Stored at"
-        " once, so the status URL answers SUCCESS. The same job sent again is stored once."
+        " once, so the status URL answers SUCCESS. The same job sent again is stored once;"
+        " another job under the identifier of a stored one is refused (409)."
     ),
     openapi_extra={
         "requestBody": {
@@ -84,13 +86,20 @@ def auth(
             "content": {"application/json": {"schema": {"type": "object"}}},
         }
     },
-    responses={**ERRORS, 413: {"description": "Body or blob over its size limit"}},
+    responses={
+        **ERRORS,
+        409: {
+            "model": ErrorResponse,
+            "description": "A job with this identifier and other content is stored",
+        },
+        413: {"description": "Body or blob over its size limit"},
+    },
 )
 def post_job(
     request: Request,
     response: Response,
     payload: Any = Depends(json_body),
-    user: User = Depends(require_user),
+    user: User = Depends(require_role(Role.SUBMITTER)),
     service: SquashService = Depends(squash_service),
 ) -> JobAcceptedResponse:
     """Store the job and point at its status."""

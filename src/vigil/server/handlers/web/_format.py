@@ -1,4 +1,14 @@
-"""Formatting for the templates (Jinja2 filters) and links to code and CI."""
+"""Formatting for the templates (Jinja2 filters) and links to code and CI.
+
+Untrusted strings (anything a job, a log run or a monitor event carries) reach a page
+only through these rules:
+
+- a URL from user data is linked only when `safe_url` accepts it (an absolute http or
+  https URL); templates show any other value as plain text (``_macros.link``);
+- JSON inside a ``<script type="application/json">`` element is `embed_json`;
+- HTML text and attributes are escaped by Jinja2's autoescaping, and values put in a
+  query string go through ``urlencode`` (the filter, or `urllib.parse.urlencode`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,8 @@ from urllib.parse import quote
 
 import orjson
 
+from ...urls import safe_url
+
 __all__ = [
     "FILTERS",
     "commit_url",
@@ -20,6 +32,7 @@ __all__ = [
     "fmt_time",
     "fmt_value",
     "repository_url",
+    "safe_url",
     "short_sha",
 ]
 
@@ -77,9 +90,8 @@ def _web_base(git_url: str | None) -> str | None:
     if url.startswith("git@") and ":" in url:
         host, _, path = url[4:].partition(":")
         url = f"https://{host}/{path}"
-    if not url.startswith(("https://", "http://")):
-        return None
-    return url.removesuffix("/").removesuffix(".git")
+    base = safe_url(url)
+    return base.removesuffix("/").removesuffix(".git") if base else None
 
 
 def commit_url(git_url: str | None, sha: str | None) -> str | None:
@@ -87,7 +99,7 @@ def commit_url(git_url: str | None, sha: str | None) -> str | None:
     base = _web_base(git_url)
     if base is None or not sha:
         return None
-    return f"{base}/commit/{quote(sha)}"
+    return f"{base}/commit/{quote(sha, safe='')}"
 
 
 def compare_url(git_url: str | None, before: str | None, after: str | None) -> str | None:
@@ -95,7 +107,7 @@ def compare_url(git_url: str | None, before: str | None, after: str | None) -> s
     base = _web_base(git_url)
     if base is None or not before or not after:
         return None
-    return f"{base}/compare/{quote(before)}...{quote(after)}"
+    return f"{base}/compare/{quote(before, safe='')}...{quote(after, safe='')}"
 
 
 def repository_url(meta: Mapping[str, Any]) -> str | None:
@@ -108,10 +120,31 @@ def repository_url(meta: Mapping[str, Any]) -> str | None:
     return None
 
 
+# Characters that could end the script element, open an HTML comment in it, or end a
+# JavaScript string (U+2028/9), written as JSON escapes: the text still parses to the
+# same value, whatever strings it holds.
+_SCRIPT_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("'", "\\u0027"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+
+
 def embed_json(value: Any) -> str:
-    """*value* as JSON safe inside ``<script type="application/json">``."""
+    """*value* as JSON safe inside ``<script type="application/json">``.
+
+    ``<``, ``>``, ``&``, ``'``, U+2028 and U+2029 are written as ``\\uXXXX`` escapes, so
+    no string in *value* can close the element (``</script>``), open a comment
+    (``<!--``) or be read as markup; `json.loads` and ``JSON.parse`` give *value* back.
+    """
     text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    for char, escape in _SCRIPT_ESCAPES:
+        if char in text:
+            text = text.replace(char, escape)
+    return text
 
 
 FILTERS = {
@@ -122,5 +155,6 @@ FILTERS = {
     "data_id": data_id_text,
     "commit_url": commit_url,
     "compare_url": compare_url,
+    "safe_url": safe_url,
 }
 """The filters the dashboard's templates use: ``{{ m.value | value }}``..."""

@@ -124,23 +124,26 @@ class _FigureCache:
         if template is None:
             template = self._template(build(), target, sources)
             self._templates.put(key, template)
-        for name, data in sources.items():
+        for number, data in enumerate(sources.values()):
             encoded = embed_json(Serializer(deferred=False).encode(data))
-            template = template.replace(f'"{_placeholder(name)}"', encoded, 1)
+            template = template.replace(f'"{_placeholder(number)}"', encoded, 1)
         return template
 
     @staticmethod
     def _template(fig: Any, target: str, sources: dict[str, dict[str, Any]]) -> str:
         item = json_item(fig, ID(target))
+        numbers = {name: number for number, name in enumerate(sources)}
         for model in _models(item["doc"]):
             attributes = model.get("attributes", {})
-            if model.get("name") == "ColumnDataSource" and attributes.get("name") in sources:
-                attributes["data"] = _placeholder(attributes["name"])
+            if model.get("name") == "ColumnDataSource" and attributes.get("name") in numbers:
+                attributes["data"] = _placeholder(numbers[attributes["name"]])
         return embed_json(item)
 
 
-def _placeholder(name: str) -> str:
-    return f"@@vigil-source:{name}@@"
+def _placeholder(number: int) -> str:
+    # By position, not by the source's name: a name holds a branch name, which JSON and
+    # `embed_json` may write differently from the text searched for.
+    return f"@@vigil-source:{number}@@"
 
 
 def _models(node: Any) -> Iterator[dict[str, Any]]:

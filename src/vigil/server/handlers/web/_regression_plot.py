@@ -55,12 +55,27 @@ def regression_plot(
     )
     if values and regression.before is not None and regression.after is not None:
         start, end = _ms(values[0].time), _ms(values[-1].time)
+        x0, y0 = [start, bad], [regression.before, regression.after]
+        x1, y1 = [good, end], [regression.before, regression.after]
+        colours = ["#5d6778", colour]
+        if regression.fixed_by is not None:
+            # Undone by a later change: the new level ends there, the old one is back.
+            fixed = _ms(regression.fixed_by.time)
+            x1[1] = fixed
+            x0.append(fixed)
+            y0.append(regression.before)
+            x1.append(end)
+            y1.append(regression.before)
+            colours.append("#1b8a4b")
+            fig.add_layout(
+                Span(location=fixed, dimension="height", line_color="#1b8a4b", line_width=2)
+            )
         fig.segment(
-            x0=[start, bad],
-            y0=[regression.before, regression.after],
-            x1=[good, end],
-            y1=[regression.before, regression.after],
-            line_color=["#5d6778", colour],
+            x0=x0,
+            y0=y0,
+            x1=x1,
+            y1=y1,
+            line_color=colours,
             line_width=2,
             line_dash="dotted",
         )

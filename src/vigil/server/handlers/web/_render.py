@@ -23,7 +23,12 @@ Every page handler ends with::
 - Jinja2 filters for values, times, SHAs, dataIds and code links: ``_format.FILTERS``.
 - Templates extend ``base.html`` (blocks ``title``, ``head``, ``content``, ``scripts``)
   and use ``/static/vigil.css``; pages with a Bokeh plot set ``context["bokeh"] = True``
-  so that base.html loads BokehJS.
+  so that base.html loads BokehJS (and the page is sent with
+  `vigil.server.middleware.BOKEH_POLICY`, which lets BokehJS compile its callbacks).
+- No inline script and no event-handler attribute (the Content-Security-Policy refuses
+  them): a ``<select data-autosubmit>`` submits its form when changed
+  (``/static/vigil.js``, loaded by every page); data for scripts goes in
+  ``<script type="application/json">`` written with `_format.embed_json`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from starlette.types import Scope
 from vigil import __version__
 
 from ...exceptions import VigilError
+from ...middleware import BOKEH_POLICY
 from .._params import validation_error
 from ._format import FILTERS
 
@@ -197,7 +203,11 @@ def render(
         return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
     page = None if callable(json_model) else json_model
     full = {**_base_context(request, context), **context, "page": page}
-    return templates.TemplateResponse(request, template, full, status_code=status_code)
+    response = templates.TemplateResponse(request, template, full, status_code=status_code)
+    if context.get("bokeh"):
+        # Other pages get the stricter PAGE_POLICY from the middleware.
+        response.headers["Content-Security-Policy"] = BOKEH_POLICY
+    return response
 
 
 _BACK_LINKS = {

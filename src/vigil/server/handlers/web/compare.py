@@ -30,6 +30,7 @@ from ...services.compare import (
     SeriesDelta,
     data_id_text,
 )
+from ._format import safe_url
 from ._render import PageRoute, render
 
 __all__ = ["router"]
@@ -58,7 +59,7 @@ class JobRef(BaseModel):
     instrument: str | None
     filter_name: str | None
     environment: str | None
-    ci_url: str | None
+    ci_url: str | None = Field(description="The CI run: an http(s) URL, else null.")
     author: str | None
 
     @classmethod
@@ -77,7 +78,7 @@ class JobRef(BaseModel):
             instrument=f.instrument,
             filter_name=f.filter_name,
             environment=f.environment,
-            ci_url=f.ci_url,
+            ci_url=safe_url(f.ci_url),
             author=f.author,
         )
 
@@ -96,9 +97,18 @@ class DeltaRow(BaseModel):
     b: float | None = Field(description="Value in job b; null is NaN.")
     delta: float | None = Field(description="b - a.")
     percent: float | None = Field(description="100 (b - a) / |a|.")
-    sigma: float | None = Field(description="Robust noise of the baseline history.")
+    sigma: float | None = Field(description="Robust noise of one value of the series.")
+    sigma_delta: float | None = Field(
+        None, description="Noise of the delta (a difference of two values): sigma * sqrt(2)."
+    )
     history: int = Field(description="Finite baseline points the noise comes from.")
-    z: float | None = Field(description="delta / sigma: how unusual the change is.")
+    z: float | None = Field(
+        description="How unusual the change is: the Gaussian-equivalent significance of"
+        " delta / sigma_delta (|z| >= 3 as rare as a 3-sigma Gaussian event)."
+    )
+    p_value: float | None = Field(
+        None, description="Two-sided: how often unchanged data differ at least this much."
+    )
     direction: str | None = Field(description="Which way is better: lower, higher, null.")
     change: str = Field(
         description="worse, better, changed, within noise, unchanged, became NaN,"
@@ -122,8 +132,10 @@ class DeltaRow(BaseModel):
             delta=d.delta,
             percent=d.percent,
             sigma=d.sigma,
+            sigma_delta=d.sigma_delta,
             history=d.history,
             z=d.z,
+            p_value=d.p_value,
             direction=d.direction,
             change=d.change,
             unusual=d.unusual,

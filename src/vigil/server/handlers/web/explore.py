@@ -21,7 +21,7 @@ import contextlib
 import html
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends, Request, WebSocket
@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from ...dependencies import factory_dependency, optional_user, process_context
 from ...exceptions import AuthenticationError, NotFoundError
 from ...factory import Factory
+from ...middleware import EXPLORER_APP_HEADERS, EXPLORER_PAGE_POLICY
 from ._render import PageRoute, wants_json
 from .regressions import session_user
 
@@ -101,6 +102,7 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
         f"<body><main class='container'><p><a href='/'>Vigil</a> · <a href='/explore'>Explore</a>"
         f"</p>{body}</main></body></html>",
         status_code=status_code,
+        headers={"Content-Security-Policy": EXPLORER_PAGE_POLICY},
     )
 
 
@@ -120,7 +122,7 @@ def explore_index(request: Request) -> Response:
         )
     else:
         items = "".join(
-            f"<li><a href='/explore/{html.escape(e.name)}'>{html.escape(e.name)}</a></li>"
+            f"<li><a href='/explore/{html.escape(quote(e.name))}'>{html.escape(e.name)}</a></li>"
             for e in entries
         )
         body = (
@@ -167,7 +169,9 @@ async def explore_app(request: Request, path: str) -> Response:
     async with httpx.AsyncClient(timeout=_RELAY_TIMEOUT) as client:
         answer = await client.get(url, params=request.query_params, headers=headers)
     kept = {k: v for k, v in answer.headers.items() if k.lower() in _KEPT_RESPONSE}
-    return Response(answer.content, status_code=answer.status_code, headers=kept)
+    return Response(
+        answer.content, status_code=answer.status_code, headers={**kept, **EXPLORER_APP_HEADERS}
+    )
 
 
 def _same_origin(websocket: WebSocket) -> bool:

@@ -13,7 +13,12 @@ from ...services.dashboard import PERIODS, MetricQuery
 from .._params import parse_data_id
 from ._plots import dataid_plot, metric_plot
 from ._render import PageRoute, render
-from .models import DataIdPageModel, MetricListPageModel, MetricPageModel
+from .models import (
+    AnalysisSettingsModel,
+    DataIdPageModel,
+    MetricListPageModel,
+    MetricPageModel,
+)
 
 __all__ = ["router"]
 
@@ -80,6 +85,7 @@ def metric_page(
         "dataids_url": _dataids_url(
             name, result.series.dataset if result.series else None, query.band
         ),
+        "analysis": AnalysisSettingsModel.from_domain(result.analysis, result.metric.direction),
     }
     return render(request, "metric.html", context, lambda: MetricPageModel.from_domain(result))
 

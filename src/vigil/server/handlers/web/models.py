@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from vigil.analysis import DEFAULTS
+
+from ...domain.analysis_settings import MetricAnalysisSettings
 from ...services.dashboard import (
     DataIdView,
     FailingSpec,
@@ -34,6 +38,7 @@ from ..api.models import (
 )
 
 __all__ = [
+    "AnalysisSettingsModel",
     "DataIdPageModel",
     "JobListPageModel",
     "JobPageModel",
@@ -168,7 +173,7 @@ class MetricListPageModel(BaseModel):
                         **MetricModel.from_domain(m.metric).model_dump(),
                         series_count=m.series_count,
                         spec_count=m.spec_count,
-                        url=f"/metrics/{m.metric.name}",
+                        url=f"/metrics/{quote(m.metric.name)}",
                     )
                     for m in g.metrics
                 ],
@@ -221,6 +226,51 @@ class MetricStateModel(BaseModel):
     last: int
 
 
+GATE_ALPHA = 0.01
+"""The gate's default alpha (`vigil.analysis.gate`)."""
+
+
+class AnalysisSettingsModel(BaseModel):
+    """The analysis settings in force for a metric (``VIGIL_ANALYSIS_SETTINGS_FILE``)."""
+
+    pattern: str | None = Field(
+        ..., description="The pattern of the settings file that applies; null: the defaults."
+    )
+    line: int | None = Field(None, description="Its line in the file.")
+    given: list[str] = Field(..., description="The settings that pattern gives.")
+    alpha: float = Field(..., description="Largest p-value of a change point (detection).")
+    gate_alpha: float = Field(..., description="Largest p-value of the gate's verdicts.")
+    min_effect: float = Field(..., description="Smallest change that counts, in noise sigmas.")
+    min_relative: float | None = Field(
+        None, description="Smallest change that counts, in % of the level (null: none)."
+    )
+    min_absolute: float | None = Field(
+        None, description="Smallest change that counts, in the metric's unit (null: none)."
+    )
+    min_points: int = Field(..., description="Values of a new level that confirm a change.")
+    direction: str | None = Field(..., description="Which way is better: lower, higher, null.")
+    alert: bool = Field(..., description="Whether its regressions are notified.")
+
+    @classmethod
+    def from_domain(
+        cls, a: MetricAnalysisSettings, metric_direction: str | None
+    ) -> AnalysisSettingsModel:
+        """Build from a metric's settings, filling in the analysis defaults."""
+        return cls(
+            pattern=a.pattern,
+            line=a.line,
+            given=list(a.given()),
+            alpha=a.alpha if a.alpha is not None else DEFAULTS.alpha,
+            gate_alpha=a.alpha if a.alpha is not None else GATE_ALPHA,
+            min_effect=a.min_effect if a.min_effect is not None else DEFAULTS.min_effect,
+            min_relative=a.min_relative,
+            min_absolute=a.min_absolute,
+            min_points=a.min_points if a.min_points is not None else DEFAULTS.min_segment,
+            direction=a.direction or metric_direction,
+            alert=a.alert,
+        )
+
+
 class MetricPageModel(BaseModel):
     """A metric page."""
 
@@ -240,6 +290,9 @@ class MetricPageModel(BaseModel):
         ..., description="Values the filters offer: datasets, bands, data_ids, environments."
     )
     points: PointsModel
+    analysis: AnalysisSettingsModel = Field(
+        ..., description="The analysis settings in force for the metric."
+    )
 
     @classmethod
     def from_domain(cls, v: MetricView) -> MetricPageModel:
@@ -291,6 +344,7 @@ class MetricPageModel(BaseModel):
                 environment=column("environment"),
                 packages_changed=column("packages_changed"),
             ),
+            analysis=AnalysisSettingsModel.from_domain(v.analysis, v.metric.direction),
         )
 
 

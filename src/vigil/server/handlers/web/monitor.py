@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
-from ...dependencies import factory_dependency
-from ...domain import User, parse_decimal
+from ...dependencies import factory_dependency, require_role
+from ...domain import Role, User, parse_decimal
 from ...domain.logs import LEVEL_NAMES, LogQuery
 from ...domain.monitor import CONDITIONS, HISTORY_SORTS, HistoryFilter
-from ...exceptions import AuthenticationError
 from ...factory import Factory
 from ..api.logs import (
     LogLineModel,
@@ -98,16 +98,12 @@ def state_form(
     state: str = Form(...),
     csrf_token: str | None = Form(None),
     factory: Factory = Depends(factory_dependency),
-    user: User | None = Depends(session_user),
+    user: User = Depends(require_role(Role.OPERATOR, session=True)),
 ) -> Response:
-    """Run or stop a pipeline (the live page's button; needs a log-in)."""
+    """Run or stop a pipeline (the live page's button; needs an operator's log-in)."""
     check_csrf(request, csrf_token)
-    if user is None:
-        raise AuthenticationError(
-            "Log in (at /login, with an API token) to run or stop a pipeline."
-        )
     factory.create_monitor_service(live_broker(request)).set_state(name, state, user)
-    return RedirectResponse(f"/monitor?pipeline={name}", status_code=303)
+    return RedirectResponse(f"/monitor?{urlencode({'pipeline': name})}", status_code=303)
 
 
 # Processing history and one processing --------------------------------------------------
@@ -194,12 +190,10 @@ def comment_form(
     text: str = Form(""),
     csrf_token: str | None = Form(None),
     factory: Factory = Depends(factory_dependency),
-    user: User | None = Depends(session_user),
+    user: User = Depends(require_role(Role.TRIAGER, session=True)),
 ) -> Response:
-    """Add a comment to a processing (needs a log-in)."""
+    """Add a comment to a processing (needs a triager's log-in)."""
     check_csrf(request, csrf_token)
-    if user is None:
-        raise AuthenticationError("Log in (at /login, with an API token) to comment.")
     factory.create_monitor_service().add_comment(processing_id, text, user)
     return RedirectResponse(f"/monitor/processings/{processing_id}#comments", status_code=303)
 

@@ -1,9 +1,12 @@
 """The regression pages: ``/regressions``, ``/regressions/{id}`` with triage, and log-in.
 
-Forms need a logged-in user: ``/login`` takes an API token and keeps it in an HttpOnly,
-SameSite=Strict cookie. Every form carries a CSRF token that must equal the value of the
-``vigil_csrf`` cookie (double submit, `vigil.server.handlers.web.csrf`), so a page of
-another site cannot post them.
+Forms need a logged-in user with the role of what they change (the status form: triager):
+``/login`` checks an API token and opens a web session of its user and roles, lasting
+``VIGIL_SESSION_HOURS`` (never past the token's expiry); the HttpOnly, SameSite=Strict
+cookie holds the session's random key (stored hashed), never the API token. ``/logout``
+ends the session on the server. Every form carries a CSRF token that must equal the value
+of the ``vigil_csrf`` cookie (double submit, `vigil.server.handlers.web.csrf`), so a page
+of another site cannot post them.
 """
 
 from __future__ import annotations
@@ -14,40 +17,41 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ...dependencies import base_url, factory_dependency, process_context
-from ...domain import User
-from ...domain.regressions import KINDS, STATUSES, RegressionFilter
+from ...dependencies import (
+    SESSION_COOKIE,
+    base_url,
+    factory_dependency,
+    process_context,
+    require_role,
+    session_user,
+)
+from ...domain import Role, User
+from ...domain.regressions import GROUPINGS, KINDS, STATUSES
 from ...exceptions import AuthenticationError
 from ...factory import Factory
-from ..api.regressions import RegressionDetailModel, RegressionModel
+from ..api.regressions import (
+    RegressionDetailModel,
+    RegressionGroupModel,
+    RegressionModel,
+    regression_filter,
+)
 from ._regression_plot import regression_plot
 from ._render import NAV_ITEMS, NavItem, PageRoute, render, wants_json
 from .csrf import check_csrf, csrf_token, secure_cookies, with_csrf_cookie
 
-__all__ = ["SESSION_COOKIE", "router"]
-
-SESSION_COOKIE = "vigil_session"
-"""Holds the API token of the logged-in user (HttpOnly: scripts cannot read it)."""
-
-_SESSION_DAYS = 30
+__all__ = ["SESSION_COOKIE", "page_read_access", "router", "session_user"]
 
 if not any(item.key == "regressions" for item in NAV_ITEMS):
     NAV_ITEMS.append(NavItem("regressions", "Regressions", "/regressions"))
 
 
-def session_user(request: Request, factory: Factory = Depends(factory_dependency)) -> User | None:
-    """The user of the session cookie, or None (no cookie, or a token no longer valid)."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        return factory.create_auth_service().authenticate(token)
-    except AuthenticationError:
-        return None
-
-
 def page_read_access(request: Request, user: User | None = Depends(session_user)) -> None:
-    """Allow reading the pages: anyone when ``public_read`` is on, else logged-in users."""
+    """Allow reading the pages: anyone when ``public_read`` is on, else logged-in users.
+
+    Logging in and out is open to anyone: that is how one becomes a logged-in user.
+    """
+    if request.url.path in ("/login", "/logout"):
+        return
     if user is None and not process_context(request).settings.public_read:
         raise AuthenticationError(
             "Reading this server needs a log-in (VIGIL_PUBLIC_READ is off): log in at /login."
@@ -78,8 +82,13 @@ class RegressionListPageModel(BaseModel):
     metric: str | None
     dataset: str | None
     include_dissolved: bool
+    job: int | None = None
+    group: str | None = Field(None, description="commit or job when grouped.")
+    groups: list[RegressionGroupModel] | None = None
+    truncated: bool = False
     statuses: list[str]
     kinds: list[str]
+    groupings: list[str] = Field(default_factory=lambda: list(GROUPINGS))
     next_cursor: str | None = None
     next_url: str | None = Field(None, description="The next page.")
 
@@ -92,34 +101,43 @@ def regressions_page(
     metric: str | None = Query(None),
     dataset: str | None = Query(None),
     include_dissolved: bool = Query(False),
+    job: int | None = Query(None),
+    group: str | None = Query(None),
     cursor: str | None = Query(None),
     factory: Factory = Depends(factory_dependency),
     user: User | None = Depends(session_user),
 ) -> Response:
-    """Regressions, newest first, filtered by status, kind, metric and dataset."""
-    filters = RegressionFilter(
-        status=status or None,
-        kind=kind or None,
-        metric=metric or None,
-        dataset=dataset or None,
-        include_dissolved=include_dissolved,
-    )
-    page = factory.create_regression_service().list_regressions(filters, limit=100, cursor=cursor)
+    """Regressions, newest first (or grouped by commit or job), filtered by status, kind,
+    metric, dataset and job."""
+    filters = regression_filter(status, kind, metric, dataset, None, include_dissolved, job)
+    service = factory.create_regression_service()
     base = base_url(request)
+    groups = None
+    truncated = False
+    next_cursor = None
+    if group:
+        found, truncated = service.group_regressions(filters, group)
+        groups = [RegressionGroupModel.from_domain(g, base) for g in found]
+        items = [r for g in found for r in g.regressions]
+    else:
+        page = service.list_regressions(filters, limit=100, cursor=cursor)
+        items, next_cursor = page.items, page.next_cursor
     model = RegressionListPageModel(
-        items=[RegressionModel.from_domain(r, base) for r in page.items],
+        items=[RegressionModel.from_domain(r, base) for r in items],
         status=filters.status,
         kind=filters.kind,
         metric=filters.metric,
         dataset=filters.dataset,
         include_dissolved=include_dissolved,
+        job=job,
+        group=group or None,
+        groups=groups,
+        truncated=truncated,
         statuses=list(STATUSES),
         kinds=list(KINDS),
-        next_cursor=page.next_cursor,
+        next_cursor=next_cursor,
         next_url=(
-            str(request.url.include_query_params(cursor=page.next_cursor))
-            if page.next_cursor
-            else None
+            str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
         ),
     )
     context = {"nav": "regressions", "user": user, "csrf_token": csrf_token(request)}
@@ -161,12 +179,10 @@ def regression_form(
     note: str | None = Form(None),
     form_csrf: str | None = Form(None, alias="csrf_token"),
     factory: Factory = Depends(factory_dependency),
-    user: User | None = Depends(session_user),
+    user: User = Depends(require_role(Role.TRIAGER, session=True)),
 ) -> Response:
-    """The status form of the detail page (needs a log-in and the CSRF token)."""
+    """The status form of the detail page (needs a triager's log-in and the CSRF token)."""
     check_csrf(request, form_csrf)
-    if user is None:
-        raise AuthenticationError("Log in (at /login, with an API token) to change a status.")
     factory.create_regression_service().update_status(
         regression_id, user, status=status or None, note=note
     )
@@ -203,19 +219,20 @@ def login(
     form_csrf: str | None = Form(None, alias="csrf_token"),
     factory: Factory = Depends(factory_dependency),
 ) -> Response:
-    """Check the token and keep it in the session cookie."""
+    """Check the token and open a web session; the cookie holds the session's key."""
     check_csrf(request, form_csrf)
     try:
-        factory.create_auth_service().authenticate(token.strip())
+        opened, _ = factory.create_auth_service().open_session(token.strip())
     except AuthenticationError as exc:
         model = LoginPageModel(user=None, next=_safe_next(next))
         context = {"nav": None, "csrf_token": csrf_token(request), "error": exc.message}
         return render(request, "regressions_login.html", context, model, status_code=401)
+    lifetime = opened.session.expires_at - opened.session.created_at
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        token.strip(),
-        max_age=_SESSION_DAYS * 86400,
+        opened.key,
+        max_age=max(1, int(lifetime.total_seconds())),
         httponly=True,
         samesite="strict",
         secure=secure_cookies(request),
@@ -225,9 +242,16 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, form_csrf: str | None = Form(None, alias="csrf_token")) -> Response:
-    """Forget the session cookie."""
+def logout(
+    request: Request,
+    form_csrf: str | None = Form(None, alias="csrf_token"),
+    factory: Factory = Depends(factory_dependency),
+) -> Response:
+    """End the session on the server and forget its cookie."""
     check_csrf(request, form_csrf)
+    key = request.cookies.get(SESSION_COOKIE)
+    if key:
+        factory.create_auth_service().close_session(key)
     response = RedirectResponse("/regressions", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
