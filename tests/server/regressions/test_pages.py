@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from vigil.server.domain import Role
 from vigil.server.domain.regressions import RegressionFilter
 from vigil.server.factory import Factory
 
@@ -63,6 +64,17 @@ def test_detail_page_has_the_plot_and_suspects(client: TestClient, regression_id
     assert twin["id"] == regression_id and twin["commits"]
     missing = client.get("/regressions/424242", headers={"Accept": "text/html"})
     assert missing.status_code == 404
+
+
+def test_the_status_form_is_shown_only_to_triagers(
+    client: TestClient, regression_id: int, factory: Factory
+) -> None:
+    users = factory.create_user_service()
+    users.create_user("uploader", roles={Role.SUBMITTER})
+    _login(client, users.create_token("uploader").text)
+    page = client.get(f"/regressions/{regression_id}").text
+    assert "Logged in as uploader" in page
+    assert 'data-testid="status-form"' not in page and "needs the triager role" in page
 
 
 def test_the_status_form_needs_a_login_and_the_csrf_token(
