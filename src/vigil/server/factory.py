@@ -25,6 +25,7 @@ from .services import (
 from .services._dashboard_cache import DashboardCache
 from .services._ingest_cache import IngestCache
 from .services.dashboard import PackageFingerprints
+from .services.sasquatch import SasquatchTopics
 from .storage import ArtifactContentStore
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .services.notifications import NotificationService, SubscriptionService
     from .services.outbox import OutboxService, Sender
     from .services.regressions import RegressionService
+    from .services.sasquatch import SasquatchService
     from .services.squash import SquashService
     from .services.worker import WorkerService
 
@@ -56,6 +58,8 @@ class ProcessContext:
     ingest_cache: IngestCache = field(default_factory=IngestCache)
     package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
     dashboard_cache: DashboardCache = field(default_factory=DashboardCache)
+    #: The Kafka topics created through the Sasquatch surface on this process.
+    sasquatch_topics: SasquatchTopics = field(default_factory=SasquatchTopics)
     #: Per-metric analysis settings, read once from ``VIGIL_ANALYSIS_SETTINGS_FILE``.
     analysis_settings: AnalysisSettings = field(default_factory=AnalysisSettings)
 
@@ -167,6 +171,17 @@ class Factory:
             self._context.settings,
             self.create_job_service(),
             self.create_auth_service(),
+        )
+
+    def create_sasquatch_service(self) -> SasquatchService:
+        """The Sasquatch (Kafka REST proxy) surface's service."""
+        from .services.sasquatch import SasquatchService
+
+        return SasquatchService(
+            self.session,
+            self.create_job_service(),
+            self.create_auth_service(),
+            self._context.sasquatch_topics,
         )
 
     def create_artifact_service(self) -> ArtifactService:

@@ -30,6 +30,7 @@ from .handlers.api import router as api_router
 from .handlers.api.regressions import router as regressions_api_router
 from .handlers.docs import mount_docs
 from .handlers.health import router as health_router
+from .handlers.sasquatch import router as sasquatch_router
 from .handlers.squash import router as squash_router
 from .handlers.web import PageRoute, mount_static, render_error
 from .handlers.web import monitor as monitor_web
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app.include_router(monitor_web.router)
     app.include_router(explore_web_router)
     app.include_router(squash_router)
+    app.include_router(sasquatch_router)
     mount_static(app)
     mount_docs(app)
     app.add_exception_handler(VigilError, _vigil_error_handler)  # type: ignore[arg-type]

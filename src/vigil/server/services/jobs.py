@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -212,6 +213,74 @@ class JobService:
             self._session.rollback()
             raise
         return result
+
+    def ingest_many(self, payloads: Sequence[Any], user: User | None) -> list[IngestResult]:
+        """Store several job documents all or none, in one transaction.
+
+        Each document is checked as by `ingest`; those already stored with the same
+        content are returned with ``created`` False, the others are stored together. A
+        document repeated in *payloads* is stored once.
+
+        Raises
+        ------
+        InvalidJobError, PayloadTooLargeError
+            A document is not a valid job; nothing was stored.
+        ConflictError
+            A job with the identifier of one of them and other content is stored, or
+            two of them share an identifier with different content.
+        """
+        prepared: list[tuple[str, str, dict[str, Any]]] = []
+        for payload in payloads:
+            if not isinstance(payload, dict):
+                raise InvalidJobError(
+                    f"A job must be a JSON object, not {type(payload).__name__}.", field="body"
+                )
+            check_job_document(payload)
+            prepared.append((client_identifier(payload), content_hash(payload), payload))
+        first: dict[str, tuple[str, int]] = {}
+        for i, (identifier, digest, _) in enumerate(prepared):
+            seen = first.setdefault(identifier, (digest, i))
+            if seen[0] != digest:
+                raise ConflictError(
+                    f"Two jobs of this request share the identifier {identifier!r} with"
+                    " different content; nothing was stored.",
+                    field="identifier",
+                )
+        results: dict[str, IngestResult] = {}
+        pending: list[tuple[str, str, Job, dict[str, Any]]] = []
+        for identifier, digest, payload in prepared:
+            if identifier in results or any(p[0] == identifier for p in pending):
+                continue
+            existing = self._stored_same(identifier, digest)
+            if existing is not None:
+                results[identifier] = IngestResult(existing, created=False)
+            else:
+                pending.append((identifier, digest, self._validate(payload), payload))
+        if pending:
+            learned_all: list[dict[str, Any]] = []
+            try:
+                for identifier, digest, job, payload in pending:
+                    learned: dict[str, Any] = {}
+                    results[identifier] = self._store(
+                        identifier, digest, job, payload, user, learned
+                    )
+                    learned_all.append(learned)
+                self._session.commit()
+                for learned in learned_all:
+                    self._cache.remember(**learned)
+            except IntegrityError:
+                # Another request stored one of them first: all were stored there with
+                # the same content, or this request fails as a whole.
+                self._session.rollback()
+                for identifier, digest, _, _ in pending:
+                    existing = self._stored_same(identifier, digest)
+                    if existing is None:
+                        raise
+                    results[identifier] = IngestResult(existing, created=False)
+            except BaseException:
+                self._session.rollback()
+                raise
+        return [results[identifier] for identifier, _, _ in prepared]
 
     def _stored_same(self, identifier: str, digest: str) -> JobSummary | None:
         """The job stored under *identifier* if its content is *digest*'s, else None.
