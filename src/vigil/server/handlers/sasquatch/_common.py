@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
 from ...dependencies import factory_dependency
-from ...exceptions import AuthenticationError, InvalidRequestError, VigilError
+from ...exceptions import AuthenticationError, VigilError
 from ...factory import Factory
 from ...services.sasquatch import SasquatchService
-from .._params import validation_error
+from .._routes import error_shaped_route
 from .models import ErrorResponse
 
 __all__ = ["ERRORS", "SasquatchRoute", "basic_credentials", "sasquatch_service"]
@@ -37,25 +33,10 @@ def _error_response(exc: VigilError) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=headers)
 
 
-class SasquatchRoute(APIRoute):
-    """A route that renders errors as the Kafka REST proxy does (``error_code``, ``message``)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except VigilError as exc:
-                return _error_response(exc)
-            except RequestValidationError as exc:
-                return _error_response(validation_error(exc))
-            except HTTPException as exc:
-                if exc.status_code != 400:
-                    raise
-                return _error_response(InvalidRequestError(str(exc.detail), field="body"))
-
-        return route
+SasquatchRoute = error_shaped_route(
+    _error_response,
+    "A route that renders errors as the Kafka REST proxy does (``error_code``, ``message``).",
+)
 
 
 def sasquatch_service(factory: Factory = Depends(factory_dependency)) -> SasquatchService:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
 from ...dependencies import base_url, factory_dependency
-from ...exceptions import InvalidRequestError, VigilError
+from ...exceptions import VigilError
 from ...factory import Factory
 from ...services.squash import SquashService
-from .._params import validation_error
+from .._routes import error_shaped_route
 from .models import ErrorResponse
 
 __all__ = [
@@ -66,26 +62,10 @@ def _error_response(exc: VigilError) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-class SquashRoute(APIRoute):
-    """A route that renders errors as SQuaSH did, ``{"message": ...}`` (plus code, field)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except VigilError as exc:
-                return _error_response(exc)
-            except RequestValidationError as exc:
-                return _error_response(validation_error(exc))
-            except HTTPException as exc:
-                if exc.status_code != 400:
-                    raise
-                # A body FastAPI cannot read at all (a form where JSON was expected).
-                return _error_response(InvalidRequestError(str(exc.detail), field="body"))
-
-        return route
+SquashRoute = error_shaped_route(
+    _error_response,
+    'A route that renders errors as SQuaSH did, ``{"message": ...}`` (plus code, field).',
+)
 
 
 def squash_service(factory: Factory = Depends(factory_dependency)) -> SquashService:
