@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -17,6 +18,7 @@ from vigil.analysis._robust import FloatArray, IntArray
 from vigil.analysis._significance import student_sf
 
 __all__ = [
+    "Detection",
     "Settings",
     "Split",
     "best_splits",
@@ -153,12 +155,22 @@ def best_splits(
     return starts + k[best], q[np.arange(starts.size), best]
 
 
-def detect_with_candidates(
-    x: FloatArray, sigma: float, settings: Settings
-) -> tuple[list[Split], list[Split]]:
-    """`detect`, and the change points at the candidates' level (a superset of them for
-    every ``alpha`` up to 0.05, used to recognise drifts the same way at every level)."""
-    return _Detector(x, sigma, settings).run_with_candidates()
+class Detection(NamedTuple):
+    """What one detection found: the change points at ``alpha``, those at the
+    candidates' level (a superset of them for every ``alpha`` up to 0.05), and the
+    winsorised values it tested (`clip_outliers`), for the checks made after it."""
+
+    splits: list[Split]
+    candidates: list[Split]
+    clipped: FloatArray
+
+
+def detect_with_candidates(x: FloatArray, sigma: float, settings: Settings) -> Detection:
+    """`detect`, with the change points at the candidates' level and the clipped values
+    (used to recognise drifts and seasons the same way at every level)."""
+    detector = _Detector(x, sigma, settings)
+    splits, candidates = detector.run_with_candidates()
+    return Detection(splits, candidates, detector.clipped)
 
 
 def detect(x: FloatArray, sigma: float, settings: Settings) -> list[Split]:

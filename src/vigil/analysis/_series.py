@@ -14,7 +14,6 @@ import numpy.typing as npt
 from vigil.analysis._edivisive import (
     Settings,
     Split,
-    clip_outliers,
     detect_with_candidates,
 )
 from vigil.analysis._robust import (
@@ -198,16 +197,15 @@ def _steps_and_drifts(
     candidates' level, the same for every ``alpha``, so a stricter ``alpha`` still finds
     a subset of what a laxer one finds.
     """
-    splits, lax = detect_with_candidates(x, sigma, settings)
-    seasonal = _season(x, sigma, settings, lax)
+    splits, lax, clipped = detect_with_candidates(x, sigma, settings)
+    seasonal = _season(clipped, settings, lax)
     if seasonal is not None:
         x = x - seasonal
         sigma = noise_sigma(x) or sigma
-        splits, lax = detect_with_candidates(x, sigma, settings)
+        splits, lax, clipped = detect_with_candidates(x, sigma, settings)
     runs = _monotone_runs(lax)
     if not runs:
         return splits, []
-    clipped = clip_outliers(x, sigma, max(2, settings.min_segment), settings.clip)
     bounds = [0, *(s.index for s in lax), x.size]
     knots: set[int] = set()
     trends = []
@@ -235,9 +233,10 @@ _SEASON_MIN_STEPS = 4
 """Fewest change points at the candidates' level before a periodic component is tried."""
 
 
-def _season(x: FloatArray, sigma: float, settings: Settings, lax: list[Split]) -> FloatArray | None:
-    """The periodic component of *x*, when one sinusoid explains it better than the
-    staircase of change points found at the candidates' level; else ``None``.
+def _season(y: FloatArray, settings: Settings, lax: list[Split]) -> FloatArray | None:
+    """The periodic component of the clipped values *y*, when one sinusoid explains them
+    better than the staircase of change points found at the candidates' level; else
+    ``None``.
 
     The period is the strongest of the periodogram between ``2 * min_segment`` values and
     half the series (two whole periods at least). The two models are compared by the
@@ -246,10 +245,9 @@ def _season(x: FloatArray, sigma: float, settings: Settings, lax: list[Split]) -
     A season is a property of the series, not of ``alpha``: it is decided from the
     candidates' change points.
     """
-    n = x.size
+    n = y.size
     if len(lax) < _SEASON_MIN_STEPS or n < 4 * settings.min_segment:
         return None
-    y = clip_outliers(x, sigma, max(2, settings.min_segment), settings.clip)
     centred = y - np.mean(y)
     power = np.abs(np.fft.rfft(centred)) ** 2
     lowest = 2  # two whole periods
@@ -267,16 +265,19 @@ def _season(x: FloatArray, sigma: float, settings: Settings, lax: list[Split]) -
         for k in grid[(grid >= lowest) & (grid <= highest)]:
             best = min(best, (_sinusoid_fit(y, t, float(k) / n)[0], float(k)))
     season_rss, periodic = _sinusoid_fit(y, t, best[1] / n)
-    bounds = [0, *(s.index for s in lax), n]
-    steps_rss = sum(
-        float(np.sum((y[a:b] - np.mean(y[a:b])) ** 2)) for a, b in itertools.pairwise(bounds)
-    )
+    steps_rss = _staircase_rss(y, [0, *(s.index for s in lax), n])
     if season_rss <= 0 or steps_rss <= 0:
         return None
     log_n = math.log(n)
     season_bic = n * math.log(season_rss / n) + 4 * log_n
     steps_bic = n * math.log(steps_rss / n) + (2 * len(lax) + 1) * log_n
     return periodic if season_bic < steps_bic else None
+
+
+def _staircase_rss(y: FloatArray, edges: list[int]) -> float:
+    """Residual sum of squares of ``y[edges[0]:edges[-1]]`` about the mean of each
+    segment ``[edges[s], edges[s+1])``: how well a staircase with those steps fits."""
+    return sum(float(np.sum((y[a:b] - np.mean(y[a:b])) ** 2)) for a, b in itertools.pairwise(edges))
 
 
 def _sinusoid_fit(y: FloatArray, t: FloatArray, frequency: float) -> tuple[float, FloatArray]:
@@ -340,9 +341,7 @@ def _jumps_over_slope(
     coef, *_ = np.linalg.lstsq(design, part, rcond=None)
     residual = part - design @ coef
     trend_rss = float(residual @ residual)
-    steps_rss = sum(
-        float(np.sum((y[a:b] - np.mean(y[a:b])) ** 2)) for a, b in itertools.pairwise(edges)
-    )
+    steps_rss = _staircase_rss(y, edges)
     if not (trend_rss > 0 and steps_rss > 0):
         return None
     log_m = math.log(m)

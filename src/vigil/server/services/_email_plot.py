@@ -19,6 +19,7 @@ from functools import cache
 from PIL import Image, ImageDraw, ImageFont
 
 from ..domain.regressions import SeriesValue
+from ._rows import finite
 
 __all__ = ["AFTER", "BEFORE", "HEIGHT", "WIDTH", "change_plot"]
 
@@ -43,16 +44,6 @@ _MARK = (150, 150, 150)
 @cache
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size * _SCALE)
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _tick(value: float) -> str:
@@ -105,10 +96,10 @@ def change_plot(
         index = max(len(values) - AFTER, 0)
     window = list(values[max(index - BEFORE, 0) : index + AFTER])
     change_at = index - max(index - BEFORE, 0)
-    points = [(i, y) for i, v in enumerate(window) if (y := _finite(v.value)) is not None]
+    points = [(i, y) for i, v in enumerate(window) if (y := finite(v.value)) is not None]
     if not points:
         return None
-    levels = [_finite(before), _finite(after)]
+    levels = [finite(before), finite(after)]
     # Drawn in units of the largest magnitude, so that no difference overflows (1e308).
     scale = max(abs(y) for y in [y for _, y in points] + [y for y in levels if y is not None])
     scale = scale or 1.0

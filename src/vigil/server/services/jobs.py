@@ -185,34 +185,7 @@ class JobService:
         ConflictError
             A job with the same identifier and other content is stored.
         """
-        if not isinstance(payload, dict):
-            raise InvalidJobError(
-                f"A job must be a JSON object, not {type(payload).__name__}.", field="body"
-            )
-        check_job_document(payload)
-        identifier = client_identifier(payload)
-        digest = content_hash(payload)
-        existing = self._stored_same(identifier, digest)
-        if existing is not None:
-            return IngestResult(existing, created=False)
-        job = self._validate(payload)
-        learned: dict[str, Any] = {}
-        try:
-            result = self._store(identifier, digest, job, payload, user, learned)
-            self._session.commit()
-            self._cache.remember(**learned)
-        except IntegrityError:
-            # Another request stored the same identifier first: its job if the content
-            # is the same, else the conflict (exactly one of two racing bodies is kept).
-            self._session.rollback()
-            existing = self._stored_same(identifier, digest)
-            if existing is None:
-                raise
-            return IngestResult(existing, created=False)
-        except BaseException:
-            self._session.rollback()
-            raise
-        return result
+        return self.ingest_many([payload], user)[0]
 
     def ingest_many(self, payloads: Sequence[Any], user: User | None) -> list[IngestResult]:
         """Store several job documents all or none, in one transaction.

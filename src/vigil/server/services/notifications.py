@@ -48,7 +48,7 @@ from ..storage.regressions import (
     RegressionStore,
     SubscriptionStore,
 )
-from ._email_digest import email_digest
+from ._email_digest import email_digest, series_label
 from ._email_plot import change_plot
 from .regressions import RegressionService, line_values
 from .webhook_targets import (
@@ -476,12 +476,6 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f" ({value * 100:+.1f} %)"
 
 
-def _series_label(d: RegressionDetail) -> str:
-    s = d.regression.series
-    data_id = ", ".join(f"{k}={v}" for k, v in sorted(s.data_id.items()))
-    return f"{s.metric_name} on {s.dataset or 'no dataset'}" + (f" [{data_id}]" if data_id else "")
-
-
 def _line(d: RegressionDetail) -> str:
     r = d.regression
     specs = ", ".join(r.specifications)
@@ -499,7 +493,7 @@ def _line(d: RegressionDetail) -> str:
     )
     packages = ", ".join(p.name for p in d.packages) or "none"
     return (
-        f"{what}: {_series_label(d)}: {change}{p}\n"
+        f"{what}: {series_label(d)}: {change}{p}\n"
         + (f"  now fails {specs}\n" if specs and r.kind != "spec_failure" else "")
         + f"  first bad job {r.first_bad.id}, last good {good}\n"
         f"  suspect commits: {suspects}\n"

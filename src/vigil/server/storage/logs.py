@@ -538,44 +538,30 @@ class LogStore:
             *deadline* (``time.monotonic()``) passed first.
         """
         with self._bounded(deadline):
-            return self._search_blocks(
-                needs,
-                run_id=run_id,
-                after=after,
-                before=before,
-                newest_first=newest_first,
-                limit=limit,
+            if self._postgres:
+                return self._search_blocks_postgresql(
+                    needs,
+                    run_id=run_id,
+                    after=after,
+                    before=before,
+                    newest=newest_first,
+                    limit=limit,
+                )
+            where = []
+            params: dict[str, Any] = {"match": _fts_match(needs), "limit": limit}
+            if run_id is not None:
+                where.append("(b.run_id = :run OR b.run_id IS NULL)")
+                params["run"] = run_id
+            if after is not None:
+                where.append("b.last_id > :after")
+                params["after"] = after
+            if before is not None:
+                where.append("f.rowid < :before")
+                params["before"] = before
+            sql = _FTS_SQLITE.format(
+                where="".join(f" AND {w}" for w in where), order="DESC" if newest_first else "ASC"
             )
-
-    def _search_blocks(
-        self,
-        needs: Sequence[GramNeed],
-        *,
-        run_id: int | None,
-        after: int | None,
-        before: int | None,
-        newest_first: bool,
-        limit: int,
-    ) -> list[tuple[int, int]]:
-        if self._postgres:
-            return self._search_blocks_postgresql(
-                needs, run_id=run_id, after=after, before=before, newest=newest_first, limit=limit
-            )
-        where = []
-        params: dict[str, Any] = {"match": _fts_match(needs), "limit": limit}
-        if run_id is not None:
-            where.append("(b.run_id = :run OR b.run_id IS NULL)")
-            params["run"] = run_id
-        if after is not None:
-            where.append("b.last_id > :after")
-            params["after"] = after
-        if before is not None:
-            where.append("f.rowid < :before")
-            params["before"] = before
-        sql = _FTS_SQLITE.format(
-            where="".join(f" AND {w}" for w in where), order="DESC" if newest_first else "ASC"
-        )
-        return [(first, last) for first, last in self._session.execute(text(sql), params)]
+            return [(first, last) for first, last in self._session.execute(text(sql), params)]
 
     def _search_blocks_postgresql(
         self,
