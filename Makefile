@@ -37,7 +37,7 @@ lock:
 # against the newest releases the open bounds allow, so a new upstream release shows up
 # as a named failure before a user meets it.
 LATEST_VENV ?= build/latest-venv
-LATEST_TESTS ?= tests/explorer tests/compute tests/plots tests/demo/test_catalog.py tests/server/web
+LATEST_TESTS ?= tests/explorer tests/compute tests/plots tests/demo/test_catalog.py tests/server/web tests/butler
 
 test-latest:
 	test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
@@ -57,7 +57,7 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-BENCHES ?= sdk ingest changepoints pages explorer load crash fuzz monitor
+BENCHES ?= sdk ingest changepoints pages explorer butler load crash fuzz monitor
 
 bench: install
 	@for name in $(BENCHES); do \

@@ -1,4 +1,5 @@
-"""Server processes of ``bench/ingest.py``: start, wait until ready, measure, stop.
+"""Server processes of the benches: start, wait until ready, measure, stop; and clients
+sending to them from several threads.
 
 Every server runs in a session (process group) of its own, so that stopping it ends
 its worker processes too, and nothing else.
@@ -11,13 +12,19 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port"]
+__all__ = ["ServerProcess", "free_port", "send_from_threads"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -27,6 +34,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def send_from_threads(
+    items: Sequence[T],
+    send: Callable[[httpx.Client, T], R],
+    concurrency: int,
+    **client: Any,
+) -> tuple[list[R], float, float]:
+    """Call *send* for each item from *concurrency* threads, each with a kept-alive client.
+
+    Returns the answers in order, the wall seconds and this process's CPU seconds. On an
+    error the items not yet sent are dropped. *client* goes to each `httpx.Client`.
+    """
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def one(item: T) -> R:
+        session = getattr(local, "client", None)
+        if session is None:
+            session = local.client = httpx.Client(**client)
+            clients.append(session)
+        return send(session, item)
+
+    cpu = time.process_time()
+    began = time.perf_counter()
+    pool = ThreadPoolExecutor(concurrency)
+    try:
+        answers = list(pool.map(one, items))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for session in clients:
+            session.close()
+    return answers, time.perf_counter() - began, time.process_time() - cpu
 
 
 class ServerProcess:

@@ -34,11 +34,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _jobs import MEASUREMENTS_PER_JOB, SERIES, write_jobs
-from _servers import ServerProcess, free_port
+from _servers import ServerProcess, free_port, send_from_threads
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -211,38 +209,25 @@ def _send_jobs(
     server: ServerProcess,
 ) -> Rate:
     """POST *bodies* to *url* from *concurrency* threads, each with a kept-alive client."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def send(body: bytes) -> float:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(headers=headers, timeout=120)
-            clients.append(client)
+    def send(client: httpx.Client, body: bytes) -> float:
         began = time.perf_counter()
         response = client.post(url, content=body)
         if response.status_code != 201:
             raise RuntimeError(f"POST {url}: {response.status_code} {response.text[:500]}")
         return time.perf_counter() - began
 
-    cpu, client_cpu = server.cpu_seconds(), time.process_time()
-    began = time.perf_counter()
-    pool = ThreadPoolExecutor(concurrency)
-    try:
-        latencies = list(pool.map(send, bodies))
-    finally:
-        # On an error or the deadline, the jobs not yet sent are dropped.
-        pool.shutdown(wait=True, cancel_futures=True)
-        for client in clients:
-            client.close()
-    elapsed = time.perf_counter() - began
+    cpu = server.cpu_seconds()
+    latencies, elapsed, client_cpu = send_from_threads(
+        bodies, send, concurrency, headers=headers, timeout=120
+    )
     return Rate(
         len(bodies),
         elapsed,
         server_cpu=server.cpu_seconds() - cpu,
         median_latency=statistics.median(latencies) if latencies else None,
-        client_cpu=time.process_time() - client_cpu,
+        client_cpu=client_cpu,
     )
 
 

@@ -89,6 +89,31 @@ def explore_url(repo_root: Path, chromium: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def butler_explore_url(
+    repo_root: Path, chromium: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``vigil explore --butler`` of the demo repository stored in a Gen3 repository in
+    two runs, the second compared with the first."""
+    daf_butler = pytest.importorskip("lsst.daf.butler", reason="needs vigil[lsst]")
+    from vigil.lsst import store_repository
+
+    butler = tmp_path_factory.mktemp("explore-butler") / "repo"
+    daf_butler.Butler.makeRepo(str(butler))
+    store_repository(repo_root / "demo", butler, "u/qa/old")
+    store_repository(repo_root / "demo", butler, "u/qa/new")
+    port = free_port()
+    command = [sys.executable, "-m", "vigil", "explore", "--butler", str(butler)]
+    command += ["--collections", "u/qa/new", "--compare-collections", "u/qa/old"]
+    command += ["--port", str(port), "--no-show"]
+    url = f"http://127.0.0.1:{port}/explorer"
+    process = _start(command, url, _env(), butler.parent / "explore.log")
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
 def mounted_url(
     repo_root: Path, chromium: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
@@ -172,6 +197,22 @@ def test_explore_command_page(
     page.locator(".bk-tab", has_text="Compare").first.click()
     _plots_drawn(page, 4)
     assert re.search(r"Vigil explorer", page.title())
+
+
+def test_explore_a_butler_repository(
+    checked_page: Any, butler_explore_url: str, screenshot: Callable[[Any, str], Path]
+) -> None:
+    """The same quick look, drill-down and comparison over the Butler's datasets."""
+    page = checked_page
+    page.goto(butler_explore_url)
+    page.get_by_text("demo-hsc").first.wait_for(timeout=120_000)
+    page.get_by_text("tract 9814, patch 40").first.wait_for()
+    page.get_by_text("visit 1236", exact=True).first.wait_for()
+    screenshot(page, "explorer-butler-quicklook")
+    page.locator(".bk-tab", has_text="Metric").first.click()
+    _plots_drawn(page, 3)
+    page.locator(".bk-tab", has_text="Compare").first.click()
+    _plots_drawn(page, 4)
 
 
 def test_server_mount_page(

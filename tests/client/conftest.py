@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from monitor.conftest import ServerThread
 from server.conftest import (  # noqa: F401  (fixtures shared with the server tests)
     _postgres_url,
     _sqlite_template,
@@ -18,8 +19,19 @@ from server.conftest import (  # noqa: F401  (fixtures shared with the server te
     settings,
     token,
 )
+from vigil.server.config import Settings
 
 from ._support import CI_VARIABLES, Receiver
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[ServerThread]:  # noqa: F811
+    """The application served over real HTTP on the test database."""
+    server = ServerThread(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

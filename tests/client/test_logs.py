@@ -5,18 +5,15 @@ stored once however often it is sent, and spooled while the server is down."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from typer.testing import CliRunner, Result
 
 from monitor.conftest import ServerThread
 from vigil.client.logs import BATCH_RECORDS, log_batches, read_log
-from vigil.server.config import Settings
 
 from ._support import small_job
 
@@ -96,15 +93,6 @@ def test_batches_are_numbered_within_a_source_named_by_run_and_content() -> None
     again = log_batches(records, run="ci/7", content_digest="abc")
     other = log_batches(records, run="ci/7", content_digest="abd")
     assert again[0]["source"] == batches[0]["source"] != other[0]["source"]
-
-
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[ServerThread]:
-    server = ServerThread(settings).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _dispatch(tmp_path: Path, *args: str) -> Result:

@@ -1,4 +1,4 @@
-"""``vigil`` commands of the client area: ``vigil dispatch``."""
+"""``vigil`` commands of the client area: ``vigil dispatch`` and ``vigil ingest-butler``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,34 @@ from vigil.client.transport import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIM
 
 #: Exit status when a job could not be sent and waits in the spool.
 EXIT_SPOOLED = 2
+
+# The options of every command that sends to a server.
+UrlOption = Annotated[
+    str | None, typer.Option(envvar="VIGIL_URL", help="Root URL of the Vigil server.")
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="VIGIL_TOKEN",
+        help="API token (`vigil token create NAME` on the server).",
+        show_default=False,
+    ),
+]
+SpoolOption = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="VIGIL_SPOOL_DIR",
+        help="Spool of jobs waiting to be sent (default ~/.cache/vigil/spool).",
+        show_default=False,
+    ),
+]
+TimeoutOption = Annotated[float, typer.Option(min=0.001, help="Seconds allowed to one request.")]
+RetriesOption = Annotated[
+    int, typer.Option(min=0, help="Retries after 5xx answers, timeouts, connection errors.")
+]
+BackoffOption = Annotated[
+    float, typer.Option(min=0.0, help="First wait between retries, in seconds; doubled each time.")
+]
 
 _STYLE = {
     Outcome.STORED: "green",
@@ -127,18 +155,8 @@ def dispatch_command(
             show_default=False,
         ),
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(envvar="VIGIL_URL", help="Root URL of the Vigil server."),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="VIGIL_TOKEN",
-            help="API token (`vigil token create NAME` on the server).",
-            show_default=False,
-        ),
-    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
     env: Annotated[
         str | None,
         typer.Option(
@@ -185,24 +203,10 @@ def dispatch_command(
     flush: Annotated[
         bool, typer.Option("--flush", help="Only send the jobs waiting in the spool.")
     ] = False,
-    spool_dir: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="VIGIL_SPOOL_DIR",
-            help="Spool of jobs waiting to be sent (default ~/.cache/vigil/spool).",
-            show_default=False,
-        ),
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option(min=0.001, help="Seconds allowed to one request.")
-    ] = DEFAULT_TIMEOUT,
-    retries: Annotated[
-        int, typer.Option(min=0, help="Retries after 5xx answers, timeouts, connection errors.")
-    ] = DEFAULT_RETRIES,
-    backoff: Annotated[
-        float,
-        typer.Option(min=0.0, help="First wait between retries, in seconds; doubled each time."),
-    ] = DEFAULT_BACKOFF,
+    spool_dir: SpoolOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    retries: RetriesOption = DEFAULT_RETRIES,
+    backoff: BackoffOption = DEFAULT_BACKOFF,
     log: Annotated[
         Path | None,
         typer.Option(
@@ -396,6 +400,119 @@ def _send_log(
     return False
 
 
+def ingest_butler_command(
+    repo: Annotated[str, typer.Argument(help="The Gen3 Butler repository (folder or URI).")],
+    collections: Annotated[
+        list[str],
+        typer.Option(
+            "--collections",
+            help="Collections to read (comma-separated or repeated); every matching dataset"
+            " of each is taken.",
+        ),
+    ],
+    where: Annotated[
+        str,
+        typer.Option(
+            help="A Butler query on the dataIds, e.g. \"instrument = 'HSC' AND visit = 1228\".",
+            show_default=False,
+        ),
+    ] = "",
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="The jobs' dataset (default: the bundles' dataset identifier).",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Write the jobs as JSON lines (stdout or -o), send nothing."
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the jobs to this file, one per line."),
+    ] = None,
+    spool_dir: SpoolOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    retries: RetriesOption = DEFAULT_RETRIES,
+    backoff: BackoffOption = DEFAULT_BACKOFF,
+) -> None:
+    """Send the Gen3 measurements of a Butler repository to a Vigil server.
+
+    Finds lsst.verify metricvalue_* datasets (Measurement YAML) and analysis_tools metric
+    bundles (*_metrics) in the collections, makes one job per run collection with each
+    measurement's dataId, and sends the jobs with the usual retries; if the server is
+    unavailable they wait in the spool (exit status 2). Sending the same datasets again
+    stores nothing new. Needs vigil[lsst]; lsst.verify and analysis_tools are not needed.
+    """
+    to_stdout = dry_run and output is None
+    console = Console(stderr=to_stdout, soft_wrap=True, highlight=False)
+    from vigil.lsst import ButlerError, find_measurement_jobs
+    from vigil.lsst._butler import split_collections
+
+    if not dry_run and not url:
+        raise _fail(console, "No server given: pass --url URL or set VIGIL_URL.")
+    try:
+        found = find_measurement_jobs(
+            repo, split_collections(collections), where=where, dataset=dataset
+        )
+    except ButlerError as exc:
+        raise _fail(console, exc.message) from None
+    if not found.jobs:
+        raise _fail(
+            console,
+            f"No measurements in {', '.join(split_collections(collections))}"
+            + (f" matching {where!r}" if where else "")
+            + ": lsst.verify metricvalue_* and analysis_tools *_metrics datasets are read.",
+        )
+    console.print(
+        f"Found {found.measurements} measurements in {found.datasets} datasets of"
+        f" {len(found.dataset_types)} dataset types: {len(found.jobs)} job(s), one per run"
+    )
+    lines = "".join(dump_job(job) + "\n" for job in found.jobs)
+    if output is not None:
+        output.write_text(lines, encoding="utf-8")
+        console.print(f"Wrote {escape(str(output))}")
+    if dry_run:
+        if to_stdout:
+            sys.stdout.write(lines)
+        return
+    assert url is not None
+    spool = Spool(spool_dir or default_spool_dir())
+    try:
+        client = VigilClient(url, token, timeout, retries, backoff=backoff)
+    except ValueError as exc:
+        raise _fail(console, str(exc)) from None
+    spooled = False
+    with client:
+        report = spool.flush(client)
+        _report_flush(console, report)
+        if report.error is not None and not isinstance(report.error, ServerUnavailableError):
+            raise _fail(console, report.error.message)
+        unavailable = report.error.message if report.error is not None else None
+        for job in found.jobs:
+            run = job["meta"]["butler_run"]
+            if unavailable is None:
+                try:
+                    result = client.send_job(job)
+                except ServerUnavailableError as exc:
+                    unavailable = exc.message
+                    console.print(f"[yellow]Server unavailable:[/] {escape(unavailable)}")
+                except ClientError as exc:
+                    raise _fail(console, f"run {run}: {exc.message}") from None
+            if unavailable is not None:
+                result = spool_job(spool, job, reason=unavailable)
+            spooled = spooled or result.outcome is Outcome.SPOOLED
+            console.print(_describe(result, prefix=f"run {escape(run)}: "))
+    if spooled:
+        raise typer.Exit(EXIT_SPOOLED)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to *app*."""
     app.command("dispatch")(dispatch_command)
+    app.command("ingest-butler")(ingest_butler_command)

@@ -8,7 +8,7 @@ inside the command bodies so that ``vigil --help`` stays quick.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +97,40 @@ def compute(
         None, help="Tract of every input row (default: from the object ids).", show_default=False
     ),
     threads: int = typer.Option(2, min=1, help="Files computed at the same time."),
+    butler: str | None = typer.Option(
+        None,
+        "--butler",
+        help="A Gen3 Butler repository to write the computed tables into as datasets"
+        " (needs vigil[lsst]; see docs/lsst.md).",
+        show_default=False,
+    ),
+    run: str | None = typer.Option(
+        None,
+        "--run",
+        help="The Butler run collection to write (with --butler).",
+        show_default=False,
+    ),
+    skymap: str | None = typer.Option(
+        None,
+        help="The Butler skymap of the tracts (default: vigil-repo.yaml's skymap).",
+        show_default=False,
+    ),
+    instrument: str | None = typer.Option(
+        None,
+        help="The Butler instrument of the visits (default: vigil-repo.yaml's instrument).",
+        show_default=False,
+    ),
 ) -> None:
     """Compute a data repository's metric tables (tidy Parquet, one file per tract or visit).
 
     Reads only the columns each metric declares, writes metrics/<metric>/tract=<t>.parquet
     and visit=<v>.parquet, and records in vigil-repo.yaml what was computed, with which
-    selection, and the provenance.
+    selection, and the provenance. With --butler and --run, the tables, the catalogues
+    and vigil-repo.yaml then go into that run of a Gen3 Butler repository as datasets
+    (vigil_metric_<metric>, vigil_objects, vigil_sources, vigil_repo).
     """
+    if (butler is None) != (run is None):
+        raise _fail("--butler and --run go together: give the Butler repository and the run")
     console = Console()
     if inputs:
         from vigil.compute import ComputeError
@@ -122,6 +149,33 @@ def compute(
     elif not repo.exists():
         raise _fail(f"{repo} does not exist: give a repository, or catalogues with --input")
     _compute(console, repo, metric, threads)
+    if butler is not None and run is not None:
+        _store_in_butler(console, repo, butler, run, skymap, instrument)
+
+
+def _store_in_butler(
+    console: Console,
+    repo: Path,
+    butler: str,
+    run: str,
+    skymap: str | None,
+    instrument: str | None,
+) -> None:
+    from vigil.lsst import ButlerError, store_repository
+
+    try:
+        with _progress(console) as progress:
+            report = store_repository(
+                repo, butler, run, skymap=skymap, instrument=instrument, progress=progress
+            )
+    except ButlerError as exc:
+        raise _fail(exc.message) from None
+    console.print(
+        f"{report.datasets} datasets of {len(report.dataset_types)} dataset types written to"
+        f" run {escape(run)} of {escape(butler)} in {report.seconds:.1f} s"
+    )
+    if report.records:
+        console.print(f"  added to the registry: {escape(', '.join(report.records))}", style="dim")
 
 
 def demo_catalog(
@@ -177,9 +231,30 @@ def demo_catalog(
 
 
 def explore(
-    repo: Path = typer.Argument(..., help="The data repository to explore."),
+    repo: Path | None = typer.Argument(
+        None, help="The data repository to explore (or --butler).", show_default=False
+    ),
     compare: Path | None = typer.Option(
         None, "--compare", help="A second repository to compare with.", show_default=False
+    ),
+    butler: str | None = typer.Option(
+        None,
+        "--butler",
+        help="Explore the Vigil datasets of a Gen3 Butler repository instead of a folder"
+        " (needs vigil[lsst]).",
+        show_default=False,
+    ),
+    collections: list[str] | None = typer.Option(
+        None,
+        "--collections",
+        help="Butler collections to read, first found wins (comma-separated or repeated).",
+        show_default=False,
+    ),
+    compare_collections: list[str] | None = typer.Option(
+        None,
+        "--compare-collections",
+        help="Butler collections to compare with (comma-separated or repeated).",
+        show_default=False,
     ),
     port: int = typer.Option(5006, min=0, max=65535, help="Port to listen on (0: any free)."),
     address: str = typer.Option(
@@ -203,20 +278,51 @@ def explore(
     from vigil.compute import ComputeError
     from vigil.explorer.mount import serve_explorer
 
+    if butler is None:
+        if collections or compare_collections:
+            raise _fail("--collections and --compare-collections read a Butler: give --butler")
+        if repo is None:
+            raise _fail("give a data repository, or a Butler with --butler and --collections")
+    elif repo is not None:
+        raise _fail(f"give a repository folder ({repo}) or --butler, not both")
+    elif compare is not None:
+        raise _fail("with --butler, compare with --compare-collections, not --compare")
     for path in (repo, compare):
         if path is not None and not path.is_dir():
             raise _fail(f"{path} is not a folder: give a data repository (vigil demo catalog)")
     try:
-        serve_explorer(
-            repo,
-            compare,
-            port=port,
-            show=show,
-            address=address,
-            allow_websocket_origin=allow_websocket_origin or (),
-        )
+        with ExitStack() as stack:
+            if butler is not None:
+                import signal
+
+                from vigil.lsst import butler_view
+
+                # The view's folder is removed on the way out, on SIGTERM as on Ctrl-C.
+                signal.signal(signal.SIGTERM, _exit_on_signal)
+                from vigil.lsst._butler import split_collections
+
+                repo = stack.enter_context(
+                    butler_view(butler, split_collections(collections or []))
+                )
+                if compare_collections:
+                    compare = stack.enter_context(
+                        butler_view(butler, split_collections(compare_collections))
+                    )
+            assert repo is not None
+            serve_explorer(
+                repo,
+                compare,
+                port=port,
+                show=show,
+                address=address,
+                allow_websocket_origin=allow_websocket_origin or (),
+            )
     except ComputeError as exc:
         raise _fail(exc.message) from None
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 COMMANDS: dict[str, Callable[..., None]] = {"compute": compute, "explore": explore}
