@@ -439,7 +439,9 @@ def bench_explorer(sizes: Sizes, folder: Path) -> None:
     butler_repo = folder / "butler"
     made, _ = timed(lambda: Butler.makeRepo(str(butler_repo)))
     _progress("store_repository")
-    stored, report = timed(lambda: store_repository(root, butler_repo, BUTLER_RUN))
+    stored, report = timed(
+        lambda: store_repository(root, butler_repo, BUTLER_RUN, register_dimensions=True)
+    )
     first_open, _ = timed(lambda: _open_view(butler_repo))
     reopen, _ = timed(lambda: _open_view(butler_repo), repeat=3)
     _progress(f"quick look: folder and Butler view, alternating, best of {sizes.repeat}")

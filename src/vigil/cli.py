@@ -15,6 +15,7 @@ from vigil.commands import client as _client
 from vigil.commands import demo as _demo
 from vigil.commands import explore as _explore
 from vigil.commands import monitor as _monitor
+from vigil.commands import plugins as _plugins
 from vigil.commands import server as _server
 from vigil.commands import verify as _verify
 
@@ -42,7 +43,7 @@ def _main(
     """Vigil keeps watch over the quality of scientific data pipelines."""
 
 
-for _area in (_verify, _client, _server, _demo, _analysis, _explore, _monitor):
+for _area in (_verify, _client, _server, _demo, _analysis, _explore, _monitor, _plugins):
     _area.register(app)
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vigil.analysis import analyse_series, change_points, suspect
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def _excursion(rng: np.random.Generator, length: int) -> tuple[np.ndarray, int]:
@@ -66,7 +70,9 @@ def test_a_stricter_alpha_finds_a_subset(values: list[float], alphas: list[float
     ],
     ids=["slow", "fast", "sqrt", "saturating"],
 )
-def test_a_smooth_trend_is_one_drift_not_a_chain_of_steps(trend) -> None:
+def test_a_smooth_trend_is_one_drift_not_a_chain_of_steps(
+    trend: Callable[[FloatArray, int], FloatArray],
+) -> None:
     rng = np.random.default_rng(7)
     findings = []
     for _ in range(10):
@@ -134,7 +140,7 @@ def test_a_run_of_newest_values_is_suspected_before_it_can_be_confirmed() -> Non
     [[], [1.0] * 3, [5.0] * 40, [None] * 40],
     ids=["empty", "short", "constant", "no-values"],
 )
-def test_nothing_is_suspected_without_a_history_to_judge(history: list) -> None:
+def test_nothing_is_suspected_without_a_history_to_judge(history: list[float | None]) -> None:
     assert suspect([*history, 6.0], "lower") is None
 
 

@@ -40,6 +40,8 @@ def test_effect_size_and_summaries() -> None:
     assert result.baseline.n == 30  # the default history
     assert result.baseline_start == 10
     assert result.new.n == 1 and result.new.median == 13.0
+    assert result.baseline.median is not None and result.difference is not None
+    assert result.effect_size is not None
     assert result.difference == pytest.approx(13.0 - result.baseline.median)
     assert result.relative_difference == pytest.approx(result.difference / result.baseline.median)
     assert result.effect_size == pytest.approx(6.15, abs=0.01)

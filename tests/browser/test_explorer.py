@@ -99,8 +99,8 @@ def butler_explore_url(
 
     butler = tmp_path_factory.mktemp("explore-butler") / "repo"
     daf_butler.Butler.makeRepo(str(butler))
-    store_repository(repo_root / "demo", butler, "u/qa/old")
-    store_repository(repo_root / "demo", butler, "u/qa/new")
+    store_repository(repo_root / "demo", butler, "u/qa/old", register_dimensions=True)
+    store_repository(repo_root / "demo", butler, "u/qa/new", register_dimensions=True)
     port = free_port()
     command = [sys.executable, "-m", "vigil", "explore", "--butler", str(butler)]
     command += ["--collections", "u/qa/new", "--compare-collections", "u/qa/old"]

@@ -91,7 +91,10 @@ def ingest_measurements(repo: Path, conformance: Path, run: str = MEASUREMENT_RU
             name, dimensions, "MetricValue", universe=butler.dimensions
         )
         registry.registerDatasetType(dataset_type)
-        ref = daf_butler.DatasetRef(dataset_type, data_id, run=run)
+        coordinate = daf_butler.DataCoordinate.standardize(
+            data_id, dimensions=dataset_type.dimensions
+        )
+        ref = daf_butler.DatasetRef(dataset_type, coordinate, run=run)
         datasets[(name, detector)] = daf_butler.FileDataset(path=str(path), refs=[ref])
     butler.ingest(*datasets.values(), transfer="copy")
     return [d.refs[0] for d in datasets.values()]
@@ -128,7 +131,10 @@ def ingest_bundle(
         dataset_type, ("skymap", "tract"), "MetricMeasurementBundle", universe=butler.dimensions
     )
     registry.registerDatasetType(bundle_type)
-    ref = daf_butler.DatasetRef(bundle_type, {"skymap": "hsc_rings_v1", "tract": tract}, run=run)
+    coordinate = daf_butler.DataCoordinate.standardize(
+        {"skymap": "hsc_rings_v1", "tract": tract}, dimensions=bundle_type.dimensions
+    )
+    ref = daf_butler.DatasetRef(bundle_type, coordinate, run=run)
     path = repo.parent / f"{dataset_type}-{tract}.json"
     path.write_text(text, encoding="utf-8")
     butler.ingest(daf_butler.FileDataset(path=str(path), refs=[ref]), transfer="copy")

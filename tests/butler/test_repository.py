@@ -39,6 +39,15 @@ def test_compute_writes_every_table_as_a_butler_dataset(
     folder = tmp_path / "catalog"
     shutil.copytree(catalog, folder)
     code, output = _cli("compute", str(folder), "--butler", str(repo), "--run", RUN)
+    assert code == 1
+    assert "has no skymap hsc_rings_v1, tract 9813, tract 9814, instrument HSC" in " ".join(
+        output.split()
+    )
+    assert "--register-dimensions" in output
+    assert RUN not in set(butler_module.Butler.from_config(str(repo)).collections.query("*"))
+    code, output = _cli(
+        "compute", str(folder), "--butler", str(repo), "--run", RUN, "--register-dimensions"
+    )
     assert code == 0, output
     assert f"written to run {RUN}" in output
     assert "added to the registry: skymap hsc_rings_v1, tract 9813" in output
@@ -90,7 +99,7 @@ def test_the_explorer_reads_the_butler_as_it_reads_the_folder(
     catalog: Path, make_butler: Callable[[str], Path]
 ) -> None:
     repo = make_butler("repo")
-    store_repository(catalog, repo, RUN)
+    store_repository(catalog, repo, RUN, register_dimensions=True)
     with butler_view(repo, [RUN]) as view:
         # Links to the datastore's own files, named as in any repository.
         assert _files(view) == _files(catalog)
@@ -104,12 +113,12 @@ def test_first_collection_wins_and_runs_compare(
     catalog: Path, make_butler: Callable[[str], Path], tmp_path: Path
 ) -> None:
     repo = make_butler("repo")
-    store_repository(catalog, repo, "u/qa/old")
+    store_repository(catalog, repo, "u/qa/old", register_dimensions=True)
     changed = tmp_path / "changed"
     shutil.copytree(catalog, changed)
     # The new run lacks one metric: the chain finds it in the old run.
     shutil.rmtree(changed / "metrics" / "star_count_g")
-    store_repository(changed, repo, "u/qa/new")
+    store_repository(changed, repo, "u/qa/new", register_dimensions=True)
     butler = butler_module.Butler.from_config(str(repo), writeable=True)
     butler.collections.register("u/qa/chain", butler_module.CollectionType.CHAINED)
     butler.collections.redefine_chain("u/qa/chain", ["u/qa/new", "u/qa/old"])
@@ -127,13 +136,13 @@ def test_storing_twice_in_one_run_is_refused_and_writes_nothing(
     catalog: Path, make_butler: Callable[[str], Path]
 ) -> None:
     repo = make_butler("repo")
-    store_repository(catalog, repo, RUN)
+    store_repository(catalog, repo, RUN, register_dimensions=True)
     butler = butler_module.Butler.from_config(str(repo))
     before = len(list(butler.registry.queryDatasets("vigil_*", collections=RUN)))
     with pytest.raises(
         ButlerError, match=r"run 'u/qa/vigil-1' already holds vigil_metric_\w+ .*new run"
     ):
-        store_repository(catalog, repo, RUN)
+        store_repository(catalog, repo, RUN, register_dimensions=True)
     butler = butler_module.Butler.from_config(str(repo))
     assert len(list(butler.registry.queryDatasets("vigil_*", collections=RUN))) == before
 
@@ -152,7 +161,7 @@ def test_a_dataset_type_defined_otherwise_is_named(
         )
     )
     with pytest.raises(ButlerError, match="already defines vigil_metric_psf_snr_i with dimensions"):
-        store_repository(catalog, repo, RUN)
+        store_repository(catalog, repo, RUN, register_dimensions=True)
     butler = butler_module.Butler.from_config(str(repo))
     assert RUN not in set(butler.collections.query("*"))  # checked before anything is written
 
@@ -186,7 +195,7 @@ def test_existing_dimension_records_are_used_not_redefined(
             "day_obs": 20240102,
         },
     )
-    report = store_repository(catalog, repo, RUN)
+    report = store_repository(catalog, repo, RUN, register_dimensions=True)
     assert "instrument HSC" not in report.records and "visit 1228" not in report.records
     assert "visit 1230" in report.records
     ref = butler_module.Butler.from_config(str(repo)).find_dataset(
@@ -203,15 +212,24 @@ def test_bad_input_gets_a_clear_error(
     assert code == 1 and "is not a Butler repository (no butler.yaml)" in output
     code, output = _cli("compute", str(catalog), "--butler", str(repo))
     assert code == 1 and "--butler and --run go together" in output
+    code, output = _cli(
+        "compute", str(catalog), "--butler", str(repo), "--run", RUN, "--skymap", "hsc rings"
+    )
+    assert code == 1 and "--skymap 'hsc rings' is not a Butler name" in output
     code, output = _cli("explore", "--butler", str(repo), "--collections", "nope", "--no-show")
     assert code == 1 and "the repository has no collection 'nope'" in output
+    code, output = _cli("explore", "--butler", str(repo), "--collections", "x/*", "--no-show")
+    assert code == 1 and "no collection matches 'x/*'" in output
     code, output = _cli("explore", "--butler", str(tmp_path), "--collections", RUN, "--no-show")
     assert code == 1 and "is not a Butler repository" in output
     code, output = _cli("explore", "--collections", RUN, "--no-show")
     assert code == 1 and "give --butler" in output
     code, output = _cli("explore", str(catalog), "--butler", str(repo), "--no-show")
     assert code == 1 and "not both" in output
-    store_repository(catalog, repo, RUN)
+    store_repository(catalog, repo, RUN, register_dimensions=True)
+    # A run that holds the datasets already is refused before anything is computed.
+    code, output = _cli("compute", str(catalog), "--butler", str(repo), "--run", RUN)
+    assert code == 1 and "already holds" in output and "psf_snr_i" not in output
     butler = butler_module.Butler.from_config(str(repo), writeable=True)
     butler.registry.registerRun("u/qa/empty")
     with (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 import typer
@@ -190,7 +190,7 @@ def test_user_mistakes_exit_1(
 def test_python_api_spools_and_resends(
     receiver: Receiver, dead_url: str, tmp_path: Path, no_ci: None
 ) -> None:
-    options = {"retries": 0, "spool": tmp_path, "git_dir": None, "packages": False}
+    options: dict[str, Any] = {"retries": 0, "spool": tmp_path, "git_dir": None, "packages": False}
     spooled = dispatch(CFHT_JOB, url=dead_url, **options)
     assert spooled.outcome == "spooled" and spooled.spool_path is not None
     stored = dispatch(small_job(), url=receiver.url, token="t", **options)

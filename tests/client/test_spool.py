@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from vigil.client import (
 
 from ._support import Receiver, small_job
 
-FAST = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
+FAST: dict[str, Any] = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
 
 
 def _spooled(spool: Spool, count: int) -> list[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from vigil.compute import (
+    Aggregator,
     Color,
     Count,
     FlagSelector,
@@ -20,6 +23,8 @@ from vigil.compute import (
     OutlierFraction,
     Percentile,
     PsfSizeResidual,
+    Quantity,
+    Selector,
     SigmaMAD,
     SignalToNoise,
     SNRange,
@@ -52,7 +57,8 @@ def frame() -> pd.DataFrame:
         "g_psfFlux": flux * 2,
         "i_psfFlux_flag": rng.random(N) < 0.1,
         "i_pixelFlags_edge": pd.array(
-            rng.choice([True, False, None], N, p=[0.1, 0.8, 0.1]), dtype="boolean"
+            rng.choice(np.array([True, False, None], dtype=object), N, p=[0.1, 0.8, 0.1]),
+            dtype="boolean",
         ),
     }
     out = pd.DataFrame(data)
@@ -65,15 +71,18 @@ def _sql_values(frame: pd.DataFrame, expression: str) -> np.ndarray:
     con = duckdb.connect()
     con.register("t", frame)
     values = con.execute(f"SELECT {expression} AS v FROM t").df()["v"]
-    return values.to_numpy(dtype=float, na_value=np.nan)
+    found: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)
+    return found
 
 
-def _get(frame: pd.DataFrame):
+def _get(frame: pd.DataFrame) -> Callable[[str], np.ndarray]:
     def get(name: str) -> np.ndarray:
         column = frame[name]
         if str(column.dtype) == "boolean":
-            return column.to_numpy(dtype=object, na_value=None)
-        return column.to_numpy()
+            found: np.ndarray = column.to_numpy(dtype=object, na_value=None)
+        else:
+            found = column.to_numpy()
+        return found
 
     return get
 
@@ -89,7 +98,7 @@ def _get(frame: pd.DataFrame):
         Color("g", "i"),
     ],
 )
-def test_quantity_sql_equals_numpy(frame: pd.DataFrame, quantity) -> None:
+def test_quantity_sql_equals_numpy(frame: pd.DataFrame, quantity: Quantity) -> None:
     sql = _sql_values(frame, quantity.sql(quote, "i"))
     numpy = quantity.evaluate(_get(frame), "i")
     assert np.array_equal(np.isfinite(sql), np.isfinite(numpy))
@@ -109,7 +118,7 @@ def test_quantity_sql_equals_numpy(frame: pd.DataFrame, quantity) -> None:
         FlagSelector(flags=("{band}_psfFlux_flag", "{band}_pixelFlags_edge")),
     ],
 )
-def test_selector_sql_equals_numpy(frame: pd.DataFrame, selector) -> None:
+def test_selector_sql_equals_numpy(frame: pd.DataFrame, selector: Selector) -> None:
     sql = _sql_values(frame, f"CASE WHEN {selector.sql(quote, 'i')} THEN 1 ELSE 0 END") == 1
     numpy = selector.mask(_get(frame), "i")
     assert 0 < numpy.sum() < N
@@ -129,11 +138,13 @@ def test_selectors_reject_nan_and_null(frame: pd.DataFrame) -> None:
     "aggregator",
     [Median(), Mean(), SigmaMAD(), Percentile(5), Percentile(95), Count(), OutlierFraction(1.0)],
 )
-def test_aggregator_sql_equals_numpy(aggregator) -> None:
+def test_aggregator_sql_equals_numpy(aggregator: Aggregator) -> None:
     values = rng.normal(0.3, 1.0, 1001)
     con = duckdb.connect()
     con.register("t", pd.DataFrame({"v": values}))
-    (sql,) = con.execute(f"SELECT {aggregator.sql('v')} FROM t").fetchone()
+    row = con.execute(f"SELECT {aggregator.sql('v')} FROM t").fetchone()
+    assert row is not None
+    (sql,) = row
     assert float(sql) == pytest.approx(aggregator.reduce(values), rel=1e-12)
 
 
@@ -145,7 +156,8 @@ def test_sigma_mad_of_a_gaussian_is_its_sigma() -> None:
 def test_aggregators_by_name() -> None:
     assert aggregator_from_name("p95") == Percentile(95)
     assert aggregator_from_name("sigma_mad") == SigmaMAD()
-    assert aggregator_from_name("outlier_fraction", outlier_threshold=3).threshold == 3
+    outliers = aggregator_from_name("outlier_fraction", outlier_threshold=3)
+    assert isinstance(outliers, OutlierFraction) and outliers.threshold == 3
     with pytest.raises(ValueError, match="unknown aggregator 'mode'"):
         aggregator_from_name("mode")
     with pytest.raises(ValueError, match="between 0 and 100"):

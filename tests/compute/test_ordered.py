@@ -181,7 +181,9 @@ def _plan(
     layout = RepoLayout(demo_catalog.root)
     files = tuple(layout.metric_files(name, metric.table).values())
     columns = tuple(pq.read_schema(files[0]).names)
-    keys = ("tract", "patch") if metric.table == "objects" else ("visit", "detector")
+    keys: tuple[str, ...] = (
+        ("tract", "patch") if metric.table == "objects" else ("visit", "detector")
+    )
     sets = ((), keys[:1], keys)[:levels]
     keys = keys[: max(levels - 1, 0)]
     return AggregatePlan(metric, "stored", files, columns, keys, sets=sets, sorted_by=sorted_by)
@@ -273,6 +275,7 @@ def test_a_dataset_quantile_read_through_the_row_group_index_equals_duckdb(
         )
         .fetchone()
     )
+    assert sql is not None
     assert_like_duckdb(np.array([found[0]]), np.array([sql[0]]), q)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -36,7 +37,7 @@ def _scanned_columns(query: str, params: list[object]) -> set[str]:
     (row,) = con.execute(f"EXPLAIN (FORMAT json) {query}", params).fetchall()
     found: set[str] = set()
 
-    def walk(node: dict) -> None:
+    def walk(node: dict[str, Any]) -> None:
         if "READ_PARQUET" in str(node.get("name", "")) or "PARQUET" in str(
             node.get("extra_info", {}).get("Function", "")
         ):

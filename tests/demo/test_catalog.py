@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -118,7 +119,7 @@ def test_same_seed_same_files(tmp_path: Path) -> None:
         (dict(objects_per_tract=10), "at least 100"),
     ],
 )
-def test_bad_arguments(tmp_path: Path, arguments: dict, message: str) -> None:
+def test_bad_arguments(tmp_path: Path, arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate_catalog(tmp_path / "x", **arguments)
     assert not (tmp_path / "x").exists()

@@ -23,7 +23,7 @@ from vigil.demo.artifacts import IMAGE_SIZE
 try:
     from PIL import Image
 except ImportError:  # Pillow is optional: the pure reader below checks the same things.
-    Image = None
+    Image = None  # type: ignore[assignment]
 
 
 def _ihdr(data: bytes) -> tuple[int, int, int, int]:

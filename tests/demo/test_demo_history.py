@@ -32,7 +32,11 @@ def _night(job: dict[str, Any]) -> int:
 
 
 def _series(
-    jobs: list[dict[str, Any]], metric: str, dataset: str, data_id: dict, branch: str = "main"
+    jobs: list[dict[str, Any]],
+    metric: str,
+    dataset: str,
+    data_id: dict[str, Any],
+    branch: str = "main",
 ) -> list[tuple[int, float, dict[str, Any]]]:
     """(night, value, job) of one series on one branch, in time order."""
     points = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import holoviews as hv
 import nbformat
@@ -17,6 +17,13 @@ from vigil.demo.catalog import DemoCatalog, generate_catalog
 from vigil.explorer.app import ALL, Explorer, create_explorer, selection_from_args
 from vigil.explorer.notebook import make_notebook
 from vigil.explorer.query import Repository
+
+T = TypeVar("T")
+
+
+def select(view: Any, kind: type[T]) -> list[T]:
+    """The parts of *view* of type *kind*, in the order Panel finds them."""
+    return [part for part in view.select(kind) if isinstance(part, kind)]
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +49,12 @@ def explorer(view: pn.viewable.Viewable) -> Explorer:
 
 def test_the_app_is_a_panel_object_with_its_parts(view: pn.viewable.Viewable) -> None:
     assert isinstance(view, pn.Column)
-    names = {obj.name for obj in view.select(pn.pane.PaneBase)}
+    names = {obj.name for obj in select(view, pn.pane.PaneBase)}
     assert "header" in names
-    assert view.select(pn.widgets.Tabulator)  # the quick look
-    tabs = view.select(pn.Tabs)[0]
+    assert select(view, pn.widgets.Tabulator)  # the quick look
+    tabs = select(view, pn.Tabs)[0]
     assert tabs._names == ["Quick look", "Metric", "Compare"]
-    assert any(isinstance(w, pn.widgets.FileDownload) for w in view.select(pn.widgets.Widget))
+    assert any(isinstance(w, pn.widgets.FileDownload) for w in select(view, pn.widgets.Widget))
 
 
 def test_header_figures(explorer: Explorer, catalog: DemoCatalog) -> None:
@@ -143,7 +150,8 @@ def test_notebook_reproduces_the_selection(explorer: Explorer, catalog: DemoCata
     explorer.metric = "psf_size_residual_i"
     explorer.tract = 9814
     explorer.patch = 40
-    notebook = nbformat.reads(explorer.notebook_bytes().getvalue().decode(), as_version=4)
+    text = explorer.notebook_bytes().getvalue().decode()
+    notebook = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     nbformat.validate(notebook)
     source = "\n".join(cell.source for cell in notebook.cells)
     assert "metric = 'psf_size_residual_i'" in source
@@ -186,14 +194,15 @@ def _click(table: pn.widgets.Tabulator, row: int, column: str) -> None:
     """A click on a cell, as the browser sends it."""
     from panel.models.tabulator import CellClickEvent
 
-    table._process_event(CellClickEvent(model=None, column=column, row=row))
+    event = CellClickEvent(model=None, column=column, row=row)  # type: ignore[no-untyped-call]
+    table._process_event(event)
 
 
 def test_quick_look_click_on_the_worst_group_drills_to_it(
     view: pn.viewable.Viewable, explorer: Explorer, catalog: DemoCatalog
 ) -> None:
-    tabs = view.select(pn.Tabs)[0]
-    table = next(t for t in view.select(pn.widgets.Tabulator) if "worst" in t.value.columns)
+    tabs = select(view, pn.Tabs)[0]
+    table = next(t for t in select(view, pn.widgets.Tabulator) if "worst" in t.value.columns)
     for kind in ("bad_patch", "bad_visit", "bad_ccd"):
         tabs.active = 0
         problem = catalog.problem(kind)
@@ -278,9 +287,9 @@ def test_a_link_opens_a_metric_at_a_data_id(catalog: DemoCatalog) -> None:
     opened: Explorer = view.explorer  # type: ignore[attr-defined]
     assert opened.metric == "psf_size_residual_i"
     assert opened.where() == {"tract": 9814, "patch": 40}
-    assert view.select(pn.Tabs)[0].active == 1
+    assert select(view, pn.Tabs)[0].active == 1
     unknown = create_explorer(catalog.root, selection={"metric": "nope", "tract": "9814"})
-    assert unknown.select(pn.Tabs)[0].active == 0
+    assert select(unknown, pn.Tabs)[0].active == 0
     assert unknown.explorer.where() == {}  # type: ignore[attr-defined]
 
 
@@ -294,10 +303,10 @@ def test_corrupt_file_is_named_in_a_banner_and_the_rest_shown(
     broken = root / "objects" / "tract=9815.parquet"
     broken.write_bytes(b"not parquet at all")
     view = create_explorer(root)
-    banners = [a for a in view.select(pn.pane.Alert) if a.name == "problems"]
+    banners = [a for a in select(view, pn.pane.Alert) if a.name == "problems"]
     assert len(banners) == 1 and str(broken) in banners[0].object
     assert banners[0].alert_type == "warning"
-    table = next(t for t in view.select(pn.widgets.Tabulator) if "worst" in t.value.columns)
+    table = next(t for t in select(view, pn.widgets.Tabulator) if "worst" in t.value.columns)
     assert (table.value["status"] == "bad").sum() >= 3
     assert "**2** tracts" in view.explorer.header().object  # type: ignore[attr-defined]
 

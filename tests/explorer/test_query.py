@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> DemoCatalog:
 
 
 @pytest.fixture(scope="module")
-def repo(catalog: DemoCatalog) -> Repository:
+def repo(catalog: DemoCatalog) -> Iterator[Repository]:
     with Repository(catalog.root) as opened:
         yield opened
 
@@ -222,7 +224,7 @@ def _not_parquet(good: bytes) -> bytes:
 
 @pytest.mark.parametrize("breaking", [_truncated, _bad_footer_length, _not_parquet])
 def test_each_kind_of_broken_file_is_named_and_left_out(
-    catalog: DemoCatalog, tmp_path: Path, breaking
+    catalog: DemoCatalog, tmp_path: Path, breaking: Callable[[bytes], bytes]
 ) -> None:
     """Whatever class the installed DuckDB raises for it, an unreadable file is a
     problem named by its path, and every answer is computed without it."""
@@ -277,7 +279,12 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "by", "where", "stat"), CASES)
 def test_dask_engine_equals_duckdb(
-    repo: Repository, bare: Path, name: str, by: list[str], where: dict | None, stat: str | None
+    repo: Repository,
+    bare: Path,
+    name: str,
+    by: list[str],
+    where: dict[str, Any] | None,
+    stat: str | None,
 ) -> None:
     expected = repo.aggregate(name, by, where, stat=stat)
     for root in (repo.path, bare):  # stored values, and computed from the catalogue

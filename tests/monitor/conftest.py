@@ -37,6 +37,7 @@ from server.conftest import (  # noqa: F401  (fixtures shared with the server te
 )
 from vigil.server.config import Settings
 from vigil.server.main import create_app
+from vigil.server.serving import VigilServer
 
 
 def free_port() -> int:
@@ -53,7 +54,7 @@ class ServerThread:
         self.settings = server_settings
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server: uvicorn.Server | None = None
+        self._server: VigilServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> ServerThread:
@@ -64,7 +65,7 @@ class ServerThread:
             log_level="warning",
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
+        self._server = VigilServer(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -193,11 +192,10 @@ def test_the_server_applies_the_retention_it_is_given(
     make_app: Callable[..., Any],
     auth_headers: dict[str, str],
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The server prunes by itself, at most hourly, when lines arrive.
-    monkeypatch.setattr("vigil.server.services.logs._last_prune", {})
-    with TestClient(make_app(log_retention_days=30)) as client:
+    app = make_app(log_retention_days=30)
+    with TestClient(app) as client:
         old = _send(client, auth_headers, run="old", records=_records(5))["run_id"]
         with Factory.standalone(settings) as factory:
             factory.session.execute(
@@ -206,7 +204,7 @@ def test_the_server_applies_the_retention_it_is_given(
                 .values(updated_at=datetime.now(UTC) - timedelta(days=40))
             )
             factory.session.commit()
-        monkeypatch.setattr("vigil.server.services.logs._last_prune", {})
+        app.state.process_context.log_pruning.reset()
         _send(client, auth_headers, run="new", records=_records(5))
         runs = client.get("/api/logs/runs").json()["items"]
         assert [run["key"] for run in runs] == ["new"]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pytest
 from bokeh.embed import json_item
-from bokeh.models import ColumnDataSource, GlyphRenderer, HoverTool, OpenURL, TapTool
+from bokeh.models import ColumnDataSource, CustomJS, FactorRange, HoverTool, OpenURL, TapTool
 from bokeh.models.annotations import Span
+from bokeh.models.renderers import GlyphRenderer
 
 from vigil import plots
+from vigil.plots._style import FAIL_COLOUR
+
+T = TypeVar("T")
 
 
 def frame(values: list[float], branches: list[str | None] | None = None) -> pd.DataFrame:
@@ -29,10 +34,16 @@ def frame(values: list[float], branches: list[str | None] | None = None) -> pd.D
     )
 
 
-def source(fig: object, name: str) -> ColumnDataSource:
-    found = fig.select_one({"type": ColumnDataSource, "name": name})  # type: ignore[attr-defined]
-    assert found is not None, name
+def one(fig: Any, kind: type[T], name: str | None = None) -> T:
+    """The model of type *kind* (and name *name*) in *fig*."""
+    query: dict[str, Any] = {"type": kind} if name is None else {"type": kind, "name": name}
+    found = fig.select_one(query)
+    assert isinstance(found, kind), (kind, name)
     return found
+
+
+def source(fig: Any, name: str) -> ColumnDataSource:
+    return one(fig, ColumnDataSource, name)
 
 
 def test_series_plot_draws_thresholds_and_circles_failures() -> None:
@@ -49,7 +60,7 @@ def test_series_plot_draws_thresholds_and_circles_failures() -> None:
     assert len(main.data["value"]) == 6
     # Sent as binary arrays, not lists of Python objects.
     assert all(isinstance(v, np.ndarray) for v in main.data.values())
-    tap = fig.select_one(TapTool)
+    tap = one(fig, TapTool)
     assert isinstance(tap.callback, OpenURL) and tap.callback.url == "/jobs/@job_id"
     item = json_item(fig)
     assert item["doc"]["roots"]
@@ -75,8 +86,8 @@ def test_branches_overlay_and_commit_order() -> None:
     only = plots.series_plot(df, branches=["feature"])
     assert only.select_one({"type": ColumnDataSource, "name": "branch:main"}) is None
     # The branch (with its PR) is the renderer's name, shown by the hover as $name.
-    hover = fig.select_one(HoverTool)
-    assert ("branch", "$name") in hover.tooltips
+    hover = one(fig, HoverTool)
+    assert isinstance(hover.tooltips, list) and ("branch", "$name") in hover.tooltips
 
 
 @pytest.mark.parametrize("values", [[], [float("nan")] * 3, [7.0]])
@@ -94,7 +105,7 @@ def test_branch_plot_boxes_the_last_points_of_each_branch() -> None:
     assert boxes.data["q2"] == [3.5, 10.5]  # main's last two: 3 and 4
     points = source(fig, "points")
     assert sorted(points.data["value"]) == [3.0, 4.0, 10.0, 11.0]
-    assert list(points.data["colour"]).count(plots.series.FAIL_COLOUR) == 2
+    assert list(points.data["colour"]).count(FAIL_COLOUR) == 2
 
 
 def test_blob_plot_scatter_and_histogram() -> None:
@@ -132,6 +143,7 @@ def test_dataid_grid_colours_against_the_threshold() -> None:
     fig = plots.dataid_grid(df, row="tract", col="patch", threshold=plots.Threshold("d", 5.0))
     cells = source(fig, "cells")
     assert cells.data["col"] == ["0", "1", "2", "10"]
+    assert isinstance(fig.x_range, FactorRange)
     assert fig.x_range.factors == ["0", "1", "2", "10"]  # numeric order, not text order
     renderer = next(r for r in fig.renderers if isinstance(r, GlyphRenderer))
     mapper = renderer.glyph.fill_color["transform"]
@@ -144,20 +156,29 @@ def test_dense_series_hover_and_click_on_lines_and_show_markers_when_zoomed() ->
     n = plots.DENSE_POINTS + 1
     df = frame([float(i % 7) for i in range(n)])
     fig = plots.series_plot(df, thresholds=[plots.Threshold("design", 5.0, "<=", "design")])
-    renderers = {type(r.glyph).__name__: r for r in fig.renderers if r.name == "main"}
+    renderers = {
+        type(r.glyph).__name__: r
+        for r in fig.renderers
+        if isinstance(r, GlyphRenderer) and r.name == "main"
+    }
     line, points = renderers["Line"], renderers["Scatter"]
-    failing = fig.select_one({"type": GlyphRenderer, "name": "failing"})
+    failing = one(fig, GlyphRenderer, "failing")
     # Markers wait for a zoom; the line carries the hover and the click to the job.
     assert not points.visible and not failing.visible and line.visible
-    assert fig.select_one(HoverTool).renderers == [line]
-    assert fig.select_one(TapTool).renderers == [line]
+    assert one(fig, HoverTool).renderers == [line]
+    assert one(fig, TapTool).renderers == [line]
     (callback,) = fig.x_range.js_property_callbacks["change:end"]
+    assert isinstance(callback, CustomJS)
     assert callback.args["limit"] == plots.DENSE_POINTS
     assert callback.args["pairs"] == [(line, points), (None, failing)]
     # Commits travel as float64, which BokehJS receives as one binary array.
-    assert source(fig, "branch:main").data["commit"].dtype == np.float64
+    commits = source(fig, "branch:main").data["commit"]
+    assert isinstance(commits, np.ndarray) and commits.dtype == np.float64
 
     sparse = plots.series_plot(frame([1.0, 2.0, 3.0]))
     marks = [r for r in sparse.renderers if r.name == "main"]
     assert all(r.visible for r in marks)
-    assert [type(r.glyph).__name__ for r in sparse.select_one(HoverTool).renderers] == ["Scatter"]
+    hovered = one(sparse, HoverTool).renderers
+    assert isinstance(hovered, list)
+    assert [type(r).__name__ for r in hovered] == ["GlyphRenderer"]
+    assert [type(r.glyph).__name__ for r in hovered if isinstance(r, GlyphRenderer)] == ["Scatter"]

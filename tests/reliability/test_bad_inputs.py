@@ -14,12 +14,14 @@ table run in one test (one database set-up) and every failing case is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +106,7 @@ class JobCase:
     content: bytes
     status: int  # on the native API; the SQuaSH surface answers 400 for 422, as SQuaSH did
     field: str  # the field the answer must name (a prefix is enough for long paths)
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 JOB_CASES = [
@@ -263,7 +265,7 @@ class ArtifactCase:
     status: int
     field: str
     size: int = 16
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 ARTIFACT_CASES = [
@@ -394,7 +396,7 @@ def test_every_bad_job_is_refused_naming_the_field(
                 status = 400 if surface == "squash" and case.status == 422 else case.status
                 checker.check(
                     case.id,
-                    lambda c=case: client.post(path, content=c.content, headers=headers),
+                    partial(client.post, path, content=case.content, headers=headers),
                     status,
                     case.field,
                 )
@@ -412,8 +414,12 @@ def test_every_bad_artifact_is_refused_naming_the_field(
                 files = [("files", ("upload.bin", b"z" * case.size, "application/octet-stream"))]
                 checker.check(
                     case.id,
-                    lambda c=case, f=files: client.post(
-                        url, files=f, data={"names": c.names}, headers=stored["headers"]
+                    partial(
+                        client.post,
+                        url,
+                        files=files,
+                        data={"names": case.names},
+                        headers=stored["headers"],
                     ),
                     case.status,
                     case.field,
@@ -429,7 +435,7 @@ def test_every_bad_query_parameter_is_refused_naming_it(
     with TestClient(make_app(**QUIET)) as client:
         for case in QUERY_CASES:
             checker.check(
-                case.id, lambda c=case: client.get(c.path, headers=headers), case.status, case.field
+                case.id, partial(client.get, case.path, headers=headers), case.status, case.field
             )
     checker.done()
 
@@ -593,7 +599,7 @@ def test_two_bodies_racing_for_one_identifier_store_one_and_refuse_the_other(
     # is stored, the other gets 409, whichever checked the identifier first.
     headers = {"Authorization": f"Bearer {token}", **JSON_TYPE}
     pairs = 12
-    answers: dict[tuple[int, float], int] = {}
+    answers: dict[tuple[int, float], httpx.Response] = {}
     barriers = [threading.Barrier(2) for _ in range(pairs)]
 
     def send(index: int, value: float) -> None:

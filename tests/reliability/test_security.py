@@ -393,7 +393,8 @@ def _crawl(
     """
     seen: set[str] = set()
     shapes: dict[str, int] = {}
-    queue, forms, pages = [start], {}, 0
+    forms: dict[str, Any] = {}
+    queue, pages = [start], 0
     while queue and pages < 200:
         url = queue.pop(0)
         if url in seen or shapes.get(_shape(url), 0) >= per_shape:
@@ -517,8 +518,8 @@ def test_the_server_builds_sql_with_bound_parameters_only() -> None:
         relative = str(path.relative_to(SRC))
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.JoinedStr):
-                literal = "".join(
-                    v.value for v in node.values if isinstance(v, ast.Constant)
+                literal: object = "".join(
+                    str(v.value) for v in node.values if isinstance(v, ast.Constant)
                 )  # fmt: skip
             else:
                 literal = _formatted_literal(node)
@@ -527,7 +528,7 @@ def test_the_server_builds_sql_with_bound_parameters_only() -> None:
             source = ast.unparse(node)
             if any(f == relative and s in source for f, s in _FORMATTED_SQL_ALLOWED):
                 continue
-            problems.append(f"{relative}:{node.lineno}: {source[:120]}")
+            problems.append(f"{relative}:{getattr(node, 'lineno', 0)}: {source[:120]}")
     assert problems == [], "SQL built by formatting:\n" + "\n".join(problems)
 
 
@@ -553,7 +554,8 @@ def test_the_query_engine_puts_only_checked_text_into_duckdb_sql() -> None:
             # SQL is composed with f-strings and the quoting functions, never + % format.
             literal = _formatted_literal(node)
             if isinstance(literal, str) and _SQL_WORDS.search(literal):
-                problems.append(f"{relative}:{node.lineno}: {ast.unparse(node)[:120]}")
+                line = getattr(node, "lineno", 0)
+                problems.append(f"{relative}:{line}: {ast.unparse(node)[:120]}")
     assert problems == [], (
         "Text put into DuckDB SQL without vigil.compute.sql (quote_identifier,"
         " string_literal, file_list) or a ? parameter:\n" + "\n".join(problems)

@@ -110,7 +110,7 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _big_job(verify_job_bytes: bytes, copies: int) -> dict[str, Any]:
-    job = json.loads(verify_job_bytes)
+    job: dict[str, Any] = json.loads(verify_job_bytes)
     measurements = job["measurements"]
     job["measurements"] = [
         {**m, "identifier": f"{m['identifier'][:24]}-{i}", "data_id": {"visit": i}}

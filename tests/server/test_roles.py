@@ -66,7 +66,7 @@ def write_routes(app: FastAPI) -> list[WriteRoute]:
         checks = [c for c in _calls(dependant) if hasattr(c, "required_role")] if dependant else []
         for method in sorted(methods):
             role = checks[0].required_role if checks else None
-            session = bool(checks and checks[0].uses_session)
+            session = bool(checks and getattr(checks[0], "uses_session", False))
             found.append(WriteRoute(method, str(context.path), role, session))
     return found
 
@@ -112,7 +112,7 @@ def _without(factory: Factory, role: Role) -> str:
         token = _token(factory, "stripped", {Role.SUBMITTER})
         factory.create_user_service().set_roles("stripped", roles={Role.TRIAGER})
         return token
-    others = {r for r in Role if r not in (role, Role.ADMIN)}
+    others: set[Role] = {r for r in Role if r not in (role, Role.ADMIN)}
     return _token(factory, f"no-{role.value}", others)
 
 

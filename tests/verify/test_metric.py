@@ -33,7 +33,9 @@ def test_empty_unit_is_dimensionless(conformance: Path) -> None:
 
 
 def test_json_round_trip() -> None:
-    metric = Metric("pkg.m", unit="mmag", description="d", tags={"a", "b"}, direction="lower")
+    metric = Metric(
+        "pkg.m", unit="mmag", description="d", tags=frozenset({"a", "b"}), direction="lower"
+    )
     assert Metric.from_dict(metric.to_dict()) == metric
 
 

@@ -3,10 +3,12 @@
 `dispatch` does everything ``vigil dispatch`` does from a script: merge Job JSON
 files, add where and from which code they ran (CI, git, packages), send them with
 retries, and keep them in an on-disk spool when the server is unavailable.
+`SubmitClient` sends jobs and log batches; `ReadClient` reads series and jobs back
+into DataFrames (``Client`` and ``VigilClient`` are their earlier names).
 """
 
-from vigil.client.api import Client
-from vigil.client.dispatch import dispatch, prepare_job, send_or_spool
+from vigil.client.api import Client, ReadClient
+from vigil.client.dispatch import JobSender, dispatch, prepare_job, send_or_spool
 from vigil.client.environment import ENVIRONMENTS, detect_environment, detect_environment_name
 from vigil.client.errors import (
     AuthenticationError,
@@ -19,7 +21,7 @@ from vigil.client.git import git_metadata
 from vigil.client.jobs import dump_job, ensure_identifier, load_job, merge_jobs, without_blobs
 from vigil.client.packages import installed_packages, packages_from_file
 from vigil.client.spool import FlushReport, Rejection, Spool, default_spool_dir
-from vigil.client.transport import DispatchResult, Outcome, VigilClient
+from vigil.client.transport import DispatchResult, Outcome, SubmitClient, VigilClient
 
 __all__ = [
     "ENVIRONMENTS",
@@ -29,11 +31,14 @@ __all__ = [
     "DispatchResult",
     "FlushReport",
     "JobFileError",
+    "JobSender",
     "Outcome",
+    "ReadClient",
     "RejectedJobError",
     "Rejection",
     "ServerUnavailableError",
     "Spool",
+    "SubmitClient",
     "VigilClient",
     "default_spool_dir",
     "detect_environment",

@@ -2,17 +2,19 @@
 
 ::
 
-    from vigil.client import Client
+    from vigil.client import ReadClient
     from vigil import plots
     from bokeh.plotting import show
 
-    client = Client("http://localhost:8000")
+    client = ReadClient("http://localhost:8000")
     df = client.series("validate_drp.PA1", dataset="validation_data_hsc",
                        data_id={"band": "r"})
     show(plots.series_plot(df, x="commit"))
 
 pandas is imported when a DataFrame is built: the light install (``pip install vigil``)
-has no pandas, and `Client` then says how to get it.
+has no pandas, and `ReadClient` then says how to get it.
+
+``Client`` is the earlier name of `ReadClient`, kept for the scripts that use it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from vigil.client.errors import AuthenticationError, ClientError, ServerUnavaila
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SERIES_COLUMNS", "Client"]
+__all__ = ["SERIES_COLUMNS", "Client", "ReadClient"]
 
 SERIES_COLUMNS = (
     "job_id",
@@ -48,7 +50,7 @@ SERIES_COLUMNS = (
     "instrument",
     "data_id",
 )
-"""The columns of `Client.series`, in order."""
+"""The columns of `ReadClient.series`, in order."""
 
 _PAGE = 1000
 
@@ -58,7 +60,7 @@ def _pandas() -> Any:
         import pandas
     except ImportError:
         raise ClientError(
-            "vigil.client.Client returns pandas DataFrames, and pandas is not installed:"
+            "vigil.client.ReadClient returns pandas DataFrames, and pandas is not installed:"
             " run `pip install pandas` (or `pip install 'vigil[server]'`)."
         ) from None
     return pandas
@@ -70,7 +72,7 @@ def _iso(value: datetime | str | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-class Client:
+class ReadClient:
     """The native API of a Vigil server (``/api``), read into DataFrames.
 
     Parameters
@@ -128,7 +130,7 @@ class Client:
             raise ServerUnavailableError(f"Cannot reach {self.url}: {exc}.") from exc
         if response.status_code == 401:
             raise AuthenticationError(
-                f"{self.url} needs an API token to read: Client(url, token=...).", status=401
+                f"{self.url} needs an API token to read: ReadClient(url, token=...).", status=401
             )
         if response.status_code >= 400:
             raise ClientError(f"{self.url}{path}: {_error_message(response)}")
@@ -270,6 +272,10 @@ class Client:
         """One job as ``GET /api/jobs/{id}`` returns it (meta, packages, measurements)."""
         body: dict[str, Any] = self._get(f"/api/jobs/{int(job_id)}")
         return body
+
+
+Client = ReadClient
+"""The earlier name of `ReadClient`."""
 
 
 def _error_message(response: httpx.Response) -> str:

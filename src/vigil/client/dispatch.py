@@ -14,17 +14,17 @@ from vigil.client.errors import ServerUnavailableError
 from vigil.client.git import git_metadata
 from vigil.client.jobs import ensure_identifier, load_job, merge_jobs, without_blobs
 from vigil.client.packages import installed_packages, packages_from_file
-from vigil.client.spool import Spool, default_spool_dir
+from vigil.client.spool import FlushReport, Spool, default_spool_dir
 from vigil.client.transport import (
     DEFAULT_BACKOFF,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     DispatchResult,
     Outcome,
-    VigilClient,
+    SubmitClient,
 )
 
-__all__ = ["dispatch", "prepare_job", "send_or_spool"]
+__all__ = ["JobSender", "dispatch", "prepare_job", "send_or_spool", "spool_job"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _combine(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 
 
 def send_or_spool(
-    client: VigilClient, job: Mapping[str, Any], spool: Spool | None
+    client: SubmitClient, job: Mapping[str, Any], spool: Spool | None
 ) -> DispatchResult:
     """Send *job*; if the server is unavailable, keep it in *spool* for the next call.
 
@@ -140,12 +140,62 @@ def send_or_spool(
     ServerUnavailableError
         The server is unavailable and *spool* is None.
     """
-    try:
-        return client.send_job(job)
-    except ServerUnavailableError as exc:
-        if spool is None:
-            raise
-        return spool_job(spool, job, reason=exc.message)
+    return JobSender(client, spool).send(job)
+
+
+class JobSender:
+    """Sends jobs through one client and keeps in the spool what the server cannot take.
+
+    The spool is flushed first, so that jobs reach the server in the order they were
+    made. Once the server is found unavailable, later jobs go to the spool without
+    another attempt: a server that is down is not waited for twice in one call.
+
+    Parameters
+    ----------
+    client
+        Sends the jobs.
+    spool
+        Where jobs wait while the server is unavailable; None to raise instead.
+
+    Attributes
+    ----------
+    unavailable
+        Why the server was found unavailable during this call, or None; set it when
+        another request (a log batch) finds the server down.
+    """
+
+    def __init__(self, client: SubmitClient, spool: Spool | None) -> None:
+        self._client = client
+        self._spool = spool
+        self.unavailable: str | None = None
+
+    def flush(self) -> FlushReport:
+        """Send the jobs waiting in the spool (there must be one)."""
+        assert self._spool is not None
+        report = self._spool.flush(self._client)
+        if isinstance(report.error, ServerUnavailableError):
+            self.unavailable = report.error.message
+        return report
+
+    def send(self, job: Mapping[str, Any]) -> DispatchResult:
+        """Send *job*, or spool it if the server is (or was found) unavailable.
+
+        Raises
+        ------
+        RejectedJobError, AuthenticationError
+            The job or the token is wrong: nothing is spooled.
+        ServerUnavailableError
+            The server is unavailable and there is no spool.
+        """
+        if self.unavailable is not None and self._spool is not None:
+            return spool_job(self._spool, job, reason=self.unavailable)
+        try:
+            return self._client.send_job(job)
+        except ServerUnavailableError as exc:
+            if self._spool is None:
+                raise
+            self.unavailable = exc.message
+            return spool_job(self._spool, job, reason=exc.message)
 
 
 def spool_job(spool: Spool, job: Mapping[str, Any], *, reason: str) -> DispatchResult:
@@ -202,7 +252,7 @@ def dispatch(
     token
         API token.
     timeout, retries, backoff
-        See `VigilClient`.
+        See `SubmitClient`.
     compress
         Gzip the request body.
     spool
@@ -226,14 +276,12 @@ def dispatch(
     the_spool = None
     if use_spool:
         the_spool = spool if isinstance(spool, Spool) else Spool(spool or default_spool_dir())
-    with VigilClient(url, token, timeout, retries, backoff=backoff, compress=compress) as client:
+    with SubmitClient(url, token, timeout, retries, backoff=backoff, compress=compress) as client:
+        sender = JobSender(client, the_spool)
         if the_spool is not None:
-            report = the_spool.flush(client)
+            report = sender.flush()
             for sent in report.sent:
                 _LOG.info("Spooled job %s %s", sent.identifier, sent.outcome)
             for rejected in report.rejected:
                 _LOG.warning("Spooled job %s rejected: %s", rejected.path, rejected.reason)
-            if isinstance(report.error, ServerUnavailableError):
-                # Do not wait for the same dead server twice.
-                return spool_job(the_spool, prepared, reason=report.error.message)
-        return send_or_spool(client, prepared, the_spool)
+        return sender.send(prepared)

@@ -31,7 +31,7 @@ from typing import Any
 
 from vigil.client.errors import ClientError, JobFileError, RejectedJobError, ServerUnavailableError
 from vigil.client.spool import Spool
-from vigil.client.transport import VigilClient
+from vigil.client.transport import SubmitClient
 
 __all__ = [
     "BATCH_RECORDS",
@@ -279,7 +279,7 @@ class LogSendReport:
 
 
 def send_log(
-    client: VigilClient, batches: Sequence[Mapping[str, Any]], spool: Spool | None
+    client: SubmitClient, batches: Sequence[Mapping[str, Any]], spool: Spool | None
 ) -> LogSendReport:
     """Send a log's batches in order; from the first the server cannot take, spool them.
 
@@ -305,7 +305,7 @@ def send_log(
     return report
 
 
-def flush_logs(client: VigilClient, spool: Spool) -> tuple[int, list[Path], ClientError | None]:
+def flush_logs(client: SubmitClient, spool: Spool) -> tuple[int, list[Path], ClientError | None]:
     """Send the spooled log batches, oldest first.
 
     Returns

@@ -26,7 +26,7 @@ from typing import Any
 
 from vigil.client.errors import ClientError, JobFileError, RejectedJobError
 from vigil.client.jobs import dump_job, load_job
-from vigil.client.transport import DispatchResult, VigilClient
+from vigil.client.transport import DispatchResult, SubmitClient
 
 __all__ = ["FlushReport", "Rejection", "Spool", "default_spool_dir"]
 
@@ -204,7 +204,7 @@ class Spool:
             os.replace(path, target)
         return target
 
-    def flush(self, client: VigilClient) -> FlushReport:
+    def flush(self, client: SubmitClient) -> FlushReport:
         """Send every spooled job, oldest first.
 
         A file is removed only once the server has answered 200 or 201. A job the

@@ -1,4 +1,7 @@
-"""The HTTP client that sends jobs to a Vigil server, with retries."""
+"""The HTTP client that sends jobs and log batches to a Vigil server, with retries.
+
+``VigilClient`` is the earlier name of `SubmitClient`, kept for the scripts that use it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ __all__ = [
     "DEFAULT_TOTAL_TIMEOUT",
     "DispatchResult",
     "Outcome",
+    "SubmitClient",
     "VigilClient",
 ]
 
@@ -90,7 +94,7 @@ def _user_agent() -> str:
     return f"vigil-client/{version} httpx/{httpx.__version__}"
 
 
-class VigilClient:
+class SubmitClient:
     """Send jobs to a Vigil server: ``POST {url}/api/jobs``.
 
     Answers 5xx, 408 and 429, timeouts and connection errors are retried with
@@ -117,7 +121,7 @@ class VigilClient:
 
     Examples
     --------
-    >>> with VigilClient("http://127.0.0.1:8000", token="...") as client:  # doctest: +SKIP
+    >>> with SubmitClient("http://127.0.0.1:8000", token="...") as client:  # doctest: +SKIP
     ...     result = client.send_job(job)
     """
 
@@ -320,3 +324,7 @@ class VigilClient:
             job_id=job_id if isinstance(job_id, int) else None,
             url=body.get("url") if isinstance(body.get("url"), str) else None,
         )
+
+
+VigilClient = SubmitClient
+"""The earlier name of `SubmitClient`."""

@@ -460,7 +460,7 @@ def worker(
 
     Run one or more beside API servers started with VIGIL_BACKGROUND_WORKER=false.
     """
-    from vigil.server.services.worker import run_pass
+    from vigil.server.background import run_pass
 
     with server_factory(database_url, wait=True) as factory:
         pause = interval or factory.settings.worker_interval

@@ -20,12 +20,12 @@ from vigil.client import (
     Outcome,
     ServerUnavailableError,
     Spool,
-    VigilClient,
+    SubmitClient,
     default_spool_dir,
     dump_job,
     prepare_job,
 )
-from vigil.client.dispatch import spool_job
+from vigil.client.dispatch import JobSender
 from vigil.client.environment import detect_environment
 from vigil.client.logs import (
     LogSendReport,
@@ -292,44 +292,41 @@ def dispatch_command(
     spool = Spool(spool_dir or default_spool_dir())
     log_spool = Spool(spool.path / "logs")
     try:
-        client = VigilClient(url, token, timeout, retries, backoff=backoff, compress=gzip)
+        client = SubmitClient(url, token, timeout, retries, backoff=backoff, compress=gzip)
     except ValueError as exc:
         raise _fail(console, str(exc)) from None
     with client:
-        report = spool.flush(client)
+        sender = JobSender(client, spool)
+        report = sender.flush()
         _report_flush(console, report)
         if report.error is not None and not isinstance(report.error, ServerUnavailableError):
             raise _fail(console, report.error.message)
-        unavailable = report.error.message if report.error is not None else None
-        if unavailable is None:
-            unavailable = _flush_logs(console, client, log_spool)
+        if sender.unavailable is None:
+            sender.unavailable = _flush_logs(console, client, log_spool)
         if job is None:
             if log_options is not None:
-                if _send_log(console, client, log_spool, log_options, None, unavailable):
+                if _send_log(console, client, log_spool, log_options, None, sender.unavailable):
                     raise typer.Exit(EXIT_SPOOLED)
                 return
-            if unavailable:
-                console.print(f"[yellow]Server unavailable:[/] {escape(unavailable)}")
+            if sender.unavailable:
+                console.print(f"[yellow]Server unavailable:[/] {escape(sender.unavailable)}")
                 raise typer.Exit(EXIT_SPOOLED)
             if not (report.sent or report.rejected or log_spool.pending()):
                 console.print("The spool is empty.")
             return
-        # When the flush found the server down, do not wait for it a second time.
-        if unavailable is None:
-            try:
-                result = client.send_job(job)
-            except ServerUnavailableError as exc:
-                unavailable = exc.message
-            except ClientError as exc:
-                raise _fail(console, exc.message) from None
-        if unavailable is not None:
-            console.print(f"[yellow]Server unavailable:[/] {escape(unavailable)}")
-            result = spool_job(spool, job, reason=unavailable)
+        try:
+            result = sender.send(job)
+        except ClientError as exc:
+            raise _fail(console, exc.message) from None
+        if sender.unavailable is not None:
+            console.print(f"[yellow]Server unavailable:[/] {escape(sender.unavailable)}")
         console.print(_describe(result))
         log_spooled = False
         if log_options is not None:
             job_facts = {**job, "job_id": result.job_id}
-            log_spooled = _send_log(console, client, log_spool, log_options, job_facts, unavailable)
+            log_spooled = _send_log(
+                console, client, log_spool, log_options, job_facts, sender.unavailable
+            )
     if result.outcome is Outcome.SPOOLED or log_spooled:
         raise typer.Exit(EXIT_SPOOLED)
 
@@ -338,7 +335,7 @@ def _lines(path: Path) -> Any:
     return path.open(encoding="utf-8", errors="replace")
 
 
-def _flush_logs(console: Console, client: VigilClient, spool: Spool) -> str | None:
+def _flush_logs(console: Console, client: SubmitClient, spool: Spool) -> str | None:
     """Send the log batches left by earlier calls; why the server could not take them."""
     if not spool.pending():
         return None
@@ -354,7 +351,7 @@ def _flush_logs(console: Console, client: VigilClient, spool: Spool) -> str | No
 
 def _send_log(
     console: Console,
-    client: VigilClient,
+    client: SubmitClient,
     spool: Spool,
     options: _LogOptions,
     job: dict[str, Any] | None,
@@ -447,7 +444,7 @@ def ingest_butler_command(
     bundles (*_metrics) in the collections, makes one job per run collection with each
     measurement's dataId, and sends the jobs with the usual retries; if the server is
     unavailable they wait in the spool (exit status 2). Sending the same datasets again
-    stores nothing new. Needs vigil[lsst]; lsst.verify and analysis_tools are not needed.
+    stores nothing new. Needs the lsst extra; lsst.verify and analysis_tools are not needed.
     """
     to_stdout = dry_run and output is None
     console = Console(stderr=to_stdout, soft_wrap=True, highlight=False)
@@ -473,6 +470,12 @@ def ingest_butler_command(
         f"Found {found.measurements} measurements in {found.datasets} datasets of"
         f" {len(found.dataset_types)} dataset types: {len(found.jobs)} job(s), one per run"
     )
+    if found.skipped_types:
+        console.print(
+            f"Left out {len(found.skipped_types)} dataset types without the dimensions --where"
+            f" names: {escape(', '.join(found.skipped_types))}",
+            style="dim",
+        )
     lines = "".join(dump_job(job) + "\n" for job in found.jobs)
     if output is not None:
         output.write_text(lines, encoding="utf-8")
@@ -484,28 +487,25 @@ def ingest_butler_command(
     assert url is not None
     spool = Spool(spool_dir or default_spool_dir())
     try:
-        client = VigilClient(url, token, timeout, retries, backoff=backoff)
+        client = SubmitClient(url, token, timeout, retries, backoff=backoff)
     except ValueError as exc:
         raise _fail(console, str(exc)) from None
     spooled = False
     with client:
-        report = spool.flush(client)
+        sender = JobSender(client, spool)
+        report = sender.flush()
         _report_flush(console, report)
         if report.error is not None and not isinstance(report.error, ServerUnavailableError):
             raise _fail(console, report.error.message)
-        unavailable = report.error.message if report.error is not None else None
         for job in found.jobs:
             run = job["meta"]["butler_run"]
-            if unavailable is None:
-                try:
-                    result = client.send_job(job)
-                except ServerUnavailableError as exc:
-                    unavailable = exc.message
-                    console.print(f"[yellow]Server unavailable:[/] {escape(unavailable)}")
-                except ClientError as exc:
-                    raise _fail(console, f"run {run}: {exc.message}") from None
-            if unavailable is not None:
-                result = spool_job(spool, job, reason=unavailable)
+            found_down = sender.unavailable is not None
+            try:
+                result = sender.send(job)
+            except ClientError as exc:
+                raise _fail(console, f"run {run}: {exc.message}") from None
+            if not found_down and sender.unavailable is not None:
+                console.print(f"[yellow]Server unavailable:[/] {escape(sender.unavailable)}")
             spooled = spooled or result.outcome is Outcome.SPOOLED
             console.print(_describe(result, prefix=f"run {escape(run)}: "))
     if spooled:

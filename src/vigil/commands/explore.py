@@ -101,7 +101,7 @@ def compute(
         None,
         "--butler",
         help="A Gen3 Butler repository to write the computed tables into as datasets"
-        " (needs vigil[lsst]; see docs/lsst.md).",
+        " (needs the lsst extra; see docs/lsst.md).",
         show_default=False,
     ),
     run: str | None = typer.Option(
@@ -120,6 +120,12 @@ def compute(
         help="The Butler instrument of the visits (default: vigil-repo.yaml's instrument).",
         show_default=False,
     ),
+    register_dimensions: bool = typer.Option(
+        False,
+        "--register-dimensions",
+        help="Add the skymap, tracts, instrument and visits the Butler registry lacks"
+        " (a new repository); without it they are an error.",
+    ),
 ) -> None:
     """Compute a data repository's metric tables (tidy Parquet, one file per tract or visit).
 
@@ -131,6 +137,14 @@ def compute(
     """
     if (butler is None) != (run is None):
         raise _fail("--butler and --run go together: give the Butler repository and the run")
+    if butler is not None and run is not None:
+        from vigil.lsst import ButlerError
+        from vigil.lsst.repository import check_target
+
+        try:
+            check_target(butler, run)  # before the work, not after it
+        except ButlerError as exc:
+            raise _fail(exc.message) from None
     console = Console()
     if inputs:
         from vigil.compute import ComputeError
@@ -150,7 +164,7 @@ def compute(
         raise _fail(f"{repo} does not exist: give a repository, or catalogues with --input")
     _compute(console, repo, metric, threads)
     if butler is not None and run is not None:
-        _store_in_butler(console, repo, butler, run, skymap, instrument)
+        _store_in_butler(console, repo, butler, run, skymap, instrument, register_dimensions)
 
 
 def _store_in_butler(
@@ -160,13 +174,20 @@ def _store_in_butler(
     run: str,
     skymap: str | None,
     instrument: str | None,
+    register_dimensions: bool,
 ) -> None:
     from vigil.lsst import ButlerError, store_repository
 
     try:
         with _progress(console) as progress:
             report = store_repository(
-                repo, butler, run, skymap=skymap, instrument=instrument, progress=progress
+                repo,
+                butler,
+                run,
+                skymap=skymap,
+                instrument=instrument,
+                register_dimensions=register_dimensions,
+                progress=progress,
             )
     except ButlerError as exc:
         raise _fail(exc.message) from None
@@ -241,7 +262,7 @@ def explore(
         None,
         "--butler",
         help="Explore the Vigil datasets of a Gen3 Butler repository instead of a folder"
-        " (needs vigil[lsst]).",
+        " (needs the lsst extra).",
         show_default=False,
     ),
     collections: list[str] | None = typer.Option(

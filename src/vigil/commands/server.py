@@ -66,11 +66,13 @@ def serve(
     (VIGIL_DATABASE_START_TIMEOUT); an artifact folder that cannot be written is refused.
     """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from vigil.server.database import create_database_engine
     from vigil.server.main import create_app
     from vigil.server.services.analysis_settings import load_analysis_settings
     from vigil.server.services.artifacts import check_store
+    from vigil.server.serving import VigilServer, serve_workers
     from vigil.server.storage import ArtifactContentStore
 
     settings = server_settings(database_url)
@@ -85,12 +87,16 @@ def serve(
         load_analysis_settings(settings.analysis_settings_file)
     typer.echo(f"Vigil on http://{host}:{port}/ (API at /api/, docs at /api/docs)")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level)
+        server = VigilServer(config)
+        server.run()
+        if not server.started:
+            raise typer.Exit(STARTUP_FAILURE)
         return
     # Each worker process builds its own app from the environment's settings.
     if database_url is not None:
         os.environ["VIGIL_DATABASE_URL"] = database_url
-    uvicorn.run(
+    config = uvicorn.Config(
         "vigil.server.main:create_app",
         factory=True,
         host=host,
@@ -98,6 +104,7 @@ def serve(
         log_level=log_level,
         workers=workers,
     )
+    serve_workers(config, workers)
 
 
 # db ---------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The SQL forms are DuckDB's aggregates; the NumPy forms give the same numbers (percentiles
 interpolate linearly between order statistics in both: ``quantile_cont`` and NumPy's
 default). `aggregator_from_name` turns the names used in ``vigil-repo.yaml`` and in the
-query API (``median``, ``sigma_mad``, ``p90``, ...) into aggregators.
+query API (``median``, ``sigma_mad``, ``p90``, ...) into aggregators, those that plugins
+add (``vigil.metrics`` entry points, `vigil.plugins`) included.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "Percentile",
     "SigmaMAD",
     "aggregator_from_name",
+    "builtin_aggregator",
 ]
 
 SIGMA_MAD_SCALE = 1.482602218505602
@@ -145,7 +147,7 @@ def aggregator_from_name(name: str, *, outlier_threshold: float | None = None) -
     Parameters
     ----------
     name
-        One of `AGGREGATOR_NAMES`.
+        One of `AGGREGATOR_NAMES`, or the name of an aggregator a plugin adds.
     outlier_threshold
         The threshold of ``outlier_fraction`` (the metric's own, usually).
 
@@ -153,6 +155,29 @@ def aggregator_from_name(name: str, *, outlier_threshold: float | None = None) -
     ------
     ValueError
         For an unknown name, or ``outlier_fraction`` without a threshold.
+    """
+    found = builtin_aggregator(name, outlier_threshold=outlier_threshold)
+    if found is not None:
+        return found
+    from vigil.plugins import load_plugins
+
+    added = load_plugins().aggregators
+    if name in added:
+        return added[name]
+    known = ", ".join([*AGGREGATOR_NAMES, *added])
+    raise ValueError(
+        f"unknown aggregator {name!r}; use one of {known}, or install the plugin that adds"
+        " it (`vigil plugins` lists those installed)"
+    )
+
+
+def builtin_aggregator(name: str, *, outlier_threshold: float | None = None) -> Aggregator | None:
+    """The built-in aggregator called *name* (one of `AGGREGATOR_NAMES`), else None.
+
+    Raises
+    ------
+    ValueError
+        For ``outlier_fraction`` without a threshold.
     """
     simple: dict[str, Aggregator] = {
         "median": Median(),
@@ -169,4 +194,4 @@ def aggregator_from_name(name: str, *, outlier_threshold: float | None = None) -
     match = _PERCENTILE.fullmatch(name)
     if match:
         return Percentile(q=float(match.group(1)))
-    raise ValueError(f"unknown aggregator {name!r}; use one of {', '.join(AGGREGATOR_NAMES)}")
+    return None

@@ -197,5 +197,8 @@ def _applies(definition: MetricDefinition, band: str) -> bool:
 
 
 def default_registry() -> MetricRegistry:
-    """A registry of the standard metrics."""
-    return MetricRegistry(STANDARD_METRICS)
+    """A registry of the standard metrics and of those that installed plugins add
+    (``vigil.metrics`` entry points, `vigil.plugins`)."""
+    from vigil.plugins import load_plugins
+
+    return MetricRegistry([*STANDARD_METRICS, *load_plugins().metrics])

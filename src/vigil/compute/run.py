@@ -234,7 +234,8 @@ def compute_repository(
         metrics listed in ``vigil-repo.yaml``, else every standard metric whose columns
         the tables have.
     registry
-        Where metric names are looked up (default: the standard metrics).
+        Where metric names are looked up (default: `default_registry`, the standard
+        metrics and those of installed plugins).
     progress
         Called after each file.
     threads

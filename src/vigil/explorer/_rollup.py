@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -24,13 +25,26 @@ from vigil.explorer.query import MetricInfo, Repository
 __all__ = [
     "ROLLUP_COLUMNS",
     "WORST_CANDIDATES",
+    "RangeStatus",
     "drill_levels",
     "group_label",
     "positions",
     "rank_groups",
     "rollup",
+    "rollup_cached",
     "rollup_levels",
 ]
+
+
+class RangeStatus(StrEnum):
+    """How a metric or a group stands against its acceptable range (a metric whose
+    aggregation failed has ``error: <why>`` instead)."""
+
+    OK = "ok"
+    BAD = "bad"
+    NO_RANGE = "no range"
+    NO_DATA = "no data"
+
 
 ROLLUP_COLUMNS = [
     "metric",
@@ -63,6 +77,18 @@ def drill_levels(info: MetricInfo) -> list[tuple[str, ...]]:
     allowed = [level for level in levels if info.granularity in level]
     fine = next((i for i, level in enumerate(levels) if info.granularity in level), None)
     return levels[: fine + 1] if fine is not None else allowed
+
+
+_ROLLUPS: dict[tuple[str, float], pd.DataFrame] = {}
+
+
+def rollup_cached(repo: Repository) -> pd.DataFrame:
+    """`rollup` of *repo*, computed once per repository folder and configuration."""
+    config = repo.layout.config_path
+    key = (str(repo.path.resolve()), config.stat().st_mtime if config.exists() else 0.0)
+    if key not in _ROLLUPS:
+        _ROLLUPS[key] = rollup(repo)
+    return _ROLLUPS[key].copy()
 
 
 def rollup_levels(info: MetricInfo) -> list[tuple[str, ...]]:
@@ -253,7 +279,7 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
         "worst": "",
         "worst_value": math.nan,
         "worst_count": pd.NA,
-        "status": "no range" if info.acceptable is None else "ok",
+        "status": RangeStatus.NO_RANGE if info.acceptable is None else RangeStatus.OK,
         "worst_data_id": None,
     }
     out_of_range = 0
@@ -283,10 +309,10 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
         np.nan_to_num(_excess(info, np.array([row["value"]], dtype=float)), nan=-1.0)[0] > 0
     )
     if info.acceptable is not None and (whole_bad or out_of_range > 0):
-        row["status"] = "bad"
+        row["status"] = RangeStatus.BAD
     empty = [len(f) == 0 or f["count"].sum() == 0 for f in frames]
     if frames and all(empty):
-        row["status"] = "no data"
+        row["status"] = RangeStatus.NO_DATA
     return row
 
 

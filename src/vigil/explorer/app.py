@@ -43,11 +43,12 @@ from bokeh.models.widgets.tables import NumberFormatter
 from vigil.compute.errors import ComputeError
 from vigil.compute.plan import WhereValue
 from vigil.explorer._rollup import (
+    RangeStatus,
     drill_levels,
     group_label,
     positions,
     rank_groups,
-    rollup,
+    rollup_cached,
 )
 from vigil.explorer.notebook import make_notebook
 from vigil.explorer.query import Repository
@@ -75,7 +76,12 @@ SELECTION_KEYS = ("metric", "band", "tract", "patch", "visit", "detector")
 """The URL arguments that choose the app's metric and dataId."""
 
 _DATA_ID_KEYS = ("tract", "patch", "visit", "detector")
-_STATUS_COLOURS = {"ok": "#d4edda", "bad": "#f8d7da", "no range": "#eeeeee", "no data": "#eeeeee"}
+_STATUS_COLOURS: dict[str, str] = {
+    RangeStatus.OK: "#d4edda",
+    RangeStatus.BAD: "#f8d7da",
+    RangeStatus.NO_RANGE: "#eeeeee",
+    RangeStatus.NO_DATA: "#eeeeee",
+}
 _GROUP_COLUMNS = ["group", "value", "count", "status", "below"]
 _NUMBER = NumberFormatter(format="0.[0000]")
 _PLAIN = {"type": "plaintext"}  # ids and dataIds without thousands separators
@@ -125,7 +131,7 @@ class Explorer(param.Parameterized):
 
     def _default_metric(self, names: list[str]) -> str | None:
         table = rollup_cached(self.repo)
-        bad = table[table["status"] == "bad"]["metric"].tolist()
+        bad = table[table["status"] == RangeStatus.BAD]["metric"].tolist()
         return bad[0] if bad else (names[0] if names else None)
 
     # -- state ---------------------------------------------------------------------------
@@ -263,7 +269,8 @@ class Explorer(param.Parameterized):
         ranked = rank_groups(self.repo, info, frame, where or None, finer)
         ranked["group"] = [group_label(level, row) for _, row in ranked.iterrows()]
         ranked["status"] = [
-            "no range" if pd.isna(ok) else ("ok" if ok else "bad") for ok in ranked["acceptable"]
+            RangeStatus.NO_RANGE if pd.isna(ok) else (RangeStatus.OK if ok else RangeStatus.BAD)
+            for ok in ranked["acceptable"]
         ]
         ranked["below"] = ranked["bad_below"]
         return ranked
@@ -559,18 +566,6 @@ class Explorer(param.Parameterized):
             sizing_mode="stretch_width",
             name="vigil-explorer",
         )
-
-
-_ROLLUPS: dict[tuple[str, float], pd.DataFrame] = {}
-
-
-def rollup_cached(repo: Repository) -> pd.DataFrame:
-    """`rollup` of *repo*, computed once per repository folder and configuration."""
-    config = repo.layout.config_path
-    key = (str(repo.path.resolve()), config.stat().st_mtime if config.exists() else 0.0)
-    if key not in _ROLLUPS:
-        _ROLLUPS[key] = rollup(repo)
-    return _ROLLUPS[key].copy()
 
 
 def selection_from_args(args: Mapping[str, Any]) -> dict[str, str]:

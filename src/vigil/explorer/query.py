@@ -23,63 +23,45 @@ aggregates on Dask with the same plan. A file that cannot be read is left out an
 in `Repository.problems`.
 """
 
-# SQL here is assembled from quoted identifiers, escaped literals and ? parameters only
-# (vigil.compute.sql).
-# ruff: noqa: S608
-
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import duckdb
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from vigil.compute.engine import connect, run_aggregate, run_values
-from vigil.compute.errors import (
-    ComputeError,
-    GranularityError,
-    RepositoryError,
-    UnknownMetricError,
-)
-from vigil.compute.files import FileInfo, FileProblem, TableIndex, footer, scan_files
-from vigil.compute.granularity import (
-    GROUP_KEYS,
-    ID_COLUMN,
-    PARTITION_COLUMN,
-    TABLES,
-    Table,
-    check_group_keys,
-    level_keys,
-)
-from vigil.compute.metric import AcceptableRange, BoundMetric, GroupReducer
-from vigil.compute.plan import (
-    AggregatePlan,
-    Range,
-    ValuesPlan,
-    WhereValue,
-    missing_columns,
-    partition_keys,
-    quote,
-    render_where,
-)
+from vigil.compute.errors import ComputeError, RepositoryError, UnknownMetricError
+from vigil.compute.files import FileProblem, TableIndex
+from vigil.compute.granularity import GROUP_KEYS, ID_COLUMN, Table, check_group_keys
+from vigil.compute.metric import BoundMetric
+from vigil.compute.plan import AggregatePlan, Range, ValuesPlan, WhereValue
 from vigil.compute.registry import MetricRegistry, default_registry
-from vigil.compute.repository import (
-    SORTED_BY_KEY,
-    MetricEntry,
-    RepoConfig,
-    RepoLayout,
-    sort_bands,
+from vigil.compute.repository import RepoConfig, RepoLayout, sort_bands
+
+from ._files import RepositoryFiles, run_query
+from ._metrics import MetricInfo, RepoSummary, bound_metric, metric_infos
+from ._navigation import (
+    query_positions,
+    query_tracts,
+    query_visits,
+    side_by_side,
+    summarise,
 )
-from vigil.compute.sql import parquet_paths
+from ._plans import (
+    aggregate_plan,
+    frozen_where,
+    judged,
+    normalise,
+    tail_counts_sql,
+    values_plan,
+)
 
 __all__ = [
     "DEFAULT_VALUES_LIMIT",
@@ -95,73 +77,6 @@ DEFAULT_VALUES_LIMIT = 200_000
 _CACHE_SIZE = 256
 _BAND_COLUMN = re.compile(r"(?P<band>[A-Za-z0-9]+)_psfFlux")
 Engine = Literal["duckdb", "dask"]
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """One metric of a repository.
-
-    Attributes
-    ----------
-    name
-        Concrete name (``psf_size_residual_i``).
-    table
-        ``objects`` or ``sources``.
-    band
-        Its band (None for a metric over several bands).
-    unit, description, aggregate, granularity, selection
-        From the definition or ``vigil-repo.yaml``.
-    acceptable
-        The acceptable range of its aggregates (None: no range).
-    stored
-        Whether ``metrics/<name>/`` has values; otherwise it is computed from the table
-        on demand.
-    rows
-        Stored values (None when not stored).
-    definition
-        The registry's definition name, None for a stored metric Vigil does not know.
-    """
-
-    name: str
-    table: Table
-    band: str | None
-    unit: str
-    description: str
-    aggregate: str
-    granularity: str
-    selection: tuple[str, ...]
-    acceptable: AcceptableRange | None
-    stored: bool
-    rows: int | None
-    definition: str | None
-
-
-@dataclass(frozen=True)
-class RepoSummary:
-    """The header figures of a repository."""
-
-    name: str | None
-    tracts: list[int]
-    patches: int
-    visits_per_band: dict[str, int]
-    objects: int
-    sources: int
-    bands: list[str]
-    metrics: int
-    inferred: bool
-    problems: list[FileProblem] = field(default_factory=list)
-
-
-def _frozen(where: Mapping[str, WhereValue] | None) -> tuple[tuple[str, Hashable], ...]:
-    if not where:
-        return ()
-    items: list[tuple[str, Hashable]] = []
-    for key, value in sorted(where.items()):
-        if isinstance(value, str | int | float | Range):
-            items.append((key, value))
-        else:
-            items.append((key, tuple(value)))
-    return tuple(items)
 
 
 class Repository:
@@ -217,9 +132,7 @@ class Repository:
         self._con: duckdb.DuckDBPyConnection = connect(threads)
         self._lock = threading.RLock()
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
-        self._tables: dict[Table, TableIndex] | None = None
-        self._metric_indexes: dict[tuple[str, Table], TableIndex] = {}
-        self._metric_listings: dict[tuple[str, Table], _StoredFiles] = {}
+        self._files = RepositoryFiles(self.layout)
         self._infos: dict[str, MetricInfo] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -243,9 +156,7 @@ class Repository:
         """Forget cached file lists and results (after files changed)."""
         with self._lock:
             self._cache.clear()
-            self._tables = None
-            self._metric_indexes.clear()
-            self._metric_listings.clear()
+            self._files.forget()
             self._infos = None
             if self.layout.config_path.exists():
                 self.config = RepoConfig.load(self.layout.config_path)
@@ -266,54 +177,7 @@ class Repository:
 
     def tables(self) -> dict[Table, TableIndex]:
         """The indexes of the object and source tables (footers only, cached)."""
-        with self._lock:
-            if self._tables is None:
-                self._tables = {
-                    table: scan_files(table, self.layout.table_files(table)) for table in TABLES
-                }
-            return self._tables
-
-    def _metric_index(self, name: str, table: Table) -> TableIndex:
-        with self._lock:
-            key = (name, table)
-            if key not in self._metric_indexes:
-                self._metric_indexes[key] = scan_files(table, self.layout.metric_files(name, table))
-            return self._metric_indexes[key]
-
-    def _metric_files(self, name: str, table: Table, partitions: list[int] | None) -> _StoredFiles:
-        """The value files of a metric (of *partitions*), their columns and row order.
-
-        Until a query over them fails, the files are listed without reading their
-        footers in Python (DuckDB reads each once, in parallel, and caches it); the
-        first readable one gives the columns and the order its rows are sorted in
-        (`SORTED_BY_KEY`; the fast path checks that every row keeps it). After a
-        failure `_retry_stored` reads them all and leaves the unreadable ones out.
-        """
-        key = (name, table)
-        with self._lock:
-            if key not in self._metric_listings:
-                files = self.layout.metric_files(name, table)
-                columns: tuple[str, ...] = ()
-                sorted_by: tuple[str, ...] = ()
-                for path in files.values():
-                    try:
-                        metadata = footer(path)
-                    except (OSError, pa.ArrowException):
-                        continue
-                    columns = tuple(metadata.schema.to_arrow_schema().names)
-                    order = (metadata.metadata or {}).get(SORTED_BY_KEY.encode(), b"")
-                    sorted_by = tuple(c for c in order.decode(errors="replace").split(",") if c)
-                    break
-                self._metric_listings[key] = _StoredFiles(files, columns, sorted_by)
-            listing = self._metric_listings[key]
-            index = self._metric_indexes.get(key)
-        if index is not None:
-            files = {info.key: info.path for info in index.select(partitions)}
-            return _StoredFiles(files, index.columns, listing.sorted_by)
-        if partitions is None:
-            return listing
-        chosen = {k: listing.files[k] for k in partitions if k in listing.files}
-        return _StoredFiles(chosen, listing.columns, listing.sorted_by)
+        return self._files.tables()
 
     def _retry_stored(self, info: MetricInfo, run: Any) -> Any:
         """``run()``; if it fails on a stored metric's files not yet checked, check
@@ -321,20 +185,15 @@ class Repository:
         try:
             return self._run(run)
         except RepositoryError:
-            key = (info.name, info.table)
-            with self._lock:
-                checked = key in self._metric_indexes
-            if not info.stored or checked:
+            if not info.stored or self._files.checked(info.name, info.table):
                 raise
-            self._metric_index(info.name, info.table)
+            self._files.metric_index(info.name, info.table)
         return self._run(run)
 
     @property
     def problems(self) -> list[FileProblem]:
         """Files that cannot be read (left out of every answer)."""
-        found = [p for index in self.tables().values() for p in index.problems]
-        found += [p for index in list(self._metric_indexes.values()) for p in index.problems]
-        return found
+        return self._files.problems
 
     def bands(self) -> list[str]:
         """The repository's bands."""
@@ -351,35 +210,17 @@ class Repository:
 
     def summary(self) -> RepoSummary:
         """Tracts, patches, visits per band, objects and sources (cached)."""
-        return self._cached(("summary",), self._summary)
-
-    def _summary(self) -> RepoSummary:
-        tables = self.tables()
-        objects, sources = tables["objects"], tables["sources"]
-        patches = 0
-        if objects.files:
-            paths = parquet_paths(info.path for info in objects.files.values())
-            row = (
-                self._con.cursor()
-                .execute("SELECT count(DISTINCT (tract, patch)) FROM read_parquet(?)", [paths])
-                .fetchone()
-            )
-            patches = int(row[0]) if row else 0
-        per_band: dict[str, int] = {}
-        for info in sources.files.values():
-            for band in info.bands or ("?",):
-                per_band[band] = per_band.get(band, 0) + 1
-        return RepoSummary(
-            name=self.name,
-            tracts=sorted(objects.files),
-            patches=patches,
-            visits_per_band={b: per_band[b] for b in sort_bands(per_band)},
-            objects=objects.rows,
-            sources=sources.rows,
-            bands=self.bands(),
-            metrics=len(self.metrics()),
-            inferred=self.inferred,
-            problems=self.problems,
+        return self._cached(
+            ("summary",),
+            lambda: summarise(
+                self._con,
+                self.tables(),
+                name=self.name,
+                bands=self.bands(),
+                metrics=len(self.metrics()),
+                inferred=self.inferred,
+                problems=self.problems,
+            ),
         )
 
     def metrics(self) -> list[MetricInfo]:
@@ -405,79 +246,11 @@ class Repository:
     def _metric_infos(self) -> dict[str, MetricInfo]:
         with self._lock:
             if self._infos is None:
-                self._infos = self._build_infos()
+                self._infos = metric_infos(self.config, self._files, self.registry, self.bands())
             return self._infos
 
-    def _build_infos(self) -> dict[str, MetricInfo]:
-        entries: dict[str, MetricEntry] = dict(self.config.metrics) if self.config else {}
-        stored = set(self.layout.stored_metrics())
-        tables = self.tables()
-        names: list[str] = [n for n in entries if "{band}" not in n]
-        names += [n for n in sorted(stored) if n not in names]
-        for metric in self.registry.instances(self.bands()):
-            if metric.name in names:
-                continue
-            index = tables[metric.table]
-            if index.files and not missing_columns(metric, index.columns):
-                names.append(metric.name)
-        infos: dict[str, MetricInfo] = {}
-        for name in names:
-            info = self._info(name, entries.get(name), name in stored)
-            if info is not None:
-                infos[name] = info
-        return infos
-
     def _bound(self, name: str) -> BoundMetric | None:
-        try:
-            return self.registry.resolve(name)
-        except UnknownMetricError:
-            return None
-
-    def _info(self, name: str, entry: MetricEntry | None, stored: bool) -> MetricInfo | None:
-        bound = self._bound(name)
-        table: Table
-        if entry is not None and entry.table is not None:
-            table = entry.table
-        elif bound is not None:
-            table = bound.table
-        else:
-            table = next((t for t in TABLES if self.layout.metric_files(name, t)), "objects")
-        rows = None
-        if stored:
-            # vigil compute records the count; reading every footer is the fallback.
-            recorded = entry.rows if entry is not None else None
-            rows = recorded if recorded is not None else self._metric_index(name, table).rows
-        description = bound.describe() if bound is not None else {}
-        acceptable = entry.acceptable if entry and entry.acceptable else None
-        if acceptable is None and bound is not None:
-            acceptable = bound.definition.acceptable
-        if not stored and bound is None:
-            return None
-
-        def pick(key: str, default: str = "") -> str:
-            value = getattr(entry, key, None) if entry else None
-            return str(value if value is not None else description.get(key, default))
-
-        selection = (
-            tuple(entry.selection)
-            if entry and entry.selection
-            else tuple(description.get("selection", ()))
-        )
-        return MetricInfo(
-            name=name,
-            table=table,
-            band=(entry.band if entry and entry.band else None)
-            or (bound.band if bound is not None else None),
-            unit=pick("unit"),
-            description=pick("description"),
-            aggregate=pick("aggregate", "median"),
-            granularity=pick("granularity", "source"),
-            selection=selection,
-            acceptable=acceptable,
-            stored=stored,
-            rows=rows,
-            definition=bound.definition.name if bound is not None else None,
-        )
+        return bound_metric(self.registry, name)
 
     # -- aggregates ----------------------------------------------------------------------
 
@@ -521,7 +294,7 @@ class Repository:
         """
         if "{band}" in metric:
             return self._aggregate_template(metric, by, where, stat)
-        key = ("aggregate", metric, tuple(by), _frozen(where), stat, self.engine)
+        key = ("aggregate", metric, tuple(by), frozen_where(where), stat, self.engine)
         return self._cached(key, lambda: self._aggregate(metric, tuple(by), where or {}, stat))
 
     def aggregate_levels(
@@ -551,7 +324,9 @@ class Repository:
             One frame per level, in the order of *levels*.
         """
         wanted = [tuple(level) for level in levels]
-        keys = [("aggregate", metric, level, _frozen(where), None, self.engine) for level in wanted]
+        keys = [
+            ("aggregate", metric, level, frozen_where(where), None, self.engine) for level in wanted
+        ]
         with self._lock:
             missing = [
                 level for level, key in zip(wanted, keys, strict=True) if key not in self._cache
@@ -560,7 +335,7 @@ class Repository:
             for level, frame in zip(
                 missing, self._aggregate_sets(metric, missing, where or {}), strict=True
             ):
-                key = ("aggregate", metric, level, _frozen(where), None, self.engine)
+                key = ("aggregate", metric, level, frozen_where(where), None, self.engine)
                 self._cached(key, lambda f=frame: f)
         return [self.aggregate(metric, list(level), where) for level in wanted]
 
@@ -593,7 +368,7 @@ class Repository:
         for level in checked:
             part = frame[frame["grouping"] == plan.grouping_id(level)]
             part = part.sort_values(list(level)) if level else part
-            out.append(self._judged(info, _normalise(part, level)))
+            out.append(judged(info, normalise(part, level)))
         return out
 
     def _aggregate_template(
@@ -637,24 +412,7 @@ class Repository:
                     self._con, self._aggregate_plan(info, bound, keys, where, stat)
                 ),
             )
-        return self._judged(info, _normalise(frame, keys))
-
-    @staticmethod
-    def _judged(info: MetricInfo, frame: pd.DataFrame) -> pd.DataFrame:
-        """*frame* with ``acceptable``: each value against the metric's range."""
-        acceptable = info.acceptable
-        values = frame["value"].to_numpy(dtype="float64")
-        judged = pd.array([None] * len(frame), dtype="boolean")
-        if acceptable is not None and len(frame):
-            inside = np.ones(len(frame), dtype=bool)
-            if acceptable.min is not None:
-                inside &= values >= acceptable.min
-            if acceptable.max is not None:
-                inside &= values <= acceptable.max
-            judged = pd.array(inside, dtype="boolean")
-            judged[~np.isfinite(values)] = pd.NA
-        frame["acceptable"] = judged
-        return frame
+        return judged(info, normalise(frame, keys))
 
     def _aggregate_plan(
         self,
@@ -664,48 +422,7 @@ class Repository:
         where: Mapping[str, WhereValue],
         stat: str | None,
     ) -> AggregatePlan:
-        table = info.table
-        partitions = partition_keys(table, where)
-        if info.stored and (bound is None or bound.per_source or self._fit_level(bound, keys)):
-            if bound is None:
-                bound = _opaque(info)
-            stored = self._metric_files(info.name, table, partitions)
-            return AggregatePlan(
-                bound,
-                "stored",
-                stored.paths,
-                stored.columns,
-                keys,
-                where,
-                bound.aggregator(stat) if bound.per_source else None,
-                sorted_by=stored.sorted_by,
-            )
-        if bound is None:
-            raise GranularityError(
-                f"metric {info.name!r} is stored at {info.granularity} granularity and Vigil"
-                " does not know its definition: aggregate it at that level"
-            )
-        index = self.tables()[table]
-        if not index.files:
-            raise RepositoryError(
-                f"repository {self.name!r} has no {table} table for {info.name!r}"
-            )
-        files = index.select(partitions, bound.band if table == "sources" else None)
-        return AggregatePlan(
-            bound,
-            "catalogue",
-            tuple(f.path for f in files),
-            index.columns,
-            keys,
-            where,
-            bound.aggregator(stat) if bound.per_source else None,
-        )
-
-    @staticmethod
-    def _fit_level(bound: BoundMetric, keys: tuple[str, ...]) -> bool:
-        """Whether a fit's stored groups answer a grouping by *keys* as they are."""
-        level = level_keys(bound.max_granularity)
-        return bool(level) and set(keys) - {"band"} == set(level)
+        return aggregate_plan(self._files, info, bound, keys, where, stat, repository=self.name)
 
     # -- per-source values ---------------------------------------------------------------
 
@@ -802,11 +519,11 @@ class Repository:
             total = int(self.aggregate(metric, [], where, stat="count")["count"].sum())
             if not bounds:
                 return (total,)
-            query = _tail_counts_sql(inner, bounds)
+            query = tail_counts_sql(inner, bounds)
             beyond = self._con.cursor().execute(query, [*values, *params, *edges]).fetchone()
             return (total, *beyond) if beyond else None
 
-        key = ("tail", metric, tuple(bounds), _frozen(where))
+        key = ("tail", metric, tuple(bounds), frozen_where(where))
         row = self._cached(key, lambda: self._retry_stored(self.metric(metric), count))
         total = int(row[0]) if row else 0
         return total, [int(n) for n in (row[1:] if row else [0] * len(bounds))]
@@ -822,86 +539,17 @@ class Repository:
         sample: int | None = None,
         seed: int = 0,
     ) -> ValuesPlan:
-        info = self.metric(metric)
-        bound = self._bound(metric) or _opaque(info)
-        if not bound.per_source:
-            raise GranularityError(
-                f"metric {metric!r} is a fit per {info.granularity}: it has no per-source"
-                " values; use aggregate()"
-            )
-        table = info.table
-        partitions = partition_keys(table, where)
-        extra = tuple(columns)
-        tables = self.tables()
-        unknown = [c for c in extra if c not in tables[table].columns]
-        if unknown:
-            raise ComputeError(f"the {table} table has no column {', '.join(unknown)}")
-        fraction = None
-        if info.stored and sample is None:
-            stored = self._metric_files(metric, table, partitions)
-            paths, available = stored.paths, stored.columns
-            join = tables[table].select(partitions) if extra else []
-        elif info.stored:
-            # A sample's share of rows needs the row counts: read the footers.
-            index = self._metric_index(metric, table)
-            files = index.select(partitions)
-            paths, available = tuple(f.path for f in files), index.columns
-            join = tables[table].select(partitions) if extra else []
-            fraction = self._sample_fraction(sample, files, where, table, info.stored)
-        else:
-            index = tables[table]
-            files = index.select(partitions, bound.band if table == "sources" else None)
-            paths, available = tuple(f.path for f in files), index.columns
-            join = []
-        return ValuesPlan(
-            bound,
-            "stored" if info.stored else "catalogue",
-            paths,
-            available,
+        return values_plan(
+            self._files,
+            self.metric(metric),
+            self._bound(metric),
             where,
-            extra,
-            tuple(f.path for f in join),
-            None if limit is None else limit + 1,
-            sample,
-            seed,
-            fraction,
-            self._fields(fields, table, extra),
+            columns,
+            fields,
+            limit=limit,
+            sample=sample,
+            seed=seed,
         )
-
-    @staticmethod
-    def _fields(
-        fields: Sequence[str] | None, table: Table, extra: tuple[str, ...]
-    ) -> tuple[str, ...] | None:
-        if fields is None:
-            return None
-        known = [*GROUP_KEYS[table], ID_COLUMN[table], "coord_ra", "coord_dec", "mag", "value"]
-        unknown = [f for f in fields if f not in known and f not in extra]
-        if unknown or not fields:
-            raise ComputeError(
-                f"cannot return field(s) {', '.join(unknown) or 'none'}: choose among"
-                f" {', '.join(known)} and the extra columns"
-            )
-        return tuple(fields)
-
-    @staticmethod
-    def _sample_fraction(
-        sample: int | None,
-        files: list[FileInfo],
-        where: Mapping[str, WhereValue],
-        table: Table,
-        stored: bool,
-    ) -> float | None:
-        """The share of stored rows that gives about *sample* rows, when it is known.
-
-        It is known for stored values filtered by tract or visit only (whole files);
-        other filters need an exact reservoir sample.
-        """
-        if sample is None or not stored or set(where) - {PARTITION_COLUMN[table]}:
-            return None
-        rows = sum(f.rows for f in files)
-        # Five sigma above the expected count: short of *sample* rows practically never.
-        wanted = sample + 5.0 * math.sqrt(sample) + 10.0
-        return 1.0 if rows <= wanted else wanted / rows
 
     # -- comparison and navigation -------------------------------------------------------
 
@@ -934,54 +582,13 @@ class Repository:
                 frame = pd.DataFrame({**{k: [] for k in keys}, "value": [], "count": []})
             sides.append(frame[[*keys, "value", "count"]])
         mine, theirs = sides
-        if keys:
-            merged = mine.merge(
-                theirs, on=keys, how="outer", suffixes=("", "_other"), indicator=True
-            )
-        else:
-            merged = pd.concat(
-                [mine.reset_index(drop=True), theirs.add_suffix("_other").reset_index(drop=True)],
-                axis=1,
-            )
-            merged["_merge"] = "both"
-            if mine.empty:
-                merged["_merge"] = "right_only"
-            elif theirs.empty:
-                merged["_merge"] = "left_only"
-        labels = {"both": None, "left_only": "other", "right_only": "this"}
-        merged["missing"] = [labels[str(state)] for state in merged["_merge"]]
-        merged = merged.drop(columns=["_merge"])
-        for column in ("count", "count_other"):
-            merged[column] = merged[column].astype("Int64")
-        merged["delta"] = merged["value_other"] - merged["value"]
-        merged = merged.sort_values(keys).reset_index(drop=True) if keys else merged
-        return merged[[*keys, "value", "count", "value_other", "count_other", "delta", "missing"]]
+        return side_by_side(mine, theirs, keys)
 
     def visits(self, tract: int | None = None, band: str | None = None) -> pd.DataFrame:
         """The visits (of *tract*, in *band*): ``visit``, ``band``, ``sources``, ``detectors``."""
         key = ("visits", tract, band)
-        return self._cached(key, lambda: self._visits(tract, band))
-
-    def _visits(self, tract: int | None, band: str | None) -> pd.DataFrame:
-        index = self.tables()["sources"]
-        files = index.select(None, band)
-        if not files:
-            return pd.DataFrame({"visit": [], "band": [], "sources": [], "detectors": []})
-        conditions: list[str] = ["TRUE"]
-        params: list[object] = []
-        if tract is not None:
-            conditions.append("tract = ?")
-            params.append(tract)
-        if band is not None:
-            conditions.append("band = ?")
-            params.append(band)
-        query = (
-            "SELECT visit, any_value(band) AS band, count(*) AS sources,"
-            " count(DISTINCT detector) AS detectors FROM read_parquet(?)"
-            f" WHERE {' AND '.join(conditions)} GROUP BY visit ORDER BY visit"
-        )
-        paths = parquet_paths(f.path for f in files)
-        return self._run(lambda: self._con.cursor().execute(query, [paths, *params]).df())
+        sources = self.tables()["sources"]
+        return self._cached(key, lambda: query_visits(self._con, self._run, sources, tract, band))
 
     def positions(
         self, table: Table, by: Sequence[str], where: Mapping[str, WhereValue] | None = None
@@ -1003,43 +610,17 @@ class Repository:
         pandas.DataFrame
             *by*, ``ra``, ``dec`` (degrees) and ``rows``.
         """
-        key = ("positions", table, tuple(by), _frozen(where))
-        return self._cached(key, lambda: self._positions(table, tuple(by), where or {}))
-
-    def _positions(
-        self, table: Table, by: tuple[str, ...], where: Mapping[str, WhereValue]
-    ) -> pd.DataFrame:
-        known = {"tract", "patch", "visit", "detector", "band"}
-        simple = {k: v for k, v in where.items() if k in known and isinstance(v, int | str)}
-        files = self.tables()[table].select(partition_keys(table, simple))
-        keys = [k for k in by if k in known]
-        if not files:
-            return pd.DataFrame({**{k: [] for k in keys}, "ra": [], "dec": [], "rows": []})
-        condition, params = render_where(simple, known)
-        columns = ", ".join(quote(k) for k in keys)
-        select = f"{columns}, " if keys else ""
-        group = f" GROUP BY {columns} ORDER BY {columns}" if keys else ""
-        query = (
-            f"SELECT {select}avg(coord_ra) AS ra, avg(coord_dec) AS dec, count(*) AS rows"
-            f" FROM read_parquet(?) WHERE {condition}{group}"
+        key = ("positions", table, tuple(by), frozen_where(where))
+        index = self.tables()[table]
+        return self._cached(
+            key,
+            lambda: query_positions(self._con, self._run, index, table, tuple(by), where or {}),
         )
-        paths = parquet_paths(f.path for f in files)
-        return self._run(lambda: self._con.cursor().execute(query, [paths, *params]).df())
 
     def tracts(self) -> pd.DataFrame:
         """The tracts: ``tract``, ``patches``, ``objects``."""
-        return self._cached(("tracts",), self._tracts)
-
-    def _tracts(self) -> pd.DataFrame:
-        files: list[FileInfo] = list(self.tables()["objects"].files.values())
-        if not files:
-            return pd.DataFrame({"tract": [], "patches": [], "objects": []})
-        query = (
-            "SELECT tract, count(DISTINCT patch) AS patches, count(*) AS objects"
-            " FROM read_parquet(?) GROUP BY tract ORDER BY tract"
-        )
-        paths = parquet_paths(f.path for f in files)
-        return self._run(lambda: self._con.cursor().execute(query, [paths]).df())
+        objects = self.tables()["objects"]
+        return self._cached(("tracts",), lambda: query_tracts(self._con, self._run, objects))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -1057,106 +638,4 @@ class Repository:
         return value.copy() if isinstance(value, pd.DataFrame) else value
 
     def _run(self, query: Any) -> Any:
-        try:
-            return query()
-        except _QUERY_BUGS:
-            raise
-        except duckdb.IOException as exc:
-            raise RepositoryError(f"repository {self.name!r}: {exc}") from None
-        except duckdb.Error as exc:
-            # DuckDB's class for "this file cannot be read" has moved between releases
-            # (InvalidInputException, then the base Error for a bad footer): anything
-            # that is not a mistake in the query itself is a file problem, which
-            # `_retry_stored` then pins on the file and leaves out.
-            raise RepositoryError(
-                f"repository {self.name!r}: a file is not valid Parquet ({exc})"
-            ) from None
-
-
-# Errors that mean the query is wrong, not the data: a bug to report, never a file left out.
-_QUERY_BUGS: tuple[type[Exception], ...] = (
-    duckdb.ParserException,
-    duckdb.BinderException,
-    duckdb.CatalogException,
-    duckdb.NotImplementedException,
-)
-
-
-class _StoredFiles(NamedTuple):
-    """A stored metric's value files by key, their columns and the order of their rows."""
-
-    files: dict[int, Path]
-    columns: tuple[str, ...]
-    sorted_by: tuple[str, ...]
-
-    @property
-    def paths(self) -> tuple[Path, ...]:
-        return tuple(self.files.values())
-
-
-def _opaque(info: MetricInfo) -> BoundMetric:
-    """A stand-in definition for a stored metric Vigil does not know."""
-    from vigil.compute.aggregators import aggregator_from_name
-    from vigil.compute.metric import MetricDefinition
-    from vigil.compute.quantities import Magnitude
-
-    per_source = info.granularity == "source"
-    definition = MetricDefinition(
-        name=info.name,
-        description=info.description,
-        quantity=Magnitude() if per_source else None,
-        reducer=None if per_source else _StoredOnly(),
-        max_granularity=info.granularity,  # type: ignore[arg-type]
-        table=info.table,
-        unit=info.unit,
-        aggregator=aggregator_from_name(info.aggregate, outlier_threshold=1.0),
-    )
-    return definition.bind(None)
-
-
-class _StoredOnly(GroupReducer):
-    """The reducer of a stored fit whose definition is unknown: it cannot be recomputed."""
-
-    def columns(self, band: str | None) -> frozenset[str]:
-        return frozenset()
-
-    def reduce(self, get: Any, band: str | None) -> float:
-        raise GranularityError("this fit is stored only at its own granularity")
-
-    def describe(self, band: str | None) -> str:
-        return "stored fit"
-
-
-def _tail_counts_sql(inner: str, bounds: Sequence[tuple[float, bool]]) -> str:
-    """Per bound, the rows of *inner* beyond it.
-
-    The parameters are the bounds' thresholds, then *inner*'s, then the edges of the
-    tails: the lowest threshold counted upwards, the highest counted downwards. Only the
-    tails are read: a row group whose values all lie between them is skipped on its
-    minimum and maximum (stored values are sorted, so most are).
-    """
-    parts = []
-    for _, up in bounds:
-        parts.append(
-            "count(*) FILTER (WHERE value >= ?)" if up else "count(*) FILTER (WHERE value <= ?)"
-        )
-    counts = ", ".join(parts)
-    tails = []
-    if any(up for _, up in bounds):
-        tails.append("value >= ?")
-    if not all(up for _, up in bounds):
-        tails.append("value <= ?")
-    return f"SELECT {counts} FROM ({inner}) WHERE {' OR '.join(tails)}"
-
-
-def _normalise(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Same dtypes from both engines: integer keys as int64, band as object."""
-    frame = frame.reset_index(drop=True)
-    for key in keys:
-        if key == "band":
-            frame[key] = frame[key].astype(object)
-        else:
-            frame[key] = frame[key].astype("int64")
-    frame["value"] = frame["value"].astype("float64")
-    frame["count"] = frame["count"].astype("int64")
-    return frame[[*keys, "value", "count"]]
+        return run_query(self.name, query)

@@ -62,26 +62,41 @@ def split_collections(values: Iterable[str]) -> list[str]:
 def check_collections(butler: Butler, collections: Sequence[str]) -> list[str]:
     """*collections*, each checked to exist in *butler* (runs, chains, tags, calibrations).
 
+    A name with ``*`` or ``?`` is a pattern: the collections it matches, in the
+    registry's order.
+
     Raises
     ------
     ButlerError
-        No collection was given, or one is unknown (the error names it and lists some
-        that exist).
+        No collection was given, or one is unknown or a pattern matches none (the error
+        names it and lists some that exist).
     """
     if not collections:
         raise ButlerError("give one or more collections (--collections RUN[,RUN])")
     daf_butler = import_butler()
+    found: list[str] = []
     for name in collections:
+        if any(c in name for c in "*?"):
+            matched = list(butler.collections.query(name))
+            if not matched:
+                raise ButlerError(_unknown(butler, f"no collection matches {name!r}"))
+            found.extend(matched)
+            continue
         try:
             butler.collections.get_info(name)
         except daf_butler.MissingCollectionError:
-            known = sorted(butler.collections.query("*"))
-            hint = f"; it has {', '.join(known[:8])}" + (" ..." if len(known) > 8 else "")
             raise ButlerError(
-                f"the repository has no collection {name!r}"
-                + (hint if known else "; it has none yet")
+                _unknown(butler, f"the repository has no collection {name!r}")
             ) from None
-    return list(collections)
+        found.append(name)
+    return list(dict.fromkeys(found))
+
+
+def _unknown(butler: Butler, message: str) -> str:
+    known = sorted(butler.collections.query("*"))
+    if not known:
+        return f"{message}; it has none yet"
+    return f"{message}; it has {', '.join(known[:8])}" + (" ..." if len(known) > 8 else "")
 
 
 def query_refs(

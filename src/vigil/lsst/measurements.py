@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from vigil.lsst._butler import check_collections, open_butler, query_refs
 from vigil.lsst.errors import ButlerError
-from vigil.verify.errors import DocumentError
+from vigil.verify.errors import DocumentError, InvalidNameError
 from vigil.verify.measurement import Measurement
+from vigil.verify.naming import check_metric_name
 
 if TYPE_CHECKING:
     from lsst.daf.butler import Butler, DatasetRef
@@ -46,6 +48,8 @@ __all__ = [
 MEASUREMENT_STORAGE_CLASS = "MetricValue"
 BUNDLE_STORAGE_CLASS = "MetricMeasurementBundle"
 _METRICVALUE = "metricvalue_"
+_IDENTIFIERS = uuid.UUID("6f0c3b5e-2a6d-4f1e-9a53-7c1d2b8e4f60")
+"""The namespace of the identifiers made for measurements their files give none."""
 _RUN_TIMESTAMP = re.compile(r"(?:^|/)(\d{8}T\d{6}Z)(?:$|/)")
 """The timestamp pipetask puts in a run collection's name (``u/me/DM-1/20240102T030405Z``)."""
 
@@ -60,6 +64,40 @@ class MeasurementJobs:
     datasets: int = 0
     measurements: int = 0
     dataset_types: list[str] = field(default_factory=list)
+    skipped_types: list[str] = field(default_factory=list)
+    """Measurement dataset types left out: they lack a dimension ``where`` names."""
+
+
+def repository_root(repo: str | Path) -> str:
+    """*repo* spelled one way whatever way it was given: the absolute folder of a local
+    repository (not its ``butler.yaml``), else the URI as given."""
+    text = str(repo)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        return text.rstrip("/")
+    path = Path(text).resolve()
+    return str(path.parent if path.name.endswith((".yaml", ".json")) else path)
+
+
+_IDENTIFIER_TOKEN = re.compile(r"'[^']*'|\"[^\"]*\"|\b([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def where_dimensions(butler: Butler, where: str) -> set[str]:
+    """The dimensions a ``--where`` expression names (``visit.day_obs`` names visit)."""
+    known = set(butler.dimensions.getStaticDimensions().names)
+    words = {m[1] for m in _IDENTIFIER_TOKEN.finditer(where) if m[1]}
+    return words & known
+
+
+def _check_job(job: dict[str, Any]) -> None:
+    """Refuse, before anything is sent, a job the server would refuse."""
+    from vigil.verify.job import Job
+
+    try:
+        Job.from_dict(job, source=f"run {job['meta']['butler_run']}")
+    except DocumentError as exc:
+        raise ButlerError(str(exc)) from None
 
 
 def _package_from_type(dataset_type: str, metric: str) -> str | None:
@@ -72,8 +110,16 @@ def _package_from_type(dataset_type: str, metric: str) -> str | None:
     return rest.split("_", 1)[0] or None
 
 
-def read_measurement(text: str, dataset_type: str, where: str) -> Measurement:
-    """One lsst.verify Measurement YAML document, its metric named ``package.metric``."""
+def _stable_identifier(*parts: str) -> str:
+    """An identifier for a measurement its file gives none: the same at every reading."""
+    return uuid.uuid5(_IDENTIFIERS, "/".join(parts)).hex
+
+
+def read_measurement(text: str, dataset_type: str, where: str, key: str = "") -> Measurement:
+    """One lsst.verify Measurement YAML document, its metric named ``package.metric``.
+
+    *key* (the dataset's id) makes the identifier of a measurement that has none.
+    """
     from vigil.verify._yaml import TaggedMapping, load_yaml_documents
 
     try:
@@ -84,6 +130,8 @@ def read_measurement(text: str, dataset_type: str, where: str) -> Measurement:
         if isinstance(data, TaggedMapping) and data.tag not in ("", "lsst.verify.Measurement"):
             raise DocumentError(f"is a {data.tag}, not a measurement", source=where)
         measurement = Measurement.from_dict(data)
+        if not data.get("identifier"):
+            measurement.identifier = _stable_identifier(key or where, measurement.metric)
     except DocumentError as exc:
         raise ButlerError(f"{dataset_type} at {where}: {exc}") from None
     if "." not in measurement.metric:
@@ -96,8 +144,17 @@ def read_measurement(text: str, dataset_type: str, where: str) -> Measurement:
     return measurement
 
 
-def read_bundle(text: str, where: str) -> tuple[list[Measurement], dict[str, Any]]:
+def _full_name(name: str, where: str) -> str:
+    try:
+        return check_metric_name(name)
+    except InvalidNameError as exc:
+        raise ButlerError(f"{where}: {exc.reason}") from None
+
+
+def read_bundle(text: str, where: str, key: str = "") -> tuple[list[Measurement], dict[str, Any]]:
     """The measurements of an analysis_tools metric bundle, and its ``__`` fields.
+
+    *key* (the dataset's id) makes the identifier of a measurement that has none.
 
     Raises
     ------
@@ -124,7 +181,9 @@ def read_bundle(text: str, where: str) -> tuple[list[Measurement], dict[str, Any
                 measurement = Measurement.from_dict(value, f"{tool}[{index}]")
             except DocumentError as exc:
                 raise ButlerError(f"{where}: {exc}") from None
-            measurement.metric = f"{prefix}{tool}.{measurement.metric}"
+            if not value.get("identifier"):
+                measurement.identifier = _stable_identifier(key or where, tool, str(index))
+            measurement.metric = _full_name(f"{prefix}{tool}.{measurement.metric}", where)
             measurements.append(measurement)
     return measurements, fields
 
@@ -247,7 +306,14 @@ def find_measurement_jobs(
     found = MeasurementJobs()
     refs: list[tuple[DatasetRef, str]] = []
     seen: set[str] = set()
+    named = where_dimensions(butler, where)
     for name, kind in _measurement_types(butler):
+        dimensions = set(butler.registry.getDatasetType(name).dimensions.names)
+        if not named <= dimensions:
+            # The Butler would join the missing dimensions in and keep every dataset of
+            # this type: a --where on detectors does not select instrument-wide values.
+            found.skipped_types.append(name)
+            continue
         matched = query_refs(butler, name, names, where=where, find_first=False)
         if matched:
             found.dataset_types.append(name)
@@ -267,15 +333,17 @@ def find_measurement_jobs(
             ) from None
         run = runs.setdefault(ref.run, _RunJob(ref.run))
         if kind == "bundle":
-            measurements, fields = read_bundle(text, where_read)
+            measurements, fields = read_bundle(text, where_read, str(ref.id))
             run.bundle_fields.append(fields)
         else:
-            measurements = [read_measurement(text, ref.datasetType.name, where_read)]
+            measurements = [read_measurement(text, ref.datasetType.name, where_read, str(ref.id))]
         run.add(ref, measurements)
         found.measurements += len(measurements)
         if progress is not None:
             progress("read", index + 1, len(refs))
     found.datasets = len(refs)
-    where_from = str(repo) if "://" in str(repo) else str(Path(repo).resolve())
-    found.jobs = [runs[name].job(where_from, dataset) for name in sorted(runs)]
+    root = repository_root(repo)
+    found.jobs = [runs[name].job(root, dataset) for name in sorted(runs) if runs[name].measurements]
+    for job in found.jobs:
+        _check_job(job)
     return found

@@ -47,6 +47,7 @@ __all__ = [
     "TABLE_DATASETS",
     "StoreReport",
     "butler_view",
+    "check_target",
     "store_repository",
 ]
 
@@ -119,6 +120,22 @@ def _first_token(text: str | None, what: str, option: str) -> str:
     return token
 
 
+def _name(value: str | None, option: str) -> str | None:
+    if value is not None and _NAME_TOKEN.fullmatch(value) is None:
+        raise ButlerError(
+            f"{option} {value!r} is not a Butler name: letters, digits, '_', '.' and '-' only"
+        )
+    return value
+
+
+def check_target(repo: str | Path, run: str) -> None:
+    """Raise `ButlerError` unless *repo* opens for writing and *run* holds no Vigil
+    datasets: what `store_repository` would refuse, found before any work is done."""
+    butler = open_butler(repo, writeable=True)
+    names = sorted(t.name for t in butler.registry.queryDatasetTypes("vigil_*"))
+    _refuse_existing(butler, run, names)
+
+
 def _visit_band(path: Path) -> str | None:
     import pyarrow.parquet as pq
 
@@ -129,18 +146,20 @@ def _visit_band(path: Path) -> str | None:
 
 
 class _Records:
-    """The dimension records the datasets need, added when the registry lacks them.
+    """The dimension records the datasets need, and those the registry lacks.
 
     A repository made by the LSST pipelines has its instrument, visits, skymap and tracts
-    already; a new one gets the least the registry needs (a visit's physical filter is its
-    band and its day_obs 0), and `StoreReport.records` lists what was added.
+    already, and they are used as they are. `missing` lists the others; `add` puts them
+    in with the least the registry needs (a visit's physical filter is its band and its
+    day_obs 0).
     """
 
     def __init__(self, butler: Butler, skymap: str, instrument: str) -> None:
         self.butler = butler
         self.skymap = skymap
         self.instrument = instrument
-        self.added: list[str] = []
+        self.missing: dict[str, tuple[str, dict[str, Any]]] = {}
+        """What to add, by label (``visit 1228``): the element and its record."""
 
     def _exists(self, element: str, data_id: dict[str, Any]) -> bool:
         daf_butler = import_butler()
@@ -150,11 +169,12 @@ class _Records:
             return False  # a value the registry does not know yet
         return bool(found)
 
-    def _add(self, element: str, record: dict[str, Any], label: str) -> None:
-        self.butler.registry.insertDimensionData(element, record, skip_existing=True)
-        self.added.append(label)
+    def _need(self, element: str, key: dict[str, Any], record: dict[str, Any], label: str) -> None:
+        if label not in self.missing and not self._exists(element, key):
+            self.missing[label] = (element, record)
 
     def data_id(self, item: _Item) -> dict[str, Any]:
+        """The dataId of *item*, noting the records it needs that the registry lacks."""
         if item.table is None or item.key is None:
             return {}
         if PARTITION_COLUMN[item.table] == "tract":
@@ -164,23 +184,24 @@ class _Records:
         return {"instrument": self.instrument, "visit": item.key}
 
     def _tract(self, tract: int) -> None:
-        if not self._exists("skymap", {"skymap": self.skymap}):
-            digest = hashlib.sha1(self.skymap.encode(), usedforsecurity=False).digest()
-            record = {"name": self.skymap, "hash": digest, "tract_max": 2**31 - 1}
-            record |= {"patch_nx_max": 1000, "patch_ny_max": 1000}
-            self._add("skymap", record, f"skymap {self.skymap}")
-        if not self._exists("tract", {"skymap": self.skymap, "tract": tract}):
-            self._add("tract", {"skymap": self.skymap, "id": tract}, f"tract {tract}")
-
-    def _instrument(self) -> None:
-        if not self._exists("instrument", {"instrument": self.instrument}):
-            record = {"name": self.instrument, "visit_max": 2**31 - 1, "exposure_max": 2**31 - 1}
-            record |= {"detector_max": 2**16, "class_name": "", "visit_system": 0}
-            self._add("instrument", record, f"instrument {self.instrument}")
+        digest = hashlib.sha1(self.skymap.encode(), usedforsecurity=False).digest()
+        record = {"name": self.skymap, "hash": digest, "tract_max": 2**31 - 1}
+        record |= {"patch_nx_max": 1000, "patch_ny_max": 1000}
+        self._need("skymap", {"skymap": self.skymap}, record, f"skymap {self.skymap}")
+        key = {"skymap": self.skymap, "tract": tract}
+        self._need("tract", key, {"skymap": self.skymap, "id": tract}, f"tract {tract}")
 
     def _visit(self, visit: int, path: Path) -> None:
-        self._instrument()
-        if self._exists("visit", {"instrument": self.instrument, "visit": visit}):
+        record: dict[str, Any] = {"name": self.instrument, "visit_max": 2**31 - 1}
+        record |= {"exposure_max": 2**31 - 1, "detector_max": 2**16}
+        record |= {"class_name": "", "visit_system": 0}
+        self._need(
+            "instrument", {"instrument": self.instrument}, record, f"instrument {self.instrument}"
+        )
+        label = f"visit {visit}"
+        if label in self.missing or self._exists(
+            "visit", {"instrument": self.instrument, "visit": visit}
+        ):
             return
         band = _visit_band(path)
         if band is None:
@@ -189,14 +210,19 @@ class _Records:
                 " define it: define the visits first (butler define-visits)"
             )
         key = {"instrument": self.instrument, "physical_filter": band}
-        if not self._exists("physical_filter", key):
-            band_record = {"instrument": self.instrument, "name": band, "band": band}
-            self._add("physical_filter", band_record, f"physical_filter {band}")
-        if not self._exists("day_obs", {"instrument": self.instrument, "day_obs": 0}):
-            self._add("day_obs", {"instrument": self.instrument, "id": 0}, "day_obs 0")
-        record: dict[str, Any] = {"instrument": self.instrument, "id": visit}
-        record |= {"name": str(visit), "physical_filter": band, "day_obs": 0}
-        self._add("visit", record, f"visit {visit}")
+        band_record = {"instrument": self.instrument, "name": band, "band": band}
+        self._need("physical_filter", key, band_record, f"physical_filter {band}")
+        day = {"instrument": self.instrument, "id": 0}
+        self._need("day_obs", {"instrument": self.instrument, "day_obs": 0}, day, "day_obs 0")
+        visit_record: dict[str, Any] = {"instrument": self.instrument, "id": visit}
+        visit_record |= {"name": str(visit), "physical_filter": band, "day_obs": 0}
+        self.missing[label] = ("visit", visit_record)
+
+    def add(self) -> list[str]:
+        """Put the missing records in, in the order they were found; their labels."""
+        for element, record in self.missing.values():
+            self.butler.registry.insertDimensionData(element, record, skip_existing=True)
+        return list(self.missing)
 
 
 def _dataset_type(butler: Butler, item: _Item) -> DatasetType:
@@ -232,6 +258,7 @@ def store_repository(
     *,
     skymap: str | None = None,
     instrument: str | None = None,
+    register_dimensions: bool = False,
     progress: Progress | None = None,
 ) -> StoreReport:
     """Put the computed repository at *folder* into the run collection *run* of *repo*.
@@ -248,6 +275,10 @@ def store_repository(
     skymap, instrument
         The skymap of the tracts and the instrument of the visits; default: the
         ``skymap`` and ``instrument`` of ``vigil-repo.yaml``.
+    register_dimensions
+        Add the dimension records the registry lacks (the skymap, tracts, instrument,
+        visits of a new repository). Without it, a missing record is an error that names
+        it, so that a misspelt skymap never enters a shared registry.
     progress
         Called as ``progress("butler", done, total)``.
 
@@ -255,8 +286,9 @@ def store_repository(
     ------
     ButlerError
         Not a Butler repository, a dataset type defined otherwise, a dataset already in
-        *run*, a visit the registry lacks and the files cannot define. Nothing is written
-        then: the datasets go in all together or not at all.
+        *run*, dimension records the registry lacks (without *register_dimensions*), a
+        visit the files cannot define. Nothing is written then: the datasets go in all
+        together or not at all.
     """
     started = time.perf_counter()
     layout = RepoLayout(folder)
@@ -272,8 +304,10 @@ def store_repository(
     needs_instrument = any(
         i.table is not None and PARTITION_COLUMN[i.table] == "visit" for i in items
     )
-    sky = skymap or (_first_token(config.skymap, "skymap", "--skymap") if needs_skymap else "")
-    cam = instrument or (
+    sky = _name(skymap, "--skymap") or (
+        _first_token(config.skymap, "skymap", "--skymap") if needs_skymap else ""
+    )
+    cam = _name(instrument, "--instrument") or (
         _first_token(config.instrument, "instrument", "--instrument") if needs_instrument else ""
     )
     types: dict[str, DatasetType] = {}
@@ -281,19 +315,25 @@ def store_repository(
         if item.dataset_type not in types:
             types[item.dataset_type] = _dataset_type(butler, item)
     _refuse_existing(butler, run, sorted(types))
+    records = _Records(butler, sky, cam)
+    data_ids = [records.data_id(item) for item in items]
+    if records.missing and not register_dimensions:
+        listed = ", ".join(list(records.missing)[:8]) + (" ..." if len(records.missing) > 8 else "")
+        raise ButlerError(
+            f"the registry of {repo} has no {listed}: use the names the pipelines registered"
+            " (--skymap, --instrument), or add them with --register-dimensions"
+        )
     # Runs and dataset types are made outside the transaction (they create tables); the
     # records and the datasets go in together or not at all.
     butler.registry.registerRun(run)
     for dataset_type in types.values():
         butler.registry.registerDatasetType(dataset_type)
-    records = _Records(butler, sky, cam)
     with tempfile.TemporaryDirectory(prefix="vigil-butler-") as staging:
         datasets = []
         with butler.transaction():
-            for index, item in enumerate(items):
-                ref = daf_butler.DatasetRef(
-                    types[item.dataset_type], records.data_id(item), run=run
-                )
+            report.records = records.add()
+            for index, (item, data_id) in enumerate(zip(items, data_ids, strict=True)):
+                ref = daf_butler.DatasetRef(types[item.dataset_type], data_id, run=run)
                 # The Parquet formatter knows files by their .parq name: a link gives it one.
                 suffix = ".yaml" if item.table is None else ".parq"
                 staged = Path(staging) / f"{index}{suffix}"
@@ -309,7 +349,6 @@ def store_repository(
                 progress("butler", len(datasets), len(datasets))
     report.datasets = len(datasets)
     report.dataset_types = sorted(types)
-    report.records = records.added
     report.seconds = time.perf_counter() - started
     return report
 

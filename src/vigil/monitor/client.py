@@ -1,6 +1,6 @@
 """HTTP to the Vigil server for the monitor and log senders: the dispatch client's retries.
 
-`EventClient` is `vigil.client.VigilClient` pointed at another endpoint: answers 5xx,
+`EventClient` is `vigil.client.SubmitClient` pointed at another endpoint: answers 5xx,
 408 and 429, timeouts and connection errors are retried with exponential backoff within a
 total time budget; other 4xx answers raise at once (`RejectedJobError`,
 `AuthenticationError`), and a server out of reach raises `ServerUnavailableError`.
@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import orjson
 
-from vigil.client import VigilClient
+from vigil.client import SubmitClient
 from vigil.client._responses import authentication_failure, rejection
 from vigil.client.errors import ClientError, ServerUnavailableError
 
 __all__ = ["EventClient"]
 
 
-class EventClient(VigilClient):
+class EventClient(SubmitClient):
     """POST JSON documents to one endpoint of a Vigil server, with retries.
 
     Parameters
@@ -31,7 +31,7 @@ class EventClient(VigilClient):
     path
         The endpoint, e.g. ``/api/monitor/events``.
     **kwargs
-        As for `vigil.client.VigilClient` (token, timeout, retries, backoff...).
+        As for `vigil.client.SubmitClient` (token, timeout, retries, backoff...).
     """
 
     def __init__(self, url: str, path: str, **kwargs: Any) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-import operator as _op
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,8 @@ import numpy as np
 from bokeh.models.annotations import Label, Span, Title
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
+
+from vigil.verify.spec import OPERATORS, passes_threshold
 
 __all__ = [
     "BRANCH_COLOURS",
@@ -45,15 +46,6 @@ BRANCH_COLOURS = (
 )
 _THRESHOLD_COLOURS = {"minimum": "#c0392b", "design": "#e67e22", "stretch": "#27ae60"}
 _THRESHOLD_DEFAULT = "#7f8c8d"
-
-_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "<": _op.lt,
-    "<=": _op.le,
-    ">": _op.gt,
-    ">=": _op.ge,
-    "==": _op.eq,
-    "!=": _op.ne,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +84,7 @@ class Threshold:
 
     def passes(self, values: np.ndarray) -> np.ndarray:
         """Which *values* pass (False for NaN: NaN never passes nor fails, see `fails`)."""
-        return np.asarray(_OPERATORS[self.operator](values, self.value), dtype=bool)
+        return np.asarray(passes_threshold(values, self.operator, self.value), dtype=bool)
 
     def fails(self, values: np.ndarray) -> np.ndarray:
         """Which *values* fail; NaN gives no verdict, so it never fails."""
@@ -104,7 +96,7 @@ def merge_thresholds(thresholds: Iterable[Threshold]) -> list[Threshold]:
     """One threshold per (operator, value): several specifications often share a line."""
     merged: dict[tuple[str, float], Threshold] = {}
     for t in thresholds:
-        if t.operator not in _OPERATORS or not math.isfinite(t.value):
+        if t.operator not in OPERATORS or not math.isfinite(t.value):
             continue
         key = (t.operator, t.value)
         if key in merged:

@@ -17,6 +17,8 @@ from bokeh.models import (
 from bokeh.models.annotations import ColorBar
 from bokeh.palettes import RdBu11, Viridis256
 
+from vigil.verify.spec import operator_direction
+
 from ._style import Threshold, base_figure, lean
 
 if TYPE_CHECKING:
@@ -112,7 +114,7 @@ def dataid_grid(
         spread = spread or abs(centre) * 0.1 or 1.0
         # Red where a value fails: above an upper limit, below a lower one (Bokeh's
         # RdBu11 runs from blue to red).
-        lower_is_better = threshold.operator in ("<", "<=")
+        lower_is_better = operator_direction(threshold.operator) == "lower"
         palette = list(RdBu11) if lower_is_better else list(reversed(RdBu11))
         low, high = centre - spread, centre + spread
         # Dark cells, far from the threshold, get white labels.

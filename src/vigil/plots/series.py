@@ -1,30 +1,37 @@
-"""Time series of one metric: main line and branches over time or commit order, and by branch."""
+"""Time series of one metric: main line and branches over time or commit order.
+
+The figure by branch (`branch_plot`) lives in `vigil.plots.branches`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from bokeh.models import (
     ColumnDataSource,
     CustomJS,
-    CustomJSHover,
     CustomJSTickFormatter,
-    FactorRange,
     HoverTool,
     Line,
     OpenURL,
     Scatter,
-    Segment,
     TapTool,
-    VBar,
 )
 from bokeh.models.annotations import Legend, LegendItem
 from bokeh.models.renderers import DataRenderer
-from bokeh.transform import jitter
 
+from ._columns import (
+    NO_BRANCH,
+    PlotData,
+    SeriesColumns,
+    branch_labels,
+    branch_order,
+    common_pr,
+    formatters,
+    tooltips,
+)
 from ._style import (
     BRANCH_COLOURS,
     FAIL_COLOUR,
@@ -37,6 +44,7 @@ from ._style import (
     failing_mask,
     merge_thresholds,
 )
+from .branches import branch_data, branch_figure, branch_plot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,9 +62,6 @@ __all__ = [
     "series_figure",
     "series_plot",
 ]
-
-NO_BRANCH = "(no branch)"
-"""The line of jobs that carry no branch."""
 
 DENSE_POINTS = 2_000
 """More points than this in view (about the plot's width in pixels) are drawn as lines
@@ -77,34 +82,6 @@ for (const [line, marks] of pairs) {
 }
 """
 
-# Every column of the plotted sources is numeric, so that Bokeh sends it as one binary
-# buffer: commits travel as the integer of their first 8 hex digits, shown by _HEX, in a
-# float64 (exact for 32 bits): BokehJS has no int64 arrays, so Bokeh would send an int64
-# column that does not fit int32 as a list, one JSON number per point.
-_HEX = "return value < 0 ? '' : value.toString(16).padStart(8, '0')"
-_COUNT = "return value < 0 ? 'unknown' : value.toString()"
-
-
-def _tooltips(*, branch: str = "$name", time: str = "@time") -> list[tuple[str, str]]:
-    return [
-        ("job", "@job_id"),
-        ("time", time + "{%F %H:%M}"),
-        ("branch", branch),
-        ("commit", "@commit{hex}"),
-        ("value", "@value{0.[0000]}"),
-        ("packages changed", "@changed{count}"),
-    ]
-
-
-def _formatters(time: str = "@time") -> dict[str, Any]:
-    # Fresh models per figure: a Bokeh model belongs to one document only.
-    return {
-        time: "datetime",
-        "@commit": CustomJSHover(code=_HEX),
-        "@changed": CustomJSHover(code=_COUNT),
-    }
-
-
 # Commit order: a tick at position i shows the commit of the point drawn at x == i.
 _COMMIT_TICKS = """
 for (const source of sources) {
@@ -116,112 +93,6 @@ for (const source of sources) {
 }
 return ""
 """
-
-
-def branch_order(branches: Sequence[Any], main: str = "main") -> list[str]:
-    """Distinct branch names of *branches* (None as `NO_BRANCH`): *main* first, then by
-    the position of their last point (most recent last)."""
-    last: dict[str, int] = {}
-    for i, b in enumerate(branches):
-        last[NO_BRANCH if b is None or b != b else str(b)] = i
-    others = sorted((b for b in last if b != main), key=last.__getitem__)
-    return ([main] if main in last else []) + others
-
-
-def _branch_labels(df: pd.DataFrame) -> np.ndarray:
-    if "branch" not in df:
-        return np.full(len(df), NO_BRANCH, dtype=object)
-    return df["branch"].astype(object).where(df["branch"].notna(), NO_BRANCH).to_numpy()
-
-
-def _time_ms(df: pd.DataFrame) -> np.ndarray:
-    import pandas as pd
-
-    if "time" not in df or len(df) == 0:
-        return np.arange(len(df), dtype=float)
-    times = pd.to_datetime(df["time"], utc=True)
-    # Milliseconds since the epoch, what Bokeh's datetime axis reads.
-    return times.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64) / 1.0
-
-
-_HEX_DIGITS = np.full(256, -1, dtype=np.int64)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _HEX_DIGITS[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _HEX_DIGITS[_c] = 10 + _i
-
-
-def commit_numbers(commits: Any) -> np.ndarray:
-    """Commits as the integer of their first 8 hex digits (as float64); -1 where unknown.
-
-    Vectorised: one pass over a byte matrix.
-    """
-    text = ["" if not isinstance(c, str) else c[:8] for c in commits]
-    raw = np.array(text, dtype="S8").view(np.uint8).reshape(len(text), 8) if text else None
-    if raw is None:
-        return np.zeros(0, dtype=float)
-    digits = _HEX_DIGITS[raw]
-    valid = (digits >= 0).all(axis=1)
-    weights = 16 ** np.arange(7, -1, -1, dtype=np.int64)
-    numbers = (np.where(digits < 0, 0, digits) * weights).sum(axis=1)
-    return np.where(valid, numbers, -1).astype(float)
-
-
-def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in df:
-        return np.full(len(df), -1, dtype=np.int64)
-    values = df[name].to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.isnan(values), -1, values).astype(np.int64)
-
-
-def _common_pr(df: pd.DataFrame, index: np.ndarray) -> str:
-    if "pull_request" not in df or len(index) == 0:
-        return ""
-    prs = df["pull_request"].iloc[index].dropna()
-    return f"#{int(prs.mode().iloc[0])}" if len(prs) else ""
-
-
-class _Columns:
-    """The numeric columns of a series frame, computed once for every source."""
-
-    def __init__(self, df: pd.DataFrame, x: str) -> None:
-        self.values = df["value"].to_numpy(dtype=float) if "value" in df else np.zeros(0)
-        self.times = _time_ms(df)
-        self.xs = self.times if x == "time" else np.arange(len(df), dtype=float)
-        self.job_ids = _int_column(df, "job_id").astype(np.int32)
-        self.changed = _int_column(df, "packages_changed").astype(np.int32)
-        self.commits = (
-            commit_numbers(df["commit_sha"].to_numpy(dtype=object))
-            if "commit_sha" in df
-            else np.full(len(df), -1.0)
-        )
-
-    def data(self, index: np.ndarray) -> dict[str, Any]:
-        data = {
-            "x": self.xs[index],
-            "value": self.values[index],
-            "job_id": self.job_ids[index],
-            "commit": self.commits[index],
-            "changed": self.changed[index],
-        }
-        if self.xs is not self.times:
-            data["time"] = self.times[index]
-        return data
-
-
-@dataclass(slots=True)
-class PlotData:
-    """What a figure draws, computed from a DataFrame.
-
-    ``sources`` maps the name of each ColumnDataSource of the figure to its columns;
-    ``layout`` is everything else the figure depends on (lines, colours, thresholds),
-    hashable: two `PlotData` with one layout give figures that differ only in the
-    sources' data. A page can therefore reuse a figure built once per layout.
-    """
-
-    sources: dict[str, dict[str, Any]]
-    layout: tuple[Any, ...]
-    thresholds: list[Threshold] = field(default_factory=list)
 
 
 def series_data(
@@ -236,8 +107,8 @@ def series_data(
     """The sources and layout of `series_plot` (see there for the parameters)."""
     if x not in ("time", "commit"):
         raise ValueError(f"x must be 'time' or 'commit', not {x!r}")
-    columns = _Columns(df, x)
-    labels = _branch_labels(df)
+    columns = SeriesColumns(df, x)
+    labels = branch_labels(df)
     names = list(branches) if branches is not None else branch_order(list(labels), main)
     lines = merge_thresholds(thresholds)
     sources: dict[str, dict[str, Any]] = {}
@@ -249,7 +120,7 @@ def series_data(
             continue
         shown[index] = True
         sources[f"branch:{name}"] = columns.data(index)
-        pr = _common_pr(df, index)
+        pr = common_pr(df, index)
         drawn.append((name, f"{name} ({pr})" if pr else name, i, name == main))
     fail_index = np.flatnonzero(failing_mask(columns.values, lines) & shown)
     sources["failing"] = columns.data(fail_index)
@@ -272,7 +143,9 @@ def series_data(
     return PlotData(sources, layout, lines)
 
 
-def _marker_data(columns: _Columns, shown: np.ndarray, markers: Sequence[Marker]) -> dict[str, Any]:
+def _marker_data(
+    columns: SeriesColumns, shown: np.ndarray, markers: Sequence[Marker]
+) -> dict[str, Any]:
     """Where each marker's first bad job is drawn: its point, if shown."""
     position = {int(j): i for i, j in enumerate(columns.job_ids) if shown[i]}
     rows = [(position[m.job_id], m) for m in markers if m.job_id in position]
@@ -455,8 +328,8 @@ def series_figure(
     fig.add_tools(
         HoverTool(
             renderers=clickable,
-            tooltips=_tooltips(time=time),
-            formatters=_formatters(time),
+            tooltips=tooltips(time=time),
+            formatters=formatters(time),
             # On a dense plot's lines: the point nearest the pointer.
             line_policy="nearest",
         )
@@ -490,147 +363,3 @@ def _add_legend(fig: figure, items: list[LegendItem]) -> None:
         legend.orientation = "horizontal"
         legend.location = "top_left"
         fig.add_layout(legend, "above")
-
-
-def branch_data(
-    df: pd.DataFrame,
-    *,
-    last: int = 10,
-    thresholds: Sequence[Threshold] = (),
-    branches: Sequence[str] | None = None,
-    main: str = "main",
-) -> PlotData:
-    """The sources and layout of `branch_plot` (see there for the parameters)."""
-    columns = _Columns(df, "time")
-    values = columns.values
-    labels = _branch_labels(df)
-    names = list(branches) if branches is not None else branch_order(list(labels), main)
-    lines = merge_thresholds(thresholds)
-    picked: list[np.ndarray] = []
-    factors: list[str] = []
-    boxes: dict[str, list[Any]] = {k: [] for k in ("branch", "q1", "q2", "q3", "lo", "hi", "n")}
-    for name in names:
-        index = np.flatnonzero(labels == name)[-last:] if last > 0 else np.zeros(0, dtype=int)
-        if len(index) == 0:
-            continue
-        picked.append(index)
-        factors.append(name)
-        finite = values[index][~np.isnan(values[index])]
-        if len(finite) == 0:
-            continue
-        q1, q2, q3 = (float(q) for q in np.percentile(finite, [25, 50, 75]))
-        boxes["branch"].append(name)
-        boxes["q1"].append(q1)
-        boxes["q2"].append(q2)
-        boxes["q3"].append(q3)
-        boxes["lo"].append(float(finite.min()))
-        boxes["hi"].append(float(finite.max()))
-        boxes["n"].append(len(finite))
-    index = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
-    points = columns.data(index)
-    points["time"] = columns.times[index]
-    points["x"] = list(labels[index])
-    points["colour"] = np.where(failing_mask(values[index], lines), FAIL_COLOUR, MAIN_COLOUR)
-    sources = {
-        "boxes": boxes,
-        "points": points,
-        "threshold-extent": {
-            "x": [factors[0]] * len(lines) if factors else [],
-            "y": [t.value for t in lines] if factors else [],
-        },
-    }
-    return PlotData(sources, ("branch", last, tuple(factors), tuple(lines)), lines)
-
-
-def branch_plot(
-    df: pd.DataFrame,
-    *,
-    last: int = 10,
-    thresholds: Sequence[Threshold] = (),
-    branches: Sequence[str] | None = None,
-    main: str = "main",
-    unit: str | None = None,
-    title: str | None = None,
-    y_label: str | None = None,
-    job_url: str | None = "/jobs/@job_id",
-    height: int = 380,
-) -> figure:
-    """Branches side by side: a box of the last *last* values of each, and the points.
-
-    Parameters
-    ----------
-    df
-        As for `series_plot`; rows in job order.
-    last
-        How many of each branch's most recent points to show.
-    thresholds, branches, main, unit, title, y_label, job_url, height
-        As for `series_plot`. Failing points are red.
-    """
-    data = branch_data(df, last=last, thresholds=thresholds, branches=branches, main=main)
-    return branch_figure(
-        data, unit=unit, title=title, y_label=y_label, job_url=job_url, height=height
-    )
-
-
-def branch_figure(
-    data: PlotData,
-    *,
-    unit: str | None = None,
-    title: str | None = None,
-    y_label: str | None = None,
-    job_url: str | None = "/jobs/@job_id",
-    height: int = 380,
-) -> figure:
-    """The figure of `branch_plot` from its `branch_data`."""
-    _, last, factors, lines = data.layout
-    fig = base_figure(
-        height=height,
-        title=title,
-        x_range=FactorRange(factors=list(factors)),
-        x_axis_label=f"branch (last {last} jobs each)",
-        y_axis_label=y_label or (unit or "value"),
-    )
-    box_source = ColumnDataSource(data.sources["boxes"], name="boxes")
-    fig.add_glyph(
-        box_source, Segment(x0="branch", y0="lo", x1="branch", y1="hi", line_color="#8a93a3")
-    )
-    fig.add_glyph(
-        box_source,
-        VBar(
-            x="branch",
-            top="q3",
-            bottom="q1",
-            width=0.55,
-            fill_color="#dbe4f7",
-            line_color="#6d7fa8",
-        ),
-    )
-    fig.add_glyph(
-        box_source,
-        Scatter(x="branch", y="q2", marker="dash", size=34, line_color=MAIN_COLOUR),
-    )
-    points = ColumnDataSource(data.sources["points"], name="points")
-    renderer = fig.add_glyph(
-        points,
-        Scatter(
-            x=jitter("x", width=0.3, range=fig.x_range),
-            y="value",
-            size=6,
-            fill_color="colour",
-            line_color="colour",
-            fill_alpha=0.75,
-            line_alpha=0.75,
-        ),
-    )
-    draw_thresholds(fig, lines, unit=unit)
-    if factors and lines:
-        extent = ColumnDataSource(data.sources["threshold-extent"], name="threshold-extent")
-        fig.add_glyph(extent, Scatter(x="x", y="y", size=0, fill_alpha=0, line_alpha=0))
-    tips = _tooltips(branch="@x")
-    fig.add_tools(HoverTool(renderers=[renderer], tooltips=tips, formatters=_formatters()))
-    if job_url:
-        fig.add_tools(TapTool(renderers=[renderer], callback=OpenURL(url=job_url, same_tab=True)))
-    fig.xgrid.grid_line_color = None
-    if len(factors) > 4:
-        fig.xaxis.major_label_orientation = 0.5
-    return fig

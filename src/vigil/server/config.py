@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from .domain.webhook_hosts import AllowedHost
+
 __all__ = ["Settings", "settings_table"]
 
 _MIB = 1024 * 1024
@@ -221,8 +223,6 @@ class Settings(BaseSettings):
     @field_validator("webhook_allowed_hosts")
     @classmethod
     def _check_allowed_hosts(cls, value: list[str]) -> list[str]:
-        from .services.webhook_targets import AllowedHost  # imports these settings
-
         for entry in value:
             AllowedHost.parse(entry)  # a ValueError names the bad entry
         return value

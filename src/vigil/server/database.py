@@ -1,8 +1,9 @@
 """Database engine: SQLite tuned for ingest (WAL, busy timeout, foreign keys) or PostgreSQL.
 
-Also what tells a database out of reach from a bug: `is_unavailable` (an outage, a lock,
-a full pool: 503 with ``Retry-After``; anything else stays a 500) and `wait_for_database`
-(bounded retries at start).
+`read_transaction` ends the transaction that a service's reads open. Also what tells a
+database out of reach from a bug: `is_unavailable` (an outage, a lock, a full pool: 503
+with ``Retry-After``; anything else stays a 500) and `wait_for_database` (bounded
+retries at start).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
 
 from .config import Settings
 from .exceptions import DatabaseUnavailableError, InvalidRequestError
@@ -29,6 +32,7 @@ __all__ = [
     "is_unavailable",
     "json_dumps",
     "json_loads",
+    "read_transaction",
     "unavailable_error",
     "wait_for_database",
 ]
@@ -54,6 +58,20 @@ def json_dumps(value: Any) -> str:
 def json_loads(text: str | bytes) -> Any:
     """Parse a JSON column."""
     return orjson.loads(text)
+
+
+@contextmanager
+def read_transaction(session: Session) -> Iterator[Session]:
+    """Run the block's reads in one transaction and roll it back when the block ends.
+
+    A service that only reads ends its transaction this way, whether the block returns
+    or raises, so no connection stays checked out (and no snapshot stays open) between
+    requests; the block's exception goes on unchanged.
+    """
+    try:
+        yield session
+    finally:
+        session.rollback()
 
 
 def create_database_engine(settings: Settings, url: URL | None = None) -> Engine:

@@ -9,6 +9,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "ArtifactStoreError",
     "AuthenticationError",
+    "BranchNotFoundError",
     "ConflictError",
     "DatabaseSchemaError",
     "DatabaseUnavailableError",
@@ -166,6 +167,12 @@ class NotFoundError(VigilError):
 
 class JobNotFoundError(NotFoundError):
     code = "job_not_found"
+
+
+class BranchNotFoundError(NotFoundError):
+    """No job ran on a branch named in the request."""
+
+    code = "branch_not_found"
 
 
 class MetricNotFoundError(NotFoundError):

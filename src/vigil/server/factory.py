@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from vigil.explorer.mount import ExplorerServer
+
 from .config import Settings
 from .database import create_database_engine
 from .domain.analysis_settings import AnalysisSettings
@@ -22,13 +24,30 @@ from .services import (
     SeriesService,
     UserService,
 )
-from .services._dashboard_cache import DashboardCache
+from .services._dashboard_cache import DashboardCache, PackageFingerprints
 from .services._ingest_cache import IngestCache
-from .services.dashboard import PackageFingerprints
+from .services._log_pruning import PruneSchedule
+from .services.live import LiveFeed
 from .services.sasquatch import SasquatchTopics
-from .storage import ArtifactContentStore
+from .storage import (
+    ArtifactContentStore,
+    ArtifactStore,
+    DatasetStore,
+    JobStore,
+    MetricStore,
+    SeriesStore,
+    SpecificationStore,
+    TokenStore,
+    UserStore,
+)
+from .storage.analysis_queue import AnalysisQueueStore
+from .storage.audit import AuditStore
+from .storage.regressions import RegressionStore
+from .storage.subscriptions import OutboxStore, SubscriptionStore
+from .storage.users import SessionStore
 
 if TYPE_CHECKING:
+    from .monitor.services import MonitorEventService, MonitorService
     from .services.audit import AuditService
     from .services.compare import CompareService
     from .services.dashboard import DashboardService
@@ -36,12 +55,12 @@ if TYPE_CHECKING:
     from .services.gate import GateService
     from .services.health import HealthService
     from .services.logs import LogService, Publisher
-    from .services.monitor import MonitorService
-    from .services.notifications import NotificationService, SubscriptionService
+    from .services.notifications import NotificationService
     from .services.outbox import OutboxService, Sender
     from .services.regressions import RegressionService
     from .services.sasquatch import SasquatchService
     from .services.squash import SquashService
+    from .services.subscriptions import SubscriptionService
     from .services.worker import WorkerService
 
 __all__ = ["Factory", "ProcessContext"]
@@ -49,7 +68,9 @@ __all__ = ["Factory", "ProcessContext"]
 
 @dataclass(slots=True)
 class ProcessContext:
-    """What lives as long as the process: settings, engine, artifact store."""
+    """What lives as long as the process: settings, engine, artifact store, caches, the
+    live feed, the log pruning schedule and the explorer's server (see `create_app`'s
+    lifespan)."""
 
     settings: Settings
     engine: Engine
@@ -62,6 +83,19 @@ class ProcessContext:
     sasquatch_topics: SasquatchTopics = field(default_factory=SasquatchTopics)
     #: Per-metric analysis settings, read once from ``VIGIL_ANALYSIS_SETTINGS_FILE``.
     analysis_settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+    #: This process's reader of the live events, and its streaming clients' broker.
+    live_feed: LiveFeed = field(init=False)
+    #: When this process last pruned the old log runs (``VIGIL_LOG_RETENTION_DAYS``).
+    log_pruning: PruneSchedule = field(default_factory=PruneSchedule)
+    #: The explorer's Bokeh server behind ``/explore`` (started on first use).
+    explorer_server: ExplorerServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        history = self.settings.live_history
+        self.live_feed = LiveFeed(
+            self.session_maker, history=history, queue_size=max(1000, history // 2)
+        )
+        self.explorer_server = ExplorerServer(self.settings.explore_roots)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessContext:
@@ -123,54 +157,92 @@ class Factory:
 
     def create_job_service(self) -> JobService:
         """Ingest and read jobs."""
-        return JobService(self.session, self._context.settings, self._context.ingest_cache)
+
+        return JobService(
+            self.session,
+            self._context.settings,
+            self._context.ingest_cache,
+            jobs=JobStore(self.session),
+            metrics=MetricStore(self.session),
+            specs=SpecificationStore(self.session),
+            series=SeriesStore(self.session),
+            audit=AuditStore(self.session),
+            queue=AnalysisQueueStore(self.session),
+        )
 
     def create_auth_service(self) -> AuthService:
         """Authenticate API tokens and web sessions."""
-        return AuthService(self.session, self._context.settings)
+        return AuthService(
+            self.session,
+            self._context.settings,
+            tokens=TokenStore(self.session),
+            sessions=SessionStore(self.session),
+        )
 
     def create_user_service(self) -> UserService:
         """Administer users, roles and tokens."""
-        return UserService(self.session, self._context.settings)
+
+        return UserService(
+            self.session,
+            self._context.settings,
+            users=UserStore(self.session),
+            tokens=TokenStore(self.session),
+            audit=AuditStore(self.session),
+        )
 
     def create_deletion_service(self) -> DeletionService:
         """Delete jobs and metrics (recorded in the audit log)."""
         from .services.deletion import DeletionService
+        from .storage.deletion import DeletionStore
 
         return DeletionService(
             self.session,
             self._context.settings,
             self._context.artifact_content,
             self._context.ingest_cache,
+            store=DeletionStore(self.session),
+            artifacts=ArtifactStore(self.session),
+            regressions=RegressionStore(self.session),
+            queue=AnalysisQueueStore(self.session),
+            audit=AuditStore(self.session),
         )
 
     def create_audit_service(self) -> AuditService:
         """Read the audit log."""
         from .services.audit import AuditService
 
-        return AuditService(self.session)
+        return AuditService(self.session, store=AuditStore(self.session))
 
     def create_metric_service(self) -> MetricService:
         """Read and load metric and specification definitions."""
-        return MetricService(self.session)
+        return MetricService(
+            self.session, metrics=MetricStore(self.session), specs=SpecificationStore(self.session)
+        )
 
     def create_series_service(self) -> SeriesService:
         """Read series."""
-        return SeriesService(self.session)
+        return SeriesService(
+            self.session, series=SeriesStore(self.session), metrics=MetricStore(self.session)
+        )
 
     def create_dataset_service(self) -> DatasetService:
         """Read datasets."""
-        return DatasetService(self.session)
+        return DatasetService(self.session, datasets=DatasetStore(self.session))
 
     def create_squash_service(self) -> SquashService:
         """The SQuaSH-compatible surface's service."""
         from .services.squash import SquashService
+        from .storage.squash import SquashStore
 
         return SquashService(
             self.session,
             self._context.settings,
             self.create_job_service(),
             self.create_auth_service(),
+            store=SquashStore(self.session),
+            jobs=JobStore(self.session),
+            metrics=MetricStore(self.session),
+            specs=SpecificationStore(self.session),
         )
 
     def create_sasquatch_service(self) -> SasquatchService:
@@ -182,11 +254,18 @@ class Factory:
             self.create_job_service(),
             self.create_auth_service(),
             self._context.sasquatch_topics,
+            metrics=MetricStore(self.session),
         )
 
     def create_artifact_service(self) -> ArtifactService:
         """Store and serve artifacts."""
-        return ArtifactService(self.session, self._context.settings, self._context.artifact_content)
+        return ArtifactService(
+            self.session,
+            self._context.settings,
+            self._context.artifact_content,
+            artifacts=ArtifactStore(self.session),
+            jobs=JobStore(self.session),
+        )
 
     def create_health_service(self) -> HealthService:
         """The readiness check (database and artifact store)."""
@@ -197,46 +276,86 @@ class Factory:
     def create_compare_service(self) -> CompareService:
         """Put one job beside another (the compare page)."""
         from .services.compare import CompareService
+        from .storage.compare import CompareStore
 
-        return CompareService(self.session, self._context.settings, self.create_job_service())
+        return CompareService(
+            self.session,
+            self._context.settings,
+            self.create_job_service(),
+            store=CompareStore(self.session),
+            job_store=JobStore(self.session),
+            metrics=MetricStore(self.session),
+            artifacts=ArtifactStore(self.session),
+        )
 
     def create_regression_service(self) -> RegressionService:
         """Detect, read and triage regressions."""
         from .services.regressions import RegressionService
 
         return RegressionService(
-            self.session, self._context.settings, self._context.analysis_settings
+            self.session,
+            self._context.settings,
+            store=RegressionStore(self.session),
+            queue=AnalysisQueueStore(self.session),
+            metrics=MetricStore(self.session),
+            specs=SpecificationStore(self.session),
+            series=SeriesStore(self.session),
+            analysis=self._context.analysis_settings,
         )
 
     def create_subscription_service(self) -> SubscriptionService:
         """Manage users' subscriptions to regressions."""
-        from .services.notifications import SubscriptionService
+        from .services.subscriptions import SubscriptionService
 
-        return SubscriptionService(self.session, self._context.settings)
+        return SubscriptionService(
+            self.session,
+            self._context.settings,
+            store=SubscriptionStore(self.session),
+            outbox=OutboxStore(self.session),
+        )
 
     def create_notification_service(self) -> NotificationService:
         """Queue the digests of new regressions in the outbox."""
         from .services.notifications import NotificationService
 
-        return NotificationService(self.session, self._context.settings)
+        return NotificationService(
+            self.session,
+            self._context.settings,
+            self.create_regression_service(),
+            store=RegressionStore(self.session),
+            queue=AnalysisQueueStore(self.session),
+            outbox=OutboxStore(self.session),
+            subscriptions=SubscriptionStore(self.session),
+            metrics=MetricStore(self.session),
+            specs=SpecificationStore(self.session),
+        )
 
     def create_outbox_service(self, senders: dict[str, Sender] | None = None) -> OutboxService:
         """Deliver the outbox (email, webhooks)."""
         from .services.outbox import OutboxService
 
-        return OutboxService(self.session, self._context.settings, senders)
+        return OutboxService(
+            self.session,
+            self._context.settings,
+            senders,
+            store=OutboxStore(self.session),
+            subscriptions=SubscriptionStore(self.session),
+        )
 
     def create_worker_service(self, senders: dict[str, Sender] | None = None) -> WorkerService:
         """One pass of background work: analysis queue, announcements, outbox."""
         from .services.worker import WorkerService
 
         return WorkerService(
-            self.session, self._context.settings, senders, self._context.analysis_settings
+            self.create_regression_service(),
+            self.create_notification_service(),
+            self.create_outbox_service(senders),
         )
 
     def create_dashboard_service(self) -> DashboardService:
         """The web dashboard's reads."""
         from .services.dashboard import DashboardService
+        from .storage.dashboard import DashboardStore
 
         return DashboardService(
             self.session,
@@ -244,25 +363,78 @@ class Factory:
             self.create_job_service(),
             self.create_series_service(),
             self.create_artifact_service(),
-            self._context.package_fingerprints,
-            self._context.dashboard_cache,
-            self._context.analysis_settings,
+            store=DashboardStore(self.session),
+            job_store=JobStore(self.session),
+            metrics=MetricStore(self.session),
+            specs=SpecificationStore(self.session),
+            series_store=SeriesStore(self.session),
+            regressions=RegressionStore(self.session),
+            fingerprints=self._context.package_fingerprints,
+            cache=self._context.dashboard_cache,
+            analysis=self._context.analysis_settings,
         )
 
     def create_gate_service(self) -> GateService:
         """The gate of ``vigil check``: a job against its baseline."""
         from .services.gate import GateService
 
-        return GateService(self.session, self._context.settings, self._context.analysis_settings)
+        return GateService(
+            self.session,
+            self._context.settings,
+            self._context.analysis_settings,
+            jobs=JobStore(self.session),
+            series=SeriesStore(self.session),
+            metrics=MetricStore(self.session),
+            specs=SpecificationStore(self.session),
+            regressions=RegressionStore(self.session),
+        )
 
-    def create_monitor_service(self, publish: Publisher | None = None) -> MonitorService:
-        """The live monitor (events from runners, pages); *publish* sends live events."""
-        from .services.monitor import MonitorService
+    def create_monitor_service(self) -> MonitorService:
+        """The live monitor's control, queue and pages (changes announced live)."""
+        from .monitor.services import MonitorService
+        from .monitor.storage import PipelineStore, ProcessingStore
+        from .storage.live import LiveEventStore
 
-        return MonitorService(self.session, self.settings, publish, self.create_job_service)
+        return MonitorService(
+            self.session,
+            PipelineStore(self.session),
+            ProcessingStore(self.session),
+            LiveEventStore(self.session),
+            self._context.live_feed,
+        )
+
+    def create_monitor_event_service(self) -> MonitorEventService:
+        """The live monitor's ingest of runners' events (changes announced live)."""
+        from .monitor.services import MonitorEventService
+        from .monitor.storage import PipelineStore, ProcessingStore
+        from .storage.event_sources import EventSourceStore
+        from .storage.live import LiveEventStore
+
+        return MonitorEventService(
+            self.session,
+            self._context.settings,
+            PipelineStore(self.session),
+            ProcessingStore(self.session),
+            EventSourceStore(self.session),
+            LiveEventStore(self.session),
+            self.create_log_service(),
+            self._context.live_feed,
+            self.create_job_service,
+        )
 
     def create_log_service(self, publish: Publisher | None = None) -> LogService:
         """Aggregated logs; *publish* sends new lines to live tails."""
         from .services.logs import LogService
+        from .storage.event_sources import EventSourceStore
+        from .storage.live import LiveEventStore
+        from .storage.logs import LogStore
 
-        return LogService(self.session, self.settings, publish)
+        return LogService(
+            self.session,
+            self.settings,
+            publish,
+            store=LogStore(self.session),
+            sources=EventSourceStore(self.session),
+            live=LiveEventStore(self.session),
+            pruning=self._context.log_pruning,
+        )

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil import __version__
 
+from .background import BackgroundWorker
 from .config import Settings
 from .database import (
     RETRY_AFTER_SECONDS,
@@ -25,22 +26,24 @@ from .database import (
 from .exceptions import DatabaseUnavailableError, VigilError
 from .factory import ProcessContext
 from .handlers.api import logs as logs_api
-from .handlers.api import monitor as monitor_api
 from .handlers.api import router as api_router
+from .handlers.api.gate import router as gate_api_router
 from .handlers.api.regressions import router as regressions_api_router
+from .handlers.api.subscriptions import router as subscriptions_api_router
 from .handlers.docs import mount_docs
 from .handlers.health import router as health_router
 from .handlers.sasquatch import router as sasquatch_router
 from .handlers.squash import router as squash_router
 from .handlers.web import PageRoute, mount_static, render_error
-from .handlers.web import monitor as monitor_web
 from .handlers.web import router as web_router
 from .handlers.web.explore import router as explore_web_router
+from .handlers.web.login import router as login_web_router
 from .handlers.web.regressions import router as regressions_web_router
 from .middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
 from .migration import check_schema
+from .monitor.handlers import api as monitor_api
+from .monitor.handlers import web as monitor_web
 from .services.artifacts import prepare_store
-from .services.worker import BackgroundWorker
 
 __all__ = ["create_app"]
 
@@ -69,19 +72,28 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every long-lived part is held by the process context, started here and stopped
+        # here: the database engine, the artifact store, the live feed, the explorer's
+        # Bokeh server, the caches, and the background worker (analysis queue, digests,
+        # outbox).
         if check_database:
             wait_for_database(context.engine, settings.database_start_timeout)
             check_schema(context.engine)
         prepare_store(context.artifact_content)
+        context.live_feed.open()
         worker = BackgroundWorker.start_for(context)
         # Everything built at start-up lives as long as the process: moving it out of the
         # cyclic collector's generations keeps full collections from rescanning it while
         # large responses (a series of 10,000 points) are being built.
         gc.collect()
         gc.freeze()
-        yield
-        worker.stop()
-        context.close()
+        try:
+            yield
+        finally:
+            context.live_feed.close()
+            worker.stop()
+            context.explorer_server.stop()
+            context.close()
 
     app = FastAPI(
         title="Vigil",
@@ -100,7 +112,10 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app.include_router(logs_api.router)
     app.include_router(logs_api.stream_router)
     app.include_router(regressions_api_router)
+    app.include_router(subscriptions_api_router)
+    app.include_router(gate_api_router)
     app.include_router(regressions_web_router)
+    app.include_router(login_web_router)
     app.include_router(web_router)
     app.include_router(monitor_web.router)
     app.include_router(explore_web_router)

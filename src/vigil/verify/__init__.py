@@ -19,7 +19,14 @@ from vigil.verify.job import Job, SpecVerdict
 from vigil.verify.measurement import DataId, Measurement
 from vigil.verify.metric import Metric, MetricSet
 from vigil.verify.naming import Name, check_metric_name
-from vigil.verify.spec import Specification, ThresholdSpecification, query_metadata
+from vigil.verify.spec import (
+    Specification,
+    SpecStatus,
+    ThresholdSpecification,
+    operator_direction,
+    passes_threshold,
+    query_metadata,
+)
 from vigil.verify.specset import SpecificationPartial, SpecificationSet
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "Metric",
     "MetricSet",
     "Name",
+    "SpecStatus",
     "SpecVerdict",
     "Specification",
     "SpecificationPartial",
@@ -45,5 +53,7 @@ __all__ = [
     "check_metric_name",
     "fits_64_bits",
     "loads_exact",
+    "operator_direction",
+    "passes_threshold",
     "query_metadata",
 ]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,7 +22,11 @@ __all__ = ["DuplicateKey", "TaggedMapping", "YamlDocument", "dump_yaml", "load_y
 
 logger = logging.getLogger(__name__)
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The C loader (libyaml) when PyYAML was built with it; the same interface either way.
+if TYPE_CHECKING:
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 VERIFY_TAGS = ("lsst.verify.Measurement", "lsst.verify.Blob", "lsst.verify.Datum")
@@ -109,6 +113,7 @@ def load_yaml_documents(source: str | Path, text: str | None = None) -> Iterator
             if not loader.check_node():
                 break
             node = loader.get_node()
+            assert node is not None  # check_node() said there is one
             line = node.start_mark.line + 1
             data = loader.construct_document(node)
             duplicates, loader.duplicates = loader.duplicates, []

@@ -11,18 +11,27 @@ import math
 import operator as _op
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import astropy.units as u
 
 from vigil.verify._fields import as_float, as_mapping, as_str, as_tags
-from vigil.verify.errors import DocumentError, InvalidNameError
+from vigil.verify.errors import DocumentError, InvalidNameError, VerifyError
 from vigil.verify.naming import Name
 from vigil.verify.units import convert, parse_unit, unit_string
 
-__all__ = ["OPERATORS", "Specification", "ThresholdSpecification", "query_metadata"]
+__all__ = [
+    "OPERATORS",
+    "SpecStatus",
+    "Specification",
+    "ThresholdSpecification",
+    "operator_direction",
+    "passes_threshold",
+    "query_metadata",
+]
 
-OPERATORS: dict[str, Callable[[float, float], bool]] = {
+OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<": _op.lt,
     "<=": _op.le,
     ">": _op.gt,
@@ -30,6 +39,46 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": _op.eq,
     "!=": _op.ne,
 }
+
+
+def passes_threshold(value: Any, operator: str, threshold: float) -> Any:
+    """``value <operator> threshold``: the pass/fail rule of every threshold specification.
+
+    *value* is a number or a numpy array (then the answer is an array of booleans); it
+    is already in the threshold's unit. NaN compares False, so it never passes: callers
+    that must not fail it either check for NaN first (`ThresholdSpecification.check`).
+    """
+    return OPERATORS[operator](value, threshold)
+
+
+def operator_direction(operator: str | None) -> str | None:
+    """Which way is better under a threshold *operator*: ``lower`` for an upper limit
+    (``<``, ``<=``), ``higher`` for a lower limit (``>``, ``>=``), None otherwise."""
+    if operator in ("<", "<="):
+        return "lower"
+    if operator in (">", ">="):
+        return "higher"
+    return None
+
+
+class SpecStatus(StrEnum):
+    """The verdict of one value against one specification."""
+
+    PASS = "pass"  # noqa: S105 (a verdict, not a secret)
+    FAIL = "fail"
+    NAN = "nan"
+    """The value is not a number: no verdict."""
+    ERROR = "error"
+    """The value's unit does not convert to the threshold's, or the specification is invalid."""
+
+    @property
+    def passed(self) -> bool | None:
+        """True for a pass, False for a failure, None without a verdict."""
+        if self is SpecStatus.PASS:
+            return True
+        if self is SpecStatus.FAIL:
+            return False
+        return None
 
 
 def _lookup(metadata: Mapping[str, Any], key: str) -> tuple[bool, Any]:
@@ -129,11 +178,7 @@ class ThresholdSpecification(Specification):
     @property
     def direction(self) -> str | None:
         """``lower`` when the threshold is an upper limit (``<``, ``<=``), ``higher`` for ``>``."""
-        if self.operator in ("<", "<="):
-            return "lower"
-        if self.operator in (">", ">="):
-            return "higher"
-        return None
+        return operator_direction(self.operator)
 
     def check(self, value: Any, unit: str | None = None) -> bool | None:
         """Does *value* pass? ``None`` when the value is not a number (no verdict).
@@ -152,7 +197,18 @@ class ThresholdSpecification(Specification):
         if math.isnan(number) or math.isnan(self.threshold_value):
             return None
         converted = convert(number, value_unit, self.threshold_unit)
-        return bool(OPERATORS[self.operator](converted, self.threshold_value))
+        return bool(passes_threshold(converted, self.operator, self.threshold_value))
+
+    def evaluate(self, value: Any, unit: str | None = None) -> SpecStatus:
+        """The verdict on *value* as `check` gives it, `SpecStatus.ERROR` where `check`
+        raises (units that do not convert, a value that is not a number at all)."""
+        try:
+            passed = self.check(value, unit)
+        except (VerifyError, ValueError):
+            return SpecStatus.ERROR
+        if passed is None:
+            return SpecStatus.NAN
+        return SpecStatus.PASS if passed else SpecStatus.FAIL
 
     @classmethod
     def from_dict(cls, data: Any, field_name: str = "") -> ThresholdSpecification:

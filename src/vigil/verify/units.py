@@ -45,7 +45,7 @@ def unit_string(unit: u.UnitBase | str | None) -> str:
         return unit
     if unit == u.dimensionless_unscaled:
         return ""
-    return unit.to_string()
+    return str(unit.to_string())
 
 
 @lru_cache(maxsize=4096)

@@ -43,7 +43,7 @@ PNG = bytes.fromhex(
 
 
 def _trimmed(path: Path, identifier: str) -> dict[str, Any]:
-    job = json.loads(path.read_text())
+    job: dict[str, Any] = json.loads(path.read_text())
     job["identifier"] = identifier
     job["blobs"] = job["blobs"][:3]
     for blob in job["blobs"]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 
 from vigil.server.config import Settings
 from vigil.server.dbschema import SqlAnalysisQueueItem, SqlMeasurement, SqlSeries
@@ -78,11 +78,10 @@ def test_deleting_a_job_moves_its_regressions_and_queues_its_series(
     store = Path(settings.effective_artifact_url)
     assert [p for p in store.rglob("*") if p.is_file()]
     dashboard = DashboardStore(factory.session)
-    series_id = int(
-        factory.session.scalar(
-            select(SqlSeries.id).where(SqlSeries.metric_name == "validate_drp.PA1")
-        )
+    series_id = factory.session.scalar(
+        select(SqlSeries.id).where(SqlSeries.metric_name == "validate_drp.PA1")
     )
+    assert series_id is not None
     versions = (dashboard.data_version(), dashboard.series_version(series_id))
     factory.session.rollback()
 
@@ -187,7 +186,8 @@ def test_a_deletion_that_fails_half_way_leaves_everything(
     ids = ingest(factory, history(baseline=8, after=0))
     postgres = db_url.startswith("postgresql")
     bind = factory.session.get_bind()
-    with bind.begin() as connection:  # type: ignore[union-attr]
+    assert isinstance(bind, Engine)
+    with bind.begin() as connection:
         if postgres:
             connection.execute(
                 text(
@@ -215,7 +215,7 @@ def test_a_deletion_that_fails_half_way_leaves_everything(
         assert measurements == 2
         assert factory.create_audit_service().list(limit=5).items == []
     finally:
-        with bind.begin() as connection:  # type: ignore[union-attr]
+        with bind.begin() as connection:
             connection.execute(text("DROP TRIGGER refuse" + (" ON jobs" if postgres else "")))
             if postgres:
                 connection.execute(text("DROP FUNCTION refuse_delete()"))

@@ -50,4 +50,5 @@ def post_job(client: TestClient, token: str, doc: dict[str, Any]) -> dict[str, A
         headers={"Authorization": f"JWT {token}", "Content-Type": "application/json"},
     )
     assert response.status_code == 202, response.text
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body

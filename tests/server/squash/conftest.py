@@ -22,10 +22,12 @@ def user_token(token: str) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def verify_job(verify_job_bytes: bytes) -> dict[str, Any]:
     """verify_job.json parsed (bare NaN tokens become float NaN)."""
-    return json.loads(verify_job_bytes)
+    job: dict[str, Any] = json.loads(verify_job_bytes)
+    return job
 
 
 @pytest.fixture(scope="session")
 def cfht_job(cfht_job_bytes: bytes) -> dict[str, Any]:
     """Cfht_output_r.json parsed."""
-    return json.loads(cfht_job_bytes)
+    job: dict[str, Any] = json.loads(cfht_job_bytes)
+    return job

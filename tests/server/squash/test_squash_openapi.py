@@ -80,7 +80,7 @@ def test_every_operation_of_the_spec_is_implemented_or_declined() -> None:
 
 
 def _packages_changed(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    packages = json.loads(json.dumps(base["meta"]["packages"]))
+    packages: dict[str, dict[str, Any]] = json.loads(json.dumps(base["meta"]["packages"]))
     packages["afw"]["git_sha"] = "0" * 40
     packages["afw"]["eups_version"] = "16.0-12-g0000000"
     return packages

@@ -37,7 +37,12 @@ BRANCH = "tickets/DM-1"
 BRANCH_RMS = [7.0, 7.5]
 
 METRICS = [
-    Metric("demo.rms", unit="mmag", description="Photometric repeatability", tags=["photometry"]),
+    Metric(
+        "demo.rms",
+        unit="mmag",
+        description="Photometric repeatability",
+        tags=frozenset({"photometry"}),
+    ),
     Metric("demo.patch_rms", unit="mmag", description="Repeatability per patch"),
     Metric("demo.allnan", unit="mas", description="Never a number"),
     Metric("demo.once", unit="s", description="Measured once"),
@@ -45,20 +50,23 @@ METRICS = [
 ]
 SPECS = [
     ThresholdSpecification(
-        "demo.rms.design", threshold_value=5.0, threshold_unit="mmag", tags={"design"}
+        "demo.rms.design", threshold_value=5.0, threshold_unit="mmag", tags=frozenset({"design"})
     ),
     ThresholdSpecification(
-        "demo.rms.minimum", threshold_value=0.008, threshold_unit="mag", tags={"minimum"}
+        "demo.rms.minimum", threshold_value=0.008, threshold_unit="mag", tags=frozenset({"minimum"})
     ),
     ThresholdSpecification(
         "demo.rms.cfht_only",
         threshold_value=1.0,
         threshold_unit="mmag",
         metadata_query={"instrument": "CFHT"},
-        tags={"design"},
+        tags=frozenset({"design"}),
     ),
     ThresholdSpecification(
-        "demo.patch_rms.design", threshold_value=5.5, threshold_unit="mmag", tags={"design"}
+        "demo.patch_rms.design",
+        threshold_value=5.5,
+        threshold_unit="mmag",
+        tags=frozenset({"design"}),
     ),
 ]
 

@@ -27,7 +27,8 @@ HISTORY = 30  # the compare page's default
 def _noise(rng: np.random.Generator, kind: str, size: int) -> np.ndarray:
     if kind == "gaussian":
         return rng.standard_normal(size)
-    return rng.standard_t(5, size) / np.sqrt(5 / 3)  # unit variance, kurtosis 9
+    noise: np.ndarray = rng.standard_t(5, size) / np.sqrt(5 / 3)  # unit variance, kurtosis 9
+    return noise
 
 
 def _job(dataset: str, night: int, values: dict[tuple[int, int], float]) -> dict[str, Any]:

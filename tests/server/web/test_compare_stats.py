@@ -16,11 +16,11 @@ from vigil.server.services.compare import (
     robust_noise,
     select_deltas,
 )
-from vigil.server.storage.compare import JobValue
+from vigil.server.storage.compare import SeriesMeasurement
 
 
-def series(metric: str = "pkg.m", **data_id: object) -> JobValue:
-    return JobValue(1, f"key-{metric}-{data_id}", metric, dict(data_id), None, "")
+def series(metric: str = "pkg.m", **data_id: object) -> SeriesMeasurement:
+    return SeriesMeasurement(1, f"key-{metric}-{data_id}", metric, dict(data_id), None, "")
 
 
 def test_noise_is_the_standard_deviation_of_white_noise() -> None:
@@ -32,8 +32,8 @@ def test_noise_is_the_standard_deviation_of_white_noise() -> None:
 
 def test_noise_ignores_a_step_and_missing_values() -> None:
     rng = np.random.default_rng(8)
-    values: list[float | None] = list(rng.normal(10.0, 1.0, size=200))
-    values[100:] = [v + 50.0 for v in values[100:]]  # a change of level
+    drawn = [float(v) for v in rng.normal(10.0, 1.0, size=200)]
+    values: list[float | None] = [*drawn[:100], *(v + 50.0 for v in drawn[100:])]  # a step
     values[60] = None
     values[70] = math.nan
     sigma, used = robust_noise(values)

@@ -31,9 +31,7 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _stop(app: FastAPI) -> None:
-    server = getattr(app.state, "explorer_server", None)
-    if server is not None:
-        server.stop()
+    app.state.process_context.explorer_server.stop()
 
 
 @pytest.fixture
@@ -75,7 +73,7 @@ def test_private_server_asks_for_a_login_on_every_explorer_path(
         ):
             pass
         assert refused.value.code == 1008
-        assert getattr(private_app.state, "explorer_server", None) is None  # never started
+        assert private_app.state.process_context.explorer_server.port is None  # never started
     with TestClient(private_app) as logged_in:
         login(logged_in, token)
         assert logged_in.get("/explore", headers={"accept": "text/html"}).status_code == 200

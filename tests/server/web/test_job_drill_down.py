@@ -51,9 +51,7 @@ def test_measurements_link_to_the_explorer(
         frame = html.unescape(frame)
         assert "repo=hsc-run" in frame and "metric=demo.patch_rms" in frame
         assert "tract=9813" in frame and "patch=5" in frame
-        server = getattr(app.state, "explorer_server", None)
-        if server is not None:
-            server.stop()
+        app.state.process_context.explorer_server.stop()
 
 
 def test_no_link_without_a_repository_under_the_roots(

@@ -53,7 +53,8 @@ def models_of(item: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 def source_named(item: dict[str, Any], name: str) -> dict[str, Any]:
     for cds in models_of(item, "ColumnDataSource"):
         if cds["attributes"].get("name") == name:
-            return cds["attributes"]["data"]
+            data: dict[str, Any] = cds["attributes"]["data"]
+            return data
     raise AssertionError(f"no source {name}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 
 import re2
@@ -19,6 +20,7 @@ __all__ = [
     "NOTIFY_ON",
     "STATUSES",
     "Delivery",
+    "DeliveryStatus",
     "JobRef",
     "OutboxMessage",
     "PackageDiff",
@@ -29,6 +31,7 @@ __all__ = [
     "RegressionFilter",
     "RegressionGroup",
     "RegressionMarker",
+    "RegressionStatus",
     "SeriesFacts",
     "SeriesValue",
     "StoredChange",
@@ -42,8 +45,18 @@ __all__ = [
 KINDS: Final = ("regression", "improvement", "change", "spec_failure")
 """What a record is: a change point (labelled by the metric's direction) or a failed spec."""
 
-STATUSES: Final = ("open", "acknowledged", "false_positive", "fixed")
-"""Triage states a person moves a record through."""
+
+class RegressionStatus(StrEnum):
+    """Triage states a person moves a record through."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    FALSE_POSITIVE = "false_positive"
+    FIXED = "fixed"
+
+
+STATUSES: Final = tuple(RegressionStatus)
+"""Triage states a person moves a record through: every `RegressionStatus`."""
 
 CHANNELS: Final = ("email", "webhook", "slack")
 
@@ -378,18 +391,28 @@ class OutboxMessage:
     dedupe_key: str = ""
 
 
+class DeliveryStatus(StrEnum):
+    """How far a message to a subscription got."""
+
+    PENDING = "pending"
+    """Not tried yet."""
+    RETRYING = "retrying"
+    FAILED = "failed"
+    """Given up."""
+    DELIVERED = "delivered"
+
+
 @dataclass(slots=True)
 class Delivery:
     """How the latest message to a subscription fared.
 
-    ``status`` is ``pending`` (not tried yet), ``retrying``, ``failed`` (given up) or
-    ``delivered``; ``error`` is the reason of the last failure without network detail
-    (``connection failed``, ``HTTP 500``, ``refused: private address``);
-    ``error_detail`` says more and is only filled for administrators.
+    ``error`` is the reason of the last failure without network detail (``connection
+    failed``, ``HTTP 500``, ``refused: private address``); ``error_detail`` says more and
+    is only filled for administrators.
     """
 
     message_id: int
-    status: str
+    status: DeliveryStatus
     attempts: int
     created_at: datetime
     delivered_at: datetime | None = None

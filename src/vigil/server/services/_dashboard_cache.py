@@ -1,4 +1,4 @@
-"""What the dashboard keeps across requests: series frames and the overview.
+"""What the dashboard keeps across requests: series frames, overviews, package fingerprints.
 
 Reading a series of 10,000 points, counting the packages changed between its jobs and
 building its DataFrame costs tens of milliseconds; counting a million measurements and
@@ -10,20 +10,20 @@ query), so that new data misses the cache and nothing stale is ever served.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..cache import LruCache
+from ..domain import JobSummary, SpecificationInfo
+from ..storage.dashboard import Counts, DashboardStore
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .dashboard import Overview
-
-__all__ = ["DashboardCache", "SeriesFrame"]
+__all__ = ["DashboardCache", "FailingSpec", "Overview", "PackageFingerprints", "SeriesFrame"]
 
 
 @dataclass(slots=True)
@@ -66,6 +66,64 @@ class SeriesFrame:
             return self.frame
         keep = np.isin(self.labels, list(branches))
         return self.frame if keep.all() else self.frame[keep].reset_index(drop=True)
+
+
+@dataclass(slots=True)
+class FailingSpec:
+    """A specification failed by the latest main-line jobs."""
+
+    spec: SpecificationInfo
+    failing: int
+    evaluated: int
+    worst_value: float
+    unit: str
+    worst_job_id: int
+    dataset: str | None
+
+
+@dataclass(slots=True)
+class Overview:
+    """What the overview page shows."""
+
+    counts: Counts
+    latest_jobs: list[JobSummary]
+    failing: list[FailingSpec]
+    failing_truncated: bool
+    main_branch: str
+    checked_jobs: int
+
+
+class PackageFingerprints:
+    """Per-job package fingerprints of one database, kept across requests.
+
+    A job's packages never change once stored (ingest is idempotent), so this cache
+    goes stale only when jobs are deleted (SQLite may then give a deleted job's id to a
+    new one): `sync` forgets it all then. It bounds the cost of "packages changed" on
+    large series. It belongs to a process context (one database): job ids mean nothing
+    across databases.
+    """
+
+    def __init__(self, size: int = 200_000) -> None:
+        self._items: LruCache[int, frozenset[tuple[Any, ...]]] = LruCache(size)
+        self._generation: int | None = None
+
+    def sync(self, generation: int) -> None:
+        """Forget every job when data were removed since the last call (`series_version`)."""
+        if generation != self._generation:
+            self._items.clear()
+            self._generation = generation
+
+    def get(
+        self, store: DashboardStore, job_ids: Sequence[int]
+    ) -> dict[int, frozenset[tuple[Any, ...]]]:
+        found = {j: f for j in job_ids if (f := self._items.get(j)) is not None}
+        missing = [j for j in job_ids if j not in found]
+        if missing:
+            fetched = store.package_fingerprints(missing)
+            found.update(fetched)
+            for job_id, prints in fetched.items():
+                self._items.put(job_id, prints)
+        return found
 
 
 @dataclass(slots=True)

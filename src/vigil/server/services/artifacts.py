@@ -42,12 +42,20 @@ class PruneResult:
 class ArtifactService:
     """Stores artifact content by SHA-256 and keeps storage bounded per branch."""
 
-    def __init__(self, session: Session, settings: Settings, content: ArtifactContentStore) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        content: ArtifactContentStore,
+        *,
+        artifacts: ArtifactStore,
+        jobs: JobStore,
+    ) -> None:
         self._session = session
         self._settings = settings
         self._content = content
-        self._artifacts = ArtifactStore(session)
-        self._jobs = JobStore(session)
+        self._artifacts = artifacts
+        self._jobs = jobs
 
     def upload(
         self, job_id: int, name: str, source: IO[bytes], declared_type: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from ..database import read_transaction
 from ..domain import Page
 from ..domain.audit import AuditEntry
 from ..exceptions import InvalidRequestError
@@ -15,9 +16,9 @@ __all__ = ["AuditService"]
 class AuditService:
     """The audit log, newest first, a page at a time."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, store: AuditStore) -> None:
         self._session = session
-        self._store = AuditStore(session)
+        self._store = store
 
     def list(
         self, *, limit: int, cursor: str | None = None, action: str | None = None
@@ -36,9 +37,7 @@ class AuditService:
                     f"The cursor {cursor!r} is not one this server gave out.", field="cursor"
                 )
             before = int(cursor)
-        try:
+        with read_transaction(self._session):
             items = self._store.list(limit=limit + 1, before=before, action=action)
-        finally:
-            self._session.rollback()
         next_cursor = str(items[limit - 1].id) if len(items) > limit else None
         return Page(items=items[:limit], next_cursor=next_cursor)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import NewSession, NewToken, Role, Token, TokenKey, User, parse_decimal
 from ..domain.audit import Actor
 from ..domain.users import hash_session_key, roles_text
@@ -73,11 +74,18 @@ class AuthService:
     the roles its user still has (and, for a session, to those it was opened with).
     """
 
-    def __init__(self, session: Session, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings | None = None,
+        *,
+        tokens: TokenStore,
+        sessions: SessionStore,
+    ) -> None:
         self._session = session
         self._settings = settings or Settings()
-        self._tokens = TokenStore(session)
-        self._sessions = SessionStore(session)
+        self._tokens = tokens
+        self._sessions = sessions
 
     def authenticate(self, token: str) -> User:
         """The user acting with *token*.
@@ -149,10 +157,8 @@ class AuthService:
     def session_user(self, key: str) -> User | None:
         """The user of a session's key, or None: unknown, ended, expired, or its token
         revoked or expired."""
-        try:
+        with read_transaction(self._session):
             found = self._sessions.get_with_credential(hash_session_key(key))
-        finally:
-            self._session.rollback()
         if found is None:
             return None
         web_session, credential = found
@@ -183,12 +189,20 @@ class UserService:
     Every change is recorded in the audit log, in the same transaction.
     """
 
-    def __init__(self, session: Session, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings | None = None,
+        *,
+        users: UserStore,
+        tokens: TokenStore,
+        audit: AuditStore,
+    ) -> None:
         self._session = session
         self._settings = settings or Settings()
-        self._users = UserStore(session)
-        self._tokens = TokenStore(session)
-        self._audit = AuditStore(session)
+        self._users = users
+        self._tokens = tokens
+        self._audit = audit
 
     def create_user(
         self,

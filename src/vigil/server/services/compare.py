@@ -43,10 +43,11 @@ from vigil.analysis import (
 from vigil.verify.units import conversion_factor
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import Artifact, JobSummary, PackageChanges
-from ..exceptions import InvalidRequestError, NotFoundError
+from ..exceptions import BranchNotFoundError, InvalidRequestError, NotFoundError
 from ..storage.artifacts import ArtifactStore
-from ..storage.compare import CompareStore, JobValue
+from ..storage.compare import CompareStore, SeriesMeasurement
 from ..storage.jobs import JobStore
 from ..storage.metrics import MetricStore
 from .jobs import JobService
@@ -58,7 +59,6 @@ __all__ = [
     "SORT_KEYS",
     "UNUSUAL_Z",
     "BranchActivity",
-    "BranchNotFoundError",
     "CompareQuery",
     "CompareService",
     "Comparison",
@@ -70,12 +70,6 @@ __all__ = [
     "robust_noise",
     "select_deltas",
 ]
-
-
-class BranchNotFoundError(NotFoundError):
-    """No job ran on the branch asked for."""
-
-    code = "branch_not_found"
 
 
 DEFAULT_HISTORY = 30
@@ -296,16 +290,28 @@ class CompareService:
         Server settings (the default branch).
     jobs
         The job service, for the package changes.
+    store, job_store, metrics, artifacts
+        The stores it works on.
     """
 
-    def __init__(self, session: Session, settings: Settings, jobs: JobService) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        jobs: JobService,
+        *,
+        store: CompareStore,
+        job_store: JobStore,
+        metrics: MetricStore,
+        artifacts: ArtifactStore,
+    ) -> None:
         self._session = session
         self._settings = settings
         self._jobs_service = jobs
-        self._store = CompareStore(session)
-        self._jobs = JobStore(session)
-        self._metrics = MetricStore(session)
-        self._artifacts = ArtifactStore(session)
+        self._store = store
+        self._jobs = job_store
+        self._metrics = metrics
+        self._artifacts = artifacts
 
     def compare(self, query: CompareQuery) -> Comparison:
         """The comparison *query* asks for, its deltas filtered and sorted as it says.
@@ -327,7 +333,7 @@ class CompareService:
             No comparable baseline job exists.
         """
         query.check()
-        try:
+        with read_transaction(self._session):
             if query.branch is not None:
                 a_id, b_id = self._branch_pair(query)
                 mode = "branch"
@@ -335,8 +341,6 @@ class CompareService:
                 assert query.a is not None and query.b is not None
                 a_id, b_id, mode = query.a, query.b, "jobs"
             comparison = self._compare(mode, a_id, b_id, query.history)
-        finally:
-            self._session.rollback()
         comparison.total = len(comparison.deltas)
         comparison.counts = dict(Counter(d.change for d in comparison.deltas))
         comparison.deltas = select_deltas(comparison.deltas, query)
@@ -344,15 +348,13 @@ class CompareService:
 
     def recent_branches(self, limit: int = 50) -> list[BranchActivity]:
         """Branches other than the default one, most recently active first."""
-        try:
+        with read_transaction(self._session):
             return [
                 BranchActivity(name, count, last)
                 for name, count, last in self._store.recent_branches(
                     exclude=self._settings.default_branch, limit=limit
                 )
             ]
-        finally:
-            self._session.rollback()
 
     def _branch_pair(self, query: CompareQuery) -> tuple[int, int]:
         branch = query.branch
@@ -370,14 +372,7 @@ class CompareService:
         assert summary is not None
         facts = summary.facts
         at = facts.run_at or summary.created_at
-        base = self._store.latest_comparable_job_id(
-            branch=baseline,
-            dataset=facts.dataset,
-            instrument=facts.instrument,
-            filter_name=facts.filter_name,
-            environment=facts.environment,
-            at=at,
-        )
+        base = self._store.latest_comparable_job_id(facts, branch=baseline, at=at)
         if base is None:
             raise NotFoundError(
                 f"No job of the baseline branch {baseline!r} ran on dataset"
@@ -465,7 +460,7 @@ def _in_unit(value: float | None, unit: str, target: str) -> float | None:
 
 
 def judge(
-    series: JobValue,
+    series: SeriesMeasurement,
     a: float | None,
     b: float | None,
     *,

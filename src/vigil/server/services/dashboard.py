@@ -9,41 +9,56 @@ measurement's dataId; values convert to the threshold's unit; NaN gives no verdi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vigil.verify import ThresholdSpecification, VerifyError, query_metadata
-from vigil.verify.units import convert
-
-from ..cache import LruCache
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import (
-    Artifact,
-    Blob,
-    JobDetail,
     JobSummary,
     MetricInfo,
-    PackageChanges,
-    Page,
     SeriesInfo,
     SeriesPoint,
-    SpecificationInfo,
 )
-from ..domain.analysis_settings import AnalysisSettings, MetricAnalysisSettings
+from ..domain.analysis_settings import AnalysisSettings
 from ..domain.regressions import RegressionMarker
-from ..exceptions import InvalidRequestError, MetricNotFoundError, NotFoundError
+from ..exceptions import BranchNotFoundError, InvalidRequestError, MetricNotFoundError
 from ..storage import JobFilter, JobStore, MetricStore, SeriesStore, SpecificationStore
-from ..storage.dashboard import Counts, DashboardStore, JobValue
+from ..storage.dashboard import DashboardStore
 from ..storage.regressions import RegressionStore
-from ._dashboard_cache import DashboardCache, SeriesFrame
+from ._dashboard_cache import (
+    DashboardCache,
+    FailingSpec,
+    Overview,
+    PackageFingerprints,
+    SeriesFrame,
+)
+from ._dashboard_views import (
+    DataIdRow,
+    DataIdView,
+    JobListView,
+    JobView,
+    MeasurementVerdicts,
+    MetricGroup,
+    MetricQuery,
+    MetricSummary,
+    MetricView,
+    points_frame,
+)
+from ._specifications import (
+    SpecThreshold,
+    Verdict,
+    evaluate,
+    failing_count,
+    fails_further,
+    series_thresholds,
+    tag_rank,
+    thresholds_for,
+)
 from .artifacts import ArtifactService
 from .jobs import JobService
 from .series import SeriesQuery, SeriesService
@@ -55,7 +70,6 @@ __all__ = [
     "BAND_KEYS",
     "MAX_POINTS",
     "PERIODS",
-    "BranchNotFoundError",
     "DashboardService",
     "DataIdRow",
     "DataIdView",
@@ -96,246 +110,6 @@ BAND_KEYS = ("band", "filter", "physical_filter", "abstract_filter")
 _RECENT_MAIN_JOBS = 300
 
 
-class BranchNotFoundError(NotFoundError):
-    """No job ran on a branch named in the request."""
-
-    code = "branch_not_found"
-
-
-@dataclass(slots=True)
-class SpecThreshold:
-    """A specification's threshold as it applies to a series.
-
-    ``value`` is converted to the metric's unit; None when its unit does not convert.
-    """
-
-    spec: SpecificationInfo
-    value: float | None
-    selected: bool
-
-    @property
-    def short_name(self) -> str:
-        """The last part of the specification name."""
-        return self.spec.name.rsplit(".", 1)[-1]
-
-    @property
-    def tag(self) -> str | None:
-        """``minimum``, ``design`` or ``stretch`` if tagged so, else None."""
-        for tag in ("minimum", "design", "stretch"):
-            if tag in self.spec.tags:
-                return tag
-        return None
-
-
-@dataclass(slots=True)
-class Verdict:
-    """One specification against one measurement: ``pass``, ``fail``, ``nan`` or ``error``.
-
-    ``error`` means the value's unit does not convert to the threshold's.
-    """
-
-    spec: SpecificationInfo
-    status: str
-
-
-@dataclass(slots=True)
-class MeasurementVerdicts:
-    """A measurement of a job and its verdicts."""
-
-    value: JobValue
-    verdicts: list[Verdict]
-    blob_refs: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        """``fail`` if any verdict fails, else ``pass`` if any passes, else ``none``."""
-        statuses = {v.status for v in self.verdicts}
-        if "fail" in statuses:
-            return "fail"
-        if "pass" in statuses:
-            return "pass"
-        return "none"
-
-
-@dataclass(slots=True)
-class FailingSpec:
-    """A specification failed by the latest main-line jobs."""
-
-    spec: SpecificationInfo
-    failing: int
-    evaluated: int
-    worst_value: float
-    unit: str
-    worst_job_id: int
-    dataset: str | None
-
-
-@dataclass(slots=True)
-class Overview:
-    """What the overview page shows."""
-
-    counts: Counts
-    latest_jobs: list[JobSummary]
-    failing: list[FailingSpec]
-    failing_truncated: bool
-    main_branch: str
-    checked_jobs: int
-
-
-@dataclass(slots=True)
-class MetricSummary:
-    """A metric with how many series and specifications it has."""
-
-    metric: MetricInfo
-    series_count: int
-    spec_count: int
-
-
-@dataclass(slots=True)
-class MetricGroup:
-    """The metrics of one package."""
-
-    package: str
-    metrics: list[MetricSummary]
-
-
-@dataclass(slots=True)
-class MetricQuery:
-    """The state of a metric page, all of it in the query string."""
-
-    dataset: str | None = None
-    data_id: dict[str, Any] | None = None
-    band: str | None = None
-    environment: str | None = None
-    period: str = "1y"
-    x: Literal["time", "commit"] = "time"
-    view: Literal["time", "branch"] = "time"
-    branches: list[str] | None = None
-    specs: list[str] | None = None
-    last: int = 10
-
-
-@dataclass(slots=True)
-class MetricView:
-    """A metric page: the chosen series, its points, its thresholds, the options."""
-
-    metric: MetricInfo
-    query: MetricQuery
-    series: SeriesInfo | None
-    candidates: list[SeriesInfo]
-    frame: pd.DataFrame
-    thresholds: list[SpecThreshold]
-    branches: list[str]
-    shown_branches: list[str]
-    main_branch: str
-    failing_count: int
-    truncated: bool
-    message: str | None
-    datasets: list[str]
-    bands: list[str]
-    data_ids: list[dict[str, Any]]
-    environments: list[str]
-    since: datetime | None
-    markers: list[RegressionMarker] = field(default_factory=list)
-    data_key: Hashable | None = None
-    """Equal for two views whose frames hold the same points (None: not known)."""
-    analysis: MetricAnalysisSettings = field(default_factory=MetricAnalysisSettings)
-    """The metric's analysis settings (``VIGIL_ANALYSIS_SETTINGS_FILE``)."""
-
-
-@dataclass(slots=True)
-class JobView:
-    """A job page."""
-
-    detail: JobDetail
-    previous: JobSummary | None
-    changes: PackageChanges | None
-    measurements: list[MeasurementVerdicts]
-    blobs: list[Blob]
-    artifacts: list[Artifact]
-    main_branch: str
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """How many measurements fail, pass, and have no verdict."""
-        out = {"fail": 0, "pass": 0, "none": 0}
-        for m in self.measurements:
-            out[m.status] += 1
-        return out
-
-
-@dataclass(slots=True)
-class JobListView:
-    """A page of jobs and the values its filters offer."""
-
-    page: Page[JobSummary]
-    datasets: list[str]
-    branches: list[str]
-    environments: list[str]
-
-
-@dataclass(slots=True)
-class DataIdRow:
-    """One dataId's value in a job, with its verdict against the chosen threshold."""
-
-    data_id: dict[str, Any]
-    value: float | None
-    unit: str
-    status: str
-    series_key: str
-
-
-@dataclass(slots=True)
-class DataIdView:
-    """The values of a metric per dataId in one job."""
-
-    metric: MetricInfo
-    job: JobSummary | None
-    rows: list[DataIdRow]
-    row_key: str | None
-    col_key: str | None
-    threshold: SpecThreshold | None
-    thresholds: list[SpecThreshold]
-    datasets: list[str]
-    dataset: str | None
-    band: str | None
-    bands: list[str]
-    message: str | None
-
-
-class PackageFingerprints:
-    """Per-job package fingerprints of one database, kept across requests.
-
-    A job's packages never change once stored (ingest is idempotent), so this cache
-    goes stale only when jobs are deleted (SQLite may then give a deleted job's id to a
-    new one): `sync` forgets it all then. It bounds the cost of "packages changed" on
-    large series. It belongs to a process context (one database): job ids mean nothing
-    across databases.
-    """
-
-    def __init__(self, size: int = 200_000) -> None:
-        self._items: LruCache[int, frozenset[tuple[Any, ...]]] = LruCache(size)
-        self._generation: int | None = None
-
-    def sync(self, generation: int) -> None:
-        """Forget every job when data were removed since the last call (`series_version`)."""
-        if generation != self._generation:
-            self._items.clear()
-            self._generation = generation
-
-    def get(
-        self, store: DashboardStore, job_ids: Sequence[int]
-    ) -> dict[int, frozenset[tuple[Any, ...]]]:
-        found = {j: f for j in job_ids if (f := self._items.get(j)) is not None}
-        missing = [j for j in job_ids if j not in found]
-        if missing:
-            fetched = store.package_fingerprints(missing)
-            found.update(fetched)
-            for job_id, prints in fetched.items():
-                self._items.put(job_id, prints)
-        return found
-
-
 class DashboardService:
     """The reads behind the dashboard's pages.
 
@@ -347,6 +121,8 @@ class DashboardService:
         Server settings (the default branch).
     jobs, series, artifacts
         The services whose reads the pages reuse.
+    store, job_store, metrics, specs, series_store, regressions
+        The stores the pages read.
     fingerprints
         The process's cache of job package fingerprints.
     cache
@@ -360,6 +136,13 @@ class DashboardService:
         jobs: JobService,
         series: SeriesService,
         artifacts: ArtifactService,
+        *,
+        store: DashboardStore,
+        job_store: JobStore,
+        metrics: MetricStore,
+        specs: SpecificationStore,
+        series_store: SeriesStore,
+        regressions: RegressionStore,
         fingerprints: PackageFingerprints | None = None,
         cache: DashboardCache | None = None,
         analysis: AnalysisSettings | None = None,
@@ -372,11 +155,12 @@ class DashboardService:
         self._jobs = jobs
         self._series_service = series
         self._artifacts = artifacts
-        self._store = DashboardStore(session)
-        self._job_store = JobStore(session)
-        self._metrics = MetricStore(session)
-        self._specs = SpecificationStore(session)
-        self._series = SeriesStore(session)
+        self._store = store
+        self._job_store = job_store
+        self._metrics = metrics
+        self._specs = specs
+        self._series = series_store
+        self._regressions = regressions
 
     @property
     def main_branch(self) -> str:
@@ -391,10 +175,8 @@ class DashboardService:
         "Now" is the newest main-line job of each kind (dataset, instrument, filter,
         environment, CI job) among the last few hundred main-line jobs.
         """
-        try:
+        with read_transaction(self._session):
             version = (self._store.data_version(), latest, failing_limit)
-        finally:
-            self._session.rollback()
         found = self._cache.overviews.get(version)
         if found is None:
             found = self._overview(latest=latest, failing_limit=failing_limit)
@@ -402,7 +184,7 @@ class DashboardService:
         return found
 
     def _overview(self, *, latest: int, failing_limit: int) -> Overview:
-        try:
+        with read_transaction(self._session):
             counts = self._store.counts()
             latest_jobs = self._job_store.list_summaries(JobFilter(), limit=latest)
             recent = self._job_store.list_summaries(
@@ -417,19 +199,17 @@ class DashboardService:
             values = self._store.job_values(list(jobs))
             metas = self._store.metas(jobs)
             specs = self._store.specifications_of({v.metric_name for v in values})
-        finally:
-            self._session.rollback()
         failing: dict[str, FailingSpec] = {}
         evaluated: dict[str, int] = {}
         for value in values:
             meta = metas.get(value.job_id, {})
-            for verdict in _evaluate(value, specs.get(value.metric_name, ()), meta):
+            for verdict in evaluate(value, specs.get(value.metric_name, ()), meta):
                 name = verdict.spec.name
                 evaluated[name] = evaluated.get(name, 0) + (verdict.status in ("pass", "fail"))
                 if verdict.status != "fail" or value.value is None:
                     continue
                 entry = failing.get(name)
-                worse = entry is None or _further(verdict.spec, value.value, entry.worst_value)
+                worse = entry is None or fails_further(verdict.spec, value.value, entry.worst_value)
                 if entry is None:
                     entry = failing[name] = FailingSpec(
                         verdict.spec, 0, 0, value.value, value.unit, value.job_id, None
@@ -443,7 +223,7 @@ class DashboardService:
             entry.evaluated = evaluated[name]
         # By metric, then the loosest (most serious) failure first.
         ordered = sorted(
-            failing.values(), key=lambda f: (f.spec.metric_name, _tag_rank(f.spec), f.spec.name)
+            failing.values(), key=lambda f: (f.spec.metric_name, tag_rank(f.spec), f.spec.name)
         )
         return Overview(
             counts=counts,
@@ -459,12 +239,10 @@ class DashboardService:
     def metric_groups(self, search: str | None = None) -> list[MetricGroup]:
         """Metrics by package; *search* keeps those whose name, description or tags
         contain it (case-insensitive)."""
-        try:
+        with read_transaction(self._session):
             metrics = self._metrics.list()
             series = self._store.series_per_metric()
             specs = self._store.specs_per_metric()
-        finally:
-            self._session.rollback()
         needle = (search or "").strip().lower()
         groups: dict[str, list[MetricSummary]] = {}
         for metric in metrics:
@@ -492,15 +270,13 @@ class DashboardService:
                 f"period must be one of {', '.join(PERIODS)}, not {query.period!r}.",
                 field="period",
             )
-        try:
+        with read_transaction(self._session):
             metric = self._require_metric(name)
             all_series = self._series.find(metric=name)
             specs = self._specs.list(metric=name)
             environments = self._store.environments()
             if query.branches:
                 self._require_branches(query.branches)
-        finally:
-            self._session.rollback()
         datasets = sorted({s.dataset for s in all_series if s.dataset is not None})
         in_dataset = [s for s in all_series if query.dataset in (None, s.dataset)]
         bands = sorted({b for s in in_dataset if (b := band_of(s.data_id)) is not None})
@@ -511,24 +287,20 @@ class DashboardService:
         span = PERIODS[query.period]
         since = None
         if chosen is not None and span is not None:
-            try:
+            with read_transaction(self._session):
                 last = self._store.last_time(chosen.id)
-            finally:
-                self._session.rollback()
             since = _aware(last) - span if last is not None else None
         markers: list[RegressionMarker] = []
         frame_key: Hashable | None = None
         if chosen is None:
-            cached = SeriesFrame(_frame([], {}), False, {})
+            cached = SeriesFrame(points_frame([], {}), False, {})
         else:
             frame_key, cached = self._series_frame(chosen, metric, query.environment, since)
-            try:
-                markers = RegressionStore(self._session).markers(chosen.series_key)
-            finally:
-                self._session.rollback()
+            with read_transaction(self._session):
+                markers = self._regressions.markers(chosen.series_key)
         meta = cached.last_meta
         thresholds = (
-            _series_thresholds(specs, meta, chosen, metric.unit, query.specs) if chosen else []
+            series_thresholds(specs, meta, chosen, metric.unit, query.specs) if chosen else []
         )
         branches = cached.branches(self.main_branch)
         wanted = set(query.branches) if query.branches else None
@@ -556,7 +328,7 @@ class DashboardService:
             branches=branches,
             shown_branches=[b for b in branches if wanted is None or b in wanted],
             main_branch=self.main_branch,
-            failing_count=_failing_count(frame, thresholds),
+            failing_count=failing_count(frame, thresholds),
             truncated=truncated,
             message=message,
             datasets=datasets,
@@ -578,10 +350,8 @@ class DashboardService:
     ) -> tuple[Hashable, SeriesFrame]:
         """The series' points since *since*, every branch, and their key in the process's
         cache, from which they come while the series has not changed."""
-        try:
+        with read_transaction(self._session):
             version = self._store.series_version(series.id)
-        finally:
-            self._session.rollback()
         self._fingerprints.sync(version[-1])
         key = (series.id, version, metric.unit, environment, since, MAX_POINTS)
         found = self._cache.frames.get(key)
@@ -593,13 +363,13 @@ class DashboardService:
             limit=MAX_POINTS,
         )
         points = history.points.items
-        try:
+        with read_transaction(self._session):
             last_job = [points[-1].job_id] if points else []
             meta = self._store.metas(last_job).get(last_job[0], {}) if last_job else {}
             changed = self._changed_counts(points)
-        finally:
-            self._session.rollback()
-        found = SeriesFrame(_frame(points, changed), history.points.next_cursor is not None, meta)
+        found = SeriesFrame(
+            points_frame(points, changed), history.points.next_cursor is not None, meta
+        )
         self._cache.frames.put(key, found)
         return key, found
 
@@ -649,7 +419,7 @@ class DashboardService:
         JobNotFoundError
             *job_id* does not exist.
         """
-        try:
+        with read_transaction(self._session):
             metric = self._require_metric(name)
             per_dataset: dict[str, int] = {}
             for series in self._series.find(metric=name):
@@ -667,8 +437,6 @@ class DashboardService:
             values = self._store.job_values([job.id], name) if job else []
             meta = self._store.metas([job.id]).get(job.id, {}) if job else {}
             spec_rows = self._specs.list(metric=name)
-        finally:
-            self._session.rollback()
         bands = sorted({b for v in values if (b := band_of(v.data_id)) is not None})
         if band is None and len(bands) > 1:
             # One band at a time: the grid has one cell per dataId without the band.
@@ -677,13 +445,13 @@ class DashboardService:
             values = [v for v in values if band_of(v.data_id) == band]
         # The thresholds that apply to the job as a whole (its meta, with the band).
         context_id = {"band": band} if band else {}
-        thresholds = _thresholds_for(spec_rows, {**meta, **context_id}, metric.unit, specs)
+        thresholds = thresholds_for(spec_rows, {**meta, **context_id}, metric.unit, specs)
         threshold = next((t for t in thresholds if t.selected and t.value is not None), None)
         rows = []
         for v in values:
             status = "none"
             if threshold is not None:
-                verdicts = _evaluate(v, [threshold.spec], meta)
+                verdicts = evaluate(v, [threshold.spec], meta)
                 status = verdicts[0].status if verdicts else "none"
             rows.append(DataIdRow(v.data_id, v.value, v.unit, status, v.series_key))
         from vigil.plots import grid_axes
@@ -721,14 +489,12 @@ class DashboardService:
         BranchNotFoundError
             No job ran on the branch of *filters*.
         """
-        try:
+        with read_transaction(self._session):
             branches = self._store.branches()
             if filters.branch is not None:
                 self._require_branches([filters.branch], branches)
             datasets = self._store.datasets()
             environments = self._store.environments()
-        finally:
-            self._session.rollback()
         page = self._jobs.list_jobs(filters, limit=limit, cursor=cursor)
         return JobListView(page, datasets, branches, environments)
 
@@ -742,27 +508,19 @@ class DashboardService:
         """
         detail = self._jobs.get_job(job_id)
         f = detail.summary.facts
-        try:
+        with read_transaction(self._session):
             previous_id = self._store.previous_comparable_job(
-                job_id,
-                branch=f.branch,
-                dataset=f.dataset,
-                instrument=f.instrument,
-                filter_name=f.filter_name,
-                environment=f.environment,
-                at=f.run_at or detail.summary.created_at,
+                job_id, f, at=f.run_at or detail.summary.created_at
             )
             values = self._store.job_values([job_id])
             specs = self._store.specifications_of({v.metric_name for v in values})
-        finally:
-            self._session.rollback()
         previous = self._jobs.get_summary(previous_id) if previous_id is not None else None
         changes = self._jobs.package_changes(previous_id, job_id) if previous_id else None
         refs = {m.id: m.blob_refs for m in detail.measurements}
         measurements = [
             MeasurementVerdicts(
                 v,
-                _evaluate(v, specs.get(v.metric_name, ()), detail.meta),
+                evaluate(v, specs.get(v.metric_name, ()), detail.meta),
                 refs.get(v.measurement_id, []),
             )
             for v in values
@@ -833,102 +591,6 @@ def _default_series(candidates: Sequence[SeriesInfo]) -> SeriesInfo | None:
     return min(candidates, key=lambda s: (len(s.data_id), s.id))
 
 
-_POINT_FIELDS = attrgetter(
-    "job_id", "time", "value", "unit", "branch", "commit_sha", "pull_request", "environment"
-)
-
-
-def _frame(points: Sequence[SeriesPoint], changed: Mapping[int, int]) -> pd.DataFrame:
-    """The points as the DataFrame `vigil.plots.series_plot` draws."""
-    import pandas as pd
-
-    # One pass over the points (in C), then a column per field.
-    columns = list(zip(*map(_POINT_FIELDS, points), strict=True)) or [()] * 8
-    job_ids, times, values, units, branches, commits, prs, environments = columns
-    return pd.DataFrame(
-        {
-            "job_id": np.array(job_ids, dtype=np.int64),
-            "time": pd.DatetimeIndex(times, tz="UTC") if times else pd.DatetimeIndex([], tz="UTC"),
-            # None (not a number) becomes NaN.
-            "value": np.array(values, dtype=float),
-            "unit": list(units),
-            "branch": list(branches),
-            "commit_sha": list(commits),
-            "pull_request": pd.array(prs, dtype="Int64"),
-            "environment": list(environments),
-            "packages_changed": pd.array(list(map(changed.get, job_ids)), dtype="Int64"),
-        }
-    )
-
-
-def _tag_rank(spec: SpecificationInfo) -> int:
-    for rank, tag in enumerate(("minimum", "design", "stretch")):
-        if tag in spec.tags:
-            return rank
-    return 3
-
-
-def _convert(value: float, from_unit: str | None, to_unit: str | None) -> float | None:
-    try:
-        return convert(value, from_unit or "", to_unit or "")
-    except (VerifyError, ValueError):
-        return None
-
-
-def _thresholds_for(
-    specs: Iterable[SpecificationInfo],
-    context: Mapping[str, Any],
-    unit: str,
-    wanted: Sequence[str] | None,
-) -> list[SpecThreshold]:
-    """The threshold specifications whose ``metadata_query`` matches *context*.
-
-    Selected: those named in *wanted* (full or short names); by default those tagged
-    ``design``, or all when none is.
-    """
-    found = []
-    for spec in specs:
-        if spec.threshold_value is None or spec.threshold_operator is None:
-            continue
-        if not query_metadata(spec.metadata_query, context):
-            continue
-        value = _convert(spec.threshold_value, spec.threshold_unit, unit)
-        found.append(SpecThreshold(spec, value, False))
-    if wanted:
-        names = set(wanted)
-        for t in found:
-            t.selected = t.spec.name in names or t.short_name in names
-    else:
-        design = [t for t in found if "design" in t.spec.tags]
-        for t in design or found:
-            t.selected = True
-    return sorted(found, key=lambda t: (not t.selected, _tag_rank(t.spec), t.spec.name))
-
-
-def _series_thresholds(
-    specs: Iterable[SpecificationInfo],
-    meta: Mapping[str, Any],
-    series: SeriesInfo,
-    unit: str,
-    wanted: Sequence[str] | None,
-) -> list[SpecThreshold]:
-    # A series' jobs share its dataset and dataId; the newest job's meta stands for them.
-    return _thresholds_for(specs, {**meta, **series.data_id}, unit, wanted)
-
-
-def _failing_count(frame: pd.DataFrame, thresholds: Sequence[SpecThreshold]) -> int:
-    from vigil.plots import Threshold, failing_mask
-
-    lines = [
-        Threshold(t.short_name, t.value, t.spec.threshold_operator or "<=")
-        for t in thresholds
-        if t.selected and t.value is not None
-    ]
-    if not lines or frame.empty:
-        return 0
-    return int(failing_mask(frame["value"].to_numpy(dtype=float), lines).sum())
-
-
 def _series_message(frame: pd.DataFrame, truncated: bool) -> str | None:
     n = len(frame)
     if n == 0:
@@ -944,57 +606,3 @@ def _series_message(frame: pd.DataFrame, truncated: bool) -> str | None:
             " period to see the latest."
         )
     return None
-
-
-def _evaluate(
-    value: JobValue, specs: Iterable[SpecificationInfo], meta: Mapping[str, Any]
-) -> list[Verdict]:
-    """*value* against each of *specs* that applies (``vigil.verify`` semantics)."""
-    context = {**meta, **value.data_id}
-    verdicts = []
-    for spec in specs:
-        if spec.threshold_value is None or spec.threshold_operator is None:
-            continue
-        if not query_metadata(spec.metadata_query, context):
-            continue
-        verdicts.append(Verdict(spec, _status(spec, value.value, value.unit)))
-    # Failures first, the loosest (most serious) of them first.
-    order = {"fail": 0, "error": 1, "pass": 2, "nan": 3}
-    verdicts.sort(key=lambda v: (order[v.status], _tag_rank(v.spec), v.spec.name))
-    return verdicts
-
-
-@lru_cache(maxsize=4096)
-def _verify_spec(
-    name: str, value: float, unit: str | None, operator: str
-) -> ThresholdSpecification | None:
-    try:
-        return ThresholdSpecification(
-            name=name, threshold_value=value, threshold_unit=unit or "", operator=operator
-        )
-    except VerifyError:
-        return None
-
-
-def _status(spec: SpecificationInfo, value: float | None, unit: str) -> str:
-    """``pass``/``fail``/``nan`` as `ThresholdSpecification.check` says; ``error`` when
-    the units do not convert or the stored specification is not valid."""
-    if spec.threshold_value is None or spec.threshold_operator is None:
-        return "error"
-    checker = _verify_spec(
-        spec.name, spec.threshold_value, spec.threshold_unit, spec.threshold_operator
-    )
-    if checker is None:
-        return "error"
-    try:
-        passed = checker.check(math.nan if value is None else value, unit)
-    except VerifyError:
-        return "error"
-    return "nan" if passed is None else ("pass" if passed else "fail")
-
-
-def _further(spec: SpecificationInfo, value: float, other: float) -> bool:
-    """Whether *value* fails *spec* by more than *other* does."""
-    if spec.threshold_operator in (">", ">="):
-        return value < other
-    return value > other

@@ -13,9 +13,9 @@ __all__ = ["DatasetService"]
 class DatasetService:
     """Reads dataset summaries."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, datasets: DatasetStore) -> None:
         self._session = session
-        self._datasets = DatasetStore(session)
+        self._datasets = datasets
 
     def list_datasets(self) -> list[DatasetInfo]:
         """Every dataset with its job count, instruments and latest job."""

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain.audit import Actor, AuditEntry
 from ..exceptions import ConflictError, JobNotFoundError, MetricNotFoundError
 from ..storage.artifacts import ArtifactContentStore, ArtifactStore
@@ -51,6 +52,8 @@ class DeletionService:
         The artifact content store.
     ingest_cache
         This process's ingest cache, told at once what was removed.
+    store, artifacts, regressions, queue, audit
+        The stores it works on.
     """
 
     def __init__(
@@ -59,16 +62,22 @@ class DeletionService:
         settings: Settings,
         content: ArtifactContentStore,
         ingest_cache: IngestCache | None = None,
+        *,
+        store: DeletionStore,
+        artifacts: ArtifactStore,
+        regressions: RegressionStore,
+        queue: AnalysisQueueStore,
+        audit: AuditStore,
     ) -> None:
         self._session = session
         self._settings = settings
         self._content = content
         self._ingest_cache = ingest_cache
-        self._store = DeletionStore(session)
-        self._artifacts = ArtifactStore(session)
-        self._regressions = RegressionStore(session)
-        self._queue = AnalysisQueueStore(session)
-        self._audit = AuditStore(session)
+        self._store = store
+        self._artifacts = artifacts
+        self._regressions = regressions
+        self._queue = queue
+        self._audit = audit
 
     def delete_job(self, job_id: int, actor: Actor) -> AuditEntry:
         """Delete a job and what belongs to it; the audit entry says what went.
@@ -201,10 +210,8 @@ class DeletionService:
 
     def _forget_artifact_content(self, hashes: set[str]) -> None:
         """Remove content files no artifact row uses any more (after the commit)."""
-        try:
+        with read_transaction(self._session):
             unused = self._artifacts.unreferenced(hashes)
-        finally:
-            self._session.rollback()
         for sha256 in unused:
             try:
                 self._content.delete(sha256)

@@ -20,6 +20,7 @@ from vigil.verify import DocumentError, Job, ThresholdSpecification, VerifyError
 from vigil.verify.units import convert
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import JobFacts, extract_job_facts, series_key
 from ..domain.analysis_settings import AnalysisSettings
 from ..domain.gate import (
@@ -36,7 +37,8 @@ from ..storage.jobs import JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.regressions import RegressionStore
 from ..storage.series import SeriesStore
-from .regressions import finite, line_values, threshold_specification
+from ._specifications import threshold_specification
+from .regressions import finite, line_values
 
 __all__ = ["GateService"]
 
@@ -96,17 +98,26 @@ class GateService:
     """Runs the gate for stored jobs or job documents (re-runs of one commit)."""
 
     def __init__(
-        self, session: Session, settings: Settings, analysis: AnalysisSettings | None = None
+        self,
+        session: Session,
+        settings: Settings,
+        analysis: AnalysisSettings | None = None,
+        *,
+        jobs: JobStore,
+        series: SeriesStore,
+        metrics: MetricStore,
+        specs: SpecificationStore,
+        regressions: RegressionStore,
     ) -> None:
         self._session = session
         self._settings = settings
         # Per-metric alpha, minimum effect and direction (VIGIL_ANALYSIS_SETTINGS_FILE).
         self._analysis = analysis if analysis is not None else AnalysisSettings()
-        self._jobs = JobStore(session)
-        self._series = SeriesStore(session)
-        self._metrics = MetricStore(session)
-        self._specs = SpecificationStore(session)
-        self._regressions = RegressionStore(session)
+        self._jobs = jobs
+        self._series = series
+        self._metrics = metrics
+        self._specs = specs
+        self._regressions = regressions
 
     def check(
         self,
@@ -142,10 +153,8 @@ class GateService:
         JobNotFoundError
             A stored job that does not exist.
         """
-        try:
+        with read_transaction(self._session):
             return self._check(list(job_ids), list(documents), baseline, fork_commit)
-        finally:
-            self._session.rollback()
 
     def _check(
         self, job_ids: list[int], documents: list[Any], baseline: str, fork_commit: str | None
@@ -455,11 +464,11 @@ def _spec_checks(
         return []
     checks = []
     for spec in specs:
-        passed = _passes(spec, result.new.median, unit)
+        passed = spec.evaluate(result.new.median, unit).passed
         if passed is None:
             continue
         before = (
-            _passes(spec, result.baseline.median, unit)
+            spec.evaluate(result.baseline.median, unit).passed
             if baseline_known and result.baseline.n
             else None
         )
@@ -475,13 +484,6 @@ def _spec_checks(
             )
         )
     return checks
-
-
-def _passes(spec: ThresholdSpecification, value: float, unit: str) -> bool | None:
-    try:
-        return spec.check(value, unit)
-    except (VerifyError, ValueError):
-        return None
 
 
 def _never_ran(facts: JobFacts, line: _Baseline) -> str:

@@ -18,6 +18,7 @@ from vigil.verify import DocumentError, Job, VerifyError
 from vigil.verify.units import convertible
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import (
     Blob,
     JobDetail,
@@ -42,6 +43,7 @@ from ..exceptions import (
 from ..storage.audit import AuditStore
 from ..storage.jobs import JobFilter, JobStore
 from ..storage.metrics import MetricStore, SpecificationStore
+from ..storage.regressions import AnalysisQueueStore
 from ..storage.series import SeriesStore
 from ._cursors import int_cursor
 from ._ingest_cache import IngestCache, fingerprint
@@ -154,18 +156,32 @@ class JobService:
         Server settings (limits).
     cache
         What this process already knows is stored (series ids, definitions).
+    jobs, metrics, specs, series, audit, queue
+        The stores it works on.
     """
 
     def __init__(
-        self, session: Session, settings: Settings, cache: IngestCache | None = None
+        self,
+        session: Session,
+        settings: Settings,
+        cache: IngestCache | None = None,
+        *,
+        jobs: JobStore,
+        metrics: MetricStore,
+        specs: SpecificationStore,
+        series: SeriesStore,
+        audit: AuditStore,
+        queue: AnalysisQueueStore,
     ) -> None:
         self._session = session
         self._settings = settings
         self._cache = cache if cache is not None else IngestCache()
-        self._jobs = JobStore(session)
-        self._metrics = MetricStore(session)
-        self._specs = SpecificationStore(session)
-        self._series = SeriesStore(session)
+        self._jobs = jobs
+        self._metrics = metrics
+        self._specs = specs
+        self._series = series
+        self._audit = audit
+        self._queue = queue
 
     # Ingest ---------------------------------------------------------------------------
 
@@ -264,11 +280,9 @@ class JobService:
             A job with this identifier was stored with other content. Jobs stored
             before content hashes were kept (NULL) are taken as the same.
         """
-        try:
+        with read_transaction(self._session):
             found, stored = self._jobs.content_hash_by_identifier(identifier)
             existing = self._jobs.get_summary_by_identifier(identifier) if found else None
-        finally:
-            self._session.rollback()
         if existing is not None and stored is not None and stored != digest:
             raise ConflictError(
                 f"A job with the identifier {identifier!r} is already stored, with other"
@@ -313,7 +327,7 @@ class JobService:
     ) -> IngestResult:
         now = datetime.now(UTC)
         # A job or metric deleted (by any process) makes remembered ids and definitions stale.
-        self._cache.sync(AuditStore(self._session).data_generation())
+        self._cache.sync(self._audit.data_generation())
         cache = self._cache
         directions = spec_directions(job.specs.values())
 
@@ -443,7 +457,7 @@ class JobService:
                     links.append({"measurement_id": mid, "blob_id": blob_id})
         self._jobs.insert_measurement_blobs(links)
         self._jobs.insert_packages(job_id, extract_packages(job.meta))
-        enqueue_analysis(self._session, self._settings, job_id, facts.branch, series_ids.values())
+        enqueue_analysis(self._queue, self._settings, job_id, facts.branch, series_ids.values())
         learned.update(
             series_ids={k: series_ids[k] for k in missing_series},
             metric_units=learned_units,

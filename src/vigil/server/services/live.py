@@ -194,6 +194,10 @@ class LiveFeed:
         with self._sessions() as session:
             return LiveEventStore(session).last_id()
 
+    def open(self) -> None:
+        """Accept streams (the server starts, or starts again after `close`)."""
+        self._closed = False
+
     def close(self) -> None:
         """End every stream (the server stops) and stop reading."""
         self._closed = True

@@ -20,18 +20,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import threading
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-import re2
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import Page
 from ..domain.logs import (
     LogBatch,
@@ -44,7 +42,8 @@ from ..domain.logs import (
     LogSearch,
     required_texts,
 )
-from ..exceptions import InvalidRequestError, NotFoundError
+from ..exceptions import NotFoundError
+from ..storage.event_sources import EventSourceStore
 from ..storage.live import LiveEventStore
 from ..storage.logs import (
     GramNeed,
@@ -52,10 +51,10 @@ from ..storage.logs import (
     SearchTimeoutError,
     TextNeed,
     literal_grams,
-    search_pattern,
 )
-from ..storage.monitor import EventSourceStore
 from ._cursors import int_cursor
+from ._log_pruning import PruneSchedule
+from ._log_regex import SearchPattern, UnsupportedRegexError, compile_regex, python_flags
 from .live import Publisher, line_notices
 
 __all__ = [
@@ -80,9 +79,6 @@ _MIN_SEARCH_SECONDS = 0.1
 """A statement of a search is stopped after ``VIGIL_LOG_SEARCH_SECONDS`` but never sooner
 than this: each page of a search then moves its cursor on (a window of lines takes
 milliseconds), whatever the limit."""
-_PRUNE_EVERY = timedelta(hours=1)
-_last_prune: dict[str, datetime] = {}
-_prune_lock = threading.Lock()
 
 
 class LogRunNotFoundError(NotFoundError):
@@ -98,153 +94,6 @@ class LogIngestResult:
     run_id: int
     stored: int
     duplicate: bool
-
-
-class UnsupportedRegexError(InvalidRequestError):
-    """A regular expression uses what RE2 leaves out (a backreference, a lookaround...)."""
-
-    status_code = 422
-    code = "unsupported_regex"
-
-
-class SearchPattern(Protocol):
-    """A compiled search expression (RE2's)."""
-
-    @property
-    def pattern(self) -> str:
-        """The expression."""
-
-    def search(self, text: str) -> object | None:
-        """A match in *text*, or None."""
-
-
-def compile_regex(pattern: str) -> SearchPattern:
-    """Compile a search expression with RE2, which matches in linear time.
-
-    RE2 takes Python's syntax but for what needs backtracking (backreferences,
-    lookarounds, atomic groups, possessive quantifiers, conditionals) and a few spellings
-    (``\\z`` for ``\\Z``, ``\\x{...}`` for ``\\u...``; no ``(?x)``; at most 1,000
-    repetitions).
-
-    Raises
-    ------
-    InvalidRequestError
-        It does not compile (400); the message says where and why.
-    UnsupportedRegexError
-        It would compile in Python but uses what RE2 does not support (422); the message
-        names it.
-    """
-    try:
-        compiled: SearchPattern = search_pattern(pattern)
-        return compiled
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else b""
-        re2_message = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else reason
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        parsed = _parser.parse(pattern)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        raise InvalidRequestError(
-            f"The regular expression {pattern!r} does not compile: {exc.msg}{where}."
-            " Escape special characters such as ( [ . * + ? with a backslash.",
-            field="regex",
-        ) from None
-    except Exception:  # Python's parser refused it otherwise (a recursion limit...)
-        parsed = None
-    what = _unsupported(parsed, re2_message)
-    raise UnsupportedRegexError(
-        f"The regular expression {pattern!r} uses {what}, which log searches do not support:"
-        " they use RE2's syntax, whose matching time cannot blow up (see the log search"
-        " section of docs/monitor.md).",
-        field="regex",
-    )
-
-
-_UNSUPPORTED_NODES = {
-    "GROUPREF": "a backreference \\1 or (?P=name)",
-    "GROUPREF_EXISTS": "a conditional group (?(1)...)",
-    "ATOMIC_GROUP": "an atomic group (?>...)",
-    "POSSESSIVE_REPEAT": "a possessive quantifier *+, ++, ?+ or {m,n}+",
-}
-_UNSUPPORTED_FLAGS = {
-    re.VERBOSE: "the verbose flag (?x)",
-    re.ASCII: "the ASCII flag (?a)",
-    re.LOCALE: "the locale flag (?L)",
-}
-
-
-def _unsupported(parsed: Any, re2_message: str) -> str:
-    """What in an expression RE2 lacks: from Python's parse when it names it, else from
-    RE2's own message."""
-    if parsed is not None:
-        found = _unsupported_node(parsed.data if hasattr(parsed, "data") else parsed)
-        if found is not None:
-            return found
-        for flag, name in _UNSUPPORTED_FLAGS.items():
-            if parsed.state.flags & flag:
-                return name
-    hints = {
-        "invalid repetition size": "a repetition count over 1,000",
-        "bad repetition operator": "a possessive quantifier *+, ++, ?+ or {m,n}+",
-        "pattern too large": "more than RE2's memory limit for one expression allows",
-        "invalid escape sequence: \\Z": "\\Z (write \\z for the end of the text)",
-        "invalid escape sequence: \\u": "\\u (write \\x{hhhh} for a character by its code)",
-        "invalid escape sequence: \\U": "\\U (write \\x{hhhhhh} for a character by its code)",
-        "invalid escape sequence: \\N": "\\N{...} (write \\x{hhhh} for a character by its code)",
-        "invalid perl operator: (?#": "a comment (?#...)",
-        "invalid perl operator: (?x": "the verbose flag (?x)",
-    }
-    for start, name in hints.items():
-        if re2_message.startswith(start):
-            return name
-    return f"what RE2 refuses ({re2_message})"
-
-
-def _unsupported_node(items: Any) -> str | None:
-    for op, argument in items:
-        name = str(op)
-        if name in _UNSUPPORTED_NODES:
-            return _UNSUPPORTED_NODES[name]
-        if name in ("ASSERT", "ASSERT_NOT"):
-            direction, _sub = argument
-            negative = "negative " if name == "ASSERT_NOT" else ""
-            if direction < 0:
-                return f"a {negative}lookbehind {'(?<!' if negative else '(?<='}...)"
-            return f"a {negative}lookahead {'(?!' if negative else '(?='}...)"
-        for sub in _subpatterns(argument):
-            found = _unsupported_node(sub)
-            if found is not None:
-                return found
-    return None
-
-
-def _subpatterns(argument: Any) -> list[Any]:
-    if hasattr(argument, "data") and hasattr(argument, "state"):
-        return [argument]
-    if isinstance(argument, tuple | list):
-        return [sub for item in argument for sub in _subpatterns(item)]
-    return []
-
-
-def _python_view(pattern: str) -> int | None:
-    """The flags of *pattern* as Python's parser reads it, when it reads it as RE2 does;
-    None otherwise (then nothing is taken from the parse).
-
-    Python refuses most of RE2's own syntax (``\\pL``, ``\\Q...\\E``, ``(?U)``,
-    ``(?<name>...)``) and only warns on its POSIX classes (``[[:alpha:]]``): any warning
-    counts as a refusal.
-    """
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            flags: int = _parser.parse(pattern).state.flags
-        return flags
-    except Exception:
-        return None
 
 
 def _process_row(run_id: int, process: LogProcessEnd) -> dict[str, Any]:
@@ -273,17 +122,31 @@ class LogService:
         Limits (search time, retention).
     publish
         Woken once the live events of new lines are committed (None: no live events).
+    store, sources, live
+        The stores it works on.
+    pruning
+        When this process last pruned old runs (the process context's); default: a
+        schedule of this service alone.
     """
 
     def __init__(
-        self, session: Session, settings: Settings, publish: Publisher | None = None
+        self,
+        session: Session,
+        settings: Settings,
+        publish: Publisher | None = None,
+        *,
+        store: LogStore,
+        sources: EventSourceStore,
+        live: LiveEventStore,
+        pruning: PruneSchedule | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
         self._publish = publish
-        self._store = LogStore(session)
-        self._sources = EventSourceStore(session)
-        self._live = LiveEventStore(session)
+        self._store = store
+        self._sources = sources
+        self._live = live
+        self._pruning = pruning or PruneSchedule()
 
     # Ingest ---------------------------------------------------------------------------
 
@@ -409,7 +272,7 @@ class LogService:
         budget = self._settings.log_search_seconds
         deadline = started + budget
         stop_at = started + max(budget, _MIN_SEARCH_SECONDS)
-        try:
+        with read_transaction(self._session):
             if pattern is None and not query.text:
                 try:
                     lines = self._store.read_lines(query, limit=limit + 1, deadline=stop_at)
@@ -419,8 +282,6 @@ class LogService:
                     return LogSearch(lines[:limit], str(lines[limit - 1].id), len(lines), False)
                 return LogSearch(lines, None, len(lines), False)
             return _Scan(self._store, self._session, query, pattern).run(limit, deadline, stop_at)
-        finally:
-            self._session.rollback()
 
     # Retention ------------------------------------------------------------------------
 
@@ -442,12 +303,8 @@ class LogService:
         """Prune at most once an hour per database and process."""
         if self._settings.log_retention_days is None:
             return
-        key = str(self._session.get_bind().engine.url)
-        with _prune_lock:
-            last = _last_prune.get(key)
-            if last is not None and now - last < _PRUNE_EVERY:
-                return
-            _last_prune[key] = now
+        if not self._pruning.due(str(self._session.get_bind().engine.url), now):
+            return
         try:
             removed = self.prune(now)
         except Exception:  # retention must never break an ingest
@@ -491,7 +348,7 @@ class _Scan:
         if pattern is not None:
             # The literal texts come from Python's parse of the expression, taken only
             # when Python reads it as RE2 does (RE2's own syntax is left without any).
-            flags = _python_view(pattern.pattern)
+            flags = python_flags(pattern.pattern)
             ignore_case = flags is not None and bool(flags & re.IGNORECASE)
             if flags is not None:
                 needs = required_texts(pattern.pattern)

@@ -31,10 +31,12 @@ class LoadResult:
 class MetricService:
     """Reads and loads metric and specification definitions."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(
+        self, session: Session, *, metrics: MetricStore, specs: SpecificationStore
+    ) -> None:
         self._session = session
-        self._metrics = MetricStore(session)
-        self._specs = SpecificationStore(session)
+        self._metrics = metrics
+        self._specs = specs
 
     def load_tree(self, path: Path) -> LoadResult:
         """Load a verify_metrics tree (``metrics/`` and, if present, ``specs/``).

@@ -1,4 +1,4 @@
-"""Subscriptions, and the digests that tell people about new regressions.
+"""The digests that tell people about new regressions (subscriptions: `.subscriptions`).
 
 New records are announced once: per job whose analysis found them, every recipient
 (subscriber, stakeholder of a requirement, author of a suspect commit) gets one digest
@@ -17,45 +17,35 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import secrets
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..domain import User
 from ..domain.regressions import (
-    CHANNELS,
-    NOTIFY_ON,
     JobRef,
     RegressionDetail,
+    RegressionStatus,
     SeriesFacts,
-    Subscription,
-    SubscriptionDraft,
-    compile_metric_pattern,
 )
-from ..exceptions import NotFoundError, VigilError
+from ..storage.analysis_queue import AnalysisQueueStore
 from ..storage.metrics import MetricStore, SpecificationStore
-from ..storage.regressions import (
-    AnalysisQueueStore,
-    OutboxStore,
-    RegressionStore,
-    SubscriptionStore,
-)
+from ..storage.regressions import RegressionStore
+from ..storage.subscriptions import OutboxStore, SubscriptionStore
 from ._email_digest import email_digest, series_label
 from ._email_plot import change_plot
 from .regressions import RegressionService, line_values
-from .webhook_targets import (
-    REFUSED_PRIVATE,
-    TargetPolicy,
-    TargetRefusedError,
-    resolve_target,
+from .subscriptions import (
+    EMAIL_RE,
+    WEBHOOK_KEY_PREFIX,
+    InvalidSubscriptionError,
+    SubscriptionNotFoundError,
+    SubscriptionService,
+    new_secret,
 )
 
 __all__ = [
@@ -69,201 +59,9 @@ __all__ = [
     "render_digest",
 ]
 
-WEBHOOK_KEY_PREFIX = "whsec_"
-"""How a webhook signing key starts (so that secret scanners recognise one)."""
-
 logger = logging.getLogger(__name__)
 
-_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _NOTIFIED_KINDS = ("regression", "change", "spec_failure")
-_FILTER_MAX = 256
-
-
-class InvalidSubscriptionError(VigilError):
-    """A subscription is not acceptable (bad pattern, channel or target)."""
-
-    status_code = 422
-    code = "invalid_subscription"
-
-
-class SubscriptionNotFoundError(NotFoundError):
-    code = "subscription_not_found"
-
-
-def new_secret() -> str:
-    """A fresh webhook signing key: 256 random bits."""
-    return WEBHOOK_KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-class SubscriptionService:
-    """Create, list and delete subscriptions; each user manages their own.
-
-    A webhook subscription gets a signing key, returned once by `create` and by
-    `rotate_secret`. Each subscription shows its latest delivery; the network detail of
-    a failure only to administrators.
-    """
-
-    def __init__(self, session: Session, settings: Settings) -> None:
-        self._session = session
-        self._settings = settings
-        self._store = SubscriptionStore(session)
-        self._outbox = OutboxStore(session)
-
-    def create(self, user: User, draft: SubscriptionDraft) -> Subscription:
-        """Subscribe *user*; the target of an email subscription defaults to their email.
-
-        Raises
-        ------
-        InvalidSubscriptionError
-            A malformed metric pattern, an unknown channel, a bad address or URL, a URL
-            whose host is or resolves to a non-public address the settings do not
-            allow; the message says what is wrong.
-        """
-        target = _validate(draft, user, TargetPolicy.from_settings(self._settings))
-        now = datetime.now(UTC)
-        secret = new_secret() if draft.channel == "webhook" else None
-        try:
-            new_id = self._store.add(user.id, draft, target, now, secret)
-            self._session.commit()
-        except BaseException:
-            self._session.rollback()
-            raise
-        created = self.get(user, new_id)
-        created.secret = secret
-        return created
-
-    def rotate_secret(self, user: User, subscription_id: int) -> Subscription:
-        """Give a webhook subscription a new signing key, returned in the answer only.
-
-        The old key stops at once: deliveries from now on are signed with the new one.
-
-        Raises
-        ------
-        InvalidSubscriptionError
-            The subscription is not a webhook one (only webhooks are signed).
-        """
-        found = self.get(user, subscription_id)
-        if found.channel != "webhook":
-            raise InvalidSubscriptionError(
-                f"Only webhook subscriptions have a signing key, not {found.channel} ones.",
-                field="channel",
-            )
-        secret = new_secret()
-        try:
-            self._store.set_secret(subscription_id, secret, datetime.now(UTC))
-            self._session.commit()
-        except BaseException:
-            self._session.rollback()
-            raise
-        rotated = self.get(user, subscription_id)
-        rotated.secret = secret
-        return rotated
-
-    def list(self, user: User, *, everyone: bool = False) -> list[Subscription]:
-        """The user's subscriptions; an administrator may ask for everyone's."""
-        try:
-            found = self._store.find(None if everyone and user.is_admin else user.id)
-            self._with_deliveries(user, found)
-        finally:
-            self._session.rollback()
-        return found
-
-    def get(self, user: User, subscription_id: int) -> Subscription:
-        """One subscription of the user (any, for an administrator)."""
-        try:
-            found = self._store.get(subscription_id)
-            if found is None or (found[1] != user.id and not user.is_admin):
-                raise SubscriptionNotFoundError(
-                    f"You have no subscription with the id {subscription_id}."
-                )
-            self._with_deliveries(user, [found[0]])
-        finally:
-            self._session.rollback()
-        return found[0]
-
-    def _with_deliveries(self, user: User, subscriptions: Sequence[Subscription]) -> None:
-        latest = self._outbox.latest_deliveries(s.id for s in subscriptions)
-        for subscription in subscriptions:
-            delivery = latest.get(subscription.id)
-            if delivery is not None and not user.is_admin:
-                # Which addresses a host resolves to, "connection refused" or "timed out"
-                # while connecting: what would map a network from the outside.
-                delivery.error_detail = None
-            subscription.last_delivery = delivery
-
-    def delete(self, user: User, subscription_id: int) -> None:
-        """Remove a subscription of the user (any, for an administrator)."""
-        self.get(user, subscription_id)
-        try:
-            self._store.delete(subscription_id)
-            self._session.commit()
-        except BaseException:
-            self._session.rollback()
-            raise
-
-
-def _validate(draft: SubscriptionDraft, user: User, policy: TargetPolicy) -> str:
-    if draft.channel not in CHANNELS:
-        raise InvalidSubscriptionError(
-            f"channel must be one of {', '.join(CHANNELS)}, not {draft.channel!r}.",
-            field="channel",
-        )
-    if draft.notify_on not in NOTIFY_ON:
-        raise InvalidSubscriptionError(
-            f"notify_on must be one of {', '.join(NOTIFY_ON)}, not {draft.notify_on!r}.",
-            field="notify_on",
-        )
-    for name in ("metric_pattern", "package", "tag", "dataset"):
-        value = getattr(draft, name)
-        if value is not None:
-            value = value.strip() or None
-            setattr(draft, name, value)
-        if name != "metric_pattern" and value is not None and len(value) > _FILTER_MAX:
-            raise InvalidSubscriptionError(
-                f"{name} has at most {_FILTER_MAX} characters.", field=name
-            )
-    if draft.metric_pattern is not None:
-        try:
-            compile_metric_pattern(draft.metric_pattern)
-        except ValueError as exc:
-            raise InvalidSubscriptionError(
-                f"The metric pattern is malformed: {exc}.", field="metric_pattern"
-            ) from None
-    target = (draft.target or "").strip()
-    if draft.channel == "email":
-        target = target or (user.email or "")
-        if not target:
-            raise InvalidSubscriptionError(
-                "An email subscription needs a `target` address (your user has no email).",
-                field="target",
-            )
-        if not _EMAIL_RE.match(target) or len(target) > 256:
-            raise InvalidSubscriptionError(f"{target!r} is not an email address.", field="target")
-        return target
-    malformed = InvalidSubscriptionError(
-        f"A {draft.channel} subscription needs an http(s) URL as `target`, not {target!r}.",
-        field="target",
-    )
-    try:
-        scheme = urlsplit(target).scheme
-    except ValueError:  # a broken IPv6 literal
-        scheme = ""
-    if scheme not in ("http", "https") or len(target) > 2048:
-        raise malformed
-    try:
-        resolve_target(target, policy)
-    except TargetRefusedError as exc:
-        if exc.reason != REFUSED_PRIVATE:
-            raise malformed from None
-        # The same answer whether the name does not resolve or resolves to a refused
-        # address, and no address named: nothing learnt about the server's network.
-        raise InvalidSubscriptionError(
-            f"The `target` {target!r} is refused: its host is not or does not resolve to a"
-            " public address. An administrator can allow private destinations with"
-            " VIGIL_WEBHOOK_ALLOWED_HOSTS.",
-            field="target",
-        ) from None
-    return target
 
 
 # Announcing ------------------------------------------------------------------------------
@@ -285,18 +83,42 @@ def dedupe_key(
 
 
 class NotificationService:
-    """Turns newly found regressions into digests in the outbox."""
+    """Turns newly found regressions into digests in the outbox.
 
-    def __init__(self, session: Session, settings: Settings) -> None:
+    Parameters
+    ----------
+    session
+        The database session.
+    settings
+        Server settings.
+    regressions
+        Reads the details of the regressions a digest tells of.
+    store, queue, outbox, subscriptions, metrics, specs
+        The stores it works on.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        regressions: RegressionService,
+        *,
+        store: RegressionStore,
+        queue: AnalysisQueueStore,
+        outbox: OutboxStore,
+        subscriptions: SubscriptionStore,
+        metrics: MetricStore,
+        specs: SpecificationStore,
+    ) -> None:
         self._session = session
         self._settings = settings
-        self._store = RegressionStore(session)
-        self._queue = AnalysisQueueStore(session)
-        self._outbox = OutboxStore(session)
-        self._subscriptions = SubscriptionStore(session)
-        self._metrics = MetricStore(session)
-        self._specs = SpecificationStore(session)
-        self._regressions = RegressionService(session, settings)
+        self._store = store
+        self._queue = queue
+        self._outbox = outbox
+        self._subscriptions = subscriptions
+        self._metrics = metrics
+        self._specs = specs
+        self._regressions = regressions
 
     def announce(self, limit: int = 1000) -> int:
         """Queue the digests of records not announced yet; return how many messages.
@@ -329,7 +151,7 @@ class NotificationService:
             d
             for d in everything
             if d.regression.kind in _NOTIFIED_KINDS
-            and d.regression.status == "open"
+            and d.regression.status == RegressionStatus.OPEN
             and not d.regression.dissolved
         ]
         rows = []
@@ -412,7 +234,7 @@ class NotificationService:
                     recipients[("email", address, None)].details[d.regression.id] = d
             if self._settings.notify_authors and d.regression.kind == "regression":
                 for commit in d.commits:
-                    if commit.author_email and _EMAIL_RE.match(commit.author_email):
+                    if commit.author_email and EMAIL_RE.match(commit.author_email):
                         key = ("email", commit.author_email, None)
                         recipients[key].details[d.regression.id] = d
         return recipients

@@ -131,15 +131,23 @@ class OutboxService:
         SMTP server, timeouts and retry policy.
     senders
         Override the sender of a channel (``email``, ``webhook``, ``slack``).
+    store, subscriptions
+        The stores it works on.
     """
 
     def __init__(
-        self, session: Session, settings: Settings, senders: dict[str, Sender] | None = None
+        self,
+        session: Session,
+        settings: Settings,
+        senders: dict[str, Sender] | None = None,
+        *,
+        store: OutboxStore,
+        subscriptions: SubscriptionStore,
     ) -> None:
         self._session = session
         self._settings = settings
-        self._store = OutboxStore(session)
-        self._subscriptions = SubscriptionStore(session)
+        self._store = store
+        self._subscriptions = subscriptions
         self._senders: dict[str, Sender] = {
             "email": self._send_email,
             "webhook": self._post,

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..database import read_transaction
 from ..domain import User
 from ..exceptions import (
     AuthenticationError,
@@ -160,6 +161,8 @@ class SasquatchService:
         Checks API tokens.
     topics
         The topics created on this process.
+    metrics
+        The stores it works on.
     """
 
     def __init__(
@@ -168,12 +171,14 @@ class SasquatchService:
         job_service: JobService,
         auth_service: AuthService,
         topics: SasquatchTopics,
+        *,
+        metrics: MetricStore,
     ) -> None:
         self._session = session
         self._jobs = job_service
         self._auth = auth_service
         self._topics = topics
-        self._metrics = MetricStore(session)
+        self._metrics = metrics
 
     def authenticate(self, username: str, token: str) -> User:
         """The user of HTTP Basic credentials: a user name and one of its API tokens.
@@ -275,10 +280,8 @@ class SasquatchService:
 
     def _units(self, names: list[str]) -> dict[str, str]:
         # The dispatcher sends no units: a stored metric's own unit is the value's.
-        try:
+        with read_transaction(self._session):
             return {n: m.unit for n, m in self._metrics.get_many(names).items()}
-        finally:
-            self._session.rollback()
 
     def _check_cluster(self, cluster_id: str) -> None:
         if cluster_id != CLUSTER_ID:

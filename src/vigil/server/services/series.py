@@ -45,10 +45,10 @@ class SeriesHistory:
 class SeriesService:
     """Reads series."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, series: SeriesStore, metrics: MetricStore) -> None:
         self._session = session
-        self._series = SeriesStore(session)
-        self._metrics = MetricStore(session)
+        self._series = series
+        self._metrics = metrics
 
     def list_series(
         self,

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..database import read_transaction
 from ..domain import (
     JobSummary,
     Measurement,
@@ -151,6 +152,8 @@ class SquashService:
         Ingests uploaded jobs.
     auth_service
         Checks API tokens.
+    store, jobs, metrics, specs
+        The stores it works on.
     """
 
     def __init__(
@@ -159,15 +162,20 @@ class SquashService:
         settings: Settings,
         job_service: JobService,
         auth_service: AuthService,
+        *,
+        store: SquashStore,
+        jobs: JobStore,
+        metrics: MetricStore,
+        specs: SpecificationStore,
     ) -> None:
         self._session = session
         self._settings = settings
         self._job_service = job_service
         self._auth = auth_service
-        self._store = SquashStore(session)
-        self._jobs = JobStore(session)
-        self._metrics = MetricStore(session)
-        self._specs = SpecificationStore(session)
+        self._store = store
+        self._jobs = jobs
+        self._metrics = metrics
+        self._specs = specs
 
     # Helpers ------------------------------------------------------------------------------
 
@@ -188,10 +196,8 @@ class SquashService:
 
     def _read(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """Run a store read and end its transaction."""
-        try:
+        with read_transaction(self._session):
             return fn(*args, **kwargs)
-        finally:
-            self._session.rollback()
 
     # Writes -------------------------------------------------------------------------------
 
@@ -283,7 +289,7 @@ class SquashService:
         JobNotFoundError
             No job has this id.
         """
-        try:
+        with read_transaction(self._session):
             summary = self._jobs.get_summary(job_id)
             if summary is None:
                 raise JobNotFoundError(f"Job `{job_id}` not found.", field="job_id")
@@ -296,8 +302,6 @@ class SquashService:
                 measurements=self._with_blobs(measurements[:size]),
                 measurements_truncated=len(measurements) > size,
             )
-        finally:
-            self._session.rollback()
 
     def get_ci_job(self, ci_id: str, ci_name: str | None, environment: str) -> SquashJob:
         """The latest job of a CI run (``GET /jenkins/<ci_id>``).
@@ -322,7 +326,7 @@ class SquashService:
         and CI job (``ci_name``) with another run id. Without a current or a previous
         run the list is empty, as in SQuaSH.
         """
-        try:
+        with read_transaction(self._session):
             current = self._store.find_ci_job(environment, ci_id, ci_name)
             if current is None:
                 return SquashCodeChanges(None, None, [])
@@ -333,8 +337,6 @@ class SquashService:
                 return SquashCodeChanges(current, None, [])
             before = {p.name: p for p in self._jobs.list_packages(previous)}
             after = self._jobs.list_packages(current)
-        finally:
-            self._session.rollback()
         changed = [p for p in after if p.name not in before or _differs(before[p.name], p)]
         return SquashCodeChanges(current, previous, changed)
 
@@ -356,15 +358,13 @@ class SquashService:
             *job_id* is given and no job has it.
         """
         size = self.page_limit(limit)
-        try:
+        with read_transaction(self._session):
             if job_id is not None and not self._store.job_exists(job_id):
                 raise JobNotFoundError(f"Job `{job_id}` not found.", field="job_id")
             rows = self._jobs.list_measurements(
                 job_id=job_id, metric=metric, after_id=int_cursor(cursor), limit=size + 1
             )
             items = self._with_blobs(rows[:size])
-        finally:
-            self._session.rollback()
         return SquashPage(items, str(rows[size - 1].id) if len(rows) > size else None)
 
     def _with_blobs(self, measurements: list[Measurement]) -> list[SquashMeasurement]:
@@ -383,12 +383,10 @@ class SquashService:
         JobNotFoundError, NotFoundError
             No such job, or the job has no such blob.
         """
-        try:
+        with read_transaction(self._session):
             if not self._store.job_exists(job_id):
                 raise JobNotFoundError(f"Job `{job_id}` not found.", field="job_id")
             data = self._store.blob_data(job_id, metric, name)
-        finally:
-            self._session.rollback()
         if data is None:
             raise NotFoundError(
                 f"Data blob not found: no measurement of {metric!r} in job {job_id} refers"
@@ -503,12 +501,10 @@ class SquashService:
 
     def defaults(self) -> SquashDefaults:
         """Display defaults: first dataset, package, metric per package, spec per metric."""
-        try:
+        with read_transaction(self._session):
             datasets = self._store.datasets()
             per_package = self._store.first_metric_per_package()
             per_metric = self._store.first_spec_per_metric()
-        finally:
-            self._session.rollback()
         return SquashDefaults(
             dataset=datasets[0] if datasets else None,
             package=per_package[0][0] if per_package else None,

@@ -11,14 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlJob, SqlMeasurement, SqlSeries, SqlSpecification
+from ..domain import JobFacts
 from ._sql import chunks
-from .jobs import job_time
+from .jobs import comparable_to, job_time
 
-__all__ = ["CompareStore", "JobValue"]
+__all__ = ["CompareStore", "SeriesMeasurement"]
 
 
 @dataclass(slots=True)
-class JobValue:
+class SeriesMeasurement:
     """One measurement of a job with the identity of its series."""
 
     series_id: int
@@ -35,7 +36,7 @@ class CompareStore:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def job_values(self, job_id: int) -> list[JobValue]:
+    def job_values(self, job_id: int) -> list[SeriesMeasurement]:
         """Every measurement of a job, with its series (series id order)."""
         m, s = SqlMeasurement, SqlSeries
         rows = self._session.execute(
@@ -44,7 +45,7 @@ class CompareStore:
             .where(m.job_id == job_id)
             .order_by(m.series_id, m.id)
         )
-        return [JobValue(r[0], r[1], r[2], dict(r[3] or {}), r[4], r[5]) for r in rows]
+        return [SeriesMeasurement(r[0], r[1], r[2], dict(r[3] or {}), r[4], r[5]) for r in rows]
 
     def history(
         self, series_id: int, *, branch: str | None, up_to_job_id: int, limit: int
@@ -76,28 +77,14 @@ class CompareStore:
         found = self._session.scalar(stmt)
         return int(found) if found is not None else None
 
-    def latest_comparable_job_id(
-        self,
-        *,
-        branch: str,
-        dataset: str | None,
-        instrument: str | None,
-        filter_name: str | None,
-        environment: str | None,
-        at: datetime,
-    ) -> int | None:
-        """The newest job of *branch* on the same data and environment, at or before *at*.
-
-        "Same" is null-safe: a job without an instrument matches only jobs without one.
-        """
+    def latest_comparable_job_id(self, facts: JobFacts, *, branch: str, at: datetime) -> int | None:
+        """The newest job of *branch* comparable with one of *facts* (`comparable_to`),
+        at or before *at*."""
         j = SqlJob
         stmt = (
             select(j.id)
             .where(j.branch == branch)
-            .where(j.dataset.is_not_distinct_from(dataset))
-            .where(j.instrument.is_not_distinct_from(instrument))
-            .where(j.filter_name.is_not_distinct_from(filter_name))
-            .where(j.environment.is_not_distinct_from(environment))
+            .where(comparable_to(facts))
             .where(job_time() <= at)
             .order_by(job_time().desc(), j.id.desc())
             .limit(1)

@@ -19,13 +19,13 @@ from ..dbschema import (
     SqlSeries,
     SqlSpecification,
 )
-from ..domain import SpecificationInfo
+from ..domain import JobFacts, SpecificationInfo
 from ..domain.audit import DATA_REMOVING_ACTIONS
 from ._sql import chunks
-from .jobs import job_time
+from .jobs import comparable_to, job_time
 from .metrics import spec_info
 
-__all__ = ["Counts", "DashboardStore", "JobValue"]
+__all__ = ["Counts", "DashboardStore", "MeasurementValue"]
 
 
 def _removal_generation() -> Any:
@@ -54,7 +54,7 @@ class Counts:
 
 
 @dataclass(slots=True)
-class JobValue:
+class MeasurementValue:
     """One measurement of a job, with what its evaluation needs."""
 
     job_id: int
@@ -140,10 +140,12 @@ class DashboardStore:
                 found.setdefault(row.metric_name, []).append(spec_info(row))
         return found
 
-    def job_values(self, job_ids: Sequence[int], metric: str | None = None) -> list[JobValue]:
+    def job_values(
+        self, job_ids: Sequence[int], metric: str | None = None
+    ) -> list[MeasurementValue]:
         """The measurements of *job_ids* (of one metric if given), by job then id."""
         m, s = SqlMeasurement, SqlSeries
-        found: list[JobValue] = []
+        found: list[MeasurementValue] = []
         for part in chunks(sorted(set(job_ids))):
             stmt = (
                 select(m.job_id, m.id, m.metric_name, m.value, m.unit, m.data_id, s.series_key)
@@ -153,7 +155,7 @@ class DashboardStore:
             if metric is not None:
                 stmt = stmt.where(m.metric_name == metric)
             for r in self._session.execute(stmt.order_by(m.job_id, m.id)):
-                found.append(JobValue(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {}), r[6]))
+                found.append(MeasurementValue(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {}), r[6]))
         return found
 
     def metas(self, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -178,32 +180,16 @@ class DashboardStore:
                 found[job_id].add(tuple(package))
         return {job_id: frozenset(items) for job_id, items in found.items()}
 
-    def previous_comparable_job(
-        self,
-        job_id: int,
-        *,
-        branch: str | None,
-        dataset: str | None,
-        instrument: str | None,
-        filter_name: str | None,
-        environment: str | None,
-        at: datetime,
-    ) -> int | None:
-        """The newest job before *job_id* on the same branch, data and environment.
-
-        "Before" is by job time, then id; "same" is null-safe (no instrument matches no
-        instrument).
-        """
+    def previous_comparable_job(self, job_id: int, facts: JobFacts, *, at: datetime) -> int | None:
+        """The newest job before *job_id* (at *at*) on its branch and comparable with it
+        (`comparable_to` its *facts*); "before" is by job time, then id."""
         j = SqlJob
         time = job_time()
         stmt = (
             select(j.id)
             .where(j.id != job_id)
-            .where(j.branch.is_not_distinct_from(branch))
-            .where(j.dataset.is_not_distinct_from(dataset))
-            .where(j.instrument.is_not_distinct_from(instrument))
-            .where(j.filter_name.is_not_distinct_from(filter_name))
-            .where(j.environment.is_not_distinct_from(environment))
+            .where(j.branch.is_not_distinct_from(facts.branch))
+            .where(comparable_to(facts))
             .where((time < at) | ((time == at) & (j.id < job_id)))
             .order_by(time.desc(), j.id.desc())
             .limit(1)

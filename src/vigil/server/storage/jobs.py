@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, select, text
+from sqlalchemy import Select, Table, and_, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ..dbschema import (
@@ -22,7 +22,7 @@ from ..dbschema import (
 from ..domain import Blob, JobFacts, JobSummary, Measurement, Package
 from ._sql import chunks
 
-__all__ = ["JobFilter", "JobStore", "job_time"]
+__all__ = ["JobFilter", "JobStore", "comparable_to", "job_time"]
 
 _PACKAGES = cast(Table, SqlJobPackage.__table__)
 _MEASUREMENTS = cast(Table, SqlMeasurement.__table__)
@@ -48,6 +48,22 @@ class JobFilter:
 def job_time() -> Any:
     """The time of a job: its own date if it has one, else when it was received."""
     return func.coalesce(SqlJob.run_at, SqlJob.created_at)
+
+
+def comparable_to(facts: JobFacts) -> Any:
+    """The jobs comparable with one of *facts*: the same dataset, instrument, filter and
+    environment, null-safe (a job without an instrument matches only jobs without one).
+
+    Branch and time are the caller's to choose: the previous job of the same branch, the
+    latest of a baseline branch.
+    """
+    j = SqlJob
+    return and_(
+        j.dataset.is_not_distinct_from(facts.dataset),
+        j.instrument.is_not_distinct_from(facts.instrument),
+        j.filter_name.is_not_distinct_from(facts.filter_name),
+        j.environment.is_not_distinct_from(facts.environment),
+    )
 
 
 def _measurement_count() -> Any:

@@ -1,48 +1,42 @@
-"""Regressions, subscriptions, the outbox and the analysis queue in the database."""
+"""Regressions and their triage in the database.
+
+Subscriptions and the outbox live in `storage.subscriptions`, the analysis queue in
+`storage.analysis_queue`; their stores are imported here too, where they used to be.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..dbschema import (
-    SqlAnalysisQueueItem,
     SqlJob,
     SqlMeasurement,
-    SqlOutboxMessage,
     SqlRegression,
     SqlRegressionEvent,
     SqlSeries,
-    SqlSubscription,
-    SqlUser,
 )
 from ..domain import Package, SeriesInfo
 from ..domain.regressions import (
-    Delivery,
     JobRef,
-    OutboxMessage,
-    QueueItem,
     Regression,
     RegressionEvent,
     RegressionFilter,
     RegressionMarker,
     SeriesValue,
     StoredChange,
-    Subscription,
-    SubscriptionDraft,
 )
-from ._sql import chunks, dialect_insert, insert_ignore
+from ._sql import chunks
+from .analysis_queue import AnalysisQueueStore
 from .jobs import JobStore, job_time
 from .series import series_info
+from .subscriptions import OutboxStore, SubscriptionStore
 
 __all__ = ["AnalysisQueueStore", "OutboxStore", "RegressionStore", "SubscriptionStore"]
-
-_OUTBOX = cast(Table, SqlOutboxMessage.__table__)
-_QUEUE = cast(Table, SqlAnalysisQueueItem.__table__)
 
 
 def _default_line(default_branch: str) -> Any:
@@ -438,302 +432,3 @@ class RegressionStore:
             )
             found.update(int(i) for i in rows)
         return found
-
-
-class SubscriptionStore:
-    """Queries on ``subscriptions``."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def _select(self) -> Any:
-        return select(SqlSubscription, SqlUser.name).join(
-            SqlUser, SqlUser.id == SqlSubscription.user_id
-        )
-
-    @staticmethod
-    def _domain(row: SqlSubscription, user_name: str) -> Subscription:
-        return Subscription(
-            id=row.id,
-            user_name=user_name,
-            channel=row.channel,
-            target=row.target,
-            metric_pattern=row.metric_pattern,
-            package=row.package,
-            tag=row.tag,
-            dataset=row.dataset,
-            notify_on=row.notify_on,
-            created_at=row.created_at,
-            secret_created_at=row.secret_created_at,
-        )
-
-    def add(
-        self,
-        user_id: int,
-        draft: SubscriptionDraft,
-        target: str,
-        now: datetime,
-        secret: str | None = None,
-    ) -> int:
-        """Insert a subscription (with the signing key of a webhook); return its id."""
-        result = self._session.execute(
-            insert(SqlSubscription).returning(SqlSubscription.id),
-            {
-                "user_id": user_id,
-                "channel": draft.channel,
-                "target": target,
-                "metric_pattern": draft.metric_pattern,
-                "package": draft.package,
-                "tag": draft.tag,
-                "dataset": draft.dataset,
-                "notify_on": draft.notify_on,
-                "created_at": now,
-                "secret": secret,
-                "secret_created_at": now if secret is not None else None,
-            },
-        )
-        return int(result.scalar_one())
-
-    def set_secret(self, subscription_id: int, secret: str, now: datetime) -> None:
-        """Replace the signing key of a subscription."""
-        s = SqlSubscription
-        self._session.execute(
-            update(s).where(s.id == subscription_id).values(secret=secret, secret_created_at=now)
-        )
-
-    def secret(self, subscription_id: int) -> str | None:
-        """The signing key of a subscription (None: none, or no such subscription)."""
-        s = SqlSubscription
-        found = self._session.scalar(select(s.secret).where(s.id == subscription_id))
-        return None if found is None else str(found)
-
-    def get(self, subscription_id: int) -> tuple[Subscription, int] | None:
-        """A subscription and the id of its owner."""
-        row = self._session.execute(
-            self._select().where(SqlSubscription.id == subscription_id)
-        ).first()
-        if row is None:
-            return None
-        return self._domain(row[0], row[1]), row[0].user_id
-
-    def find(self, user_id: int | None = None) -> list[Subscription]:
-        """Subscriptions of one user (None: everyone's), by id."""
-        stmt = self._select().order_by(SqlSubscription.id)
-        if user_id is not None:
-            stmt = stmt.where(SqlSubscription.user_id == user_id)
-        return [self._domain(row, name) for row, name in self._session.execute(stmt)]
-
-    def delete(self, subscription_id: int) -> None:
-        """Remove a subscription."""
-        self._session.execute(delete(SqlSubscription).where(SqlSubscription.id == subscription_id))
-
-
-class OutboxStore:
-    """Queries on ``outbox``."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Queue messages; a row whose ``dedupe_key`` is already queued is skipped."""
-        insert_ignore(self._session, _OUTBOX, rows, ["dedupe_key"])
-
-    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
-        """Lease up to *limit* undelivered messages whose next attempt is due.
-
-        A leased message is not handed to another worker until *lease_until*; a worker
-        that dies while sending leaves it to be retried then (at least once).
-        """
-        o = SqlOutboxMessage
-        due = (
-            select(o.id)
-            .where(
-                o.delivered_at.is_(None),
-                o.failed_at.is_(None),
-                or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
-                or_(o.claimed_until.is_(None), o.claimed_until <= now),
-            )
-            .order_by(o.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        ids = [int(i) for i in self._session.scalars(due)]
-        if not ids:
-            return []
-        self._session.execute(update(o).where(o.id.in_(ids)).values(claimed_until=lease_until))
-        rows = self._session.scalars(select(o).where(o.id.in_(ids)).order_by(o.id))
-        return [self._domain(row) for row in rows]
-
-    @staticmethod
-    def _domain(row: SqlOutboxMessage) -> OutboxMessage:
-        return OutboxMessage(
-            id=row.id,
-            event_key=row.event_key,
-            channel=row.channel,
-            target=row.target,
-            payload=dict(row.payload or {}),
-            attempts=row.attempts,
-            created_at=row.created_at,
-            next_attempt_at=row.next_attempt_at,
-            delivered_at=row.delivered_at,
-            failed_at=row.failed_at,
-            last_error=row.last_error,
-            error_detail=row.error_detail,
-            subscription_id=row.subscription_id,
-            dedupe_key=row.dedupe_key,
-        )
-
-    def mark_delivered(self, message_id: int, now: datetime) -> None:
-        """Record a successful delivery."""
-        o = SqlOutboxMessage
-        self._session.execute(
-            update(o)
-            .where(o.id == message_id)
-            .values(
-                delivered_at=now,
-                claimed_until=None,
-                attempts=o.attempts + 1,
-                last_error=None,
-                error_detail=None,
-            )
-        )
-
-    def mark_attempt_failed(
-        self,
-        message_id: int,
-        error: str,
-        next_attempt_at: datetime | None,
-        failed_at: datetime | None,
-        detail: str | None = None,
-    ) -> None:
-        """Record a failed attempt and when to try again (or that it was given up).
-
-        *error* is the reason without network detail, *detail* the full story.
-        """
-        o = SqlOutboxMessage
-        self._session.execute(
-            update(o)
-            .where(o.id == message_id)
-            .values(
-                attempts=o.attempts + 1,
-                last_error=error[:2000],
-                error_detail=None if detail is None else detail[:2000],
-                next_attempt_at=next_attempt_at,
-                failed_at=failed_at,
-                claimed_until=None,
-            )
-        )
-
-    def find(self, *, pending_only: bool = False, limit: int = 1000) -> list[OutboxMessage]:
-        """Messages by id (the pending ones only if asked)."""
-        o = SqlOutboxMessage
-        stmt = select(o).order_by(o.id).limit(limit)
-        if pending_only:
-            stmt = stmt.where(o.delivered_at.is_(None), o.failed_at.is_(None))
-        return [self._domain(row) for row in self._session.scalars(stmt)]
-
-    def latest_deliveries(self, subscription_ids: Iterable[int]) -> dict[int, Delivery]:
-        """The latest message of each of *subscription_ids* that has one."""
-        o = SqlOutboxMessage
-        found: dict[int, Delivery] = {}
-        for part in chunks(sorted(set(subscription_ids))):
-            latest = (
-                select(func.max(o.id))
-                .where(o.subscription_id.in_(part))
-                .group_by(o.subscription_id)
-            )
-            for row in self._session.scalars(select(o).where(o.id.in_(latest))):
-                assert row.subscription_id is not None
-                found[row.subscription_id] = Delivery(
-                    message_id=row.id,
-                    status=(
-                        "delivered"
-                        if row.delivered_at is not None
-                        else "failed"
-                        if row.failed_at is not None
-                        else "retrying"
-                        if row.attempts
-                        else "pending"
-                    ),
-                    attempts=row.attempts,
-                    created_at=row.created_at,
-                    delivered_at=row.delivered_at,
-                    next_attempt_at=row.next_attempt_at,
-                    error=row.last_error,
-                    error_detail=row.error_detail,
-                )
-        return found
-
-
-class AnalysisQueueStore:
-    """Queries on ``analysis_queue``."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def enqueue(self, series_ids: Iterable[int], job_id: int | None, now: datetime) -> None:
-        """Ask for *series_ids* to be analysed because of *job_id*.
-
-        A series already waiting takes the newer job and a new version, so that a
-        worker analysing it right now leaves the row for another pass.
-        """
-        rows = [
-            {"series_id": sid, "job_id": job_id, "version": 1, "enqueued_at": now}
-            for sid in sorted(set(series_ids))
-        ]
-        if not rows:
-            return
-        stmt = dialect_insert(self._session, _QUEUE)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["series_id"],
-            set_={
-                "job_id": stmt.excluded.job_id,
-                "enqueued_at": stmt.excluded.enqueued_at,
-                "version": _QUEUE.c.version + 1,
-            },
-        )
-        for part in chunks(rows):
-            self._session.execute(stmt, list(part))
-
-    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[QueueItem]:
-        """Lease up to *limit* waiting series, those of the oldest job first."""
-        q = SqlAnalysisQueueItem
-        due = (
-            select(q.id)
-            .where(or_(q.claimed_until.is_(None), q.claimed_until <= now))
-            .order_by(q.enqueued_at, q.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        ids = [int(i) for i in self._session.scalars(due)]
-        if not ids:
-            return []
-        self._session.execute(update(q).where(q.id.in_(ids)).values(claimed_until=lease_until))
-        rows = self._session.execute(
-            select(q.series_id, q.job_id, q.version).where(q.id.in_(ids)).order_by(q.id)
-        )
-        return [QueueItem(*row) for row in rows]
-
-    def complete(self, item: QueueItem) -> None:
-        """Remove a series analysed at *item*'s version; release it if it changed since."""
-        q = SqlAnalysisQueueItem
-        result = self._session.execute(
-            delete(q).where(q.series_id == item.series_id, q.version == item.version)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            self._session.execute(
-                update(q).where(q.series_id == item.series_id).values(claimed_until=None)
-            )
-
-    def waiting_job_ids(self, job_ids: Iterable[int]) -> set[int]:
-        """Which of *job_ids* still have series waiting."""
-        found: set[int] = set()
-        q = SqlAnalysisQueueItem
-        for part in chunks(sorted(set(job_ids))):
-            rows = self._session.scalars(select(q.job_id).where(q.job_id.in_(part)))
-            found.update(int(j) for j in rows if j is not None)
-        return found
-
-    def count(self) -> int:
-        """How many series wait."""
-        return int(self._session.scalar(select(func.count()).select_from(_QUEUE)) or 0)

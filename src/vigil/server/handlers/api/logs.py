@@ -18,8 +18,8 @@ from ...domain import Role, User, parse_decimal
 from ...domain.logs import LogBatch, LogProcessEnd, LogQuery, LogRecord, level_number
 from ...exceptions import InvalidJsonError, InvalidRequestError
 from ...factory import Factory
+from .._live import check_read_access, event_stream, live_feed
 from ._common import ERRORS, Limit, next_url, page_limit, unprocessable
-from .monitor import check_read_access, event_stream, live_broker
 
 __all__ = [
     "LogBatchModel",
@@ -271,7 +271,7 @@ def post_logs(
         processes=[LogProcessEnd(**p.model_dump()) for p in batch.processes],
         status=batch.status,
     )
-    result = factory.create_log_service(live_broker(request)).ingest(domain)
+    result = factory.create_log_service(live_feed(request)).ingest(domain)
     return LogStoredModel(
         run_id=result.run_id,
         stored=result.stored,

@@ -70,12 +70,7 @@ SquashRoute = error_shaped_route(
 
 def squash_service(factory: Factory = Depends(factory_dependency)) -> SquashService:
     """The SQuaSH service on the request's session."""
-    return SquashService(
-        factory.session,
-        factory.settings,
-        factory.create_job_service(),
-        factory.create_auth_service(),
-    )
+    return factory.create_squash_service()
 
 
 def endpoint_map(request: Request) -> dict[str, str]:

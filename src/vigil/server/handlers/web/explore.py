@@ -20,13 +20,15 @@ import asyncio
 import contextlib
 import html
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+
+from vigil.explorer.mount import ExplorerServer
 
 from ...dependencies import factory_dependency, optional_user, process_context
 from ...exceptions import AuthenticationError, NotFoundError
@@ -83,14 +85,9 @@ def _roots(request: Request | WebSocket) -> list[Path]:
     return list(request.app.state.process_context.settings.explore_roots)
 
 
-def _server(request: Request | WebSocket) -> Any:
-    from vigil.explorer.mount import ExplorerServer
-
-    state = request.app.state
-    server = getattr(state, "explorer_server", None)
-    if server is None:
-        server = ExplorerServer(_roots(request))
-        state.explorer_server = server
+def _server(request: Request | WebSocket) -> ExplorerServer:
+    """The explorer's Bokeh server, held by the process context (started on first use)."""
+    server: ExplorerServer = request.app.state.process_context.explorer_server
     return server
 
 

@@ -84,7 +84,7 @@ def job_page(
         if f"blob_x.{b.identifier}" in request.query_params
         or f"blob_y.{b.identifier}" in request.query_params
     }
-    figures = blob_figures(view.blobs, choice)
+    figures = blob_figures(view.blobs, choice, view.detail.measurements)
     context = {
         "nav": "jobs",
         "bokeh": bool(figures),

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from ...dependencies import factory_dependency, require_role
 from ...domain import Role, User, parse_decimal
 from ...domain.logs import LEVEL_NAMES, LogQuery
-from ...domain.monitor import CONDITIONS, HISTORY_SORTS, HistoryFilter
 from ...factory import Factory
-from ..api.logs import (
+from ...handlers._live import live_feed
+from ...handlers.api.logs import (
     LogLineModel,
     LogLinesModel,
     LogProcessModel,
@@ -31,8 +31,21 @@ from ..api.logs import (
     LogRunModel,
     log_query,
 )
-from ..api.monitor import (
+from ...handlers.web._format import embed_json
+from ...handlers.web._plugin_output import qa_plot_figures
+from ...handlers.web._render import NAV_ITEMS, NavItem, PageRoute, render, wants_json
+from ...handlers.web.csrf import check_csrf, csrf_token, with_csrf_cookie
+from ...handlers.web.regressions import page_read_access, session_user
+from ..domain import CONDITIONS, HISTORY_SORTS, HistoryFilter
+from .api import (
     PRESETS,
+    conditions_model,
+    history_filter,
+    live_state,
+    preset_range,
+    trend_model,
+)
+from .models import (
     ConditionsModel,
     ExposureModel,
     ExposurePageModel,
@@ -41,17 +54,7 @@ from ..api.monitor import (
     ProcessingPageModel,
     ProcessingSummaryModel,
     TrendModel,
-    conditions_model,
-    history_filter,
-    live_broker,
-    live_state,
-    preset_range,
-    trend_model,
 )
-from ._format import embed_json
-from ._render import NAV_ITEMS, NavItem, PageRoute, render, wants_json
-from .csrf import check_csrf, csrf_token, with_csrf_cookie
-from .regressions import page_read_access, session_user
 
 __all__ = ["router"]
 
@@ -102,7 +105,7 @@ def state_form(
 ) -> Response:
     """Run or stop a pipeline (the live page's button; needs an operator's log-in)."""
     check_csrf(request, csrf_token)
-    factory.create_monitor_service(live_broker(request)).set_state(name, state, user)
+    factory.create_monitor_service().set_state(name, state, user)
     return RedirectResponse(f"/monitor?{urlencode({'pipeline': name})}", status_code=303)
 
 
@@ -175,10 +178,13 @@ def processing_page(
     ranges, comments, and a link to its logs."""
     detail = factory.create_monitor_service().get_processing(processing_id)
     model = ProcessingDetailModel.from_domain(detail)
+    qa_plots = qa_plot_figures(detail.qa) if not wants_json(request) else []
     context = {
         "nav": "monitor",
         "user": user,
         "state_json": embed_json(model.model_dump(mode="json")) if not wants_json(request) else "",
+        "qa_plots": qa_plots,
+        "bokeh": bool(qa_plots),
     }
     return _page(request, "monitor_processing.html", context, model)
 
@@ -404,7 +410,7 @@ def run_page(
     and a live tail while the run goes on."""
     service = factory.create_log_service()
     run = service.get_run(run_id)
-    last_event_id = live_broker(request).last_id
+    last_event_id = live_feed(request).last_id
     query.run_id = run_id
     result = service.search(query, limit=limit, cursor=cursor)
     processes = service.processes(run_id=run_id, status=None, limit=500)

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ._events import Runner
+from monitor._events import Runner
 
 
 def _post(client: TestClient, headers: dict[str, str], batch: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from vigil.server.domain.logs import LogBatch, LogRecord
 from vigil.server.services._broker import LiveBroker
 from vigil.server.services.live import LiveFeed, LiveStream
 from vigil.server.services.logs import LogService
+from vigil.server.storage.event_sources import EventSourceStore
 from vigil.server.storage.live import LiveEventStore
+from vigil.server.storage.logs import LogStore
 
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
 
@@ -39,7 +41,14 @@ def _other_process(db_url: str) -> sessionmaker[Session]:
 def _ingest(sessions: sessionmaker[Session], feed: LiveFeed, run: str, lines: list[str]) -> None:
     records = [LogRecord(time=NOW, level=20, message=m, unit="b0") for m in lines]
     with sessions() as session:
-        service = LogService(session, Settings(), feed)
+        service = LogService(
+            session,
+            Settings(),
+            feed,
+            store=LogStore(session),
+            sources=EventSourceStore(session),
+            live=LiveEventStore(session),
+        )
         service.ingest(LogBatch(source=f"{run}-{lines[0]}", sequence=1, run=run, records=records))
 
 

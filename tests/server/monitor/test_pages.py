@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ._events import Runner
+from monitor._events import Runner
 
 
 @pytest.fixture

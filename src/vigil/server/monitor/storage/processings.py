@@ -1,5 +1,5 @@
-"""The live monitor's tables: event sources, pipelines, exposures, processings, units,
-steps, QA values and comments. Stores never commit."""
+"""Queries on the monitor's processings, units, steps, QA values and comments. Stores
+never commit."""
 
 from __future__ import annotations
 
@@ -10,72 +10,27 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ...storage._sql import upsert
 from ..dbschema import (
-    SqlEventSource,
     SqlExposure,
-    SqlMonitorPipeline,
     SqlProcessing,
     SqlProcessingComment,
     SqlQaValue,
     SqlStepRun,
     SqlUnitRun,
 )
-from ..domain.monitor import (
+from ..domain import (
     Alert,
     Comment,
-    ConditionPoint,
-    ExposureRecord,
-    ExposureSeen,
     HistoryFilter,
-    PipelineInfo,
     ProcessingSummary,
     QaValue,
     StepView,
     TrendPoint,
     UnitView,
 )
-from ._sql import upsert
 
-__all__ = ["EventSourceStore", "MonitorStore", "ProcessingKeys"]
-
-_EXPOSURE_FIELDS = (
-    "path",
-    "night",
-    "flavor",
-    "program",
-    "airmass",
-    "seeing",
-    "sky_brightness",
-    "exposure_time",
-    "ra",
-    "dec",
-    "observed_at",
-)
-
-
-class EventSourceStore:
-    """The highest batch applied per event source (the idempotency of event ingest)."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def last_sequence(self, source: str) -> int | None:
-        """The last batch applied from *source* (locked until the transaction ends)."""
-        stmt = select(SqlEventSource.last_sequence).where(SqlEventSource.name == source)
-        if self._session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return self._session.scalar(stmt)
-
-    def set_last_sequence(self, source: str, sequence: int, now: datetime) -> None:
-        """Record that batch *sequence* of *source* was applied."""
-        updated = self._session.execute(
-            update(SqlEventSource)
-            .where(SqlEventSource.name == source)
-            .values(last_sequence=sequence, updated_at=now)
-        )
-        if not updated.rowcount:  # type: ignore[attr-defined]
-            self._session.add(SqlEventSource(name=source, last_sequence=sequence, updated_at=now))
-            self._session.flush()
+__all__ = ["ProcessingKeys", "ProcessingStore"]
 
 
 class ProcessingKeys:
@@ -159,19 +114,6 @@ def _summary(row: Any) -> ProcessingSummary:
     )
 
 
-def _exposure(row: SqlExposure, processings: int = 0) -> ExposureRecord:
-    return ExposureRecord(
-        id=row.id,
-        pipeline=row.pipeline,
-        exposure=row.exposure,
-        state=row.state,
-        created_at=row.created_at,
-        header=row.header or {},
-        processing_count=processings,
-        **{name: getattr(row, name) for name in _EXPOSURE_FIELDS},
-    )
-
-
 _SORT_COLUMNS: dict[str, Any] = {
     "id": SqlProcessing.id,
     "exposure": SqlExposure.exposure,
@@ -189,200 +131,11 @@ _SORT_COLUMNS: dict[str, Any] = {
 }
 
 
-class MonitorStore:
-    """Queries on the monitor's tables."""
+class ProcessingStore:
+    """Queries on the monitor's processings, units, steps, QA values and comments."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
-
-    # Pipelines ------------------------------------------------------------------------
-
-    def _pipeline_row(self, name: str) -> SqlMonitorPipeline | None:
-        return self._session.scalar(
-            select(SqlMonitorPipeline).where(SqlMonitorPipeline.name == name)
-        )
-
-    def announce_pipeline(
-        self, name: str, description: dict[str, Any] | None, now: datetime
-    ) -> None:
-        """Record a pipeline's runner (a new pipeline is ``running``)."""
-        row = self._pipeline_row(name)
-        if row is None:
-            row = SqlMonitorPipeline(
-                name=name,
-                description=description or {},
-                desired_state="running",
-                state_changed_by=None,
-                state_changed_at=None,
-                last_seen_at=now,
-            )
-            self._session.add(row)
-        else:
-            if description is not None:
-                row.description = description
-            row.last_seen_at = now
-        self._session.flush()
-
-    def get_pipeline(self, name: str) -> PipelineInfo | None:
-        """One pipeline."""
-        row = self._pipeline_row(name)
-        return None if row is None else self._pipeline(row)
-
-    def list_pipelines(self) -> list[PipelineInfo]:
-        """Every pipeline, by name."""
-        rows = self._session.scalars(select(SqlMonitorPipeline).order_by(SqlMonitorPipeline.name))
-        return [self._pipeline(row) for row in rows]
-
-    @staticmethod
-    def _pipeline(row: SqlMonitorPipeline) -> PipelineInfo:
-        return PipelineInfo(
-            name=row.name,
-            description=row.description or {},
-            desired_state=row.desired_state,
-            state_changed_by=row.state_changed_by,
-            state_changed_at=row.state_changed_at,
-            last_seen_at=row.last_seen_at,
-        )
-
-    def set_desired_state(self, name: str, state: str, by: str, now: datetime) -> None:
-        """Ask the pipeline's runner to run or stop (created if unknown)."""
-        self.announce_pipeline(name, None, now)
-        self._session.execute(
-            update(SqlMonitorPipeline)
-            .where(SqlMonitorPipeline.name == name)
-            .values(desired_state=state, state_changed_by=by, state_changed_at=now)
-        )
-
-    # Exposures ------------------------------------------------------------------------
-
-    def upsert_exposure(self, event: ExposureSeen, state: str, now: datetime) -> int:
-        """Store an exposure (its values are replaced when it is seen again); its id."""
-        row = self._session.scalar(
-            select(SqlExposure).where(
-                SqlExposure.pipeline == event.pipeline, SqlExposure.exposure == event.exposure
-            )
-        )
-        if row is None:
-            row = SqlExposure(
-                pipeline=event.pipeline, exposure=event.exposure, created_at=now, header={}
-            )
-            self._session.add(row)
-        elif row.state in ("claimed", "processed") and state in ("seen", "queued"):
-            state = row.state
-        row.state = state
-        for name in _EXPOSURE_FIELDS:
-            value = getattr(event, name)
-            if value is not None:
-                setattr(row, name, value)
-        if event.header:
-            row.header = event.header
-        self._session.flush()
-        return row.id
-
-    def exposure_id(self, pipeline: str, exposure: str) -> int | None:
-        """The id of an exposure."""
-        return self._session.scalar(
-            select(SqlExposure.id).where(
-                SqlExposure.pipeline == pipeline, SqlExposure.exposure == exposure
-            )
-        )
-
-    def set_exposure_state(self, exposure_id: int, state: str) -> None:
-        """Mark an exposure queued, claimed, seen or processed."""
-        self._session.execute(
-            update(SqlExposure).where(SqlExposure.id == exposure_id).values(state=state)
-        )
-
-    def claim_exposures(self, pipeline: str, limit: int) -> list[ExposureRecord]:
-        """The oldest queued exposures of *pipeline*, marked claimed."""
-        stmt = (
-            select(SqlExposure)
-            .where(SqlExposure.pipeline == pipeline, SqlExposure.state == "queued")
-            .order_by(SqlExposure.id)
-            .limit(limit)
-        )
-        if self._session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows = list(self._session.scalars(stmt))
-        for row in rows:
-            row.state = "claimed"
-        self._session.flush()
-        return [_exposure(row) for row in rows]
-
-    def list_exposures(
-        self,
-        *,
-        pipeline: str | None,
-        flavor: str | None,
-        program: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[ExposureRecord], int]:
-        """Exposures, newest first, and how many match."""
-        conditions = []
-        if pipeline:
-            conditions.append(SqlExposure.pipeline == pipeline)
-        if flavor:
-            conditions.append(SqlExposure.flavor == flavor)
-        if program:
-            conditions.append(SqlExposure.program == program)
-        time = func.coalesce(SqlExposure.observed_at, SqlExposure.created_at)
-        if since:
-            conditions.append(time >= since)
-        if until:
-            conditions.append(time < until)
-        count = (
-            select(func.count())
-            .select_from(SqlProcessing)
-            .where(SqlProcessing.exposure_id == SqlExposure.id)
-            .scalar_subquery()
-        )
-        stmt = (
-            select(SqlExposure, count)
-            .where(and_(True, *conditions))
-            .order_by(SqlExposure.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        total = self._session.scalar(
-            select(func.count()).select_from(SqlExposure).where(and_(True, *conditions))
-        )
-        items = [_exposure(row, n or 0) for row, n in self._session.execute(stmt)]
-        return items, total or 0
-
-    def conditions(
-        self,
-        pipeline: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        flavor: str | None,
-    ) -> list[ConditionPoint]:
-        """The observing conditions of exposures, oldest first."""
-        time = func.coalesce(SqlExposure.observed_at, SqlExposure.created_at)
-        stmt = select(SqlExposure, time.label("time")).order_by(time, SqlExposure.id)
-        if pipeline:
-            stmt = stmt.where(SqlExposure.pipeline == pipeline)
-        if flavor:
-            stmt = stmt.where(SqlExposure.flavor == flavor)
-        if since:
-            stmt = stmt.where(time >= since)
-        if until:
-            stmt = stmt.where(time < until)
-        return [
-            ConditionPoint(
-                exposure=row.exposure,
-                time=row.observed_at or row.created_at,
-                flavor=row.flavor,
-                program=row.program,
-                airmass=row.airmass,
-                seeing=row.seeing,
-                sky_brightness=row.sky_brightness,
-                exposure_time=row.exposure_time,
-            )
-            for row, _ in self._session.execute(stmt)
-        ]
 
     # Processings ----------------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""The columns every series figure draws: numeric, built once per frame."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from bokeh.models import CustomJSHover
+
+from ._style import Threshold
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "NO_BRANCH",
+    "PlotData",
+    "SeriesColumns",
+    "branch_labels",
+    "branch_order",
+    "commit_numbers",
+    "common_pr",
+    "formatters",
+    "tooltips",
+]
+
+NO_BRANCH = "(no branch)"
+"""The line of jobs that carry no branch."""
+
+# Every column of the plotted sources is numeric, so that Bokeh sends it as one binary
+# buffer: commits travel as the integer of their first 8 hex digits, shown by _HEX, in a
+# float64 (exact for 32 bits): BokehJS has no int64 arrays, so Bokeh would send an int64
+# column that does not fit int32 as a list, one JSON number per point.
+_HEX = "return value < 0 ? '' : value.toString(16).padStart(8, '0')"
+_COUNT = "return value < 0 ? 'unknown' : value.toString()"
+
+
+def tooltips(*, branch: str = "$name", time: str = "@time") -> list[tuple[str, str]]:
+    return [
+        ("job", "@job_id"),
+        ("time", time + "{%F %H:%M}"),
+        ("branch", branch),
+        ("commit", "@commit{hex}"),
+        ("value", "@value{0.[0000]}"),
+        ("packages changed", "@changed{count}"),
+    ]
+
+
+def formatters(time: str = "@time") -> dict[str, Any]:
+    # Fresh models per figure: a Bokeh model belongs to one document only.
+    return {
+        time: "datetime",
+        "@commit": CustomJSHover(code=_HEX),
+        "@changed": CustomJSHover(code=_COUNT),
+    }
+
+
+def branch_order(branches: Sequence[Any], main: str = "main") -> list[str]:
+    """Distinct branch names of *branches* (None as `NO_BRANCH`): *main* first, then by
+    the position of their last point (most recent last)."""
+    last: dict[str, int] = {}
+    for i, b in enumerate(branches):
+        last[NO_BRANCH if b is None or b != b else str(b)] = i
+    others = sorted((b for b in last if b != main), key=last.__getitem__)
+    return ([main] if main in last else []) + others
+
+
+def branch_labels(df: pd.DataFrame) -> np.ndarray:
+    if "branch" not in df:
+        return np.full(len(df), NO_BRANCH, dtype=object)
+    return df["branch"].astype(object).where(df["branch"].notna(), NO_BRANCH).to_numpy()
+
+
+def _time_ms(df: pd.DataFrame) -> np.ndarray:
+    import pandas as pd
+
+    if "time" not in df or len(df) == 0:
+        return np.arange(len(df), dtype=float)
+    times = pd.to_datetime(df["time"], utc=True)
+    # Milliseconds since the epoch, what Bokeh's datetime axis reads.
+    return times.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64) / 1.0
+
+
+_HEX_DIGITS = np.full(256, -1, dtype=np.int64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX_DIGITS[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX_DIGITS[_c] = 10 + _i
+
+
+def commit_numbers(commits: Any) -> np.ndarray:
+    """Commits as the integer of their first 8 hex digits (as float64); -1 where unknown.
+
+    Vectorised: one pass over a byte matrix.
+    """
+    text = ["" if not isinstance(c, str) else c[:8] for c in commits]
+    raw = np.array(text, dtype="S8").view(np.uint8).reshape(len(text), 8) if text else None
+    if raw is None:
+        return np.zeros(0, dtype=float)
+    digits = _HEX_DIGITS[raw]
+    valid = (digits >= 0).all(axis=1)
+    weights = 16 ** np.arange(7, -1, -1, dtype=np.int64)
+    numbers = (np.where(digits < 0, 0, digits) * weights).sum(axis=1)
+    return np.where(valid, numbers, -1).astype(float)
+
+
+def _int_column(df: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in df:
+        return np.full(len(df), -1, dtype=np.int64)
+    values = df[name].to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(values), -1, values).astype(np.int64)
+
+
+def common_pr(df: pd.DataFrame, index: np.ndarray) -> str:
+    if "pull_request" not in df or len(index) == 0:
+        return ""
+    prs = df["pull_request"].iloc[index].dropna()
+    return f"#{int(prs.mode().iloc[0])}" if len(prs) else ""
+
+
+class SeriesColumns:
+    """The numeric columns of a series frame, computed once for every source."""
+
+    def __init__(self, df: pd.DataFrame, x: str) -> None:
+        self.values = df["value"].to_numpy(dtype=float) if "value" in df else np.zeros(0)
+        self.times = _time_ms(df)
+        self.xs = self.times if x == "time" else np.arange(len(df), dtype=float)
+        self.job_ids = _int_column(df, "job_id").astype(np.int32)
+        self.changed = _int_column(df, "packages_changed").astype(np.int32)
+        self.commits = (
+            commit_numbers(df["commit_sha"].to_numpy(dtype=object))
+            if "commit_sha" in df
+            else np.full(len(df), -1.0)
+        )
+
+    def data(self, index: np.ndarray) -> dict[str, Any]:
+        data = {
+            "x": self.xs[index],
+            "value": self.values[index],
+            "job_id": self.job_ids[index],
+            "commit": self.commits[index],
+            "changed": self.changed[index],
+        }
+        if self.xs is not self.times:
+            data["time"] = self.times[index]
+        return data
+
+
+@dataclass(slots=True)
+class PlotData:
+    """What a figure draws, computed from a DataFrame.
+
+    ``sources`` maps the name of each ColumnDataSource of the figure to its columns;
+    ``layout`` is everything else the figure depends on (lines, colours, thresholds),
+    hashable: two `PlotData` with one layout give figures that differ only in the
+    sources' data. A page can therefore reuse a figure built once per layout.
+    """
+
+    sources: dict[str, dict[str, Any]]
+    layout: tuple[Any, ...]
+    thresholds: list[Threshold] = field(default_factory=list)

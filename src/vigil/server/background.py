@@ -1,0 +1,85 @@
+"""Background work outside a request: ``vigil worker``'s passes and the server's thread.
+
+Both run `vigil.server.services.worker.WorkerService.run_once`, built by the `Factory`
+on a session of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .database import UNAVAILABLE_ERRORS, is_unavailable, unavailable_error
+from .factory import Factory, ProcessContext
+from .services.worker import WorkerReport
+
+__all__ = ["BackgroundWorker", "run_pass"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_pass(factory: Factory) -> tuple[WorkerReport, str | None]:
+    """One pass of `WorkerService` for ``vigil worker``, surviving a database outage.
+
+    Returns the pass's report and, when the database was out of reach, the one line that
+    says so (the pass's transaction is rolled back; the next pass starts afresh). Other
+    errors propagate.
+    """
+    try:
+        return factory.create_worker_service().run_once(), None
+    except UNAVAILABLE_ERRORS as exc:
+        if not is_unavailable(exc):
+            raise
+        factory.session.rollback()
+        engine = factory.session.get_bind()
+        return WorkerReport(), unavailable_error(engine, exc).message  # type: ignore[arg-type]
+
+
+class BackgroundWorker:
+    """Runs `WorkerService.run_once` every ``worker_interval`` seconds in a thread.
+
+    Parameters
+    ----------
+    context
+        The server's process context (engine, settings).
+    """
+
+    def __init__(self, context: ProcessContext) -> None:
+        self._context = context
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def start_for(cls, context: ProcessContext) -> BackgroundWorker:
+        """A started worker when ``background_worker`` is on, else one that does nothing."""
+        worker = cls(context)
+        if context.settings.background_worker:
+            worker.start()
+        return worker
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop and wait for the pass in progress to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        settings = self._context.settings
+        while not self._stop.wait(settings.worker_interval):
+            try:
+                with self._context.session_maker() as session:
+                    Factory(self._context, session).create_worker_service().run_once()
+            except Exception as exc:
+                if isinstance(exc, UNAVAILABLE_ERRORS) and is_unavailable(exc):
+                    # An outage: one line a pass, not a traceback every few seconds.
+                    message = unavailable_error(self._context.engine, exc).message
+                    logger.warning("The background worker's pass stopped: %s", message)
+                    continue
+                logger.exception("The background worker's pass failed; it tries again later")

@@ -1,0 +1,1 @@
+"""The live monitor's HTTP surface: its API (`api`, models in `models`) and pages (`web`)."""

@@ -1,0 +1,324 @@
+"""The live monitor's pipelines, queue and pages: what runners are told and what the pages
+read."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from ...domain import User
+from ...exceptions import InvalidRequestError, NotFoundError
+from ...services.live import Publisher
+from ...storage.live import LiveEventStore
+from ..domain import (
+    HISTORY_SORTS,
+    Alert,
+    Comment,
+    ConditionPoint,
+    ExposureRecord,
+    ExposureSeen,
+    HistoryFilter,
+    PipelineInfo,
+    ProcessingDetail,
+    ProcessingSummary,
+    TrendPoint,
+    TrendSeries,
+)
+from ..storage import PipelineStore, ProcessingStore
+from ._live import pipeline_event
+
+__all__ = ["MonitorService", "ProcessingNotFoundError"]
+
+_STATES = ("running", "stopped")
+
+
+class ProcessingNotFoundError(NotFoundError):
+    """No processing has the id asked for."""
+
+    code = "processing_not_found"
+
+
+class MonitorService:
+    """Decisions of the live monitor's control, queue and pages; owns the transaction of
+    each call.
+
+    Parameters
+    ----------
+    session
+        The database session.
+    pipelines
+        The pipelines and exposures.
+    processings
+        The processings, their units, steps, QA values and comments.
+    live
+        Where the live events are written.
+    publish
+        Woken once live events are committed (None: no live events).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        pipelines: PipelineStore,
+        processings: ProcessingStore,
+        live: LiveEventStore,
+        publish: Publisher | None = None,
+    ) -> None:
+        self._session = session
+        self._pipelines = pipelines
+        self._processings = processings
+        self._live = live
+        self._publish = publish
+
+    # Control and queue ----------------------------------------------------------------
+
+    def pipelines(self) -> list[PipelineInfo]:
+        """Every pipeline known."""
+        items = self._pipelines.list_pipelines()
+        self._session.rollback()
+        return items
+
+    def get_pipeline(self, name: str) -> PipelineInfo:
+        """One pipeline.
+
+        Raises
+        ------
+        NotFoundError
+            No runner ever announced it and nobody set its state.
+        """
+        info = self._pipelines.get_pipeline(name)
+        self._session.rollback()
+        if info is None:
+            raise NotFoundError(
+                f"No pipeline is named {name!r}; start its runner (`vigil monitor run`) first."
+            )
+        return info
+
+    def set_state(self, name: str, state: str, user: User) -> PipelineInfo:
+        """Ask a pipeline's runner to run or stop (it learns it at its next report).
+
+        Raises
+        ------
+        InvalidRequestError
+            The state is neither ``running`` nor ``stopped``.
+        """
+        if state not in _STATES:
+            raise InvalidRequestError(
+                f"A pipeline's state is 'running' or 'stopped', not {state!r}.", field="state"
+            )
+        now = datetime.now(UTC)
+        try:
+            self._pipelines.set_desired_state(name, state, user.name, now)
+            info = self._pipelines.get_pipeline(name)
+            assert info is not None
+            if self._publish is not None:
+                self._live.append([pipeline_event(info)], now)
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        if self._publish is not None:
+            self._publish.wake()
+        return info
+
+    def submit_exposure(self, exposure: ExposureSeen) -> ExposureRecord:
+        """Queue an exposure for the pipeline's runner (``exposures.source: api``)."""
+        try:
+            self._pipelines.announce_pipeline(exposure.pipeline, None, datetime.now(UTC))
+            exposure_id = self._pipelines.upsert_exposure(exposure, "queued", datetime.now(UTC))
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        items, _ = self._pipelines.list_exposures(
+            pipeline=exposure.pipeline,
+            flavor=None,
+            program=None,
+            since=None,
+            until=None,
+            limit=1,
+            offset=0,
+        )
+        record = next((e for e in items if e.id == exposure_id), None)
+        self._session.rollback()
+        assert record is not None
+        return record
+
+    def claim(self, pipeline: str, limit: int) -> list[ExposureRecord]:
+        """The oldest queued exposures of *pipeline*, each given to one caller only."""
+        try:
+            items = self._pipelines.claim_exposures(pipeline, limit)
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        return items
+
+    # Reading --------------------------------------------------------------------------
+
+    def get_processing(self, processing_id: int) -> ProcessingDetail:
+        """A processing with its units, steps, QA values and comments.
+
+        Raises
+        ------
+        ProcessingNotFoundError
+            No such processing.
+        """
+        summary = self._processings.get_summary(processing_id)
+        if summary is None:
+            self._session.rollback()
+            raise ProcessingNotFoundError(
+                f"No processing has the id {processing_id}; see /monitor/processings."
+            )
+        detail = ProcessingDetail(
+            summary=summary,
+            steps=self._processings.processing_steps(processing_id),
+            units=self._processings.list_units(processing_id),
+            qa=self._processings.list_qa(processing_id),
+            comments=self._processings.list_comments(processing_id),
+        )
+        self._session.rollback()
+        return detail
+
+    def latest(self, pipeline: str | None) -> ProcessingDetail | None:
+        """The most recent processing (of *pipeline*), or None."""
+        processing_id = self._processings.latest_processing_id(pipeline)
+        self._session.rollback()
+        return None if processing_id is None else self.get_processing(processing_id)
+
+    def alerts(self, pipeline: str | None, limit: int = 20) -> list[Alert]:
+        """Recent failed units and QA values out of range."""
+        alerts = self._processings.recent_alerts(pipeline, limit)
+        self._session.rollback()
+        return alerts
+
+    def history(
+        self,
+        filters: HistoryFilter,
+        *,
+        sort: str = "id",
+        descending: bool = True,
+        limit: int,
+        offset: int = 0,
+    ) -> tuple[list[ProcessingSummary], int]:
+        """One page of the processing history and the number of matching rows.
+
+        Raises
+        ------
+        InvalidRequestError
+            *sort* is not a column of the history.
+        """
+        if sort not in HISTORY_SORTS:
+            raise InvalidRequestError(
+                f"Cannot sort by {sort!r}; choose one of {', '.join(HISTORY_SORTS)}.",
+                field="sort",
+            )
+        result = self._processings.list_processings(
+            filters, sort=sort, descending=descending, limit=limit, offset=offset
+        )
+        self._session.rollback()
+        return result
+
+    def exposures(
+        self,
+        *,
+        pipeline: str | None = None,
+        flavor: str | None = None,
+        program: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> tuple[list[ExposureRecord], int]:
+        """One page of the observing history (newest first) and the number of matches."""
+        result = self._pipelines.list_exposures(
+            pipeline=pipeline,
+            flavor=flavor,
+            program=program,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+        self._session.rollback()
+        return result
+
+    def choices(self, pipeline: str | None) -> dict[str, list[str]]:
+        """Values for the filter menus: flavors, programs and QA keys seen."""
+        result = {
+            "flavor": self._processings.distinct_values("flavor", pipeline),
+            "program": self._processings.distinct_values("program", pipeline),
+            "qa_key": self._processings.qa_keys(pipeline),
+        }
+        self._session.rollback()
+        return result
+
+    def trend(
+        self,
+        *,
+        pipeline: str | None,
+        key: str,
+        units: Sequence[str] | None = None,
+        element: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[TrendSeries]:
+        """A QA key over time: one series per unit (its *element*, or its summary value)."""
+        rows = self._processings.trend(
+            pipeline=pipeline, key=key, units=units, since=since, until=until
+        )
+        self._session.rollback()
+        series: dict[str, list[TrendPoint]] = defaultdict(list)
+        for point, values in rows:
+            if element is not None:
+                point.value = values[element] if element < len(values) else None
+            series[point.unit].append(point)
+        return [
+            TrendSeries(key=key, unit=unit, element=element, points=points)
+            for unit, points in sorted(series.items())
+        ]
+
+    def conditions(
+        self,
+        *,
+        pipeline: str | None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        flavor: str | None = None,
+    ) -> list[ConditionPoint]:
+        """Observing conditions of the exposures seen, oldest first."""
+        points = self._pipelines.conditions(pipeline, since, until, flavor)
+        self._session.rollback()
+        return points
+
+    def add_comment(self, processing_id: int, text: str, user: User) -> Comment:
+        """Comment on a processing.
+
+        Raises
+        ------
+        InvalidRequestError
+            The text is empty or longer than 10,000 characters.
+        ProcessingNotFoundError
+            No such processing.
+        """
+        text = text.strip()
+        if not text:
+            raise InvalidRequestError("A comment needs some text.", field="text")
+        if len(text) > 10_000:
+            raise InvalidRequestError(
+                f"A comment is at most 10,000 characters; this one has {len(text)}.", field="text"
+            )
+        try:
+            if self._processings.get_summary(processing_id) is None:
+                raise ProcessingNotFoundError(f"No processing has the id {processing_id}.")
+            comment = self._processings.add_comment(
+                processing_id, user.name, text, datetime.now(UTC)
+            )
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        return comment

@@ -1,0 +1,92 @@
+"""The queue of series waiting for analysis, in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..dbschema import SqlAnalysisQueueItem
+from ..domain.regressions import QueueItem
+from ._sql import chunks, dialect_insert
+
+__all__ = ["AnalysisQueueStore"]
+
+_QUEUE = cast(Table, SqlAnalysisQueueItem.__table__)
+
+
+class AnalysisQueueStore:
+    """Queries on ``analysis_queue``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def enqueue(self, series_ids: Iterable[int], job_id: int | None, now: datetime) -> None:
+        """Ask for *series_ids* to be analysed because of *job_id*.
+
+        A series already waiting takes the newer job and a new version, so that a
+        worker analysing it right now leaves the row for another pass.
+        """
+        rows = [
+            {"series_id": sid, "job_id": job_id, "version": 1, "enqueued_at": now}
+            for sid in sorted(set(series_ids))
+        ]
+        if not rows:
+            return
+        stmt = dialect_insert(self._session, _QUEUE)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series_id"],
+            set_={
+                "job_id": stmt.excluded.job_id,
+                "enqueued_at": stmt.excluded.enqueued_at,
+                "version": _QUEUE.c.version + 1,
+            },
+        )
+        for part in chunks(rows):
+            self._session.execute(stmt, list(part))
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[QueueItem]:
+        """Lease up to *limit* waiting series, those of the oldest job first."""
+        q = SqlAnalysisQueueItem
+        due = (
+            select(q.id)
+            .where(or_(q.claimed_until.is_(None), q.claimed_until <= now))
+            .order_by(q.enqueued_at, q.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [int(i) for i in self._session.scalars(due)]
+        if not ids:
+            return []
+        self._session.execute(update(q).where(q.id.in_(ids)).values(claimed_until=lease_until))
+        rows = self._session.execute(
+            select(q.series_id, q.job_id, q.version).where(q.id.in_(ids)).order_by(q.id)
+        )
+        return [QueueItem(*row) for row in rows]
+
+    def complete(self, item: QueueItem) -> None:
+        """Remove a series analysed at *item*'s version; release it if it changed since."""
+        q = SqlAnalysisQueueItem
+        result = self._session.execute(
+            delete(q).where(q.series_id == item.series_id, q.version == item.version)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            self._session.execute(
+                update(q).where(q.series_id == item.series_id).values(claimed_until=None)
+            )
+
+    def waiting_job_ids(self, job_ids: Iterable[int]) -> set[int]:
+        """Which of *job_ids* still have series waiting."""
+        found: set[int] = set()
+        q = SqlAnalysisQueueItem
+        for part in chunks(sorted(set(job_ids))):
+            rows = self._session.scalars(select(q.job_id).where(q.job_id.in_(part)))
+            found.update(int(j) for j in rows if j is not None)
+        return found
+
+    def count(self) -> int:
+        """How many series wait."""
+        return int(self._session.scalar(select(func.count()).select_from(_QUEUE)) or 0)
