@@ -453,16 +453,15 @@ def ingest_butler_command(
 
     if not dry_run and not url:
         raise _fail(console, "No server given: pass --url URL or set VIGIL_URL.")
+    names = split_collections(collections)
     try:
-        found = find_measurement_jobs(
-            repo, split_collections(collections), where=where, dataset=dataset
-        )
+        found = find_measurement_jobs(repo, names, where=where, dataset=dataset)
     except ButlerError as exc:
         raise _fail(console, exc.message) from None
     if not found.jobs:
         raise _fail(
             console,
-            f"No measurements in {', '.join(split_collections(collections))}"
+            f"No measurements in {', '.join(names)}"
             + (f" matching {where!r}" if where else "")
             + ": lsst.verify metricvalue_* and analysis_tools *_metrics datasets are read.",
         )

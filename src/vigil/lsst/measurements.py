@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from vigil.lsst._butler import check_collections, open_butler, query_refs
 from vigil.lsst.errors import ButlerError
 from vigil.verify.errors import DocumentError, InvalidNameError
-from vigil.verify.measurement import Measurement
+from vigil.verify.measurement import Measurement, measurement_document
 from vigil.verify.naming import check_metric_name
 
 if TYPE_CHECKING:
@@ -120,15 +120,8 @@ def read_measurement(text: str, dataset_type: str, where: str, key: str = "") ->
 
     *key* (the dataset's id) makes the identifier of a measurement that has none.
     """
-    from vigil.verify._yaml import TaggedMapping, load_yaml_documents
-
     try:
-        documents = list(load_yaml_documents(where, text))
-        if len(documents) != 1 or not isinstance(documents[0].data, Mapping):
-            raise DocumentError("is not one lsst.verify Measurement document", source=where)
-        data = documents[0].data
-        if isinstance(data, TaggedMapping) and data.tag not in ("", "lsst.verify.Measurement"):
-            raise DocumentError(f"is a {data.tag}, not a measurement", source=where)
+        data = measurement_document(where, text)
         measurement = Measurement.from_dict(data)
         if not data.get("identifier"):
             measurement.identifier = _stable_identifier(key or where, measurement.metric)

@@ -48,6 +48,30 @@ def check_data_id(data: Any, field_name: str = "data_id") -> DataId:
     return mapping
 
 
+def measurement_document(source: str | Path, text: str | None = None) -> Mapping[str, Any]:
+    """The one document of a measurement YAML file (``!<lsst.verify.Measurement>``).
+
+    *text* is the file's content when it was read elsewhere (a Butler URI); *source*
+    names it in errors.
+
+    Raises
+    ------
+    DocumentError
+        The file holds more or fewer than one document, or one that is not a measurement.
+    """
+    documents = list(load_yaml_documents(source, text))
+    if len(documents) != 1:
+        raise DocumentError(
+            f"holds {len(documents)} documents; a measurement file holds one", source=str(source)
+        )
+    data = documents[0].data
+    if isinstance(data, TaggedMapping) and data.tag not in ("", "lsst.verify.Measurement"):
+        raise DocumentError(f"is a {data.tag}, not a measurement", source=str(source), document=1)
+    if not isinstance(data, Mapping):
+        raise DocumentError("is not a measurement document", source=str(source), document=1)
+    return data
+
+
 @dataclass(slots=True)
 class Measurement:
     """A value of a metric in a unit, with its identifier, dataId, notes and blobs.
@@ -147,16 +171,7 @@ class Measurement:
         DocumentError
             The file is not one measurement document, or a field is malformed.
         """
-        documents = list(load_yaml_documents(path))
-        if len(documents) != 1:
-            raise DocumentError(
-                f"holds {len(documents)} documents; a measurement file holds one", source=str(path)
-            )
-        data = documents[0].data
-        if isinstance(data, TaggedMapping) and data.tag not in ("", "lsst.verify.Measurement"):
-            raise DocumentError(f"is a {data.tag}, not a measurement", source=str(path), document=1)
-        if not isinstance(data, Mapping):
-            raise DocumentError("is not a measurement document", source=str(path), document=1)
+        data = measurement_document(path)
         try:
             return cls.from_dict(data)
         except DocumentError as exc:
