@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DIR ?= var/demo
+# The suite runs in one process per core (pytest-xdist), a test file to a process so that
+# a file's shared fixtures are built once; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: demo test lint bench bench-quick install clean
 
@@ -44,13 +48,13 @@ test-latest:
 	$(LATEST_VENV)/bin/pip install --quiet --upgrade pip
 	$(LATEST_VENV)/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
 	$(PYTHON) tools/lock.py diff $(LOCK) $(LATEST_VENV)/bin/python
-	$(LATEST_VENV)/bin/python -m pytest -p no:cacheprovider $(LATEST_TESTS) $(PYTEST_ARGS)
+	$(LATEST_VENV)/bin/python -m pytest -p no:cacheprovider $(XDIST) $(LATEST_TESTS) $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/vigil demo --dir $(DEMO_DIR) --serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -1,5 +1,5 @@
-"""Server processes of the benches: start, wait until ready, measure, stop; and clients
-sending to them from several threads.
+"""Server processes of the benches: start, wait until ready, measure, stop; clients
+sending to them from several threads; fresh PostgreSQL databases; latency figures.
 
 Every server runs in a session (process group) of its own, so that stopping it ends
 its worker processes too, and nothing else.
@@ -8,20 +8,37 @@ its worker processes too, and nothing else.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
+import statistics
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port", "send_from_threads"]
+__all__ = [
+    "POSTGRES",
+    "ServerProcess",
+    "analyze_if_no_autovacuum",
+    "free_port",
+    "median_ms",
+    "p95_ms",
+    "postgres_database",
+    "send_from_threads",
+    "vigil_command",
+]
+
+POSTGRES: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+"""The PostgreSQL server the benches use (trust authentication)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -166,3 +183,65 @@ class ServerProcess:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def vigil_command() -> list[str]:
+    """The ``vigil`` command of this environment."""
+    executable = Path(sys.executable).with_name("vigil")
+    return [str(executable)] if executable.exists() else [sys.executable, "-m", "vigil"]
+
+
+def median_ms(values: Sequence[float]) -> float:
+    """The median of *values* (seconds), in milliseconds."""
+    return statistics.median(values) * 1000
+
+
+def p95_ms(values: Sequence[float]) -> float:
+    """The 95th percentile of *values* (seconds, nearest rank), in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] * 1000
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "vigil_bench") -> Iterator[str | None]:
+    """A fresh database on 127.0.0.1:5432, dropped afterwards; None if unavailable."""
+    try:
+        import psycopg
+    except ImportError:
+        yield None
+        return
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES)
+    except psycopg.Error as exc:
+        print(f"PostgreSQL skipped: cannot connect to 127.0.0.1:5432 as postgres ({exc}).")
+        yield None
+        return
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+def analyze_if_no_autovacuum(database_url: str) -> str | None:
+    """Run VACUUM ANALYZE when the server's autovacuum is off, as autovacuum would have.
+
+    Without it the planner has no statistics on the freshly loaded tables. Returns the
+    note to print, or None when autovacuum is on.
+    """
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(dbname=name, autocommit=True, connect_timeout=5, **POSTGRES) as db:
+        if db.execute("SHOW autovacuum").fetchone() != ("off",):
+            return None
+        began = time.perf_counter()
+        db.execute("VACUUM ANALYZE")
+        return (
+            f"autovacuum is off on this PostgreSQL: VACUUM ANALYZE run after the load"
+            f" ({time.perf_counter() - began:.0f} s), as autovacuum would"
+        )

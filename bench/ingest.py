@@ -1,7 +1,7 @@
 """Ingest and query figures of the tracking server, with an MLflow tracking server as peer.
 
 Run: .venv/bin/python bench/ingest.py [--quick] [--jobs N] [--databases sqlite,postgresql]
-                                      [--skip-peer]
+                                      [--workers 1,2,4] [--skip-peer]
 
 For each database, a real ``vigil serve`` process on 127.0.0.1 (fresh database in a
 temporary folder; PostgreSQL: a fresh database on 127.0.0.1:5432, dropped at the end):
@@ -14,6 +14,14 @@ temporary folder; PostgreSQL: a fresh database on 127.0.0.1:5432, dropped at the
 4. ``POST /api/jobs`` of the real verify_job.json (1.75 MB, bare NaN), each with its
    own top-level ``identifier``: median latency.
 
+On PostgreSQL, step 1 is repeated for each further ``--workers`` count (``vigil serve
+--workers N``, a fresh database each time). The server's CPU time per job covers every
+process of the server (its workers included), read from ``/proc``.
+
+The bare-insert peer (``bench/_bare.py``) inserts the rows of the same timed jobs with
+the database driver alone into a freshly migrated database (Vigil's own tables and
+indexes, one transaction a job): the ceiling a server on that database could reach.
+
 The peer, an MLflow tracking server (SQLite, its default 4 workers) in its own virtual
 environment ``bench/.mlflow-venv`` (created on first run), receives the same jobs
 through its own client (``bench/_peer_mlflow.py``): one run per job, the 50 metrics in
@@ -24,10 +32,8 @@ to the repository except the cached generated jobs in ``bench/.work/``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
-import math
 import os
 import signal
 import statistics
@@ -36,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +50,18 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bare import bare_jobs, insert_postgres, insert_sqlite
 from _jobs import MEASUREMENTS_PER_JOB, SERIES, write_jobs
-from _servers import ServerProcess, free_port, send_from_threads
+from _servers import (
+    ServerProcess,
+    analyze_if_no_autovacuum,
+    free_port,
+    median_ms,
+    p95_ms,
+    postgres_database,
+    send_from_threads,
+    vigil_command,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -54,12 +70,12 @@ MLFLOW_VENV = BENCH / ".mlflow-venv"
 MLFLOW_REQUIREMENT = "mlflow>=3.0,<4"
 WORK = BENCH / ".work"
 PEER_SCRIPT = BENCH / "_peer_mlflow.py"
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 AIM_INGEST_RATIO = 5.0
 AIM_SERIES_MS = 30.0
 AIM_SERIES_RATIO = 20.0
 AIM_VERIFY_JOB_S = 0.5
+AIM_BARE_RATIO = 3.0
 
 # Environment of every MLflow process: no usage reports leave the machine.
 MLFLOW_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
@@ -103,7 +119,7 @@ QUICK = Sizes(
     peer_budget=3.0,
     history_sample=20,
     concurrency=4,
-    time_limit=170,
+    time_limit=420,
 )
 
 
@@ -130,14 +146,24 @@ class Rate:
         """Server CPU time per wall second (1.0 = one core busy)."""
         return None if self.server_cpu is None else self.server_cpu / self.seconds
 
+    @property
+    def cpu_ms_per_job(self) -> float | None:
+        """Server CPU milliseconds per job (all of its processes)."""
+        return None if self.server_cpu is None else self.server_cpu / self.jobs * 1000
+
 
 @dataclass(slots=True)
 class VigilFigures:
     """What one database gave."""
 
     database: str
+    workers: int = 1
     ingest: Rate | None = None
     bulk: Rate | None = None
+    #: Jobs/s of the bare-insert peer on the same jobs.
+    bare_jobs_per_s: float | None = None
+    #: Further worker counts (ingest only): workers -> rate.
+    scaling: dict[int, Rate] = field(default_factory=dict)
     stored: int = 0
     note: str | None = None
     series_points: int = 0
@@ -192,15 +218,6 @@ def _progress(message: str) -> None:
     print(f"[{time.perf_counter() - _STARTED:5.0f} s] {message} ...", flush=True)
 
 
-def _median_ms(values: Sequence[float]) -> float:
-    return statistics.median(values) * 1000
-
-
-def _p95_ms(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] * 1000
-
-
 def _send_jobs(
     url: str,
     token: str,
@@ -241,59 +258,7 @@ def _with_identifier(document: bytes, identifier: str) -> bytes:
     )
 
 
-# PostgreSQL -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _postgres_database() -> Iterator[str | None]:
-    """A fresh database on 127.0.0.1:5432, dropped afterwards; None if unavailable."""
-    try:
-        import psycopg
-    except ImportError:
-        yield None
-        return
-    name = f"vigil_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES)
-    except psycopg.Error as exc:
-        print(f"PostgreSQL skipped: cannot connect to 127.0.0.1:5432 as postgres ({exc}).")
-        yield None
-        return
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
-def _analyze_if_no_autovacuum(database_url: str) -> str | None:
-    """Run VACUUM ANALYZE when the server's autovacuum is off, as autovacuum would have.
-
-    Without it the planner has no statistics on the freshly loaded tables.
-    """
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(dbname=name, autocommit=True, connect_timeout=5, **POSTGRES) as db:
-        if db.execute("SHOW autovacuum").fetchone() != ("off",):
-            return None
-        began = time.perf_counter()
-        db.execute("VACUUM ANALYZE")
-        return (
-            f"autovacuum is off on this PostgreSQL: VACUUM ANALYZE run after the load"
-            f" ({time.perf_counter() - began:.0f} s), as autovacuum would"
-        )
-
-
 # Vigil ----------------------------------------------------------------------------------
-
-
-def _vigil_command() -> list[str]:
-    executable = Path(sys.executable).with_name("vigil")
-    return [str(executable)] if executable.exists() else [sys.executable, "-m", "vigil"]
 
 
 def bench_vigil(
@@ -303,38 +268,54 @@ def bench_vigil(
     bodies: Sequence[bytes],
     sizes: Sizes,
     expected_points: int,
+    *,
+    workers: int = 1,
+    ingest_only: bool = False,
 ) -> VigilFigures:
-    """Run the Vigil half on one database."""
-    figures = VigilFigures(database)
+    """Run the Vigil half on one database (with *ingest_only*, step 1 alone)."""
+    figures = VigilFigures(database, workers=workers)
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "VIGIL_DATA_DIR": str(folder), "VIGIL_DATABASE_URL": database_url}
-    vigil = _vigil_command()
+    vigil = vigil_command()
     _run([*vigil, "db", "upgrade"], timeout=120, env=env)
     token = _run([*vigil, "user", "create", "bench"], timeout=120, env=env).strip().splitlines()[-1]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = ServerProcess(
         f"vigil serve ({database})",
-        [*vigil, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            *vigil,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
         f"{base}/api/",
         folder / "server.log",
         env=env,
     )
     try:
-        server.wait_ready(60)
+        server.wait_ready(180)
         jobs_url = f"{base}/api/jobs"
         warmup = 2 * sizes.concurrency
         _send_jobs(jobs_url, token, bodies[:warmup], sizes.concurrency, server)
         ingest = bodies[warmup : warmup + sizes.ingest_jobs]
-        _progress(f"{database}: ingest {len(ingest)} jobs")
+        _progress(f"{database}: ingest {len(ingest)} jobs ({workers} workers)")
         figures.ingest = _send_jobs(jobs_url, token, ingest, sizes.concurrency, server)
+        if ingest_only:
+            return figures
         rest = bodies[warmup + sizes.ingest_jobs :]
         if rest:
             _progress(f"{database}: load {len(rest)} more jobs")
             figures.bulk = _send_jobs(jobs_url, token, rest, sizes.concurrency, server)
         figures.stored = len(bodies) * MEASUREMENTS_PER_JOB
         if database_url.startswith("postgresql"):
-            figures.note = _analyze_if_no_autovacuum(database_url)
+            figures.note = analyze_if_no_autovacuum(database_url)
 
         _progress(f"{database}: series and verify_job.json")
         with httpx.Client(base_url=base, timeout=60) as client:
@@ -391,6 +372,23 @@ def bench_vigil(
         _progress(f"{database}: stop vigil serve")
         server.stop()
     return figures
+
+
+def bench_bare(
+    database: str, database_url: str, folder: Path, bodies: Sequence[bytes], concurrency: int
+) -> float:
+    """Jobs/s of the bare-insert peer on *bodies*, in a freshly migrated database."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "VIGIL_DATA_DIR": str(folder), "VIGIL_DATABASE_URL": database_url}
+    _run([*vigil_command(), "db", "upgrade"], timeout=120, env=env)
+    jobs = bare_jobs(bodies)
+    _progress(f"{database}: bare inserts of {len(jobs)} jobs")
+    if database == "sqlite":
+        seconds = insert_sqlite(database_url.removeprefix("sqlite:///"), jobs)
+    else:
+        dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+        seconds = insert_postgres(dsn, jobs, concurrency)
+    return len(jobs) / seconds
 
 
 # MLflow -----------------------------------------------------------------------------------
@@ -552,12 +550,28 @@ def report(sizes: Sizes, vigil: list[VigilFigures], peer: PeerFigures, verify_si
         print(f"Vigil on {figures.database} (vigil serve, one process)")
         if figures.note:
             print(f"  ({figures.note})")
-        print(
-            f"  ingest {ing.jobs} jobs:   {ing.jobs_per_s:7.1f} jobs/s"
-            f"  {ing.measurements_per_s:8.0f} measurements/s"
-            f"  (median {ing.median_latency * 1000:.0f} ms a job; CPU: server"
-            f" {ing.cpu_share:.2f}, client {(ing.client_cpu or 0) / ing.seconds:.2f} cores)"
-        )
+        for workers, rate in [(1, ing), *sorted(figures.scaling.items())]:
+            print(
+                f"  ingest {rate.jobs} jobs, {workers} worker{'s' if workers > 1 else ' '}:"
+                f" {rate.jobs_per_s:7.1f} jobs/s  {rate.measurements_per_s:8.0f} measurements/s"
+                f"  (median {rate.median_latency * 1000:.0f} ms a job; server CPU"
+                f" {rate.cpu_ms_per_job:.1f} ms a job, {rate.cpu_share:.2f} cores; client"
+                f" {(rate.client_cpu or 0) / rate.seconds:.2f} cores)"
+            )
+        if figures.bare_jobs_per_s:
+            best = max([ing, *figures.scaling.values()], key=lambda r: r.jobs_per_s)
+            behind = figures.bare_jobs_per_s / best.jobs_per_s
+            how = (
+                "sqlite3, one connection"
+                if figures.database == "sqlite"
+                else f"psycopg, {sizes.concurrency} connections"
+            )
+            where = f"{behind:.1f}x behind" if behind >= 1 else f"{1 / behind:.1f}x ahead"
+            print(
+                f"    bare inserts of the same rows ({how}, one transaction a job):"
+                f" {figures.bare_jobs_per_s:7.1f} jobs/s; Vigil's best is {where}"
+                f" (aim within {AIM_BARE_RATIO:.0f}x){_met(behind <= AIM_BARE_RATIO)}"
+            )
         print(
             f"    vs MLflow: {_ratio(ing.measurements_per_s, p_in and p_in.measurements_per_s)}"
             f" (aim >= {AIM_INGEST_RATIO:.0f}x){_met(ingest_ok)}"
@@ -568,13 +582,13 @@ def report(sizes: Sizes, vigil: list[VigilFigures], peer: PeerFigures, verify_si
                 f" {bulk.jobs_per_s:.1f} jobs/s, {bulk.measurements_per_s:.0f} measurements/s"
                 f" ({bulk.seconds:.0f} s, server CPU {bulk.cpu_share:.2f} cores)"
             )
-        series_ms = _median_ms(figures.series_latencies)
+        series_ms = median_ms(figures.series_latencies)
         series_ok = series_ms < AIM_SERIES_MS and (
             peer_series is None or peer_series * 1000 >= AIM_SERIES_RATIO * series_ms
         )
         print(
             f"  series of {figures.series_points:,} points out of {figures.stored:,}:"
-            f" median {series_ms:.1f} ms, p95 {_p95_ms(figures.series_latencies):.1f} ms over"
+            f" median {series_ms:.1f} ms, p95 {p95_ms(figures.series_latencies):.1f} ms over"
             f" {len(figures.series_latencies)} requests"
         )
         print(
@@ -609,7 +623,13 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--databases", default="sqlite,postgresql", help="Comma-separated: sqlite, postgresql."
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2,4",
+        help="Comma-separated server worker counts timed on PostgreSQL (SQLite: 1).",
+    )
     parser.add_argument("--skip-peer", action="store_true", help="Do not run MLflow.")
+    parser.add_argument("--skip-bare", action="store_true", help="Do not run the bare inserts.")
     parser.add_argument("--time-limit", type=int, help="Stop everything after this many s.")
     return parser.parse_args()
 
@@ -643,6 +663,7 @@ def main() -> None:
     args = _parse_args()
     sizes = _sizes(args)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    worker_counts = sorted({int(w) for w in args.workers.split(",") if w.strip()})
     unknown = set(databases) - {"sqlite", "postgresql"}
     if unknown:
         sys.exit(f"unknown database(s): {', '.join(sorted(unknown))}")
@@ -688,25 +709,53 @@ def main() -> None:
                 run_peer()
                 mlflow = None
 
+            warm = 2 * sizes.concurrency
+            timed = bodies[warm : warm + sizes.ingest_jobs]
             for database in databases:
                 _progress(f"{database}: start vigil serve")
                 if database == "sqlite":
                     url = f"sqlite:///{folder / 'sqlite' / 'vigil.sqlite3'}"
-                    vigil.append(
-                        bench_vigil(
-                            database, url, folder / database, bodies, sizes, expected_points
-                        )
+                    figures = bench_vigil(
+                        database, url, folder / database, bodies, sizes, expected_points
                     )
+                    if not args.skip_bare:
+                        bare_url = f"sqlite:///{folder / 'bare' / 'bare.sqlite3'}"
+                        figures.bare_jobs_per_s = bench_bare(
+                            database, bare_url, folder / "bare", timed, sizes.concurrency
+                        )
+                    vigil.append(figures)
                     continue
-                with _postgres_database() as url:
+                with postgres_database("vigil_bench") as url:
                     if url is None:
                         vigil.append(VigilFigures(database, skipped="PostgreSQL unavailable"))
                         continue
-                    vigil.append(
-                        bench_vigil(
-                            database, url, folder / database, bodies, sizes, expected_points
-                        )
+                    figures = bench_vigil(
+                        database, url, folder / database, bodies, sizes, expected_points
                     )
+                vigil.append(figures)
+                for count in worker_counts:
+                    if count == 1:
+                        continue
+                    with postgres_database("vigil_bench") as url:
+                        assert url is not None
+                        more = bench_vigil(
+                            database,
+                            url,
+                            folder / f"{database}-{count}",
+                            bodies[: warm + sizes.ingest_jobs],
+                            sizes,
+                            expected_points,
+                            workers=count,
+                            ingest_only=True,
+                        )
+                    assert more.ingest is not None
+                    figures.scaling[count] = more.ingest
+                if not args.skip_bare:
+                    with postgres_database("vigil_bench") as url:
+                        assert url is not None
+                        figures.bare_jobs_per_s = bench_bare(
+                            database, url, folder / "bare-pg", timed, sizes.concurrency
+                        )
 
             if mlflow is not None:
                 run_peer()

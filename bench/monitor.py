@@ -26,6 +26,18 @@ answers on 127.0.0.1:5432 as user ``postgres``):
    searched in their run and over the whole store, timed against the server's limit
    (``VIGIL_LOG_SEARCH_SECONDS``), while another request's answer time is measured. Aim:
    each search within the limit plus 1 s, the other request under 1 s.
+5. **Flood** (issue 18): one unit writes ``--flood-lines`` lines (200,000) as fast as it
+   can while a quiet unit writes a timestamped line every 0.1 s; latency of the quiet
+   unit's lines (written -> received on the run's live stream of that unit), median and
+   p95, aim p95 under 1 s; and the flooding program's own writing time against the same
+   program writing to a plain pipe read by a bare loop, aim at most 2x.
+6. **Stop** (issue 18): 30 units that print nothing (``sleep``); seconds from
+   ``PUT /api/monitor/pipelines/{name}/state`` (stopped) to every unit's process group
+   ended. Aim under 2 s.
+7. **New exposures** (issue 18): while the first exposure's unit hangs, exposure files
+   appear one by one in the watched folder (default ``poll_interval`` 1 s and ``settle``
+   0.5 s); seconds from a file's appearance to its ``exposure`` event on the live stream.
+   Aim under 2 s.
 """
 
 from __future__ import annotations
@@ -50,7 +62,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _servers import ServerProcess, free_port
 
-AIMS = {"p95": 1.0, "ingest": 20_000.0, "search": 1.0, "other_request": 1.0}
+AIMS = {
+    "p95": 1.0,
+    "ingest": 20_000.0,
+    "search": 1.0,
+    "other_request": 1.0,
+    "flood_p95": 1.0,
+    "slowdown": 2.0,
+    "stop": 2.0,
+    "exposure": 2.0,
+}
 HOSTILE = [r"(a+)+$", r"(\w+\s?)*!$"]
 """The worst expressions of issue 13: exponential for a backtracking engine."""
 STEPS = 10
@@ -75,13 +96,15 @@ def _percentile(values: list[float], q: float) -> float:
 def _start_server(folder: Path, database_url: str | None) -> tuple[ServerProcess, str, str]:
     from vigil.demo.loader import prepare_database
     from vigil.server.config import Settings
+    from vigil.server.domain import Role
     from vigil.server.factory import Factory
 
     settings = Settings(data_dir=folder, database_url=database_url)
     prepare_database(settings)
     with Factory.standalone(settings) as factory:
         users = factory.create_user_service()
-        users.create_user("bench", "bench@localhost")
+        # An operator too: the stop figure asks the server to stop a pipeline.
+        users.create_user("bench", "bench@localhost", roles={Role.SUBMITTER, Role.OPERATOR})
         token = users.create_token("bench").text
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
@@ -215,6 +238,289 @@ def bench_latency(
         "p95": _percentile(latencies, 0.95) if latencies else float("nan"),
         "max": max(latencies) if latencies else float("nan"),
         "seconds": elapsed,
+    }
+
+
+FLOOD_SCRIPT = r"""
+import os, sys, time
+unit, lines, go, done, elapsed_file = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
+while not os.path.exists(go):
+    time.sleep(0.005)
+print("INFO: begin", flush=True)
+if unit == "flood":
+    started = time.perf_counter()
+    for i in range(lines):
+        print(f"INFO: flood line {i} of a camera writing far too much, again and again")
+    spent = time.perf_counter() - started
+    with open(elapsed_file, "w") as out:
+        out.write(str(spent))
+else:
+    while not os.path.exists(done):
+        print(f"INFO: quiet line t={time.time():.6f}", flush=True)
+        time.sleep(0.1)
+print("INFO: done", flush=True)
+"""
+
+
+def _plain_pipe_seconds(script: Path, lines: int, folder: Path) -> float:
+    """The flooding program's writing time into a plain pipe read by a bare loop."""
+    import subprocess
+
+    go = folder / "plain.go"
+    go.touch()
+    elapsed = folder / "plain.elapsed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(script), "flood", str(lines), str(go), "-", str(elapsed)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, env=env) as child:
+        assert child.stdout is not None
+        fd = child.stdout.fileno()
+        while os.read(fd, 1 << 16):
+            pass
+    return float(elapsed.read_text())
+
+
+def _processing_of(url: str, pipeline: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = httpx.get(f"{url}/api/monitor/processings", params={"pipeline": pipeline}).json()[
+            "items"
+        ]
+        if items:
+            return dict(items[0])
+        time.sleep(0.05)
+    raise RuntimeError(f"no processing of {pipeline} started")
+
+
+def _runner_thread(config: Any, reporter: Any, stop: Any) -> tuple[Any, threading.Thread]:
+    """A runner on its own event loop in a thread, ended by setting the threading event."""
+    from vigil.monitor.runner import Runner
+
+    runner = Runner(config, reporter)
+
+    async def main() -> None:
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        threading.Thread(
+            target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True
+        ).start()
+        await runner.run(stop=done)
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    return runner, thread
+
+
+def _monitor_config(
+    folder: Path,
+    pipeline: str,
+    units: list[str],
+    command: list[str],
+    max_parallel: int | None = None,
+    **exposures: Any,
+) -> Any:
+    from vigil.monitor.config import parse_config
+
+    (folder / pipeline / "raw").mkdir(parents=True, exist_ok=True)
+    return parse_config(
+        {
+            "pipeline": pipeline,
+            "exposures": {
+                "watch": str(folder / pipeline / "raw"),
+                "pattern": "*.json",
+                "existing": "process",
+                **exposures,
+            },
+            "header": {"keys": {"exposure": "EXPID", "flavor": "FLAVOR"}},
+            "units": units,
+            "run": {
+                "command": command,
+                "workdir": str(folder / pipeline / "work"),
+                "output": "{workdir}/{exposure}/{unit}",
+                "max_parallel": max_parallel or len(units),
+                "qa_files": None,
+            },
+            "flavors": {"science": {"steps": [{"name": "ALL", "start": "begin", "end": "done"}]}},
+        }
+    )
+
+
+def _write_exposure(folder: Path, pipeline: str, n: int) -> float:
+    """Put exposure *n* in place at once (rename); the time it appeared."""
+    raw = folder / pipeline / "raw"
+    staged = raw / f".e{n}.tmp"
+    staged.write_text(f'{{"EXPID": {n}, "FLAVOR": "science"}}')
+    appeared = time.time()
+    staged.rename(raw / f"e{n}.json")
+    return appeared
+
+
+def bench_flood(folder: Path, url: str, token: str, lines: int) -> dict[str, float]:
+    """Quiet-unit latency during a flood, and the flooding program's slowdown."""
+    from vigil.monitor.reporter import EventReporter
+
+    script = folder / "flood.py"
+    script.write_text(FLOOD_SCRIPT)
+    plain = _plain_pipe_seconds(script, lines, folder)
+    go, done, elapsed = folder / "flood.go", folder / "flood.done", folder / "flood.elapsed"
+    command = [sys.executable, str(script), "{unit}", str(lines), str(go), str(done), str(elapsed)]
+    config = _monitor_config(
+        folder, "flood", ["flood", "quiet"], command, settle=0, poll_interval=0.05
+    )
+    reporter = EventReporter(url, token, folder / "spool-flood").start()
+    stop = threading.Event()
+    _, thread = _runner_thread(config, reporter, stop)
+    _write_exposure(folder, "flood", 1)
+    row = _processing_of(url, "flood")
+    latencies: list[float] = []
+
+    def on_log(kind: str, data: dict[str, Any], received: float) -> None:
+        if kind == "log" and data.get("unit") == "quiet" and " t=" in data["message"]:
+            latencies.append(received - float(data["message"].rpartition(" t=")[2]))
+
+    stream = _Sse(f"{url}/api/monitor/stream?run={row['log_run_id']}&unit=quiet", on_log)
+    started = time.monotonic()
+    go.touch()
+    while not elapsed.exists():
+        time.sleep(0.05)
+    reporter.drain(600)
+    shipped = time.monotonic() - started
+    done.touch()
+    time.sleep(0.5)
+    stop.set()
+    thread.join(60)
+    reporter.drain(60)
+    reporter.close()
+    stream.close()
+    flooded = float(elapsed.read_text())
+    return {
+        "lines": float(lines),
+        "quiet_lines": float(len(latencies)),
+        "median": statistics.median(latencies) if latencies else float("nan"),
+        "p95": _percentile(latencies, 0.95) if latencies else float("nan"),
+        "plain": plain,
+        "flooded": flooded,
+        "slowdown": flooded / plain,
+        "shipped": shipped,
+        "backlogged": float(reporter.stats.backlogged),
+    }
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group *pgid* has a member that is not a zombie."""
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def bench_stop(folder: Path, url: str, token: str, units: int = 30) -> dict[str, float]:
+    """Seconds from a stop asked on the server to every silent unit's process group ended."""
+    from vigil.monitor.reporter import EventReporter
+
+    names = [f"u{i}" for i in range(units)]
+    command = ["sh", "-c", "echo begin; sleep 1000 & sleep 1000"]
+    config = _monitor_config(folder, "silent", names, command, settle=0, poll_interval=0.05)
+    reporter = EventReporter(url, token, folder / "spool-stop").start()
+    stop = threading.Event()
+    runner, thread = _runner_thread(config, reporter, stop)
+    _write_exposure(folder, "silent", 1)
+    deadline = time.monotonic() + 60
+    while len([u for u in list(runner._units) if u.pid]) < units:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the silent units did not start")
+        time.sleep(0.05)
+    reporter.drain(30)
+    time.sleep(1.0)  # every unit silent, nothing in flight
+    groups = [u.pid for u in list(runner._units)]
+    headers = {"Authorization": f"Bearer {token}"}
+    asked = time.monotonic()
+    httpx.put(
+        f"{url}/api/monitor/pipelines/silent/state", json={"state": "stopped"}, headers=headers
+    ).raise_for_status()
+    # The processing ends once every unit's process group was ended.
+    while not runner.results or runner.results[0].status == "running":
+        if time.monotonic() - asked > 60:
+            break
+        time.sleep(0.01)
+    ended = time.monotonic() - asked
+    left = [pgid for pgid in groups if _group_alive(pgid)]
+    stop.set()
+    thread.join(60)
+    reporter.drain(30)
+    reporter.close()
+    statuses = {u.status for r in runner.results for u in r.units.values()}
+    return {
+        "units": float(units),
+        "seconds": ended,
+        "stopped": float(statuses == {"stopped"}),
+        "left": float(len(left)),
+    }
+
+
+def bench_new_exposures(folder: Path, url: str, token: str, count: int) -> dict[str, float]:
+    """Seconds from an exposure file's appearance to its event on the live stream, while
+    the first exposure's unit hangs (default poll interval and settle time)."""
+    from vigil.monitor.config import ExposureSource
+    from vigil.monitor.reporter import EventReporter
+
+    defaults = ExposureSource()
+    script = 'echo begin; if [ "$1" = "00000001" ]; then exec sleep 1000; fi; echo done'
+    command = ["sh", "-c", script, "unit", "{exposure}"]
+    config = _monitor_config(
+        folder,
+        "arrivals",
+        ["b0"],
+        command,
+        max_parallel=2,  # a slot for the hung unit, one for the others
+        settle=defaults.settle,
+        poll_interval=defaults.poll_interval,
+    )
+    received: dict[str, float] = {}
+
+    def on_exposure(kind: str, data: dict[str, Any], at: float) -> None:
+        if kind == "exposure":
+            received.setdefault(str(data.get("exposure")), at)
+
+    stream = _Sse(f"{url}/api/monitor/stream?pipeline=arrivals", on_exposure)
+    reporter = EventReporter(url, token, folder / "spool-arrivals").start()
+    stop = threading.Event()
+    runner, thread = _runner_thread(config, reporter, stop)
+    _write_exposure(folder, "arrivals", 1)
+    deadline = time.monotonic() + 60
+    while not runner._units and time.monotonic() < deadline:
+        time.sleep(0.05)
+    appeared: dict[str, float] = {}
+    for n in range(2, count + 2):
+        time.sleep(1.3)
+        appeared[f"{n:08d}"] = _write_exposure(folder, "arrivals", n)
+    deadline = time.monotonic() + 30
+    while not set(appeared) <= set(received) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    headers = {"Authorization": f"Bearer {token}"}
+    httpx.put(
+        f"{url}/api/monitor/pipelines/arrivals/state", json={"state": "stopped"}, headers=headers
+    ).raise_for_status()
+    # The hung unit ends once the runner learns the stop; then the runner may end.
+    deadline = time.monotonic() + 30
+    while any(r.status == "running" for r in runner.results) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(60)
+    reporter.drain(30)
+    reporter.close()
+    stream.close()
+    delays = [received[e] - t for e, t in appeared.items() if e in received]
+    processed = sum(1 for r in runner.results if r.status == "succeeded")
+    return {
+        "exposures": float(len(appeared)),
+        "seen": float(len(delays)),
+        "median": statistics.median(delays) if delays else float("nan"),
+        "max": max(delays) if delays else float("nan"),
+        "processed": float(processed),
     }
 
 
@@ -360,7 +666,7 @@ def bench_search(url: str) -> dict[str, float]:
             times = []
             for _ in range(3):
                 started = time.perf_counter()
-                response = client.get("/api/logs/lines", params={"limit": 100, **params})  # type: ignore[arg-type]
+                response = client.get("/api/logs/lines", params={"limit": 100, **params})  # type: ignore[dict-item]
                 times.append(time.perf_counter() - started)
                 response.raise_for_status()
             body = response.json()
@@ -483,6 +789,40 @@ def run(database: str, options: argparse.Namespace) -> dict[str, Any]:
                     f"  (aim p95 < {AIMS['p95']:.0f} s)",
                     flush=True,
                 )
+            if "flood" in parts:
+                flood = bench_flood(folder, url, token, options.flood_lines)
+                figures["flood"] = flood
+                print(
+                    f"  flood of {flood['lines']:,.0f} lines: quiet unit latency"
+                    f" median {flood['median'] * 1000:.0f} ms, p95 {flood['p95'] * 1000:.0f} ms"
+                    f" over {flood['quiet_lines']:.0f} lines (aim p95 < {AIMS['flood_p95']:.0f} s);"
+                    f" flooding program {flood['flooded']:.2f} s against {flood['plain']:.2f} s"
+                    f" into a plain pipe: {flood['slowdown']:.2f}x"
+                    f" (aim <= {AIMS['slowdown']:.0f}x);"
+                    f" all shipped after {flood['shipped']:.1f} s,"
+                    f" {flood['backlogged']:,.0f} events backlogged on disk",
+                    flush=True,
+                )
+            if "stop" in parts:
+                stopped = bench_stop(folder, url, token)
+                figures["stop"] = stopped
+                print(
+                    f"  stop while {stopped['units']:.0f} units are silent: every process group"
+                    f" ended {stopped['seconds']:.2f} s after the request"
+                    f" (aim < {AIMS['stop']:.0f} s; units stopped: {bool(stopped['stopped'])},"
+                    f" groups left: {stopped['left']:.0f})",
+                    flush=True,
+                )
+            if "exposures" in parts:
+                arrivals = bench_new_exposures(folder, url, token, options.new_exposures)
+                figures["exposures"] = arrivals
+                print(
+                    f"  new exposures while a unit hangs: {arrivals['seen']:.0f} of"
+                    f" {arrivals['exposures']:.0f} reported, file -> live event median"
+                    f" {arrivals['median']:.2f} s, max {arrivals['max']:.2f} s"
+                    f" (aim < {AIMS['exposure']:.0f} s); {arrivals['processed']:.0f} processed",
+                    flush=True,
+                )
             if "ingest" in parts:
                 cpu = server.cpu_seconds()
                 # Connections of the server's pool live through the run: their CPU counts.
@@ -531,15 +871,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run.")
     parser.add_argument("--databases", default="sqlite", help="sqlite,postgresql")
     parser.add_argument(
-        "--only", default="latency,ingest,search", help="Which figures (also: hostile)."
+        "--only",
+        default="latency,flood,stop,exposures,ingest,search",
+        help="Which figures (also: hostile).",
     )
     parser.add_argument("--exposures", type=int, default=3)
     parser.add_argument("--step-seconds", type=float, default=0.5)
     parser.add_argument("--ingest-lines", type=int, default=200_000)
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--flood-lines", type=int, default=200_000)
+    parser.add_argument("--new-exposures", type=int, default=8)
     options = parser.parse_args()
     if options.quick:
         options.exposures, options.ingest_lines, options.lines = 1, 20_000, 100_000
+        options.flood_lines, options.new_exposures = 30_000, 3
     summary = {db: run(db, options) for db in options.databases.split(",")}
     print("\n== summary")
     for db, figures in summary.items():
@@ -548,6 +893,22 @@ def main() -> None:
             p95 = figures["latency"]["p95"]
             parts.append(
                 f"p95 latency {p95 * 1000:5.0f} ms ({'ok' if p95 < AIMS['p95'] else 'MISSED'})"
+            )
+        if "flood" in figures:
+            flood = figures["flood"]
+            held = flood["p95"] < AIMS["flood_p95"] and flood["slowdown"] <= AIMS["slowdown"]
+            parts.append(
+                f"flood: quiet p95 {flood['p95'] * 1000:.0f} ms, slowdown"
+                f" {flood['slowdown']:.2f}x ({'ok' if held else 'MISSED'})"
+            )
+        if "stop" in figures:
+            seconds = figures["stop"]["seconds"]
+            parts.append(f"stop {seconds:.2f} s ({'ok' if seconds < AIMS['stop'] else 'MISSED'})")
+        if "exposures" in figures:
+            worst_arrival = figures["exposures"]["max"]
+            parts.append(
+                f"new exposure <= {worst_arrival:.2f} s"
+                f" ({'ok' if worst_arrival < AIMS['exposure'] else 'MISSED'})"
             )
         if "ingest" in figures:
             rate = figures["ingest"]

@@ -124,18 +124,30 @@ def test_the_live_page_follows_the_pipeline_without_reloading(
     # The grid appears and its cells change as the units walk their steps: all from
     # server-sent events, the page never reloads.
     page.wait_for_selector("[data-testid=unit-b0]", timeout=20_000)
-    page.wait_for_selector("[data-testid=step-b0-CHECK_CCDs][data-status=running]", timeout=20_000)
+    # A step may run and end between two looks: either state shows it moved.
+    page.wait_for_selector(
+        "[data-testid=step-b0-CHECK_CCDs][data-status=running],"
+        " [data-testid=step-b0-CHECK_CCDs][data-status=succeeded]",
+        timeout=20_000,
+    )
     page.wait_for_selector(
         "[data-testid=step-z0-CHECK_CCDs][data-status=succeeded]", timeout=20_000
     )
     cell = page.get_attribute("[data-testid=step-z0-CHECK_CCDs]", "data-qa")
     assert cell in {"green", "yellow", "red"}
+    # The focal plane, drawn when the first processing started, takes z0's QA colour live.
+    page.wait_for_selector(
+        "[data-testid=focal-plane] [data-testid=fp-z0]:not([data-qa=grey])", timeout=20_000
+    )
+    assert page.get_attribute("[data-testid=fp-b5]", "data-qa") == "grey"
     assert int(page.get_attribute("[data-monitor=live]", "data-last-event") or 0) > 0
 
     # Clicking a unit opens its live log, step markers highlighted.
     page.click("[data-testid=unit-r0] th")
     page.wait_for_selector("[data-testid=log-lines] .log-line.checkpoint", timeout=10_000)
-    assert "Starting to run step Initialize" in page.inner_text("[data-testid=log-lines]")
+    # text_content: lines scrolled out of view are not laid out, so not in inner_text.
+    log_text = page.text_content("[data-testid=log-lines]") or ""
+    assert "Starting to run step Initialize" in log_text
     # A step cell shows its QA values with their ranges.
     page.wait_for_selector(
         "[data-testid=step-r0-CHECK_CCDs][data-status=succeeded]", timeout=20_000
@@ -189,7 +201,17 @@ def test_history_sorts_and_filters_and_trends_draw(
     assert page.locator("[data-testid=search-results] .log-line").count() >= len(UNITS)
 
 
-def test_a_log_flood_leaves_the_live_tail_bounded_and_the_store_whole(
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver(function (list) {
+  list.getEntries().forEach(function (e) {
+    window.__longTasks.push({start: e.startTime, duration: e.duration});
+  });
+}).observe({type: "longtask", buffered: true});
+"""
+
+
+def test_a_log_flood_leaves_the_live_tail_bounded_responsive_and_the_store_whole(
     page: Page, server: str, monitor_token: str
 ) -> None:
     import uuid
@@ -215,12 +237,79 @@ def test_a_log_flood_leaves_the_live_tail_bounded_and_the_store_whole(
         return int(response.json()["run_id"])
 
     run_id = send(1, 10)
+    # The Long Tasks API reports every task of the page's main thread over 50 ms.
+    page.add_init_script(LONG_TASKS)
     page.goto(f"/monitor/logs/{run_id}")
     page.wait_for_selector("[data-monitor=run][data-tailing='1']")
-    for sequence in range(2, 6):
+    flood_start = page.evaluate("performance.now()")
+    batches = 12
+    for sequence in range(2, batches + 2):
         send(sequence, 1000)
-    page.wait_for_selector(".log-line:has-text('flood 5 line 999')", timeout=30_000)
+    page.wait_for_selector(f".log-line:has-text('flood {batches + 1} line 999')", timeout=60_000)
     shown = page.locator("[data-testid=log-lines] .log-line").count()
-    assert 0 < shown <= 2000  # older lines leave the view...
+    assert 0 < shown <= 5000  # older lines leave the view...
     stored = httpx.get(f"{server}/api/logs/runs/{run_id}").json()["line_count"]
-    assert stored == 4010  # ...and stay on the server
+    assert stored == 10 + batches * 1000  # ...and stay on the server
+    # The newest lines are those on screen, in order.
+    last = page.locator("[data-testid=log-lines] .log-line").last.text_content() or ""
+    assert f"flood {batches + 1} line 999" in last
+    tasks = page.evaluate("window.__longTasks")
+    during = [t["duration"] for t in tasks if t["start"] >= flood_start]
+    # Drawing a line at a time made one task of tens of seconds; drawn a frame at a time,
+    # no task comes near a second. The 200 ms aim is a figure of bench/monitor.py: on a
+    # shared machine a starved browser can pass 200 ms with none of Vigil's code in it.
+    assert max(during, default=0) < 1000, f"long tasks during the flood (ms): {during}"
+
+
+def test_the_focal_plane_is_coloured_has_tooltips_and_drills_down(
+    page: Page, server: str, monitor_token: str, tmp_path: Path, screenshot: Any
+) -> None:
+    import httpx
+
+    if httpx.get(f"{server}/api/monitor/processings").json()["total"] < 1:
+        _start_runner(tmp_path, server, monitor_token, exposures=1).join(60)
+    latest = httpx.get(f"{server}/api/monitor/processings", params={"status": "succeeded"})
+    pid = latest.json()["items"][0]["id"]
+    detail = httpx.get(f"{server}/api/monitor/processings/{pid}").json()
+    worst = {u["name"]: u["qa_status"] for u in detail["units"]}
+    colours = {"normal": "green", "warning": "yellow", "alarm": "red", "missing": "grey"}
+
+    page.goto(f"/monitor/processings/{pid}")
+    plane = page.locator("[data-testid=focal-plane]")
+    assert plane.get_attribute("data-layout") == "desi"
+    # Each unit of the processing takes its worst QA's colour; the others are grey.
+    for unit in UNITS:
+        shape = page.locator(f"[data-testid=fp-{unit}]")
+        assert shape.get_attribute("data-qa") == colours[worst[unit]]
+        fill = shape.locator("path").evaluate("p => getComputedStyle(p).fill")
+        assert fill != page.locator("[data-testid=fp-b5] path").evaluate(
+            "p => getComputedStyle(p).fill"
+        )
+    assert page.locator("[data-testid=fp-b5]").get_attribute("data-qa") == "grey"
+    # The tooltip lists the unit's QA values.
+    tooltip = page.locator("[data-testid=fp-r0] title").text_content() or ""
+    assert tooltip.startswith(f"r0: QA {worst['r0']}") and "Noise AMP:" in tooltip
+    assert "not in this processing" in (
+        page.locator("[data-testid=fp-b5] title").text_content() or ""
+    )
+    screenshot(page, "monitor-focal-plane")
+
+    # A click goes to the unit's drill-down: every step with its times, a plot per QA key
+    # against its ranges, one dot per amplifier.
+    page.locator("[data-testid=fp-r0]").click()
+    page.wait_for_url(f"**/monitor/processings/{pid}?unit=r0#qa-drill")
+    drill = page.locator("[data-testid=qa-drill]")
+    drill.locator("[data-testid=drill-unit]:has-text('r0')").wait_for()
+    assert drill.locator("[data-testid=qa-NOISE_AMP] svg.qa-plot circle").count() == 4
+    assert (
+        drill.locator("[data-testid=step-times] [data-role=run-time]")
+        .first.inner_text()
+        .endswith(" s")
+    )
+    screenshot(page, "monitor-drill")
+
+    # The live page draws it too, and repaints it from the live events.
+    page.goto("/monitor")
+    page.wait_for_selector("[data-testid=connection]:has-text('live')")
+    assert page.locator("[data-testid=focal-plane] [data-testid=fp-z0]").count() == 1
+    assert page.locator("[data-testid=recent-item]").count() >= 1

@@ -16,6 +16,7 @@ from bokeh.embed import json_item
 
 from vigil import plots
 from vigil.client import AuthenticationError, Client, ClientError
+from vigil.client.api import SeriesForm
 from vigil.server.config import Settings
 from vigil.server.database import create_database_engine
 from vigil.server.factory import Factory
@@ -111,6 +112,73 @@ def test_series_is_a_dataframe_that_plots(server: tuple[str, Settings]) -> None:
         assert empty.empty and "value" in empty.columns
         fig = plots.series_plot(df, thresholds=[plots.Threshold("design", 5.0)])
         assert json_item(fig)["doc"]["roots"]
+
+
+@pytest.mark.parametrize("form", ["rows", "columns"])
+def test_series_is_the_same_dataframe_in_every_form(
+    server: tuple[str, Settings], form: SeriesForm
+) -> None:
+    url, _ = server
+    with Client(url) as client:
+        arrow = client.series("demo.rms", form="arrow")
+        other = client.series("demo.rms", form=form)
+        default = client.series("demo.rms")
+    assert len(arrow) == 7 and arrow["value"].isna().sum() == 1  # the NaN, kept
+    pd.testing.assert_frame_equal(arrow, other)
+    pd.testing.assert_frame_equal(arrow, default)
+    assert str(arrow["time"].dtype) == "datetime64[ns, UTC]"
+    assert str(arrow["pull_request"].dtype) == "Int64"
+    assert arrow["unit"].map(type).eq(str).all()  # plain text, not categories
+
+
+def test_series_without_pyarrow_reads_columns(
+    server: tuple[str, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = server
+    with Client(url) as client:
+        expected = client.series("demo.rms", form="arrow")
+    import builtins
+
+    real_import = builtins.__import__
+    asked: list[str] = []
+
+    def no_pyarrow(name: str, *args: object, **kwargs: object) -> object:
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with Client(url) as client:
+        client._http.event_hooks["request"].append(lambda r: asked.append(str(r.url)))
+        got = client.series("demo.rms")
+    pd.testing.assert_frame_equal(got, expected)
+    assert any("form=columns" in u for u in asked)
+
+
+def test_series_follows_pages_in_every_form(tmp_path: Path, server: tuple[str, Settings]) -> None:
+    url, settings = server
+    small = settings.model_copy(update={"page_size_max": 2})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(create_app(small), host="127.0.0.1", port=port, log_level="warning")
+    live = uvicorn.Server(config)
+    thread = threading.Thread(target=live.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not live.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.02)
+        with Client(url) as whole, Client(f"http://127.0.0.1:{port}") as paged:
+            expected = whole.series("demo.rms", data_id={"band": "r"})
+            forms: tuple[SeriesForm, ...] = ("arrow", "columns", "rows")
+            for form in forms:
+                got = paged.series("demo.rms", data_id={"band": "r"}, form=form)
+                pd.testing.assert_frame_equal(got, expected)
+    finally:
+        live.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_jobs_and_job(server: tuple[str, Settings]) -> None:

@@ -97,7 +97,9 @@ def test_total_time_budget_caps_the_retries(dead_url: str) -> None:
         client.send_job(_job())
     # Waits of 0.1 and 0.2 fit in the budget, 0.4 more would not: three attempts at the
     # most (fewer on a slow machine), never the eleven the retries allow.
-    attempts = int(re.search(r"after (\d+) attempts?", error.value.message)[1])
+    counted = re.search(r"after (\d+) attempts?", error.value.message)
+    assert counted is not None, error.value.message
+    attempts = int(counted[1])
     assert 1 <= attempts <= 3
 
 

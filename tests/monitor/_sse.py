@@ -38,7 +38,7 @@ class EventListener:
     def _run(self) -> None:
         try:
             with self._client.stream("GET", self.url) as response:
-                kind, data = "message", []
+                kind, data = "message", list[str]()
                 for line in response.iter_lines():
                     if self._stop:
                         return

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
@@ -47,7 +47,7 @@ def _send(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[st
     body = {"source": uuid.uuid4().hex, "sequence": 1, "run": "ci/42", "kind": "ci", **fields}
     response = client.post("/api/logs", json=body, headers=headers)
     assert response.status_code == 200, response.text
-    return response.json()
+    return cast(dict[str, Any], response.json())
 
 
 def test_a_planted_failure_is_found_by_regular_expression(
@@ -89,7 +89,7 @@ def test_filters_and_pages(client: TestClient, auth_headers: dict[str, str]) -> 
     def search(**params: Any) -> dict[str, Any]:
         response = client.get("/api/logs/lines", params=params)
         assert response.status_code == 200, response.text
-        return response.json()
+        return cast(dict[str, Any], response.json())
 
     assert len(search(run=run, limit=1000)["items"]) == 250
     assert len(search(unit="w2", limit=1000)["items"]) == 50
@@ -342,7 +342,9 @@ def test_lines_stored_before_the_search_index_are_found(db_url: str, tmp_path: P
                     ),
                     {"key": key, "now": BASE},
                 )
-            runs = dict(connection.execute(text("SELECT key, id FROM log_runs")).all())
+            runs: dict[str, int] = dict(
+                connection.execute(text("SELECT key, id FROM log_runs")).all()
+            )
             connection.execute(
                 text(
                     "INSERT INTO log_lines (run_id, time, level, message) VALUES"
@@ -367,3 +369,64 @@ def test_lines_stored_before_the_search_index_are_found(db_url: str, tmp_path: P
         assert [line.run_key for line in found.items] == ["old/1", "old/2"]
         only = service.search(LogQuery(regex="planted failure", run_id=runs["old/2"]), limit=10)
         assert [line.run_key for line in only.items] == ["old/2"]
+
+
+def test_a_time_window_selects_lines_and_bad_times_are_named(
+    client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    run = _send(client, auth_headers, records=_records(120, planted=70), title="nightly CI")[
+        "run_id"
+    ]
+
+    def search(**params: Any) -> Any:
+        return client.get("/api/logs/lines", params={"limit": 1000, **params})
+
+    # Times with a zone, without one (UTC), and a day alone (its midnight, UTC).
+    window = search(since="2026-05-02T22:00:30+00:00", until="2026-05-02T22:01:00Z").json()
+    assert [line["time"] for line in window["items"]][:1] == ["2026-05-02T22:00:30Z"]
+    assert len(window["items"]) == 30
+    assert (
+        len(search(since="2026-05-02T23:00:30+01:00", until="2026-05-02T22:01:00").json()["items"])
+        == 30
+    )
+    assert len(search(since="2026-05-02").json()["items"]) == 120
+    assert search(until="2026-05-02").json()["items"] == []
+    # With words, a regular expression and a level, the window still applies.
+    assert len(search(since="2026-05-02T22:01:10Z", regex=r"ccd \d+").json()["items"]) == 50
+    assert search(until="2026-05-02T22:01:11Z", level="ERROR").json()["items"][0]["run_id"] == run
+    assert search(since="2026-05-02T22:01:11Z", level="ERROR").json()["items"] == []
+    for params, field, message in [
+        ({"since": "yesterday"}, "since", "'yesterday' is not an ISO 8601 time"),
+        ({"until": "2026-13-01"}, "until", "'2026-13-01' is not an ISO 8601 time"),
+        (
+            {"since": "0001-01-01T00:00:00+14:00"},
+            "since",
+            "'0001-01-01T00:00:00+14:00' falls outside the years 1 to 9999 in UTC",
+        ),
+        (
+            {"since": "2026-05-02T23:00:00Z", "until": "2026-05-02T22:00:00Z"},
+            "until",
+            "must be after since",
+        ),
+    ]:
+        response = search(**params)
+        assert response.status_code == 400, response.text
+        detail = response.json()["detail"]
+        assert detail["field"] == field and message in detail["message"], detail
+
+
+def test_lines_are_labelled_by_their_run_title(
+    client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    _send(
+        client, auth_headers, run="monitor/ql/5f2c9e", title="ql exposure 1234", records=_records(3)
+    )
+    _send(client, auth_headers, run="ci/43", records=_records(2))
+    lines = client.get("/api/logs/lines", params={"order": "desc"}).json()["items"]
+    assert [(line["run_key"], line["run_title"], line["unit"]) for line in lines] == [
+        ("ci/43", None, "w1"),
+        ("ci/43", None, "w1"),
+        ("monitor/ql/5f2c9e", "ql exposure 1234", "w1"),
+        ("monitor/ql/5f2c9e", "ql exposure 1234", "w1"),
+        ("monitor/ql/5f2c9e", "ql exposure 1234", "w1"),
+    ]

@@ -90,6 +90,36 @@ def test_run_processes_exposures_and_reports_them(
     assert [(r["exposure"], r["flavor"], r["status"]) for r in rows] == [
         ("00000001", "arc", "succeeded")
     ]
+    # The processing's lines, searched by time window, are labelled by exposure and unit.
+    started, ended = rows[0]["started_at"], rows[0]["ended_at"]
+    search = ["logs", "search", "--unit", "z1", "--server", live_server.url]
+    found = runner.invoke(app, [*search, "--since", started, "--limit", "500"])
+    assert found.exit_code == 0, found.output
+    steps = [line for line in found.output.splitlines() if "Starting to run step" in line]
+    label = f"{document['pipeline']} exposure 00000001 · z1"
+    assert len(steps) == 3 and all(f" INFO     {label} INFO:" in line for line in steps), steps
+    assert "monitor/" not in found.output
+    before = runner.invoke(app, [*search, "--until", started])
+    assert before.exit_code == 0 and before.output == ""
+    after = runner.invoke(app, [*search, "--since", ended, "--until", "2100-01-01"])
+    assert after.exit_code == 0 and "Starting to run step" not in after.output
+
+
+def test_logs_search_names_a_bad_time_in_one_line() -> None:
+    # Refused before any request: no server listens there.
+    search = ["logs", "search", "--server", "http://127.0.0.1:9"]
+    for options, message in [
+        (["--since", "yesterday"], "error: --since 'yesterday' is not an ISO 8601 time"),
+        (["--until", "2026-02-30"], "error: --until '2026-02-30' is not an ISO 8601 time"),
+        (
+            ["--since", "2026-05-02T22:00Z", "--until", "2026-05-02T21:00Z"],
+            "error: --until 2026-05-02T21:00Z must be after --since 2026-05-02T22:00Z.",
+        ),
+    ]:
+        result = runner.invoke(app, [*search, *options])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        assert len(result.output.strip().splitlines()) == 1
+        assert result.output.startswith(message), result.output
 
 
 def test_logs_send_search_and_prune(live_server: ServerThread, token: str, tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_a_failing_camera_writes_a_traceback_and_exits_1(tmp_path: Path) -> None
 def test_the_script_imports_only_the_standard_library() -> None:
     code = (
         "import runpy, sys; sys.argv = ['x', '--help'];\n"
-        f"try: runpy.run_path({str(Path(quicklook.__file__))!r}, run_name='__main__')\n"
+        f"try: runpy.run_path({str(quicklook.PIPELINE_SCRIPT)!r}, run_name='__main__')\n"
         "except SystemExit: pass\n"
         "print(sorted(m for m in sys.modules if m.startswith(('vigil', 'numpy', 'astropy'))))"
     )

@@ -96,7 +96,7 @@ def test_stopping_the_pipeline_terminates_its_units(
     async def scenario() -> None:
         task = asyncio.create_task(runner.run(max_exposures=1))
         deadline = time.monotonic() + 20
-        while not any(u.process for u in runner._units) or len(runner._units) < 2:
+        while not any(u.pid for u in runner._units) or len(runner._units) < 2:
             assert time.monotonic() < deadline, "the units did not start"
             await asyncio.sleep(0.05)
         await asyncio.to_thread(
@@ -115,3 +115,42 @@ def test_stopping_the_pipeline_terminates_its_units(
     row = api.get("/api/monitor/processings").json()["items"][0]
     assert row["status"] == "stopped"
     assert api.get("/api/monitor/exposures").json()["items"][0]["state"] == "processed"
+
+
+def test_each_unit_keeps_its_order_and_a_quiet_unit_is_not_behind_a_flood(
+    tmp_path: Path,
+) -> None:
+    # No server: every batch goes to the spool, in the order it was built.
+    reporter = EventReporter(None, None, tmp_path / "spool", batch_size=100, high_water=50)
+    emitted: list[dict[str, Any]] = [
+        {"type": "pipeline", "pipeline": "ql"},
+        _exposure(1),
+        {"type": "processing_started", "processing": "p1", "exposure": "00000001"},
+    ]
+    emitted += [{"type": "log", "processing": "p1", "unit": "flood", "n": n} for n in range(3000)]
+    emitted += [{"type": "log", "processing": "p1", "unit": "quiet", "n": n} for n in range(3)]
+    emitted += [
+        {"type": "unit_ended", "processing": "p1", "unit": unit} for unit in ("quiet", "flood")
+    ]
+    emitted.append({"type": "processing_ended", "processing": "p1", "status": "succeeded"})
+    for event in emitted:
+        reporter.emit(event)
+    reporter.start()
+    assert reporter.flush(30)
+    reporter.close()
+
+    sent = [e for path in reporter.spool.pending() for e in reporter.spool.load(path)["events"]]
+    assert sorted(map(str, sent)) == sorted(map(str, emitted))  # every event, once
+    assert reporter.stats.backlogged > 0  # the flood waited on disk, and came back
+    for unit in ("flood", "quiet"):
+        own = [e for e in emitted if e.get("unit") == unit]
+        assert [e for e in sent if e.get("unit") == unit] == own
+    position = {id(e): i for i, e in enumerate(sent)}
+    kinds = [e["type"] for e in sent]
+    started, ended = kinds.index("processing_started"), kinds.index("processing_ended")
+    assert kinds.index("exposure") < started
+    assert all(started < position[id(e)] < ended for e in sent if "unit" in e)
+    assert ended == len(sent) - 1
+    # The quiet unit's lines went in the first batch, not after 3,000 lines of the flood.
+    quiet = [i for i, e in enumerate(sent) if e.get("unit") == "quiet" and e["type"] == "log"]
+    assert max(quiet) < reporter.batch_size

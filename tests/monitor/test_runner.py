@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from vigil.demo import quicklook
+from vigil.demo import _ql_pipeline, quicklook
 from vigil.monitor.config import MonitorConfig, parse_config
 from vigil.monitor.mapping import load_step_mapping
 from vigil.monitor.qa import Range, evaluate, worst
@@ -63,7 +63,7 @@ def test_demo_exposures_are_processed_end_to_end(
         (f"{n:08d}", unit)
         for n in range(1, 5)
         for unit in UNITS
-        if quicklook._fails(SEED, f"{n:08d}", unit, 0.25)[0]
+        if _ql_pipeline._fails(SEED, f"{n:08d}", unit, 0.25)[0]
     }
     assert failing, "the seed should make a camera fail"
     reporter = EventReporter(config.server.url, token, tmp_path / "spool").start()
@@ -215,14 +215,19 @@ def test_the_monitor_survives_a_server_restart_without_losing_an_event(
         config.server.url, token, tmp_path / "spool", retry_interval=0.2
     ).start()
     logged: list[dict[str, Any]] = []
-    emit = reporter.emit
+    emit, emit_many = reporter.emit, reporter.emit_many
 
     def counting(event: dict[str, Any]) -> None:
         if event["type"] == "log":
             logged.append(event)
         emit(event)
 
+    def counting_many(events: list[dict[str, Any]]) -> None:
+        logged.extend(e for e in events if e["type"] == "log")
+        emit_many(events)
+
     reporter.emit = counting  # type: ignore[method-assign]
+    reporter.emit_many = counting_many  # type: ignore[method-assign]
     thread = threading.Thread(target=_run, args=(config, reporter, len(paths)), daemon=True)
     api = httpx.Client(base_url=live_server.url)
     thread.start()

@@ -28,7 +28,7 @@ def test_a_clean_run_walks_every_step(mapping_dir: Path, flavor: str) -> None:
     names = [s.name for s in mapping.steps]
     assert tracker.states == {name: StepState.PENDING for name in names}
 
-    seen = []
+    seen: list[tuple[str, StepState]] = []
     log = ["QuickLook pipeline starting", *[s.start for s in mapping.steps], FLAVORS[flavor]]
     for line in _lines(log):
         transitions, checkpoint = tracker.feed(line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -72,10 +73,10 @@ def _processing(client: TestClient, auth_headers: dict[str, str]) -> int:
 def test_a_qa_plot_plugin_draws_in_the_drill_down(
     example_plugins: Plugins, client: TestClient, auth_headers: dict[str, str]
 ) -> None:
-    given: list[list[PluginQaValue]] = []
+    given: list[Sequence[PluginQaValue]] = []
     example = example_plugins.qa_plots["NOISE_AMP"]
 
-    def recording(key: str, values: list[PluginQaValue]) -> Any:
+    def recording(key: str, values: Sequence[PluginQaValue]) -> Any:
         given.append(values)
         return example(key, values)
 

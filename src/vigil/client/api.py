@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
 
@@ -53,6 +53,13 @@ SERIES_COLUMNS = (
 """The columns of `ReadClient.series`, in order."""
 
 _PAGE = 1000
+# Points per request: the server caps it at its VIGIL_PAGE_SIZE_MAX, the cursor does the rest.
+_POINT_PAGE = 100_000
+
+_ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+SeriesForm = Literal["arrow", "columns", "rows"]
+"""How `ReadClient.series` reads points: an Arrow IPC stream, columnar JSON, or rows."""
 
 
 def _pandas() -> Any:
@@ -64,6 +71,14 @@ def _pandas() -> Any:
             " run `pip install pandas` (or `pip install 'vigil[server]'`)."
         ) from None
     return pandas
+
+
+def _default_form() -> SeriesForm:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "columns"
+    return "arrow"
 
 
 def _iso(value: datetime | str | None) -> str | None:
@@ -123,9 +138,17 @@ class ReadClient:
     # Requests ---------------------------------------------------------------------------
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._request(path, params).json()
+
+    def _request(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self._http.get(path, params=clean)
+            response = self._http.get(path, params=clean, headers=headers)
         except httpx.HTTPError as exc:
             raise ServerUnavailableError(f"Cannot reach {self.url}: {exc}.") from exc
         if response.status_code == 401:
@@ -134,7 +157,7 @@ class ReadClient:
             )
         if response.status_code >= 400:
             raise ClientError(f"{self.url}{path}: {_error_message(response)}")
-        return response.json()
+        return response
 
     def _pages(self, path: str, params: Mapping[str, Any], limit: int | None) -> Iterator[Any]:
         cursor: str | None = None
@@ -165,6 +188,7 @@ class ReadClient:
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         exact: bool = True,
+        form: SeriesForm | None = None,
     ) -> pd.DataFrame:
         """The measurements of *metric*, one row per point, in job order per series.
 
@@ -183,6 +207,10 @@ class ReadClient:
             Job time at or after / before (datetime or ISO 8601 text).
         exact
             Whether *data_id* must equal the series' dataId rather than be part of it.
+        form
+            How the points travel: ``"arrow"`` (an Arrow IPC stream, the default when
+            pyarrow is installed), ``"columns"`` (columnar JSON, the default without
+            pyarrow) or ``"rows"`` (one JSON object per point). The DataFrame is the same.
 
         Returns
         -------
@@ -213,25 +241,47 @@ class ReadClient:
             "since": _iso(since),
             "until": _iso(until),
         }
-        rows: list[dict[str, Any]] = []
+        form = form or _default_form()
+        frames = []
         for s in found:
             path = f"/api/series/{s['series_key']}/points"
-            for p in self._pages(path, point_params, None):
-                rows.append(
-                    {
-                        **p,
-                        "series_key": s["series_key"],
-                        "metric": s["metric"],
-                        "dataset": s["dataset"],
-                        "instrument": s["instrument"],
-                        "data_id": s["data_id"],
-                    }
-                )
-        frame = pandas.DataFrame(rows, columns=list(SERIES_COLUMNS))
-        frame["time"] = pandas.to_datetime(frame["time"], utc=True, format="ISO8601")
+            for part in self._point_pages(path, point_params, form):
+                for name in ("series_key", "metric", "dataset", "instrument"):
+                    part[name] = s[name]
+                part["data_id"] = [s["data_id"]] * len(part)
+                frames.append(part)
+        frames = [f for f in frames if len(f)]
+        if frames:
+            frame = pandas.concat(frames, ignore_index=True)[list(SERIES_COLUMNS)]
+        else:
+            frame = pandas.DataFrame(columns=list(SERIES_COLUMNS))
+        frame["time"] = pandas.to_datetime(frame["time"], utc=True, format="ISO8601").astype(
+            "datetime64[ns, UTC]"
+        )
         frame["value"] = pandas.to_numeric(frame["value"], errors="coerce").astype(float)
         frame["pull_request"] = frame["pull_request"].astype("Int64")
         return frame
+
+    def _point_pages(
+        self, path: str, params: Mapping[str, Any], form: SeriesForm
+    ) -> Iterator[pd.DataFrame]:
+        """The pages of one series' points, each a DataFrame of the point fields."""
+        pandas = _pandas()
+        cursor: str | None = None
+        while True:
+            page = {**params, "limit": _POINT_PAGE, "cursor": cursor}
+            if form == "arrow":
+                frame, cursor = _arrow_page(self._request(path, page, {"Accept": _ARROW_STREAM}))
+                yield frame
+            else:
+                body = self._get(path, {**page, "form": form})
+                if form == "columns":
+                    yield pandas.DataFrame(body["columns"])
+                else:
+                    yield pandas.DataFrame(body["items"])
+                cursor = body.get("next_cursor")
+            if not cursor:
+                return
 
     def jobs(
         self,
@@ -276,6 +326,20 @@ class ReadClient:
 
 Client = ReadClient
 """The earlier name of `ReadClient`."""
+
+
+def _arrow_page(response: httpx.Response) -> tuple[pd.DataFrame, str | None]:
+    """The points of an Arrow IPC answer and its ``next_cursor``."""
+    import pyarrow as pa
+
+    table = pa.ipc.open_stream(response.content).read_all()
+    envelope = json.loads(table.schema.metadata[b"vigil"])
+    # Dictionary-encoded text becomes plain strings (object columns, None for null),
+    # as in the JSON forms.
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table.to_pandas(), envelope.get("next_cursor")
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -1,4 +1,5 @@
-"""``vigil`` commands of the client area: ``vigil dispatch`` and ``vigil ingest-butler``."""
+"""``vigil`` commands of the client area: ``vigil dispatch``, ``vigil ingest-butler`` and
+``vigil import``."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from vigil.client.logs import (
     send_log,
 )
 from vigil.client.transport import DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from vigil.commands.importer import import_command
 
 #: Exit status when a job could not be sent and waits in the spool.
 EXIT_SPOOLED = 2
@@ -515,3 +517,4 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to *app*."""
     app.command("dispatch")(dispatch_command)
     app.command("ingest-butler")(ingest_butler_command)
+    app.command("import")(import_command)

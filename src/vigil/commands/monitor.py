@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -391,6 +392,21 @@ def logs_send(
     typer.echo(f"Sent {count} records of {file} as run {run!r}.")
 
 
+def _window_time(text: str | None, option: str) -> datetime | None:
+    """A time of ``--since``/``--until``: ISO 8601 or a day alone (its midnight), UTC
+    unless it gives a zone."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _fail(
+            f"{option} {text!r} is not an ISO 8601 time such as 2026-05-02T22:00:00Z,"
+            " 2026-05-02T22:00 (UTC) or 2026-05-02."
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 @logs_app.command("search")
 def logs_search(
     regex: str | None = typer.Option(None, "--regex", "-e", help="A Python regular expression."),
@@ -398,17 +414,32 @@ def logs_search(
     run: int | None = typer.Option(None, "--run", help="Only this run (id)."),
     unit: str | None = typer.Option(None, "--unit", help="Only this unit."),
     level: str | None = typer.Option(None, "--level", help="At least this level (WARNING...)."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Lines at or after this time: ISO 8601 (2026-05-02T22:00Z) or a day; UTC unless"
+        " it gives a zone.",
+        show_default=False,
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Lines before this time (as --since).", show_default=False
+    ),
     limit: int = typer.Option(50, "--limit", min=1, help="Lines to show."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
     server: str | None = _SERVER,
     token: str | None = _TOKEN,
 ) -> None:
-    """Search the server's aggregated logs, newest first."""
+    """Search the server's aggregated logs, newest first; each line is labelled by its
+    run's title (a processing's exposure) and unit."""
     import httpx
 
     url = server or os.environ.get("VIGIL_URL")
     if not url:
         raise _fail("no server: pass --server URL or set VIGIL_URL.")
+    first = _window_time(since, "--since")
+    last = _window_time(until, "--until")
+    if first is not None and last is not None and last <= first:
+        raise _fail(f"--until {until} must be after --since {since}.")
     params: dict[str, Any] = {"order": "desc", "limit": limit}
     for key, value in (
         ("regex", regex),
@@ -416,6 +447,8 @@ def logs_search(
         ("run", run),
         ("unit", unit),
         ("level", level),
+        ("since", first.isoformat() if first else None),
+        ("until", last.isoformat() if last else None),
     ):
         if value is not None:
             params[key] = value
@@ -441,11 +474,14 @@ def logs_search(
         if as_json:
             typer.echo(json.dumps(line))
             continue
-        where = " ".join(x for x in (line["run_key"], line.get("unit") or "") if x)
+        label = line.get("run_title") or line["run_key"] or ""
+        where = " · ".join(x for x in (label, line.get("unit") or "") if x)
         console.print(
             f"[dim]{line['time'][:19]}[/] {line['level_name']:<8} [cyan]{escape(where)}[/]"
             f" {escape(line['message'])}",
             highlight=False,
+            # One record a line, whatever the terminal's width: the output is grepped.
+            soft_wrap=True,
         )
     if body.get("truncated"):
         typer.secho(

@@ -11,7 +11,7 @@ to run on a cluster; otherwise Dask's local threaded scheduler runs it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ def _rows(plan: AggregatePlan, frame: pd.DataFrame) -> pd.DataFrame:
 
         def get(wide: str) -> np.ndarray:
             (name,) = physical_columns(table, metric.band, [wide])
-            return frame[name].to_numpy()
+            return cast(np.ndarray, frame[name].to_numpy())
 
         keep = metric.mask(get, len(frame))
         if table == "sources" and metric.band is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import numpy as np
@@ -69,7 +70,7 @@ def connect(
 def _getter(metric: BoundMetric, frame: pd.DataFrame) -> Callable[[str], np.ndarray]:
     def get(wide: str) -> np.ndarray:
         (name,) = physical_columns(metric.table, metric.band, [wide])
-        return frame[name].to_numpy()
+        return cast(np.ndarray, frame[name].to_numpy())
 
     return get
 
@@ -256,7 +257,7 @@ def _indexed_quantile(files: Sequence[Path], q: float) -> tuple[float, int] | No
         number, chosen = item
         parquet = pq.ParquetFile(files[number], metadata=groups.footers[number])
         table = parquet.read_row_groups(chosen, columns=["value"], use_threads=False)
-        return table.column(0).to_numpy()
+        return cast(np.ndarray, table.column(0).to_numpy())
 
     try:
         with ThreadPoolExecutor(min(len(by_file), os.cpu_count() or 1) or 1) as pool:

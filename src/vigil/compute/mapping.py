@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -260,10 +260,10 @@ def read_catalog(path: Path, wanted: set[str] | None = None) -> _Catalog:
 
 def _column_numpy(column: pa.ChunkedArray) -> Array:
     if pa.types.is_floating(column.type):
-        return column.to_numpy(zero_copy_only=False)
+        return cast(Array, column.to_numpy(zero_copy_only=False))
     if pa.types.is_boolean(column.type) and column.null_count:
         return np.array(column.to_pylist(), dtype=object)
-    return column.to_numpy(zero_copy_only=False)
+    return cast(Array, column.to_numpy(zero_copy_only=False))
 
 
 def _apply(rule: ColumnRule, values: Array | None, size: int, zero_point: float | None) -> Array:

@@ -8,7 +8,7 @@ alike (DuckDB orders NaN above every number, so each comparison is guarded by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 
@@ -190,7 +190,7 @@ class FlagSelector(Selector):
 
     def mask(self, get: ColumnGetter, band: str | None) -> BoolArray:
         masks = [np.asarray(get(expand(flag, band)) == False, dtype=bool) for flag in self.flags]  # noqa: E712 (a null flag is not False)
-        return np.logical_and.reduce(masks)
+        return cast(BoolArray, np.logical_and.reduce(masks))
 
     def describe(self, band: str | None) -> str:
         return "not " + " | ".join(expand(flag, band) for flag in self.flags)

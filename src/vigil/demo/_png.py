@@ -206,5 +206,5 @@ def diverging_rgb(values: np.ndarray, limit: float) -> np.ndarray:
     low = np.floor(position).astype(int)
     high = np.minimum(low + 1, len(_DIVERGING) - 1)
     weight = (position - low)[..., np.newaxis]
-    rgb = _DIVERGING[low] * (1 - weight) + _DIVERGING[high] * weight
+    rgb: np.ndarray = _DIVERGING[low] * (1 - weight) + _DIVERGING[high] * weight
     return np.round(rgb).astype(np.uint8)

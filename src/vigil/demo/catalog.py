@@ -123,7 +123,7 @@ class _Tract:
 
     @property
     def half_ra(self) -> float:
-        return TRACT_SIZE / 2 / np.cos(np.radians(self.dec))
+        return float(TRACT_SIZE / 2 / np.cos(np.radians(self.dec)))
 
     def patch_xy(self, ra: Array, dec: Array) -> tuple[Array, Array]:
         x = np.floor((ra - (self.ra - self.half_ra)) / (2 * self.half_ra) * PATCHES_PER_SIDE)

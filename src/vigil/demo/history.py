@@ -112,7 +112,9 @@ class InjectedChange:
         return asdict(self)
 
 
-def series_data_ids(pipeline: str, dataset: str, metric: str, band: str | None) -> list[dict]:
+def series_data_ids(
+    pipeline: str, dataset: str, metric: str, band: str | None
+) -> list[dict[str, Any]]:
     """The dataIds a demo job measures *metric* at (one series each)."""
     if pipeline == "deblend":
         if metric == "deblend.runtime":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vigil.compute.errors import UnknownMetricError
+from vigil.compute.errors import ComputeError, UnknownMetricError
 from vigil.compute.files import FileProblem
-from vigil.compute.granularity import TABLES, Table
+from vigil.compute.granularity import LEVELS, TABLES, Level, Table
 from vigil.compute.metric import AcceptableRange, BoundMetric
 from vigil.compute.plan import missing_columns
 from vigil.compute.registry import MetricRegistry
@@ -48,7 +48,7 @@ class MetricInfo:
     unit: str
     description: str
     aggregate: str
-    granularity: str
+    granularity: Level
     selection: tuple[str, ...]
     acceptable: AcceptableRange | None
     stored: bool
@@ -151,10 +151,26 @@ def _info(
         unit=pick("unit"),
         description=pick("description"),
         aggregate=pick("aggregate", "median"),
-        granularity=pick("granularity", "source"),
+        granularity=_level(name, pick("granularity", "source")),
         selection=selection,
         acceptable=acceptable,
         stored=stored,
         rows=rows,
         definition=bound.definition.name if bound is not None else None,
+    )
+
+
+def _level(name: str, value: str) -> Level:
+    """*value*, the granularity of metric *name*, as a `Level`.
+
+    Raises
+    ------
+    ComputeError
+        *value* is not a level (`RepoConfig` and the definitions allow no other).
+    """
+    for level in LEVELS:
+        if level == value:
+            return level
+    raise ComputeError(
+        f"metric {name!r} has granularity {value!r}; expected one of {', '.join(LEVELS)}"
     )

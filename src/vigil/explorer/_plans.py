@@ -223,7 +223,7 @@ def opaque(info: MetricInfo) -> BoundMetric:
         description=info.description,
         quantity=Magnitude() if per_source else None,
         reducer=None if per_source else _StoredOnly(),
-        max_granularity=info.granularity,  # type: ignore[arg-type]
+        max_granularity=info.granularity,
         table=info.table,
         unit=info.unit,
         aggregator=aggregator_from_name(info.aggregate, outlier_threshold=1.0),

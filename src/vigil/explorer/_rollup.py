@@ -106,7 +106,7 @@ def rollup_levels(info: MetricInfo) -> list[tuple[str, ...]]:
         return levels
     drill = drill_levels(info)
     if not per_source:
-        own = tuple(level_keys(info.granularity))  # type: ignore[arg-type]
+        own = tuple(level_keys(info.granularity))
         drill = [level for level in drill if level == own] or drill[-1:]
     return levels + drill
 

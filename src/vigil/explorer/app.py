@@ -30,18 +30,19 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from vigil.compute.errors import ComputeError
 from vigil.compute.plan import WhereValue
+from vigil.explorer import _views
+from vigil.explorer._panel import alert, file_download, markdown, param_controls, tabs
 from vigil.explorer._rollup import (
     RangeStatus,
     drill_levels,
@@ -76,21 +77,6 @@ SELECTION_KEYS = ("metric", "band", "tract", "patch", "visit", "detector")
 """The URL arguments that choose the app's metric and dataId."""
 
 _DATA_ID_KEYS = ("tract", "patch", "visit", "detector")
-_STATUS_COLOURS: dict[str, str] = {
-    RangeStatus.OK: "#d4edda",
-    RangeStatus.BAD: "#f8d7da",
-    RangeStatus.NO_RANGE: "#eeeeee",
-    RangeStatus.NO_DATA: "#eeeeee",
-}
-_GROUP_COLUMNS = ["group", "value", "count", "status", "below"]
-_NUMBER = NumberFormatter(format="0.[0000]")
-_PLAIN = {"type": "plaintext"}  # ids and dataIds without thousands separators
-_FLOAT_COLUMNS = ("coord_ra", "coord_dec", "mag", "value")
-
-
-def _status_style(row: pd.Series) -> list[str]:
-    colour = _STATUS_COLOURS.get(str(row.get("status")), "#fff3cd")
-    return [f"background-color: {colour}"] * len(row)
 
 
 class Explorer(param.Parameterized):
@@ -120,7 +106,8 @@ class Explorer(param.Parameterized):
         self.other = other
         self.infos = {info.name: info for info in repo.metrics()}
         names = list(self.infos)
-        super().__init__()
+        # param.Parameterized.__init__(**params) is unannotated.
+        cast("Callable[[], None]", super().__init__)()
         self.tabs: pn.Tabs | None = None
         self.param.metric.objects = names
         self.metric = self._default_metric(names)
@@ -256,7 +243,7 @@ class Explorer(param.Parameterized):
         """The groups of `list_level` in the current selection, worst first."""
         level = self.list_level()
         if level is None or self.metric is None:
-            return pd.DataFrame(columns=_GROUP_COLUMNS)
+            return pd.DataFrame(columns=_views.GROUP_COLUMNS)
         info = self.infos[self.metric]
         where = {k: v for k, v in self.where().items() if k in level}
         frame = self.repo.aggregate(self.metric, list(level), where or None)
@@ -301,119 +288,46 @@ class Explorer(param.Parameterized):
 
     def header(self) -> pn.pane.Markdown:
         """Tracts, visits per band, sources."""
-        s = self.repo.summary()
-        visits = ", ".join(f"{b}: {n}" for b, n in s.visits_per_band.items()) or "none"
-        lines = [
-            f"## {s.name}",
-            f"**{len(s.tracts)}** tracts · **{s.patches}** patches · visits per band"
-            f" {visits} · **{s.objects:,}** objects · **{s.sources:,}** sources ·"
-            f" **{s.metrics}** metrics",
-        ]
-        if s.inferred:
-            lines.append("*No vigil-repo.yaml: metrics are inferred from the columns.*")
-        return pn.pane.Markdown("\n\n".join(lines), name="header")
+        return _views.header_pane(self.repo.summary())
 
     def banner(self) -> pn.pane.Alert | None:
         """A warning naming every file that cannot be read (None when all can)."""
-        problems = self.repo.problems  # the tables' and those of the metric files read so far
-        if not problems:
-            return None
-        lines = [f"**{len(problems)} unreadable file(s)**, left out of every figure:"]
-        lines += [f"- `{problem.path}`: {problem.message}" for problem in problems]
-        return pn.pane.Alert("\n".join(lines), alert_type="warning", name="problems")
+        # The tables' problems and those of the metric files read so far.
+        return _views.problems_banner(self.repo.problems)
 
     def quicklook(self) -> pn.widgets.Tabulator:
         """Every metric rolled up, coloured by status against its acceptable range.
 
         A click on a row opens its metric; a click on its worst group drills to it.
         """
-        frame = rollup_cached(self.repo)
-        table = pn.widgets.Tabulator(
-            frame,
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            hidden_columns=["worst_data_id"],
-            formatters={"value": _NUMBER, "worst_value": _NUMBER, "worst_count": _PLAIN},
-            sizing_mode="stretch_width",
-            layout="fit_data_table",
-        )
-        table.style.apply(_status_style, axis=1)
-
-        def on_click(event: Any) -> None:
-            row = frame.iloc[event.row]
-            if event.column in ("worst", "worst_value", "worst_count") and row["worst_data_id"]:
-                self.open_metric(str(row["metric"]), row["worst_data_id"])
-            else:
-                self.open_metric(str(row["metric"]))
-
-        table.on_click(on_click)
-        return table
+        return _views.quicklook_table(rollup_cached(self.repo), self.open_metric)
 
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def path_view(self) -> pn.viewable.Viewable:
         """Where the metric tab is: the metric and the groups chosen, and a way up."""
         if self.metric is None:
-            return pn.pane.Markdown("No metric.")
+            return markdown("No metric.")
         keys = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
         chosen = [f"{k} {getattr(self, k)}" for k in keys if getattr(self, k) != ALL]
-        text = " / ".join([f"**{self.metric}**", *(chosen or ["every group"])])
-        up = pn.widgets.Button(label="Up one level", disabled=not chosen, width=140)
-        up.on_click(lambda _: self.up())
-        return pn.Row(pn.pane.Markdown(text, name="path"), up, sizing_mode="stretch_width")
+        return _views.path_bar(self.metric, chosen, self.up)
 
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def groups_view(self) -> pn.viewable.Viewable:
         """The groups of the current level, worst first; a click drills into one."""
         level = self.list_level()
         if level is None:
-            return pn.pane.Markdown("")
-        frame = self.groups_frame()
-        table = pn.widgets.Tabulator(
-            frame[[*level, *_GROUP_COLUMNS]],
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            hidden_columns=list(level),
-            pagination="local",
-            page_size=12,
-            width=420,
-        )
-        table.style.apply(_status_style, axis=1)
-
-        def on_click(event: Any) -> None:
-            self.select_group(frame.iloc[event.row])
-
-        table.on_click(on_click)
-        noun = "patches" if level[-1] == "patch" else f"{level[-1]}s"
-        title = f"**{len(frame)} {noun}**, worst first (click one to drill down)"
-        return pn.Column(pn.pane.Markdown(title), table)
+            return markdown("")
+        return _views.groups_table(self.groups_frame(), level, self.select_group)
 
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def sources_view(self) -> pn.viewable.Viewable:
         """The sources of the chosen group (at the finest level)."""
         if self.metric is None or self.list_level() is not None:
-            return pn.pane.Markdown("")
+            return markdown("")
         if self.infos[self.metric].granularity != "source":
-            return pn.pane.Markdown(f"*{self.metric} is a fit: it has no per-source values.*")
-        frame = self.sources_frame()
-        total, truncated = frame.attrs["total"], frame.attrs["truncated"]
-        shown = f"the {len(frame):,} farthest from the median" if truncated else "all"
-        title = (
-            f"**Sources of {group_label(list(self.where()), self.where())}**: {total:,}"
-            f" ({shown}{'; truncated' if truncated else ''})"
-        )
-        table = pn.widgets.Tabulator(
-            frame,
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            pagination="local",
-            page_size=15,
-            formatters={c: _PLAIN for c in frame.columns if c not in _FLOAT_COLUMNS},
-            sizing_mode="stretch_width",
-        )
-        return pn.Column(pn.pane.Markdown(title, name="sources-title"), table)
+            return markdown(f"*{self.metric} is a fit: it has no per-source values.*")
+        where = self.where()
+        return _views.sources_table(self.sources_frame(), group_label(list(where), where))
 
     def group_frame(self) -> pd.DataFrame:
         """The current metric aggregated at the sky map's level, with group positions."""
@@ -432,29 +346,7 @@ class Explorer(param.Parameterized):
     @param.depends("metric", "tract", "visit")
     def sky_map(self) -> hv.Points:
         """The metric per group on the sky; tapping a group drills into it."""
-        frame = self.group_frame()
-        level = list(self.level())
-        points = hv.Points(frame, ["ra", "dec"], ["value", *level, "count"]).opts(
-            color="value",
-            cmap="RdYlBu_r",
-            colorbar=True,
-            size=9,
-            tools=["hover", "tap"],
-            invert_xaxis=True,
-            width=640,
-            height=340,
-            title=f"{self.metric} per {' / '.join(level)}",
-            xlabel="RA (deg)",
-            ylabel="Dec (deg)",
-        )
-        tap = hv.streams.Selection1D(source=points)
-
-        def on_tap(index: list[int]) -> None:
-            if index:
-                self.select_group(frame.iloc[index[0]])
-
-        tap.add_subscriber(on_tap)
-        return points
+        return _views.sky_points(self.group_frame(), self.level(), self.metric, self.select_group)
 
     def values_frame(self) -> pd.DataFrame:
         """The per-source values of the current selection (empty for a fit)."""
@@ -473,47 +365,15 @@ class Explorer(param.Parameterized):
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def metric_view(self) -> pn.Row:
         """The metric against magnitude beside the RA/Dec map of the selection."""
-        frame = self.values_frame()
-        title = f"{self.metric} ({len(frame):,} sources)"
-        scatter = hv.Points(frame, ["mag", "value"]).opts(
-            width=520, height=340, title=title, xlabel="magnitude", ylabel=self.metric
-        )
-        sky = hv.Points(frame, ["coord_ra", "coord_dec"], ["value"]).opts(
-            width=520, height=340, invert_xaxis=True, xlabel="RA", ylabel="Dec"
-        )
-        if len(frame) > DATASHADE_ROWS:
-            import datashader as ds
-            from holoviews.operation.datashader import dynspread, rasterize
-
-            left: Any = dynspread(rasterize(scatter)).opts(cmap="Viridis", cnorm="eq_hist")
-            right: Any = rasterize(sky, aggregator=ds.mean("value")).opts(
-                cmap="RdYlBu_r", colorbar=True
-            )
-        else:
-            left = scatter.opts(size=3, alpha=0.5)
-            right = sky.opts(color="value", cmap="RdYlBu_r", colorbar=True, size=4)
-        return pn.Row(
-            pn.pane.HoloViews(left, name="scatter"),
-            pn.pane.HoloViews(right, name="skymap"),
-            sizing_mode="stretch_width",
-        )
+        return _views.metric_plots(self.values_frame(), self.metric, DATASHADE_ROWS)
 
     @param.depends("metric", "tract", "visit")
     def comparison(self) -> pn.viewable.Viewable:
         """Per-group differences between the two repositories."""
         if self.other is None or self.metric is None:
-            return pn.pane.Markdown("Start with `--compare REPO2` to compare two repositories.")
+            return markdown("Start with `--compare REPO2` to compare two repositories.")
         level = list(self.level())
-        frame = self.repo.compare(self.other, self.metric, level)
-        bars = hv.Bars(
-            frame.assign(group=frame[level].astype(str).agg(" ".join, axis=1)),
-            "group",
-            "delta",
-        ).opts(width=900, height=280, title="other - this", xrotation=90, tools=["hover"])
-        return pn.Column(
-            pn.pane.HoloViews(bars),
-            pn.pane.DataFrame(frame, name="comparison", index=False, sizing_mode="stretch_width"),
-        )
+        return _views.comparison_view(self.repo.compare(self.other, self.metric, level), level)
 
     def notebook_bytes(self) -> io.BytesIO:
         """The "open in Jupyter" notebook of the current selection."""
@@ -524,14 +384,14 @@ class Explorer(param.Parameterized):
 
     def panel(self) -> pn.viewable.Viewable:
         """The whole app."""
-        controls = pn.Param(
+        controls = param_controls(
             self.param,
             parameters=["metric", "tract", "patch", "visit", "detector"],
             widgets={"metric": pn.widgets.Select},
             show_name=False,
             width=260,
         )
-        download = pn.widgets.FileDownload(
+        download = file_download(
             callback=self.notebook_bytes,
             filename="vigil-explore.ipynb",
             label="Open in Jupyter (.ipynb)",
@@ -544,25 +404,25 @@ class Explorer(param.Parameterized):
             self.sources_view,
             sizing_mode="stretch_width",
         )
-        hint = pn.pane.Markdown(
+        hint = markdown(
             "Click a metric to open it, or its worst group to go straight there.",
             name="hint",
         )
-        tabs = pn.Tabs(
+        parts = tabs(
             ("Quick look", pn.Column(hint, self.quicklook(), sizing_mode="stretch_width")),
             ("Metric", metric_tab),
             dynamic=True,
         )
         if self.other is not None:
-            tabs.append(("Compare", pn.Column(self.comparison, sizing_mode="stretch_width")))
+            parts.append(("Compare", pn.Column(self.comparison, sizing_mode="stretch_width")))
         if self.opened:
-            tabs.active = 1
-        self.tabs = tabs
+            parts.active = 1
+        self.tabs = parts
         banner = self.banner()
         return pn.Column(
             self.header(),
             *([banner] if banner is not None else []),
-            pn.Row(pn.Column(controls, download), tabs, sizing_mode="stretch_width"),
+            pn.Row(pn.Column(controls, download), parts, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             name="vigil-explorer",
         )
@@ -617,7 +477,7 @@ def create_explorer(
     try:
         explorer = Explorer(repo, other, selection)
     except ComputeError as exc:
-        return pn.pane.Alert(f"Cannot open {repo.path}: {exc}", alert_type="danger")
+        return alert(f"Cannot open {repo.path}: {exc}", alert_type="danger")
     view = explorer.panel()
     view.explorer = explorer  # type: ignore[attr-defined]
     return view

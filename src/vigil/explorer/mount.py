@@ -147,6 +147,7 @@ def serve_explorer(
     """
     import panel as pn
 
+    from vigil.explorer._panel import serve
     from vigil.explorer.app import create_explorer, selection_from_args
     from vigil.explorer.query import Repository
 
@@ -159,7 +160,7 @@ def serve_explorer(
 
     origins = [f"127.0.0.1:{port}", f"localhost:{port}", *allow_websocket_origin]
     pn.extension(inline=True)
-    pn.serve(
+    serve(
         {APP_PATH: app},
         port=port,
         address=address,
@@ -203,6 +204,7 @@ class ExplorerServer:
     def _app(self) -> Any:
         import panel as pn
 
+        from vigil.explorer._panel import alert
         from vigil.explorer.app import create_explorer, selection_from_args
 
         raw = pn.state.session_args.get("repo", [b""])[0]
@@ -210,15 +212,17 @@ class ExplorerServer:
         try:
             path = resolve_repository(self.roots, name)
         except RepositoryNotFoundError as exc:
-            return pn.pane.Alert(exc.message, alert_type="danger")
+            return alert(exc.message, alert_type="danger")
         return create_explorer(path, selection=selection_from_args(pn.state.session_args))
 
     def _start(self) -> None:
         import panel as pn
 
+        from vigil.explorer._panel import serve
+
         pn.extension(inline=True)
         self.port = free_port()
-        self._server = pn.serve(
+        self._server = serve(
             {APP_PATH: self._app},
             port=self.port,
             address="127.0.0.1",

@@ -7,8 +7,9 @@ the app, and draw the same plots with HoloViews (datashaded when large).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import cast
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -16,6 +17,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from vigil.compute.plan import WhereValue
 
 __all__ = ["make_notebook"]
+
+# nbformat's constructors are unannotated; each returns a NotebookNode.
+_Node = Callable[..., nbformat.NotebookNode]
+_code_cell = cast(_Node, new_code_cell)
+_markdown_cell = cast(_Node, new_markdown_cell)
+_notebook = cast(_Node, new_notebook)
 
 
 def make_notebook(
@@ -41,11 +48,11 @@ def make_notebook(
     """
     where_literal = repr(dict(where or {}))
     cells = [
-        new_markdown_cell(
+        _markdown_cell(
             f"# Vigil explorer: `{metric or 'metrics'}`\n\n"
             f"Repository `{repo}`, selection `{where_literal}`."
         ),
-        new_code_cell(
+        _code_cell(
             "import holoviews as hv\n"
             "from holoviews.operation.datashader import rasterize\n"
             "from vigil.explorer import Repository\n\n"
@@ -55,18 +62,18 @@ def make_notebook(
         ),
     ]
     if metric is None:
-        cells.append(new_code_cell("[m.name for m in repo.metrics()]"))
+        cells.append(_code_cell("[m.name for m in repo.metrics()]"))
     else:
         by = ["tract", "patch"] if not metric.startswith("visit_") else ["visit", "detector"]
         cells += [
-            new_code_cell(
+            _code_cell(
                 f"metric = {metric!r}\n"
                 f"where = {where_literal}\n"
                 f"by = {by!r}\n"
                 "aggregates = repo.aggregate(metric, by, where or None)\n"
                 "aggregates"
             ),
-            new_code_cell(
+            _code_cell(
                 "values = repo.values(metric, where or None, limit=None)\n"
                 'scatter = hv.Points(values, ["mag", "value"]).opts(\n'
                 '    width=500, height=350, xlabel="magnitude", ylabel=metric)\n'
@@ -78,7 +85,7 @@ def make_notebook(
                 "(scatter + sky.opts(width=500, height=350, invert_xaxis=True)).cols(2)"
             ),
         ]
-    notebook = new_notebook(cells=cells)
+    notebook = _notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",

@@ -27,26 +27,24 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar, cast
 
 import duckdb
 import pandas as pd
 
-from vigil.compute.engine import connect, run_aggregate, run_values
-from vigil.compute.errors import ComputeError, RepositoryError, UnknownMetricError
+from vigil.compute.engine import connect, run_values
+from vigil.compute.errors import ComputeError, UnknownMetricError
 from vigil.compute.files import FileProblem, TableIndex
-from vigil.compute.granularity import GROUP_KEYS, ID_COLUMN, Table, check_group_keys
-from vigil.compute.metric import BoundMetric
-from vigil.compute.plan import AggregatePlan, Range, ValuesPlan, WhereValue
+from vigil.compute.granularity import GROUP_KEYS, ID_COLUMN, Table
+from vigil.compute.plan import Range, ValuesPlan, WhereValue
 from vigil.compute.registry import MetricRegistry, default_registry
 from vigil.compute.repository import RepoConfig, RepoLayout, sort_bands
 
-from ._files import RepositoryFiles, run_query
-from ._metrics import MetricInfo, RepoSummary, bound_metric, metric_infos
+from ._cache import ResultCache
+from ._files import RepositoryFiles
+from ._metrics import MetricInfo, RepoSummary, metric_infos
 from ._navigation import (
     query_positions,
     query_tracts,
@@ -54,14 +52,8 @@ from ._navigation import (
     side_by_side,
     summarise,
 )
-from ._plans import (
-    aggregate_plan,
-    frozen_where,
-    judged,
-    normalise,
-    tail_counts_sql,
-    values_plan,
-)
+from ._plans import frozen_where, tail_counts_sql
+from ._runner import Engine, QueryRunner
 
 __all__ = [
     "DEFAULT_VALUES_LIMIT",
@@ -76,7 +68,7 @@ DEFAULT_VALUES_LIMIT = 200_000
 
 _CACHE_SIZE = 256
 _BAND_COLUMN = re.compile(r"(?P<band>[A-Za-z0-9]+)_psfFlux")
-Engine = Literal["duckdb", "dask"]
+T = TypeVar("T")
 
 
 class Repository:
@@ -126,14 +118,18 @@ class Repository:
         if engine == "dask" and isinstance(dask_client, str):
             from distributed import Client
 
-            dask_client = Client(dask_client)
+            # distributed.Client.__init__ is unannotated.
+            dask_client = cast("Callable[[str], Client]", Client)(dask_client)
         self.dask_client = dask_client
         self.registry = registry or default_registry()
         self._con: duckdb.DuckDBPyConnection = connect(threads)
         self._lock = threading.RLock()
-        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        self._cache = ResultCache(_CACHE_SIZE)
         self._files = RepositoryFiles(self.layout)
         self._infos: dict[str, MetricInfo] | None = None
+        self._runner = QueryRunner(
+            lambda: self.name, self._con, self._files, self.registry, engine, dask_client
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -149,8 +145,7 @@ class Repository:
 
     def clear_cache(self) -> None:
         """Forget cached results, keeping the file lists."""
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def refresh(self) -> None:
         """Forget cached file lists and results (after files changed)."""
@@ -178,17 +173,6 @@ class Repository:
     def tables(self) -> dict[Table, TableIndex]:
         """The indexes of the object and source tables (footers only, cached)."""
         return self._files.tables()
-
-    def _retry_stored(self, info: MetricInfo, run: Any) -> Any:
-        """``run()``; if it fails on a stored metric's files not yet checked, check
-        them (each unreadable one becomes a `problem <problems>`) and run again."""
-        try:
-            return self._run(run)
-        except RepositoryError:
-            if not info.stored or self._files.checked(info.name, info.table):
-                raise
-            self._files.metric_index(info.name, info.table)
-        return self._run(run)
 
     @property
     def problems(self) -> list[FileProblem]:
@@ -249,9 +233,6 @@ class Repository:
                 self._infos = metric_infos(self.config, self._files, self.registry, self.bands())
             return self._infos
 
-    def _bound(self, name: str) -> BoundMetric | None:
-        return bound_metric(self.registry, name)
-
     # -- aggregates ----------------------------------------------------------------------
 
     def aggregate(
@@ -295,7 +276,9 @@ class Repository:
         if "{band}" in metric:
             return self._aggregate_template(metric, by, where, stat)
         key = ("aggregate", metric, tuple(by), frozen_where(where), stat, self.engine)
-        return self._cached(key, lambda: self._aggregate(metric, tuple(by), where or {}, stat))
+        return self._cached(
+            key, lambda: self._runner.aggregate(self.metric(metric), by, where or {}, stat)
+        )
 
     def aggregate_levels(
         self,
@@ -327,49 +310,13 @@ class Repository:
         keys = [
             ("aggregate", metric, level, frozen_where(where), None, self.engine) for level in wanted
         ]
-        with self._lock:
-            missing = [
-                level for level, key in zip(wanted, keys, strict=True) if key not in self._cache
-            ]
+        missing = [level for level, key in zip(wanted, keys, strict=True) if key not in self._cache]
         if len(missing) > 1 and self.engine == "duckdb":
-            for level, frame in zip(
-                missing, self._aggregate_sets(metric, missing, where or {}), strict=True
-            ):
+            frames = self._runner.aggregate_sets(self.metric(metric), missing, where or {})
+            for level, frame in zip(missing, frames, strict=True):
                 key = ("aggregate", metric, level, frozen_where(where), None, self.engine)
-                self._cached(key, lambda f=frame: f)
+                self._cache.put(key, frame)
         return [self.aggregate(metric, list(level), where) for level in wanted]
-
-    def _aggregate_sets(
-        self, name: str, levels: list[tuple[str, ...]], where: Mapping[str, WhereValue]
-    ) -> list[pd.DataFrame]:
-        info = self.metric(name)
-        bound = self._bound(name)
-        checked = []
-        for level in levels:
-            if bound is not None:
-                checked.append(bound.check_group_keys(level))
-            else:
-                checked.append(
-                    check_group_keys(name, info.table, info.granularity, level)  # type: ignore[arg-type]
-                )
-        union = tuple(dict.fromkeys(key for level in checked for key in level))
-        plan = self._aggregate_plan(info, bound, union, where, None)
-        if plan.reduces_in_python or plan.reads_stored_fits or not union:
-            return [self._aggregate(name, level, where, None) for level in checked]
-        plan = replace(plan, sets=tuple(checked))
-        frame = self._retry_stored(
-            info,
-            lambda: run_aggregate(
-                self._con,
-                replace(self._aggregate_plan(info, bound, union, where, None), sets=plan.sets),
-            ),
-        )
-        out = []
-        for level in checked:
-            part = frame[frame["grouping"] == plan.grouping_id(level)]
-            part = part.sort_values(list(level)) if level else part
-            out.append(judged(info, normalise(part, level)))
-        return out
 
     def _aggregate_template(
         self,
@@ -390,39 +337,6 @@ class Repository:
             for name, frame in zip(names, frames, strict=True):
                 frame.insert(0, "metric", name)
         return pd.concat(frames, ignore_index=True)
-
-    def _aggregate(
-        self, name: str, by: tuple[str, ...], where: Mapping[str, WhereValue], stat: str | None
-    ) -> pd.DataFrame:
-        info = self.metric(name)
-        bound = self._bound(name)
-        if bound is not None:
-            keys = bound.check_group_keys(by)
-        else:
-            keys = check_group_keys(name, info.table, info.granularity, by)  # type: ignore[arg-type]
-        plan = self._aggregate_plan(info, bound, keys, where, stat)
-        if self.engine == "dask":
-            from vigil.compute.dask_engine import run_aggregate_dask
-
-            frame = run_aggregate_dask(plan, self.dask_client)
-        else:
-            frame = self._retry_stored(
-                info,
-                lambda: run_aggregate(
-                    self._con, self._aggregate_plan(info, bound, keys, where, stat)
-                ),
-            )
-        return judged(info, normalise(frame, keys))
-
-    def _aggregate_plan(
-        self,
-        info: MetricInfo,
-        bound: BoundMetric | None,
-        keys: tuple[str, ...],
-        where: Mapping[str, WhereValue],
-        stat: str | None,
-    ) -> AggregatePlan:
-        return aggregate_plan(self._files, info, bound, keys, where, stat, repository=self.name)
 
     # -- per-source values ---------------------------------------------------------------
 
@@ -474,7 +388,8 @@ class Repository:
             table = plan.metric.table
             frame = pd.DataFrame(columns=[*GROUP_KEYS[table], ID_COLUMN[table], "value"])
         else:
-            frame = self._retry_stored(self.metric(metric), lambda: run_values(self._con, build()))
+            info = self.metric(metric)
+            frame = self._runner.retry_stored(info, lambda: run_values(self._con, build()))
         truncated = limit is not None and len(frame) > limit
         if truncated:
             frame = frame.iloc[:limit].copy()
@@ -510,7 +425,7 @@ class Repository:
         below = [float(t) for t, up in bounds if not up]
         edges = [*([min(above)] if above else []), *([max(below)] if below else [])]
 
-        def count() -> Any:
+        def count() -> tuple[Any, ...] | None:
             plan = self._values_plan(metric, where or {}, (), ("value",), limit=None)
             if not plan.files:
                 return None
@@ -524,7 +439,7 @@ class Repository:
             return (total, *beyond) if beyond else None
 
         key = ("tail", metric, tuple(bounds), frozen_where(where))
-        row = self._cached(key, lambda: self._retry_stored(self.metric(metric), count))
+        row = self._cached(key, lambda: self._runner.retry_stored(self.metric(metric), count))
         total = int(row[0]) if row else 0
         return total, [int(n) for n in (row[1:] if row else [0] * len(bounds))]
 
@@ -539,16 +454,9 @@ class Repository:
         sample: int | None = None,
         seed: int = 0,
     ) -> ValuesPlan:
-        return values_plan(
-            self._files,
-            self.metric(metric),
-            self._bound(metric),
-            where,
-            columns,
-            fields,
-            limit=limit,
-            sample=sample,
-            seed=seed,
+        info = self.metric(metric)
+        return self._runner.values_plan(
+            info, where, columns, fields, limit=limit, sample=sample, seed=seed
         )
 
     # -- comparison and navigation -------------------------------------------------------
@@ -624,18 +532,8 @@ class Repository:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _cached(self, key: Hashable, compute: Any) -> Any:
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                hit = self._cache[key]
-                return hit.copy() if isinstance(hit, pd.DataFrame) else hit
-        value = compute()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return value.copy() if isinstance(value, pd.DataFrame) else value
+    def _cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        return self._cache.get(key, compute)
 
-    def _run(self, query: Any) -> Any:
-        return run_query(self.name, query)
+    def _run(self, query: Callable[[], T]) -> T:
+        return self._runner.run(query)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vigil.lsst.errors import ButlerError
 
@@ -44,7 +44,7 @@ def open_butler(repo: str | Path, *, writeable: bool = False) -> Butler:
                 " 'butler create'"
             )
     try:
-        return daf_butler.Butler.from_config(text, writeable=writeable)
+        return cast("Butler", daf_butler.Butler.from_config(text, writeable=writeable))
     except daf_butler.ButlerUserError as exc:
         raise ButlerError(f"{text}: {exc}") from None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

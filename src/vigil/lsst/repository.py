@@ -234,7 +234,7 @@ def _dataset_type(butler: Butler, item: _Item) -> DatasetType:
     else:
         dimensions = _DIMENSIONS[item.table]
         storage = "DataFrame"
-    wanted = daf_butler.DatasetType(
+    wanted: DatasetType = daf_butler.DatasetType(
         item.dataset_type, dimensions, storage, universe=butler.dimensions
     )
     try:

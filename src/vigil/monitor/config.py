@@ -8,11 +8,7 @@ relative to the configuration file. See ``docs/monitor.md`` for a complete examp
 
 from __future__ import annotations
 
-import difflib
-import math
-import os
 import re
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +16,10 @@ from typing import Any
 
 import yaml
 
+from ._files import read_utf8
+from ._reader import PLACEHOLDERS, _check_placeholders, _Reader, _resolve, expand_units
 from .errors import MonitorConfigError
+from .layout import Layout, parse_layout
 from .mapping import TrendSpec, load_step_mapping, load_trend_mapping, parse_step_list, parse_trends
 from .qa import Range
 from .steps import StepSpec
@@ -53,22 +52,6 @@ HEADER_FIELDS: dict[str, str] = {
     "time": "DATE-OBS",
 }
 """The exposure values the monitor reads, and the header keyword each is read from by default."""
-
-PLACEHOLDERS = (
-    "pipeline",
-    "unit",
-    "exposure",
-    "night",
-    "flavor",
-    "program",
-    "path",
-    "dir",
-    "output",
-    "workdir",
-)
-"""Names usable as ``{name}`` in ``run.command``, ``run.output`` and ``run.qa_files``."""
-
-_UNIT_RANGE = re.compile(r"^([A-Za-z_]*)(\d+)-\1?(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +178,7 @@ class MonitorConfig:
     trends: tuple[TrendSpec, ...] = ()
     default_flavor: str | None = None
     source: Path | None = None
+    layout: Layout | None = None
 
     def flavor_key(self, flavor: str | None) -> str | None:
         """The configured flavor *flavor* runs as (else ``default_flavor``); None: not monitored."""
@@ -220,7 +204,14 @@ class MonitorConfig:
                         "display_name": s.display_name,
                         "start": s.start,
                         "end": s.end,
-                        "qa": [{"key": q.key, "display_name": q.display_name} for q in s.qa],
+                        "qa": [
+                            {
+                                "key": q.key,
+                                "display_name": q.display_name,
+                                "description": q.description,
+                            }
+                            for q in s.qa
+                        ],
                     }
                     for s in steps
                 ]
@@ -228,132 +219,8 @@ class MonitorConfig:
             },
             "trends": [{"name": t.name, "display": t.display, "path": t.path} for t in self.trends],
             "max_parallel": self.run.max_parallel,
+            **({"layout": self.layout.describe()} if self.layout else {}),
         }
-
-
-def expand_units(value: Any, key: str = "units", source: str | None = None) -> tuple[str, ...]:
-    """Unit names from a list or a text; ``b0-b9`` or ``b0-9`` expands to b0, b1, ... b9.
-
-    Raises
-    ------
-    MonitorConfigError
-        Not a list or text, empty, or a name twice.
-    """
-    if isinstance(value, str):
-        items: list[Any] = value.replace(",", " ").split()
-    elif isinstance(value, list):
-        items = value
-    else:
-        raise MonitorConfigError(
-            "units are a list (or a text such as 'b0-b9 r0-r9 z0-z9')", key=key, source=source
-        )
-    units: list[str] = []
-    for item in items:
-        text = str(item).strip()
-        match = _UNIT_RANGE.match(text)
-        if match and "-" in text:
-            prefix, first, last = match.group(1), int(match.group(2)), int(match.group(3))
-            if last < first:
-                raise MonitorConfigError(f"the range {text!r} is empty", key=key, source=source)
-            units.extend(f"{prefix}{n}" for n in range(first, last + 1))
-        elif text:
-            units.append(text)
-    if not units:
-        raise MonitorConfigError("needs at least one unit", key=key, source=source)
-    seen: set[str] = set()
-    for unit in units:
-        if unit in seen:
-            raise MonitorConfigError(f"unit {unit!r} appears twice", key=key, source=source)
-        seen.add(unit)
-    return tuple(units)
-
-
-class _Reader:
-    """Typed access to one mapping of the YAML document, naming keys in errors."""
-
-    def __init__(self, data: Any, key: str, source: str | None, allowed: tuple[str, ...]) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise MonitorConfigError(
-                f"must be a mapping of {', '.join(allowed)}", key=key or None, source=source
-            )
-        self.data = data
-        self.key = key
-        self.source = source
-        for name in data:
-            if name not in allowed:
-                close = difflib.get_close_matches(str(name), allowed, n=1)
-                hint = (
-                    f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(allowed)}"
-                )
-                raise MonitorConfigError(
-                    f"unknown key '{name}'{hint}", key=self.path(str(name)), source=source
-                )
-
-    def path(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def error(self, name: str, message: str) -> MonitorConfigError:
-        return MonitorConfigError(message, key=self.path(name), source=self.source)
-
-    def text(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                raise self.error(name, "is required")
-            return default
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self.error(name, "must be a text")
-        return str(value)
-
-    def number(self, name: str, default: float | None, *, minimum: float = 0.0) -> float | None:
-        value = self.data.get(name, default)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise self.error(name, "must be a number")
-        if value < minimum:
-            raise self.error(name, f"must be at least {minimum:g}")
-        return float(value)
-
-    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(name, f"must be a whole number of at least {minimum}")
-        return value
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.data.get(name, default)
-        if value not in choices:
-            raise self.error(name, f"must be one of {', '.join(choices)}, not {value!r}")
-        return str(value)
-
-
-def _check_placeholders(template: str, key: str, source: str | None) -> None:
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        raise MonitorConfigError(
-            f"bad placeholder in {template!r}: {exc}", key=key, source=source
-        ) from None
-    for name in names:
-        if name not in PLACEHOLDERS:
-            raise MonitorConfigError(
-                f"unknown placeholder {{{name}}}; known: "
-                + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS),
-                key=key,
-                source=source,
-            )
-
-
-def _resolve(base: Path, value: str) -> Path:
-    path = Path(os.path.expandvars(value)).expanduser()
-    return path if path.is_absolute() else base / path
 
 
 def _server(data: Any, source: str | None, base: Path) -> ServerSpec:
@@ -463,7 +330,7 @@ def _flavors(data: Any, source: str | None, base: Path) -> dict[str, tuple[StepS
         if mapping is not None and "steps" in reader.data:
             raise reader.error("steps", "give either 'mapping' or 'steps', not both")
         if mapping is not None:
-            flavors[str(flavor)] = load_step_mapping(_resolve(base, mapping)).steps
+            flavors[str(flavor)] = load_step_mapping(_resolve(base, mapping), str(flavor)).steps
         else:
             flavors[str(flavor)] = parse_step_list(reader.data.get("steps"), f"{key}.steps", source)
     return flavors
@@ -486,8 +353,19 @@ def _qa_rules(data: Any, source: str | None) -> dict[str, QaRule]:
                 ranges[name] = None if value is None else Range.parse(value)
             except ValueError as exc:
                 raise reader.error(name, str(exc)) from None
-        if ranges["warning"] is not None and ranges["normal"] is None:
+        normal, warning = ranges["normal"], ranges["warning"]
+        if warning is not None and normal is None:
             raise reader.error("normal", "is required when 'warning' is given")
+        if (
+            normal is not None
+            and warning is not None
+            and not (warning.low <= normal.low and normal.high <= warning.high)
+        ):
+            raise reader.error(
+                "warning",
+                f"{warning.to_list()} must contain the normal range {normal.to_list()}"
+                " (a value outside NORMAL but inside WARNING is a warning)",
+            )
         rules[str(qa_key)] = QaRule(
             key=str(qa_key),
             normal=ranges["normal"],
@@ -497,12 +375,27 @@ def _qa_rules(data: Any, source: str | None) -> dict[str, QaRule]:
     return rules
 
 
-def _trends(data: Any, source: str | None, base: Path) -> tuple[TrendSpec, ...]:
+def _trends(
+    data: Any, source: str | None, base: Path, flavors: Mapping[str, tuple[StepSpec, ...]]
+) -> tuple[TrendSpec, ...]:
     if data is None:
         return ()
     if isinstance(data, str):
-        return load_trend_mapping(_resolve(base, data))
-    return parse_trends(data, "trends", source)
+        path = _resolve(base, data)
+        trends = load_trend_mapping(path)
+        where, prefix = str(path), ""
+    else:
+        trends = parse_trends(data, "trends", source)
+        where, prefix = source or "", "trends."
+    steps = {step.name for steps in flavors.values() for step in steps}
+    for trend in trends:
+        if trend.step is not None and trend.step not in steps:
+            raise MonitorConfigError(
+                f"step {trend.step!r} is not a step of any flavor ({', '.join(sorted(steps))})",
+                key=f"{prefix}{trend.name}.path",
+                source=where or None,
+            )
+    return trends
 
 
 _TOP = (
@@ -516,6 +409,7 @@ _TOP = (
     "default_flavor",
     "qa",
     "trends",
+    "layout",
 )
 
 
@@ -562,9 +456,14 @@ def parse_config(
         header=_header(top.data.get("header"), source),
         server=_server(top.data.get("server"), source, base),
         qa=_qa_rules(top.data.get("qa"), source),
-        trends=_trends(top.data.get("trends"), source, base),
+        trends=_trends(top.data.get("trends"), source, base, flavors),
         default_flavor=default_flavor,
         source=Path(source) if source else None,
+        layout=(
+            parse_layout(top.data["layout"], source=source, base=base)
+            if "layout" in top.data
+            else None
+        ),
     )
 
 
@@ -577,12 +476,7 @@ def load_config(path: str | Path) -> MonitorConfig:
         The file cannot be read, is not YAML, or a key is malformed.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MonitorConfigError(
-            f"cannot read the configuration: {exc.strerror or exc}", source=str(path)
-        ) from None
+    text = read_utf8(path, "the configuration")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

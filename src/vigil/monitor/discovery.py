@@ -33,6 +33,14 @@ class FolderWatcher:
             return []
         return sorted(p for p in folder.glob(self.source.pattern) if p.is_file())
 
+    def next_look(self, poll_interval: float) -> float:
+        """Seconds until the next scan: *poll_interval*, or less when a file found by the
+        last scan settles sooner (so a new exposure is seen within its settle time)."""
+        if not self._candidates:
+            return poll_interval
+        due = min(seen for *_, seen in self._candidates.values()) + self.source.settle
+        return max(0.01, min(poll_interval, due - time.monotonic() + 0.01))
+
     def scan(self) -> list[Path]:
         """The files that appeared (and settled) since the last scan, oldest name first."""
         files = self._files()

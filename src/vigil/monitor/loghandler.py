@@ -12,23 +12,70 @@ Examples
 >>> logging.getLogger().addHandler(handler)  # doctest: +SKIP
 >>> ...
 >>> handler.finish("succeeded")  # doctest: +SKIP
+
+The handler never ships its own records: whatever is logged in a thread while the
+handler's HTTP client sends a batch (httpx's ``HTTP Request: POST .../api/logs``,
+httpcore's connection records) and the records of the sending machinery's own loggers
+(`OWN_LOGGERS`) are left to the other handlers, so a handler on the root logger at DEBUG
+stores only the pipeline's lines. The pipeline's own HTTP requests are still shipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from vigil.client.logs import read_log
 
+from .client import EventClient
 from .reporter import EventReporter
 
-__all__ = ["LOGS_PATH", "VigilLogHandler", "log_shape", "send_log_file"]
+__all__ = ["LOGS_PATH", "OWN_LOGGERS", "VigilLogHandler", "log_shape", "send_log_file"]
 
 LOGS_PATH = "/api/logs"
+
+OWN_LOGGERS = ("vigil.monitor.reporter", "vigil.monitor.client", __name__)
+"""Loggers of the sending machinery: their records (and their children's) are never
+shipped by `VigilLogHandler`, whichever thread writes them."""
+
+_SENDING = threading.local()
+
+
+@contextlib.contextmanager
+def _sending() -> Iterator[None]:
+    """Mark this thread as shipping records: what it logs meanwhile is not shipped."""
+    depth = getattr(_SENDING, "depth", 0)
+    _SENDING.depth = depth + 1
+    try:
+        yield
+    finally:
+        _SENDING.depth = depth
+
+
+def _is_sending() -> bool:
+    return getattr(_SENDING, "depth", 0) > 0
+
+
+def _is_own(name: str) -> bool:
+    return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
+
+
+class _LogClient(EventClient):
+    """The handler's HTTP client: while it sends, its thread's records are not shipped."""
+
+    def post(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        with _sending():
+            return super().post(document)
+
+    def close(self) -> None:
+        with _sending():
+            super().close()
 
 
 def log_shape(run: str, kind: str, title: str | None, meta: dict[str, Any] | None = None) -> Any:
@@ -65,8 +112,23 @@ def _reporter(
     meta: dict[str, Any] | None = None,
 ) -> EventReporter:
     spool = Path(spool_dir) if spool_dir else Path.home() / ".cache" / "vigil" / "log-spool"
+    timeout = 5.0
+    client = (
+        _LogClient(
+            url, LOGS_PATH, token=token, timeout=timeout, retries=2, total_timeout=2 * timeout
+        )
+        if url is not None
+        else None
+    )
     return EventReporter(
-        url, token, spool, path=LOGS_PATH, shape=log_shape(run, kind, title, meta), linger=0.2
+        url,
+        token,
+        spool,
+        path=LOGS_PATH,
+        shape=log_shape(run, kind, title, meta),
+        linger=0.2,
+        timeout=timeout,
+        client=client,
     )
 
 
@@ -113,7 +175,14 @@ class VigilLogHandler(logging.Handler):
         self._finished = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Queue one record (never blocks the pipeline)."""
+        """Queue one record (never blocks the pipeline), unless it is the handler's own
+        (see the module's notes)."""
+        if _is_sending() or _is_own(record.name):
+            return
+        with _sending():
+            self._emit(record)
+
+    def _emit(self, record: logging.LogRecord) -> None:
         try:
             message = self.format(record) if self.formatter else record.getMessage()
             if record.exc_info and not self.formatter:
@@ -161,7 +230,8 @@ class VigilLogHandler(logging.Handler):
     def close(self) -> None:
         """Send (or spool) everything, then close."""
         try:
-            self.reporter.close()
+            with _sending():
+                self.reporter.close()
         finally:
             super().close()
 

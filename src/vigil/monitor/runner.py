@@ -1,13 +1,24 @@
 """The monitor's runner: each new exposure, its units in parallel, reported live.
 
-For every exposure discovered (a new file in the watched folder, or one claimed from the
-server's queue) the runner reports the exposure, and, when its flavor has steps, starts a
-processing: every unit's command runs (at most ``run.max_parallel`` at a time), its
-output is followed line by line (steps from the log markers, QA files read as steps end)
-and its exit status recorded. A unit that cannot start or crashes is marked failed with
-its exit status and last lines; the others go on. Exposures are processed one after the
-other, in the order they arrive. While the pipeline is stopped from the server, running
-units are terminated and new exposures are only recorded.
+Three loops run side by side, so none waits for another:
+
+- *discovery* looks for new exposures (a new file in the watched folder, or one claimed
+  from the server's queue) and reports each one at once, then queues it for processing;
+  a file that must settle is looked at again as soon as its settle time is over;
+- *control* asks the server for the pipeline's wanted state every `CONTROL_SECONDS`
+  (and sends a heartbeat every `HEARTBEAT_SECONDS`): a stop from the server terminates
+  the running units' process groups within a second, even while they print nothing;
+- *processing* takes the queued exposures in the order they arrived. A processing
+  starts when one of the ``run.max_parallel`` unit slots is free and the previous
+  processing started all its units; each unit takes a slot, in order, and gives it back
+  when it ends. So exposures start in order, several may run at once, and a hung unit
+  holds one slot (until ``run.timeout`` ends its process group), never the queue.
+
+Every unit's command runs in its own process group; its output is followed line by line
+(steps from the log markers, QA files read as steps end) and its exit status recorded. A
+unit that cannot start, crashes or hangs is marked failed with its exit status and last
+lines; the others go on. While the pipeline is stopped from the server, running units are
+terminated and new exposures are only recorded.
 """
 
 from __future__ import annotations
@@ -37,6 +48,9 @@ __all__ = ["ProcessingResult", "Runner"]
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+"""Seconds between two heartbeats of the runner."""
+CONTROL_SECONDS = 0.5
+"""Seconds between two questions to the server about the pipeline's wanted state."""
 
 
 @dataclass(slots=True)
@@ -80,6 +94,10 @@ class Runner:
         self.results: list[ProcessingResult] = []
         self._units: list[UnitRun] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._queue: asyncio.Queue[Exposure | None] | None = None
+        self._processings: set[asyncio.Task[ProcessingResult]] = set()
+        self._polled = False
         self._watcher = FolderWatcher(config.exposures)
         self._trend_keys = tuple((t.step, t.key) for t in config.trends if t.step is not None)
         reporter.on_answer = self._on_answer
@@ -87,24 +105,53 @@ class Runner:
     # Control ------------------------------------------------------------------------
 
     def _on_answer(self, answer: dict[str, Any]) -> None:
+        if self._polled:  # the control loop asks the server itself, more recently
+            return
         control = answer.get("control")
         state = control.get(self.config.pipeline) if isinstance(control, dict) else None
-        if state in ("running", "stopped"):
+        if state not in ("running", "stopped"):
+            return
+        # The reporter's thread learns the state: apply it on the runner's loop.
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self.set_state, str(state))
+        else:
             self.set_state(str(state))
 
     def set_state(self, state: str) -> None:
-        """Run or stop the pipeline; stopping terminates the running units."""
+        """Run or stop the pipeline; stopping terminates the running units' process groups."""
         if state == self.state:
             return
         logger.info("Pipeline %s: %s", self.config.pipeline, state)
         self.state = state
         if state == "stopped":
             for unit in list(self._units):
-                # The reporter's thread learns the state: stop the units on their loop.
-                if self._loop is not None and self._loop.is_running():
-                    self._loop.call_soon_threadsafe(unit.stop)
-                else:
-                    unit.stop()
+                unit.stop()
+
+    def _wanted_state(self) -> str | None:
+        """The pipeline's state as the server wants it (None: not known now)."""
+        client = self.reporter.client
+        if client is None:
+            return None
+        try:
+            answer = client.get(f"/api/monitor/pipelines/{self.config.pipeline}")
+        except ClientError:  # not announced yet, or the server is away: ask again later
+            return None
+        state = answer.get("desired_state") if answer else None
+        return str(state) if state in ("running", "stopped") else None
+
+    async def _control(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        last_beat = float("-inf")
+        while not stop.is_set():
+            if loop.time() - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = loop.time()
+                self.reporter.emit({"type": "heartbeat", "pipeline": self.config.pipeline})
+            state = await asyncio.to_thread(self._wanted_state)
+            if state is not None and not stop.is_set():
+                self._polled = True
+                self.set_state(state)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CONTROL_SECONDS)
 
     def announce(self) -> None:
         """Tell the server about this pipeline (units, steps per flavor, trends)."""
@@ -153,6 +200,9 @@ class Runner:
     def discover(self) -> list[Exposure]:
         """Exposures that appeared since the last call."""
         if self.config.exposures.kind == "api":
+            # Claim only what can start soon: queued exposures stay free for other runners.
+            if self._queue is not None and not self._queue.empty():
+                return []
             return self._claim()
         exposures = []
         for path in self._watcher.scan():
@@ -161,6 +211,28 @@ class Runner:
             except MonitorError as exc:
                 logger.error("%s", exc.message)
         return exposures
+
+    def record(self, exposure: Exposure) -> None:
+        """Report *exposure* to the server (at once, whatever its processing)."""
+        self.reporter.emit(
+            {"type": "exposure", "pipeline": self.config.pipeline, **exposure.to_event()}
+        )
+
+    async def _discover(
+        self, stop: asyncio.Event, queue: asyncio.Queue[Exposure | None], limit: int | None
+    ) -> None:
+        seen = 0
+        while not stop.is_set():
+            for exposure in await asyncio.to_thread(self.discover):
+                self.record(exposure)
+                queue.put_nowait(exposure)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    queue.put_nowait(None)
+                    return
+            wait = self._watcher.next_look(self.config.exposures.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
 
     # Processing ---------------------------------------------------------------------
 
@@ -174,11 +246,23 @@ class Runner:
         }
         return values
 
+    def _slots_now(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.run.max_parallel)
+        return self._slots
+
     async def process(self, exposure: Exposure) -> ProcessingResult | None:
-        """Report *exposure* and, if its flavor is monitored and the pipeline runs, process it."""
-        self.reporter.emit(
-            {"type": "exposure", "pipeline": self.config.pipeline, **exposure.to_event()}
-        )
+        """Report *exposure* and, if its flavor is monitored and the pipeline runs, process
+        it to its end."""
+        self.record(exposure)
+        task = await self._start(exposure)
+        return None if task is None else await task
+
+    async def _start(
+        self, exposure: Exposure, stop: asyncio.Event | None = None
+    ) -> asyncio.Task[ProcessingResult] | None:
+        """Start the units of *exposure*'s processing, in order, as slots free up; the
+        task that ends the processing (None: the exposure is only recorded)."""
         flavor = self.config.flavor_key(exposure.flavor)
         if flavor is None:
             logger.info(
@@ -187,12 +271,18 @@ class Runner:
                 exposure.flavor,
             )
             return None
-        steps = self.config.flavors[flavor]
+        slots = self._slots_now()
+        if not await self._first_slot(slots, stop):
+            logger.info("Exposure %s recorded; the runner is ending.", exposure.exposure)
+            return None
         if self.state == "stopped":
+            slots.release()
             logger.info("Exposure %s recorded; the pipeline is stopped.", exposure.exposure)
             return None
+        steps = self.config.flavors[flavor]
         key = uuid.uuid4().hex
         result = ProcessingResult(key=key, exposure=exposure.exposure, status="running")
+        self.results.append(result)
         self.reporter.emit(
             {
                 "type": "processing_started",
@@ -204,52 +294,93 @@ class Runner:
                 "steps": self.config.describe()["flavors"][flavor],
             }
         )
-        semaphore = asyncio.Semaphore(self.config.run.max_parallel)
         values = self._values(exposure)
+        tasks = []
+        for index, unit in enumerate(self.config.units):
+            if index:
+                await slots.acquire()
+            tasks.append(asyncio.create_task(self._unit(result, unit, steps, values)))
+        return asyncio.create_task(self._end(result, tasks))
 
-        async def one(unit: str) -> None:
-            async with semaphore:
-                if self.state == "stopped":
-                    result.units[unit] = UnitOutcome("stopped", None, "stopped", [])
-                    self.reporter.emit(
-                        {
-                            "type": "unit_ended",
-                            "processing": key,
-                            "unit": unit,
-                            "status": "stopped",
-                            "exit_status": None,
-                            "message": "the pipeline was stopped before this unit started",
-                            "last_lines": [],
-                        }
-                    )
-                    return
-                unit_values = {**values, "unit": unit}
-                output = Path(_format(self.config.run.output, unit_values))
-                unit_values["output"] = str(output)
-                run = UnitRun(
-                    processing=key,
-                    unit=unit,
-                    command=[_format(part, unit_values) for part in self.config.run.command],
-                    steps=steps,
-                    emit=self.reporter.emit,
-                    output=output,
-                    qa_pattern=(
-                        _format(self.config.run.qa_files, unit_values)
-                        if self.config.run.qa_files
-                        else None
-                    ),
-                    rules=self.config.qa,
-                    trend_keys=self._trend_keys,
-                    env=self.config.run.env,
-                    timeout=self.config.run.timeout,
+    @staticmethod
+    async def _first_slot(slots: asyncio.Semaphore, stop: asyncio.Event | None) -> bool:
+        """Take a unit slot; False (and no slot) if *stop* is set first."""
+        if stop is None:
+            await slots.acquire()
+            return True
+        acquire = asyncio.ensure_future(slots.acquire())
+        halt = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({acquire, halt}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            halt.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquire
+        if acquire.done() and not acquire.cancelled():
+            if not stop.is_set():
+                return True
+            slots.release()
+        return False
+
+    async def _unit(
+        self, result: ProcessingResult, unit: str, steps: Any, values: dict[str, str]
+    ) -> None:
+        """Run one unit in the slot it was given."""
+        slots = self._slots_now()
+        try:
+            if self.state == "stopped":
+                result.units[unit] = UnitOutcome("stopped", None, "stopped", [])
+                self.reporter.emit(
+                    {
+                        "type": "unit_ended",
+                        "processing": result.key,
+                        "unit": unit,
+                        "status": "stopped",
+                        "exit_status": None,
+                        "message": "the pipeline was stopped before this unit started",
+                        "last_lines": [],
+                    }
                 )
-                self._units.append(run)
-                try:
-                    result.units[unit] = await run.run()
-                finally:
-                    self._units.remove(run)
+                return
+            unit_values = {**values, "unit": unit}
+            output = Path(_format(self.config.run.output, unit_values))
+            unit_values["output"] = str(output)
+            run = UnitRun(
+                processing=result.key,
+                unit=unit,
+                command=[_format(part, unit_values) for part in self.config.run.command],
+                steps=steps,
+                emit=self.reporter.emit,
+                emit_many=self.reporter.emit_many,
+                output=output,
+                qa_pattern=(
+                    _format(self.config.run.qa_files, unit_values)
+                    if self.config.run.qa_files
+                    else None
+                ),
+                rules=self.config.qa,
+                trend_keys=self._trend_keys,
+                env=self.config.run.env,
+                timeout=self.config.run.timeout,
+            )
+            self._units.append(run)
+            try:
+                result.units[unit] = await run.run()
+            finally:
+                self._units.remove(run)
+        finally:
+            slots.release()
 
-        await asyncio.gather(*(one(unit) for unit in self.config.units))
+    async def _end(
+        self, result: ProcessingResult, tasks: list[asyncio.Task[None]]
+    ) -> ProcessingResult:
+        await asyncio.gather(*tasks)
+        # The configuration's order, whatever order the units ended in.
+        result.units = {
+            unit: result.units[unit] for unit in self.config.units if unit in result.units
+        }
         statuses = {outcome.status for outcome in result.units.values()}
         if "stopped" in statuses:
             result.status = "stopped"
@@ -257,11 +388,33 @@ class Runner:
             result.status = "failed"
         else:
             result.status = "succeeded"
-        self.reporter.emit({"type": "processing_ended", "processing": key, "status": result.status})
-        self.results.append(result)
+        self.reporter.emit(
+            {"type": "processing_ended", "processing": result.key, "status": result.status}
+        )
         if self.on_processed is not None:
             self.on_processed(result)
         return result
+
+    async def _process(self, stop: asyncio.Event, queue: asyncio.Queue[Exposure | None]) -> None:
+        """Start the queued exposures' processings in order until *stop* or the last one."""
+        while not stop.is_set():
+            get = asyncio.ensure_future(queue.get())
+            halt = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({get, halt}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                halt.cancel()
+                if not get.done():
+                    get.cancel()
+            if not get.done() or get.cancelled():
+                return
+            exposure = get.result()
+            if exposure is None:
+                return
+            task = await self._start(exposure, stop)
+            if task is not None:
+                self._processings.add(task)
+                task.add_done_callback(self._processings.discard)
 
     async def run(
         self, *, stop: asyncio.Event | None = None, max_exposures: int | None = None
@@ -271,29 +424,34 @@ class Runner:
         Parameters
         ----------
         stop
-            Set it to end the loop (after the processing under way).
+            Set it to end the loop (after the processings under way).
         max_exposures
-            End after this many exposures were discovered.
+            End after this many exposures were discovered (and processed).
         """
         stop = stop or asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._slots_now()
+        queue: asyncio.Queue[Exposure | None] = asyncio.Queue()
+        self._queue = queue
         self.announce()
-        seen = 0
-        last_beat = 0.0
-        loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            now = loop.time()
-            if now - last_beat >= HEARTBEAT_SECONDS:
-                last_beat = now
-                self.reporter.emit({"type": "heartbeat", "pipeline": self.config.pipeline})
-            exposures = await asyncio.to_thread(self.discover)
-            for exposure in exposures:
-                await self.process(exposure)
-                seen += 1
-                if max_exposures is not None and seen >= max_exposures:
-                    return self.results
-                if stop.is_set():
-                    break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.exposures.poll_interval)
+        loops = [
+            asyncio.create_task(self._control(stop)),
+            asyncio.create_task(self._discover(stop, queue, max_exposures)),
+        ]
+        ended = False
+        try:
+            await self._process(stop, queue)
+            # The control loop goes on meanwhile: a stop still reaches these units.
+            if self._processings:
+                await asyncio.gather(*self._processings)
+            ended = True
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            if not ended:  # interrupted: the units end with the runner
+                for unit in list(self._units):
+                    unit.stop()
+                if self._processings:
+                    await asyncio.gather(*self._processings, return_exceptions=True)
         return self.results

@@ -41,11 +41,14 @@ class QaSpec:
         What the page shows (``Noise AMP``).
     name
         The pipeline's name of the QA algorithm (``rms``), if any.
+    description
+        What the value measures, in a sentence, shown beside its plot.
     """
 
     key: str
     display_name: str
     name: str | None = None
+    description: str | None = None
 
     @property
     def status_key(self) -> str:

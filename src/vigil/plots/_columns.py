@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from bokeh.models import CustomJSHover
@@ -70,7 +70,9 @@ def branch_order(branches: Sequence[Any], main: str = "main") -> list[str]:
 def branch_labels(df: pd.DataFrame) -> np.ndarray:
     if "branch" not in df:
         return np.full(len(df), NO_BRANCH, dtype=object)
-    return df["branch"].astype(object).where(df["branch"].notna(), NO_BRANCH).to_numpy()
+    return cast(
+        np.ndarray, df["branch"].astype(object).where(df["branch"].notna(), NO_BRANCH).to_numpy()
+    )
 
 
 def _time_ms(df: pd.DataFrame) -> np.ndarray:
@@ -80,7 +82,10 @@ def _time_ms(df: pd.DataFrame) -> np.ndarray:
         return np.arange(len(df), dtype=float)
     times = pd.to_datetime(df["time"], utc=True)
     # Milliseconds since the epoch, what Bokeh's datetime axis reads.
-    return times.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64) / 1.0
+    return cast(
+        np.ndarray,
+        times.dt.tz_localize(None).to_numpy(dtype="datetime64[ms]").astype(np.int64) / 1.0,
+    )
 
 
 _HEX_DIGITS = np.full(256, -1, dtype=np.int64)

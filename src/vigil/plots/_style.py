@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from bokeh.models.annotations import Label, Span, Title
@@ -89,7 +89,7 @@ class Threshold:
     def fails(self, values: np.ndarray) -> np.ndarray:
         """Which *values* fail; NaN gives no verdict, so it never fails."""
         values = np.asarray(values, dtype=float)
-        return ~self.passes(values) & ~np.isnan(values)
+        return cast(np.ndarray, ~self.passes(values) & ~np.isnan(values))
 
 
 def merge_thresholds(thresholds: Iterable[Threshold]) -> list[Threshold]:
@@ -118,6 +118,8 @@ def failing_mask(values: np.ndarray, thresholds: Sequence[Threshold]) -> np.ndar
 
 def base_figure(**kwargs: Any) -> Any:
     """A figure with Vigil's defaults: responsive width, light grid, no logo."""
+    # Any, not figure: bokeh annotates a figure's axes, ranges and tool lookups more
+    # narrowly than it accepts them (``fig.y_range.start``, ``select_one(HoverTool)``).
     options: dict[str, Any] = {
         "height": 380,
         "sizing_mode": "stretch_width",
@@ -146,7 +148,7 @@ def base_figure(**kwargs: Any) -> Any:
     return fig
 
 
-def lean(fig: Any) -> Any:
+def lean(fig: figure) -> figure:
     """Drop the faded (non-selected) and muted copies of every glyph of *fig*; return it.
 
     Clicking a point opens its job rather than selecting it, and legends hide lines

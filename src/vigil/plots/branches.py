@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from bokeh.models import (
@@ -177,4 +177,4 @@ def branch_figure(
     fig.xgrid.grid_line_color = None
     if len(factors) > 4:
         fig.xaxis.major_label_orientation = 0.5
-    return fig
+    return cast("figure", fig)

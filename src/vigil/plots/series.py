@@ -6,7 +6,7 @@ The figure by branch (`branch_plot`) lives in `vigil.plots.branches`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from bokeh.models import (
@@ -340,7 +340,7 @@ def series_figure(
         fig.xaxis.formatter = CustomJSTickFormatter(args={"sources": sources}, code=_COMMIT_TICKS)
         fig.xaxis.major_label_orientation = 0.6
     _add_legend(fig, items)
-    return fig
+    return cast("figure", fig)
 
 
 def _add_legend(fig: figure, items: list[LegendItem]) -> None:

@@ -309,6 +309,14 @@ class Settings(BaseSettings):
             " amplifier), so that regression detection and alerts apply to them."
         ),
     )
+    monitor_silent_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Seconds without an event or heartbeat from a running pipeline's runner after"
+            " which its subscribers are told, once per silence (0: never)."
+        ),
+    )
 
     explore_roots: Annotated[list[Path], NoDecode] = Field(
         default=[],

@@ -25,8 +25,10 @@ from .services import (
     UserService,
 )
 from .services._dashboard_cache import DashboardCache, PackageFingerprints
+from .services._group_commit import GroupCommit
 from .services._ingest_cache import IngestCache
 from .services._log_pruning import PruneSchedule
+from .services.jobs import QueuedJob
 from .services.live import LiveFeed
 from .services.sasquatch import SasquatchTopics
 from .storage import (
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from .services.compare import CompareService
     from .services.dashboard import DashboardService
     from .services.deletion import DeletionService
+    from .services.failure_notices import FailureNoticeService
     from .services.gate import GateService
     from .services.health import HealthService
     from .services.logs import LogService, Publisher
@@ -77,6 +80,8 @@ class ProcessContext:
     session_maker: sessionmaker[Session]
     artifact_content: ArtifactContentStore
     ingest_cache: IngestCache = field(default_factory=IngestCache)
+    #: The group commit of ``POST /api/jobs``: concurrent jobs written in one transaction.
+    ingest_group: GroupCommit[QueuedJob] = field(default_factory=GroupCommit)
     package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
     dashboard_cache: DashboardCache = field(default_factory=DashboardCache)
     #: The Kafka topics created through the Sasquatch surface on this process.
@@ -162,6 +167,7 @@ class Factory:
             self.session,
             self._context.settings,
             self._context.ingest_cache,
+            self._context.ingest_group,
             jobs=JobStore(self.session),
             metrics=MetricStore(self.session),
             specs=SpecificationStore(self.session),
@@ -350,6 +356,25 @@ class Factory:
             self.create_regression_service(),
             self.create_notification_service(),
             self.create_outbox_service(senders),
+            self.create_failure_notice_service(),
+        )
+
+    def create_failure_notice_service(self) -> FailureNoticeService:
+        """Queue the notices of failed processings, silent runners and failed CI jobs."""
+        from .monitor.storage import PipelineStore
+        from .services.failure_notices import FailureNoticeService
+        from .storage.event_sources import EventSourceStore
+        from .storage.subscriptions import FailureStore
+
+        return FailureNoticeService(
+            self.session,
+            self._context.settings,
+            outbox=OutboxStore(self.session),
+            subscriptions=SubscriptionStore(self.session),
+            failures=FailureStore(self.session),
+            regressions=RegressionStore(self.session),
+            cursors=EventSourceStore(self.session),
+            pipelines=PipelineStore(self.session),
         )
 
     def create_dashboard_service(self) -> DashboardService:
@@ -419,7 +444,8 @@ class Factory:
             LiveEventStore(self.session),
             self.create_log_service(),
             self._context.live_feed,
-            self.create_job_service,
+            self.create_job_service(),
+            failures=self.create_failure_notice_service(),
         )
 
     def create_log_service(self, publish: Publisher | None = None) -> LogService:

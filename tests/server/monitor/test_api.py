@@ -3,7 +3,7 @@ comments, control and the exposure queue (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi.testclient import TestClient
 
@@ -13,7 +13,7 @@ from monitor._events import Runner
 def _post(client: TestClient, headers: dict[str, str], batch: dict[str, Any]) -> dict[str, Any]:
     response = client.post("/api/monitor/events", json=batch, headers=headers)
     assert response.status_code == 200, response.text
-    return response.json()
+    return cast(dict[str, Any], response.json())
 
 
 def test_a_processing_is_stored_with_units_steps_and_qa(

@@ -57,7 +57,8 @@ def _html(client: TestClient, url: str, **params: Any) -> str:
     response = client.get(url, params=params, headers={"Accept": "text/html"})
     assert response.status_code == 200, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
-    return response.text
+    html: str = response.text
+    return html
 
 
 def test_the_live_page_embeds_its_state_and_loads_the_live_client(

@@ -52,7 +52,7 @@ def token_from_header(value: str | None) -> str | None:
 
 def optional_user(request: Request, factory: Factory = Depends(factory_dependency)) -> User | None:
     """The user of the request's API token, or None when it carries no token."""
-    cached = getattr(request.state, "user", None)
+    cached: User | None = getattr(request.state, "user", None)
     if cached is not None:
         return cached
     token = token_from_header(request.headers.get("authorization"))

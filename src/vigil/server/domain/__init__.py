@@ -17,11 +17,12 @@ from .jobs import (
 from .metrics import DatasetInfo, MetricInfo, SpecificationInfo
 from .numbers import parse_decimal
 from .pagination import Page
-from .series import SeriesInfo, SeriesPoint, series_key
+from .series import POINT_FIELDS, SeriesColumns, SeriesInfo, SeriesPoint, series_key
 from .users import NewSession, NewToken, Role, Token, TokenKey, User, WebSession
 
 __all__ = [
     "INLINE_CONTENT_TYPES",
+    "POINT_FIELDS",
     "Artifact",
     "Blob",
     "DatasetInfo",
@@ -39,6 +40,7 @@ __all__ = [
     "Readiness",
     "ReadinessCheck",
     "Role",
+    "SeriesColumns",
     "SeriesInfo",
     "SeriesPoint",
     "SpecificationInfo",

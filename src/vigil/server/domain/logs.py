@@ -126,6 +126,7 @@ class LogLine:
     logger: str | None = None
     checkpoint: str | None = None
     run_key: str | None = None
+    run_title: str | None = None
 
     @property
     def level_name(self) -> str:

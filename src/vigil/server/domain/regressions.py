@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol, cast
 
 import re2
 
@@ -22,6 +22,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "JobRef",
+    "MetricPattern",
     "OutboxMessage",
     "PackageDiff",
     "QueueItem",
@@ -315,7 +316,7 @@ class Subscription:
     secret_created_at: datetime | None = None
     #: Its latest delivery (None: nothing sent yet, or not a webhook or Slack one).
     last_delivery: Delivery | None = None
-    _compiled: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _compiled: MetricPattern | None = field(default=None, repr=False, compare=False)
 
     def matches(self, facts: SeriesFacts) -> bool:
         """Whether a regression of a series with *facts* concerns this subscription."""
@@ -424,7 +425,14 @@ class Delivery:
 _MAX_PATTERN = 1024
 
 
-def compile_metric_pattern(text: str) -> re.Pattern[str]:
+class MetricPattern(Protocol):
+    """A compiled metric pattern: what `compile_metric_pattern` returns (an RE2 regex)."""
+
+    def fullmatch(self, text: str, /) -> object | None:
+        """The match of the whole of *text*, or None."""
+
+
+def compile_metric_pattern(text: str) -> MetricPattern:
     """Compile a metric name pattern: a glob (``validate_drp.PA*``) or ``re:<regex>``.
 
     Globs know ``*`` (any characters), ``?`` (one character) and ``[...]`` sets
@@ -442,14 +450,14 @@ def compile_metric_pattern(text: str) -> re.Pattern[str]:
     # RE2, not re: a user's expression (or a glob of many *) then matches in linear time.
     if text.startswith("re:"):
         try:
-            return re2.compile(text[3:], _RE2_OPTIONS)
+            return cast(MetricPattern, re2.compile(text[3:], _RE2_OPTIONS))
         except re2.error as exc:
             raise ValueError(
                 f"the regular expression {text[3:]!r} is invalid: {_re2_reason(exc)} (RE2"
                 " syntax: no backreferences or lookarounds)"
             ) from None
     try:
-        return re2.compile(_glob_to_regex(text), _RE2_OPTIONS)
+        return cast(MetricPattern, re2.compile(_glob_to_regex(text), _RE2_OPTIONS))
     except re2.error as exc:
         raise ValueError(f"the glob {text!r} is invalid: {_re2_reason(exc)}") from None
 

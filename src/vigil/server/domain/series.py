@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
-__all__ = ["SeriesInfo", "SeriesPoint", "series_key"]
+__all__ = ["POINT_FIELDS", "SeriesColumns", "SeriesInfo", "SeriesPoint", "series_key"]
 
 
 def series_key(
@@ -58,3 +59,93 @@ class SeriesPoint:
     commit_sha: str | None
     pull_request: int | None
     environment: str | None
+
+
+POINT_FIELDS = (
+    "job_id",
+    "measurement_id",
+    "value",
+    "unit",
+    "time",
+    "branch",
+    "commit_sha",
+    "pull_request",
+    "environment",
+)
+"""The fields of a point, in the order of `SeriesPoint` and of `SeriesColumns`."""
+
+
+@dataclass(slots=True)
+class SeriesColumns:
+    """Points of a series as one list per field (`POINT_FIELDS`), in job order.
+
+    The form the API serves a long history in: building one object per point costs
+    more than the query. ``time`` holds ISO 8601 UTC text with microseconds and a
+    ``Z``; ``value`` None where the measurement is NaN.
+    """
+
+    job_id: list[int]
+    measurement_id: list[int]
+    value: list[float | None]
+    unit: list[str]
+    time: list[str]
+    branch: list[str | None]
+    commit_sha: list[str | None]
+    pull_request: list[int | None]
+    environment: list[str | None]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> SeriesColumns:
+        """Columns of *rows*, each a tuple of the `POINT_FIELDS` in order."""
+        # One C-level pass per column: zip(*rows) is several times slower on long pages.
+        return cls(*(list(map(itemgetter(i), rows)) for i in range(len(POINT_FIELDS))))
+
+    def __len__(self) -> int:
+        return len(self.job_id)
+
+    def head(self, count: int) -> SeriesColumns:
+        """The first *count* points."""
+        return SeriesColumns(*(getattr(self, name)[:count] for name in POINT_FIELDS))
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per point, keyed by the `POINT_FIELDS`."""
+        # A dict display per point is twice as fast as dict(zip(POINT_FIELDS, row)).
+        return [
+            {
+                "job_id": job_id,
+                "measurement_id": measurement_id,
+                "value": value,
+                "unit": unit,
+                "time": time,
+                "branch": branch,
+                "commit_sha": commit_sha,
+                "pull_request": pull_request,
+                "environment": environment,
+            }
+            for (
+                job_id,
+                measurement_id,
+                value,
+                unit,
+                time,
+                branch,
+                commit_sha,
+                pull_request,
+                environment,
+            ) in zip(
+                self.job_id,
+                self.measurement_id,
+                self.value,
+                self.unit,
+                self.time,
+                self.branch,
+                self.commit_sha,
+                self.pull_request,
+                self.environment,
+                strict=True,
+            )
+        ]
+
+    def as_dict(self) -> dict[str, list[Any]]:
+        """Field name to its list."""
+        return {name: getattr(self, name) for name in POINT_FIELDS}

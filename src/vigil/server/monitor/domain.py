@@ -11,22 +11,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from vigil.monitor.qa import QaStatus, colour, worst
 
+from ..domain import Page
+
 __all__ = [
     "CONDITIONS",
+    "EXPOSURE_SORTS",
+    "EXPOSURE_SORT_TYPES",
     "HISTORY_SORTS",
+    "HISTORY_SORT_TYPES",
     "Alert",
     "Comment",
     "ConditionPoint",
+    "CountedPage",
     "EventBatch",
     "ExposureRecord",
     "ExposureSeen",
     "ExposureValues",
+    "FocalPlane",
+    "FocalPlaneUnit",
     "Heartbeat",
     "HistoryFilter",
+    "Keyset",
     "LinearFit",
     "MonitorEvent",
     "PipelineAnnounced",
@@ -47,28 +56,56 @@ __all__ = [
     "UnitView",
     "linear_fit",
     "qa_colour",
+    "tile_of",
     "worst_status",
 ]
 
 CONDITIONS = ("airmass", "seeing", "sky_brightness", "exposure_time")
 """Observing conditions an exposure carries, plotted over time and one against another."""
 
-HISTORY_SORTS = (
-    "id",
-    "exposure",
-    "night",
-    "flavor",
-    "program",
-    "status",
-    "qa_status",
-    "started_at",
-    "ended_at",
-    "airmass",
-    "seeing",
-    "exposure_time",
-    "failed_count",
-)
+HISTORY_SORT_TYPES: dict[str, type] = {
+    "id": int,
+    "exposure": str,
+    "night": str,
+    "flavor": str,
+    "program": str,
+    "status": str,
+    "qa_status": str,
+    "started_at": datetime,
+    "ended_at": datetime,
+    "airmass": float,
+    "seeing": float,
+    "exposure_time": float,
+    "failed_count": int,
+    "ra": float,
+    "dec": float,
+}
+"""Columns the processing history can be sorted by, and the type of their values (what a
+page's cursor holds)."""
+
+HISTORY_SORTS = tuple(HISTORY_SORT_TYPES)
 """Columns the processing history can be sorted by."""
+
+EXPOSURE_SORT_TYPES: dict[str, type] = {
+    "id": int,
+    "exposure": str,
+    "night": str,
+    "flavor": str,
+    "program": str,
+    "airmass": float,
+    "seeing": float,
+    "exposure_time": float,
+    "ra": float,
+    "dec": float,
+    "observed_at": datetime,
+    "last_qa_status": str,
+}
+"""Columns the observing history can be sorted by, and the type of their values."""
+
+EXPOSURE_SORTS = tuple(EXPOSURE_SORT_TYPES)
+"""Columns the observing history can be sorted by."""
+
+T = TypeVar("T")
 
 
 def qa_colour(status: str) -> str:
@@ -77,6 +114,14 @@ def qa_colour(status: str) -> str:
         return colour(status)
     except ValueError:
         return "grey"
+
+
+def tile_of(header: dict[str, Any] | None) -> str | None:
+    """The tile an exposure observed: its header's ``TILEID`` (or ``TILE``), if any."""
+    if not header:
+        return None
+    value = header.get("TILEID", header.get("TILE"))
+    return None if value is None or value == "" else str(value)
 
 
 def worst_status(statuses: Sequence[str]) -> str:
@@ -267,6 +312,13 @@ class ExposureRecord(ExposureValues):
     state: str
     created_at: datetime
     processing_count: int = 0
+    last_processing_id: int | None = None
+    last_qa_status: str | None = None
+
+    @property
+    def tile(self) -> str | None:
+        """The tile observed (the header's ``TILEID``), if any."""
+        return tile_of(self.header)
 
 
 @dataclass(slots=True)
@@ -358,6 +410,9 @@ class ProcessingSummary:
     comment_count: int = 0
     log_run_id: int | None = None
     job_id: int | None = None
+    ra: float | None = None
+    dec: float | None = None
+    tile: str | None = None
 
     @property
     def qa_ok(self) -> bool | None:
@@ -383,6 +438,36 @@ class ProcessingDetail:
     units: list[UnitView]
     qa: list[QaValue]
     comments: list[Comment]
+    focal_plane: FocalPlane | None = None
+
+
+@dataclass(slots=True)
+class FocalPlaneUnit:
+    """One unit drawn on the focal plane: its outline, worst QA and tooltip."""
+
+    name: str
+    path: str
+    x: float
+    y: float
+    found: bool
+    qa_status: str
+    tooltip: str
+
+    @property
+    def colour(self) -> str:
+        """grey when the processing has no such unit or no QA value, else its worst QA's."""
+        return qa_colour(self.qa_status) if self.found else "grey"
+
+
+@dataclass(slots=True)
+class FocalPlane:
+    """A processing's units drawn as the instrument looks (`vigil.monitor.layout`)."""
+
+    layout: str
+    width: float
+    height: float
+    units: list[FocalPlaneUnit]
+    labels: list[tuple[str, float, float]]
 
 
 @dataclass(slots=True)
@@ -409,6 +494,26 @@ class HistoryFilter:
     exposure: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """Where a keyset page starts: after the row with this sort value (None: NULL) and id.
+
+    Rows are ordered by the sort column, NULLs last, then by id in the same direction.
+    """
+
+    value: Any
+    id: int
+
+
+@dataclass(slots=True)
+class CountedPage(Page[T]):
+    """A page that also says how many rows match (``total``) and how many come before its
+    first row (``offset``)."""
+
+    total: int = 0
+    offset: int = 0
 
 
 @dataclass(slots=True)

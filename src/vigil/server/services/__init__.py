@@ -5,7 +5,7 @@ from .auth import AuthService, UserService
 from .datasets import DatasetService
 from .jobs import IngestResult, JobService, client_identifier
 from .metrics import LoadResult, MetricService
-from .series import SeriesHistory, SeriesQuery, SeriesService
+from .series import SeriesColumnsHistory, SeriesHistory, SeriesQuery, SeriesService
 
 __all__ = [
     "ArtifactService",
@@ -16,6 +16,7 @@ __all__ = [
     "LoadResult",
     "MetricService",
     "PruneResult",
+    "SeriesColumnsHistory",
     "SeriesHistory",
     "SeriesQuery",
     "SeriesService",

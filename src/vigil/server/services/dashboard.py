@@ -9,11 +9,10 @@ measurement's dataId; values convert to the threshold's unit; NaN gives no verdi
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -37,6 +36,19 @@ from ._dashboard_cache import (
     PackageFingerprints,
     SeriesFrame,
 )
+from ._dashboard_overview import failing_specifications
+from ._dashboard_series import (
+    BAND_KEYS,
+    CHANGES_POINTS,
+    DEFAULT_BRANCHES,
+    MAX_POINTS,
+    PERIODS,
+    aware,
+    band_of,
+    default_series,
+    distinct_data_ids,
+    series_message,
+)
 from ._dashboard_views import (
     DataIdRow,
     DataIdView,
@@ -54,17 +66,12 @@ from ._specifications import (
     Verdict,
     evaluate,
     failing_count,
-    fails_further,
     series_thresholds,
-    tag_rank,
     thresholds_for,
 )
 from .artifacts import ArtifactService
 from .jobs import JobService
 from .series import SeriesQuery, SeriesService
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "BAND_KEYS",
@@ -86,26 +93,6 @@ __all__ = [
     "SpecThreshold",
     "Verdict",
 ]
-
-MAX_POINTS = 20_000
-DEFAULT_BRANCHES = 8
-"""How many branches besides the main line a metric plot shows unless asked for others."""
-"""At most this many points of a series are drawn; the page says when it cut."""
-
-CHANGES_POINTS = 1_000
-"""Package changes (shown on hover) are counted for the latest this many points."""
-
-PERIODS: dict[str, timedelta | None] = {
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "90d": timedelta(days=90),
-    "1y": timedelta(days=365),
-    "all": None,
-}
-"""The periods a metric page offers, ending at the series' newest job; default ``1y``."""
-
-BAND_KEYS = ("band", "filter", "physical_filter", "abstract_filter")
-"""dataId keys that name a filter/band, first found wins."""
 
 _RECENT_MAIN_JOBS = 300
 
@@ -190,7 +177,7 @@ class DashboardService:
             recent = self._job_store.list_summaries(
                 JobFilter(branch=self.main_branch), limit=_RECENT_MAIN_JOBS
             )
-            newest: dict[tuple, JobSummary] = {}
+            newest: dict[tuple[str | None, ...], JobSummary] = {}
             for job in recent:
                 f = job.facts
                 key = (f.dataset, f.instrument, f.filter_name, f.environment, f.ci_name)
@@ -199,32 +186,7 @@ class DashboardService:
             values = self._store.job_values(list(jobs))
             metas = self._store.metas(jobs)
             specs = self._store.specifications_of({v.metric_name for v in values})
-        failing: dict[str, FailingSpec] = {}
-        evaluated: dict[str, int] = {}
-        for value in values:
-            meta = metas.get(value.job_id, {})
-            for verdict in evaluate(value, specs.get(value.metric_name, ()), meta):
-                name = verdict.spec.name
-                evaluated[name] = evaluated.get(name, 0) + (verdict.status in ("pass", "fail"))
-                if verdict.status != "fail" or value.value is None:
-                    continue
-                entry = failing.get(name)
-                worse = entry is None or fails_further(verdict.spec, value.value, entry.worst_value)
-                if entry is None:
-                    entry = failing[name] = FailingSpec(
-                        verdict.spec, 0, 0, value.value, value.unit, value.job_id, None
-                    )
-                entry.failing += 1
-                if worse:
-                    entry.worst_value, entry.unit = value.value, value.unit
-                    entry.worst_job_id = value.job_id
-                    entry.dataset = jobs[value.job_id].facts.dataset
-        for name, entry in failing.items():
-            entry.evaluated = evaluated[name]
-        # By metric, then the loosest (most serious) failure first.
-        ordered = sorted(
-            failing.values(), key=lambda f: (f.spec.metric_name, tag_rank(f.spec), f.spec.name)
-        )
+        ordered = failing_specifications(values, specs, metas, jobs)
         return Overview(
             counts=counts,
             latest_jobs=latest_jobs,
@@ -281,15 +243,15 @@ class DashboardService:
         in_dataset = [s for s in all_series if query.dataset in (None, s.dataset)]
         bands = sorted({b for s in in_dataset if (b := band_of(s.data_id)) is not None})
         in_band = [s for s in in_dataset if query.band in (None, band_of(s.data_id))]
-        data_ids = _distinct_data_ids(in_band)
+        data_ids = distinct_data_ids(in_band)
         candidates = [s for s in in_band if query.data_id is None or s.data_id == query.data_id]
-        chosen = _default_series(candidates)
+        chosen = default_series(candidates)
         span = PERIODS[query.period]
         since = None
         if chosen is not None and span is not None:
             with read_transaction(self._session):
                 last = self._store.last_time(chosen.id)
-            since = _aware(last) - span if last is not None else None
+            since = aware(last) - span if last is not None else None
         markers: list[RegressionMarker] = []
         frame_key: Hashable | None = None
         if chosen is None:
@@ -317,7 +279,7 @@ class DashboardService:
                 else "No series of this metric matches these filters."
             )
         else:
-            message = _series_message(frame, truncated)
+            message = series_message(frame, truncated)
         return MetricView(
             metric=metric,
             query=query,
@@ -559,50 +521,3 @@ class DashboardService:
                 " server knows."
             )
         return metric
-
-
-# Pure helpers -----------------------------------------------------------------------------
-
-
-def band_of(data_id: Mapping[str, Any]) -> str | None:
-    """The band/filter a dataId names (`BAND_KEYS`), or None."""
-    for key in BAND_KEYS:
-        if key in data_id and data_id[key] is not None:
-            return str(data_id[key])
-    return None
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _distinct_data_ids(series: Iterable[SeriesInfo]) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
-    for s in series:
-        key = repr(sorted(s.data_id.items()))
-        seen.setdefault(key, s.data_id)
-    return sorted(seen.values(), key=lambda d: (len(d), repr(sorted(d.items()))))
-
-
-def _default_series(candidates: Sequence[SeriesInfo]) -> SeriesInfo | None:
-    """The aggregate series first (fewest dataId keys), then the oldest."""
-    if not candidates:
-        return None
-    return min(candidates, key=lambda s: (len(s.data_id), s.id))
-
-
-def _series_message(frame: pd.DataFrame, truncated: bool) -> str | None:
-    n = len(frame)
-    if n == 0:
-        return "No measurements of this series in the selected period and filters."
-    finite = int(np.isfinite(frame["value"].to_numpy(dtype=float)).sum())
-    if finite == 0:
-        return f"All {n} values are NaN (not a number): there is nothing to draw."
-    if n == 1:
-        return "Only one measurement so far: no trend to show yet."
-    if truncated:
-        return (
-            f"Showing the first {MAX_POINTS:,} points of the period; choose a shorter"
-            " period to see the latest."
-        )
-    return None

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -15,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigil.verify import DocumentError, Job, VerifyError
-from vigil.verify.units import convertible
 
 from ..config import Settings
 from ..database import read_transaction
@@ -46,6 +42,17 @@ from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.regressions import AnalysisQueueStore
 from ..storage.series import SeriesStore
 from ._cursors import int_cursor
+from ._group_commit import GroupCommit, Pending
+from ._ingest import (
+    IngestResult,
+    QueuedJob,
+    begin_write,
+    client_identifier,
+    content_hash,
+    convertible_units,
+    sentence,
+    undo,
+)
 from ._ingest_cache import IngestCache, fingerprint
 from ._job_document import check_job_document, check_spec_units
 from ._rows import (
@@ -58,91 +65,9 @@ from ._rows import (
 )
 from .worker import enqueue_analysis
 
-__all__ = ["IngestResult", "JobService", "client_identifier", "content_hash"]
+__all__ = ["IngestResult", "JobService", "QueuedJob", "client_identifier", "content_hash"]
 
 logger = logging.getLogger(__name__)
-
-_IDENTIFIER_MAX = 128
-_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-@dataclass(slots=True)
-class IngestResult:
-    """What an ingest did: the job (new or already stored) and whether it was created."""
-
-    job: JobSummary
-    created: bool
-
-    @property
-    def id(self) -> int:
-        """The job's id."""
-        return self.job.id
-
-    @property
-    def identifier(self) -> str:
-        """The job's client identifier."""
-        return self.job.identifier
-
-    @property
-    def measurement_count(self) -> int:
-        """How many measurements the job has."""
-        return self.job.measurement_count or 0
-
-
-def client_identifier(payload: dict[str, Any]) -> str:
-    """The idempotency key of a job document.
-
-    The top-level ``identifier`` when present (Vigil's dispatch client adds a uuid4
-    hex), else the SHA-256 of the document's canonical JSON (sorted keys, NaN as null),
-    so that resending the same content is recognised too.
-
-    Raises
-    ------
-    InvalidJobError
-        The identifier is not a non-empty string of at most 128 characters.
-    """
-    given = payload.get("identifier")
-    if given is None:
-        return hashlib.sha256(orjson.dumps(payload, option=_CANONICAL)).hexdigest()
-    if not isinstance(given, str) or not given.strip():
-        raise InvalidJobError("The job identifier must be a non-empty string.", field="identifier")
-    if len(given) > _IDENTIFIER_MAX:
-        raise InvalidJobError(
-            f"The job identifier is {len(given)} characters long; at most"
-            f" {_IDENTIFIER_MAX} are allowed.",
-            field="identifier",
-        )
-    return given
-
-
-def content_hash(payload: dict[str, Any]) -> str:
-    """What "the same job" means for a resent identifier: a SHA-256 of its content.
-
-    The content is the ``measurements``, ``meta`` and ``blobs`` as received (missing
-    or null taken as empty), in canonical JSON: keys sorted, no whitespace, NaN and
-    infinities as null, numbers as parsed (``1`` and ``1.0`` differ). ``metrics`` and
-    ``specs`` are definitions the job brings along, not its results, and so are left out;
-    so is ``meta.env.date``, the time the job was sent: a CI step that sends the same
-    results again later is a retry, not new results.
-    """
-    meta = payload.get("meta") or {}
-    env = meta.get("env") if isinstance(meta, dict) else None
-    if isinstance(env, dict) and "date" in env:
-        meta = {**meta, "env": {k: v for k, v in env.items() if k != "date"}}
-    content = {
-        "blobs": payload.get("blobs") or [],
-        "measurements": payload.get("measurements") or [],
-        "meta": meta,
-    }
-    return hashlib.sha256(orjson.dumps(content, option=_CANONICAL)).hexdigest()
-
-
-@lru_cache(maxsize=4096)
-def _convertible(unit: str, to_unit: str) -> bool:
-    try:
-        return convertible(unit, to_unit)
-    except VerifyError:
-        return False
 
 
 class JobService:
@@ -156,6 +81,9 @@ class JobService:
         Server settings (limits).
     cache
         What this process already knows is stored (series ids, definitions).
+    group
+        This process's group commit: `ingest` writes the jobs of concurrent requests
+        together through it. None: each `ingest` commits alone.
     jobs, metrics, specs, series, audit, queue
         The stores it works on.
     """
@@ -165,6 +93,7 @@ class JobService:
         session: Session,
         settings: Settings,
         cache: IngestCache | None = None,
+        group: GroupCommit[QueuedJob] | None = None,
         *,
         jobs: JobStore,
         metrics: MetricStore,
@@ -176,6 +105,7 @@ class JobService:
         self._session = session
         self._settings = settings
         self._cache = cache if cache is not None else IngestCache()
+        self._group = group
         self._jobs = jobs
         self._metrics = metrics
         self._specs = specs
@@ -201,7 +131,103 @@ class JobService:
         ConflictError
             A job with the same identifier and other content is stored.
         """
-        return self.ingest_many([payload], user)[0]
+        if self._group is None:
+            return self.ingest_many([payload], user)[0]
+        identifier, digest = self._check(payload)
+        try:
+            job = self._validate(payload)
+        except (InvalidJobError, PayloadTooLargeError):
+            # A resent job is what was stored (200) or a conflict (409), whatever it is.
+            existing = self._stored_same(identifier, digest)
+            if existing is not None:
+                return IngestResult(existing, created=False)
+            raise
+        queued = QueuedJob(identifier, digest, job, payload, user)
+        result: IngestResult = self._group.run(queued, self._write_batch)
+        return result
+
+    def _check(self, payload: Any) -> tuple[str, str]:
+        """The identifier and content hash of a job document, once its limits are checked."""
+        if not isinstance(payload, dict):
+            raise InvalidJobError(
+                f"A job must be a JSON object, not {type(payload).__name__}.", field="body"
+            )
+        check_job_document(payload)
+        return client_identifier(payload), content_hash(payload)
+
+    def _write_batch(self, batch: list[Pending[QueuedJob]]) -> None:
+        """Store the queued jobs of *batch* in one transaction, each all or nothing.
+
+        Each job of a batch of several is written in a savepoint: one that fails (a unit
+        that does not convert, a value no column holds) is rolled back alone and its
+        request gets its error.
+        A job whose identifier is stored already, or was taken meanwhile by another
+        process (IntegrityError), is answered after the commit as `ingest` answers a
+        resent job: the stored job (200) or a conflict (409).
+        """
+        session = self._session
+        written: list[tuple[Pending[QueuedJob], IngestResult, dict[str, Any]]] = []
+        later: list[tuple[Pending[QueuedJob], IntegrityError | None]] = []
+        try:
+            begin_write(session)
+            self._cache.sync(self._audit.data_generation())
+            stored = self._jobs.content_hashes([p.item.identifier for p in batch])
+            # A job alone in its transaction needs no savepoint (two statements fewer):
+            # rolling the transaction back undoes it alone.
+            alone = len(batch) == 1
+            taken: set[str] = set()
+            for pending in batch:
+                queued = pending.item
+                if queued.identifier in stored or queued.identifier in taken:
+                    later.append((pending, None))
+                    continue
+                taken.add(queued.identifier)
+                learned: dict[str, Any] = {}
+                savepoint = None if alone else session.begin_nested()
+                try:
+                    result = self._store(
+                        queued.identifier,
+                        queued.digest,
+                        queued.job,
+                        queued.payload,
+                        queued.user,
+                        learned,
+                    )
+                    if savepoint is not None:
+                        savepoint.commit()
+                except IntegrityError as exc:
+                    undo(session, savepoint)
+                    later.append((pending, exc))
+                    continue
+                except Exception as exc:
+                    undo(session, savepoint)
+                    pending.fail(exc)
+                    continue
+                written.append((pending, result, learned))
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        for pending, result, learned in written:
+            self._cache.remember(**learned)
+            pending.succeed(result)
+        again: list[Pending[QueuedJob]] = []
+        for pending, error in later:
+            queued = pending.item
+            try:
+                existing = self._stored_same(queued.identifier, queued.digest)
+            except ConflictError as exc:
+                pending.fail(exc)
+                continue
+            if existing is not None:
+                pending.succeed(IngestResult(existing, created=False))
+            elif error is not None:
+                pending.fail(error)
+            else:
+                # Its twin earlier in the batch failed: this one is written on its own.
+                again.append(pending)
+        if again:
+            self._write_batch(again)
 
     def ingest_many(self, payloads: Sequence[Any], user: User | None) -> list[IngestResult]:
         """Store several job documents all or none, in one transaction.
@@ -220,12 +246,7 @@ class JobService:
         """
         prepared: list[tuple[str, str, dict[str, Any]]] = []
         for payload in payloads:
-            if not isinstance(payload, dict):
-                raise InvalidJobError(
-                    f"A job must be a JSON object, not {type(payload).__name__}.", field="body"
-                )
-            check_job_document(payload)
-            prepared.append((client_identifier(payload), content_hash(payload), payload))
+            prepared.append((*self._check(payload), payload))
         first: dict[str, tuple[str, int]] = {}
         for i, (identifier, digest, _) in enumerate(prepared):
             seen = first.setdefault(identifier, (digest, i))
@@ -248,6 +269,7 @@ class JobService:
         if pending:
             learned_all: list[dict[str, Any]] = []
             try:
+                self._cache.sync(self._audit.data_generation())
                 for identifier, digest, job, payload in pending:
                     learned: dict[str, Any] = {}
                     results[identifier] = self._store(
@@ -297,7 +319,7 @@ class JobService:
         try:
             job = Job.from_dict(payload)
         except DocumentError as exc:
-            raise InvalidJobError(_sentence(exc.reason, exc.field), field=exc.field) from None
+            raise InvalidJobError(sentence(exc.reason, exc.field), field=exc.field) from None
         except VerifyError as exc:
             raise InvalidJobError(str(exc)) from None
         check_spec_units(payload)
@@ -325,9 +347,9 @@ class JobService:
         user: User | None,
         learned: dict[str, Any],
     ) -> IngestResult:
+        # The caller has passed the data generation to the cache (`IngestCache.sync`) in
+        # this transaction: a job or metric deleted by any process makes it forget.
         now = datetime.now(UTC)
-        # A job or metric deleted (by any process) makes remembered ids and definitions stale.
-        self._cache.sync(self._audit.data_generation())
         cache = self._cache
         directions = spec_directions(job.specs.values())
 
@@ -370,7 +392,7 @@ class JobService:
                     "direction": directions.get(m.metric),
                     "updated_at": now,
                 }
-            elif m.unit != unit and not _convertible(m.unit, unit):
+            elif m.unit != unit and not convertible_units(m.unit, unit):
                 raise InvalidJobError(
                     f"Measurement {i} of {m.metric} is in '{m.unit}', which does not convert"
                     f" to the metric's unit '{unit or 'dimensionless'}'.",
@@ -574,9 +596,3 @@ class JobService:
 
 def _package_differs(a: Package, b: Package) -> bool:
     return (a.version, a.git_sha, a.git_url) != (b.version, b.git_sha, b.git_url)
-
-
-def _sentence(reason: str, field: str | None) -> str:
-    where = f"Field {field}" if field else "The job"
-    text = f"{where} {reason}".rstrip()
-    return text if text.endswith(".") else text + "."

@@ -226,7 +226,7 @@ class SasquatchService:
             raise InvalidRequestError(
                 "The body must be a JSON object with a 'topic_name' string.", field="topic_name"
             )
-        name = body["topic_name"]
+        name: str = body["topic_name"]
         _split_topic(name, None)
         if not self._topics.add(name):
             raise TopicExistsError(f"Topic {name!r} already exists.", field="topic_name")

@@ -1,4 +1,5 @@
-"""Background work: analyse queued series, announce new regressions, deliver the outbox.
+"""Background work: analyse queued series, announce new regressions and failures, deliver
+the outbox.
 
 ``vigil worker`` runs `WorkerService.run_once` in a loop; in single-process mode the
 server runs it in a thread (`vigil.server.background.BackgroundWorker`). Every step is
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 from ..config import Settings
 from ..storage.regressions import AnalysisQueueStore
+from .failure_notices import FailureNoticeService
 from .notifications import NotificationService
 from .outbox import DeliveryReport, OutboxService
 from .regressions import AnalysisReport, RegressionService
@@ -68,6 +70,8 @@ class WorkerService:
         Announces what the analysis found.
     outbox
         Delivers the due messages.
+    failures
+        Announces failed CI jobs and silent runners (None: not announced).
     """
 
     def __init__(
@@ -75,13 +79,16 @@ class WorkerService:
         regressions: RegressionService,
         notifications: NotificationService,
         outbox: OutboxService,
+        failures: FailureNoticeService | None = None,
     ) -> None:
         self._regressions = regressions
         self._notifications = notifications
         self._outbox = outbox
+        self._failures = failures
 
     def run_once(self, batch: int = 200) -> WorkerReport:
-        """Empty the analysis queue, announce what it found, deliver the due messages."""
+        """Empty the analysis queue, announce what it found and the failures, deliver the
+        due messages."""
         report = WorkerReport()
         for _ in range(_MAX_ROUNDS):
             step = self._regressions.process_queue(batch)
@@ -89,5 +96,8 @@ class WorkerService:
             if step.series < batch:
                 break
         report.queued_messages = self._notifications.announce()
+        if self._failures is not None:
+            report.queued_messages += self._failures.announce_failed_jobs()
+            report.queued_messages += self._failures.announce_silences()
         report.delivery = self._outbox.deliver_due()
         return report

@@ -6,7 +6,9 @@
 
   var STEP_MARK = { pending: "", running: "●", succeeded: "✓", failed: "✖", skipped: "–" };
   var COLOURS = { normal: "green", warning: "yellow", alarm: "red", missing: "grey" };
-  var MAX_LOG_LINES = 2000;
+  var MAX_LOG_LINES = 5000;
+  var LINES_PER_FRAME = 1000;
+  var SVG_NS = "http://www.w3.org/2000/svg";
 
   function h(tag, attrs) {
     var node = document.createElement(tag);
@@ -51,6 +53,139 @@
 
   function colour(status) { return COLOURS[status] || "grey"; }
 
+  function fmtSeconds(start, end) {
+    if (!start || !end) return "–";
+    var s = (new Date(end).getTime() - new Date(start).getTime()) / 1000;
+    return isNaN(s) ? "–" : s.toFixed(1) + " s";
+  }
+
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    return node;
+  }
+
+  // The same text as the server's tooltip (services/_focal_plane.py).
+  function qaTooltip(unit, status, values) {
+    if (!status) return unit + ": not in this processing";
+    var lines = [unit + ": QA " + status];
+    values.forEach(function (q) {
+      var shown = (q.values && q.values.length > 1) ? q.values.map(fmtNumber).join(", ") : fmtNumber(q.value);
+      lines.push((q.display_name || q.key) + ": " + shown + " (" + q.status + ")");
+    });
+    return lines.join("\n");
+  }
+
+  // A QA value against its ranges: the warning range in yellow, the normal one in green,
+  // each element (amplifier) a dot coloured by its own status.
+  function rangePlot(q) {
+    var ref = Array.isArray(q.reference) ? q.reference : (q.reference === null || q.reference === undefined ? [] : [q.reference]);
+    var vals = (q.values && q.values.length) ? q.values : [q.value];
+    var points = [];
+    vals.forEach(function (v, i) {
+      if (typeof v !== "number") return;
+      var r = typeof ref[i] === "number" ? ref[i] : (typeof ref[0] === "number" && ref.length === 1 ? ref[0] : 0);
+      points.push({ x: v - r, status: (q.statuses && q.statuses[i]) || q.status, i: i, v: v });
+    });
+    var bounds = [];
+    [q.normal, q.warning].forEach(function (range) {
+      if (!range) return;
+      range.forEach(function (b) { if (typeof b === "number") bounds.push(b); });
+    });
+    points.forEach(function (p) { bounds.push(p.x); });
+    if (!bounds.length) return null;
+    var lo = Math.min.apply(null, bounds), hi = Math.max.apply(null, bounds);
+    var pad = (hi - lo) * 0.15 || Math.abs(hi) * 0.15 || 1;
+    lo -= pad; hi += pad;
+    var width = 220, height = 26;
+    function x(v) { return ((v - lo) / (hi - lo)) * width; }
+    function band(range, cls) {
+      if (!range) return null;
+      var a = typeof range[0] === "number" ? x(range[0]) : 0;
+      var b = typeof range[1] === "number" ? x(range[1]) : width;
+      return svg("rect", { x: a.toFixed(1), y: 4, width: Math.max(b - a, 1).toFixed(1), height: height - 8, "class": cls });
+    }
+    var plot = svg("svg", { viewBox: "0 0 " + width + " " + height, width: width, height: height, "class": "qa-plot", role: "img" });
+    var label = svg("title");
+    label.textContent = (q.display_name || q.key) + ": normal " + fmtRange(q.normal) + ", warning " + fmtRange(q.warning);
+    plot.appendChild(label);
+    plot.appendChild(svg("rect", { x: 0, y: 4, width: width, height: height - 8, "class": "band-alarm" }));
+    [band(q.warning, "band-warning"), band(q.normal, "band-normal")].forEach(function (b) { if (b) plot.appendChild(b); });
+    points.forEach(function (p) {
+      var dot = svg("circle", { cx: x(p.x).toFixed(1), cy: height / 2, r: 4, "class": "dot qa-" + colour(p.status), "data-element": p.i });
+      var t = svg("title");
+      t.textContent = (vals.length > 1 ? "element " + p.i + ": " : "") + fmtNumber(p.v) + " (" + p.status + ")";
+      dot.appendChild(t);
+      plot.appendChild(dot);
+    });
+    return plot;
+  }
+
+  // The focal plane drawn by the server (monitor_macros.html): repainted from a
+  // processing's units and QA values; drawn here only when the page had none yet.
+  function FocalPlane(card) {
+    this.card = card;
+    this.figure = card ? card.querySelector("[data-role=focal-plane]") : null;
+    this.shapes = {};
+    this.index();
+  }
+
+  FocalPlane.prototype.index = function () {
+    var self = this;
+    this.shapes = {};
+    if (!this.figure) return;
+    this.figure.querySelectorAll("[data-unit]").forEach(function (node) { self.shapes[node.getAttribute("data-unit")] = node; });
+  };
+
+  FocalPlane.prototype.build = function (fp, processingId) {
+    var figure = h("figure", { className: "focal-plane", "data-role": "focal-plane", "data-testid": "focal-plane", "data-layout": fp.layout });
+    var root = svg("svg", { viewBox: "0 0 " + fp.width + " " + fp.height, role: "img", "aria-label": "Focal plane (" + fp.layout + ")" });
+    fp.units.forEach(function (u) {
+      var link = svg("a", { "class": "fp-unit", "data-unit": u.name, "data-testid": "fp-" + u.name });
+      link.appendChild(svg("title"));
+      link.appendChild(svg("path", { d: u.path }));
+      var text = svg("text", { x: u.x, y: u.y, "font-size": Math.min(5, 16 / Math.max(u.name.length, 1)).toFixed(2) });
+      text.textContent = u.name;
+      link.appendChild(text);
+      root.appendChild(link);
+    });
+    fp.labels.forEach(function (l) {
+      var text = svg("text", { "class": "fp-label", x: l[1], y: l[2] });
+      text.textContent = l[0];
+      root.appendChild(text);
+    });
+    figure.appendChild(root);
+    var empty = this.card.querySelector("[data-role=focal-empty]");
+    if (empty) empty.remove();
+    this.card.appendChild(figure);
+    this.figure = figure;
+    this.index();
+  };
+
+  FocalPlane.prototype.paint = function (detail) {
+    if (!this.card || !detail) return;
+    if (!this.figure && detail.focal_plane) this.build(detail.focal_plane, detail.processing.id);
+    if (!this.figure) return;
+    this.figure.setAttribute("data-processing", detail.processing.id);
+    var self = this;
+    Object.keys(this.shapes).forEach(function (name) { self.paintUnit(detail, name); });
+  };
+
+  FocalPlane.prototype.paintUnit = function (detail, name) {
+    var node = this.shapes[name];
+    if (!node || !detail) return;
+    var unit = null;
+    detail.units.forEach(function (u) { if (u.name === name) unit = u; });
+    var status = unit ? unit.qa_status : null;
+    var c = unit ? colour(status) : "grey";
+    node.setAttribute("class", "fp-unit qa-" + c + (unit ? "" : " absent"));
+    node.setAttribute("data-qa", c);
+    node.setAttribute("href", "/monitor/processings/" + detail.processing.id + "?unit=" + encodeURIComponent(name) + "#qa-drill");
+    var values = detail.qa.filter(function (q) { return q.unit === name; });
+    var title = node.querySelector("title");
+    if (title) title.textContent = qaTooltip(name, status, values);
+  };
+
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) {
@@ -69,6 +204,7 @@
     this.rows = {};
     this.selectedUnit = null;
     this.selectedStep = null;
+    this.focal = new FocalPlane(root.querySelector("[data-role=focal-card]"));
   }
 
   ProcessingView.prototype.render = function (detail) {
@@ -78,6 +214,7 @@
     var grid = this.root.querySelector("[data-role=grid]");
     var card = this.root.querySelector("[data-role=exposure]");
     if (card) this.renderExposure(card, detail);
+    this.focal.paint(detail);
     if (!grid) return;
     grid.textContent = "";
     if (!detail) {
@@ -111,6 +248,8 @@
           onclick: function (event) { event.stopPropagation(); self.selectStep(unit.name, step.name); }
         });
         self.cells[unit.name + "\u0000" + step.name] = cell;
+        cell.setAttribute("data-started", s.started_at || "");
+        cell.setAttribute("data-ended", s.ended_at || "");
         self.paintStep(cell, s.status, s.qa_status, (step.qa || []).length > 0);
         row.appendChild(cell);
       });
@@ -122,7 +261,7 @@
     });
     var table = h("table", { className: "data unit-grid", "data-processing": p.id }, h("thead", null, head), body);
     grid.appendChild(h("div", { className: "table-wrap" }, table));
-    if (this.selectedStep) this.showDrill(this.selectedUnit, this.selectedStep);
+    if (this.drillOpen) this.showDrill(this.selectedUnit, this.selectedStep);
   };
 
   ProcessingView.prototype.renderExposure = function (card, detail) {
@@ -158,7 +297,9 @@
     var q = cell.getAttribute("data-qa") || "grey";
     cell.className = "step-cell s-" + s + (s === "succeeded" || s === "failed" || q !== "grey" ? " qa-" + q : "");
     cell.textContent = STEP_MARK[s] || "";
-    cell.title = s + (hasQa === false ? "" : " · QA " + q);
+    var started = cell.getAttribute("data-started"), ended = cell.getAttribute("data-ended");
+    cell.title = s + (hasQa === false ? "" : " · QA " + q) +
+      (started ? "\nstarted " + fmtTime(started) : "") + (ended ? "\nended " + fmtTime(ended) + " · run time " + fmtSeconds(started, ended) : "");
   };
 
   ProcessingView.prototype.paintUnit = function (name, unit) {
@@ -192,6 +333,7 @@
       if (data[k] !== undefined) unit[k] = data[k];
     });
     this.paintUnit(data.unit, data);
+    if (data.qa_status) this.focal.paintUnit(this.detail, data.unit);
   };
 
   ProcessingView.prototype.onStep = function (data) {
@@ -201,12 +343,16 @@
         if (s.name === data.step) {
           if (data.status) s.status = data.status;
           if (data.qa_status) s.qa_status = data.qa_status;
+          if (data.status === "running") s.started_at = data.time;
+          else if (data.status && data.time) s.ended_at = data.time;
         }
       });
       if (data.status === "running") { unit.current_step = data.step; this.paintUnit(data.unit, { status: "running", current_step: data.step }); }
     }
     var cell = this.cells[data.unit + "\u0000" + data.step];
+    if (cell && data.time) cell.setAttribute(data.status === "running" ? "data-started" : "data-ended", data.time);
     if (cell) this.paintStep(cell, data.status, data.qa_status);
+    if (this.selectedUnit === data.unit && this.drillOpen && (this.selectedStep === null || this.selectedStep === data.step)) this.showDrill(data.unit, this.selectedStep);
   };
 
   ProcessingView.prototype.onQa = function (data) {
@@ -217,7 +363,8 @@
       if (qa[i].unit === data.unit && qa[i].step === data.step && qa[i].key === data.key) { qa[i] = data; found = true; }
     }
     if (!found) qa.push(data);
-    if (this.selectedUnit === data.unit && this.selectedStep === data.step) this.showDrill(data.unit, data.step);
+    this.focal.paintUnit(this.detail, data.unit);
+    if (this.selectedUnit === data.unit && this.drillOpen && (this.selectedStep === null || this.selectedStep === data.step)) this.showDrill(data.unit, this.selectedStep);
   };
 
   ProcessingView.prototype.selectStep = function (unit, step) {
@@ -236,42 +383,85 @@
   ProcessingView.prototype.showDrill = function (unit, step) {
     var panel = this.root.querySelector("[data-role=drill]");
     if (!panel || !this.detail) return;
+    this.drillOpen = true;
+    this.selectedUnit = unit;
+    this.selectedStep = step;
     panel.hidden = false;
     panel.textContent = "";
-    var def = null;
-    this.detail.steps.forEach(function (s) { if (s.name === step) def = s; });
-    panel.appendChild(h("h2", null, "QA of ", h("span", { className: "mono", text: unit }), " · " + (def && def.display_name || step)));
-    var values = this.detail.qa.filter(function (q) { return q.unit === unit && q.step === step; });
-    var expected = (def && def.qa) || [];
-    var rows = h("tbody");
-    var seen = {};
-    values.forEach(function (q) {
-      seen[q.key] = true;
-      var vals = (q.values && q.values.length > 1) ? q.values.map(fmtNumber).join(", ") : fmtNumber(q.value);
-      rows.appendChild(h("tr", { "data-testid": "qa-" + q.key },
-        h("td", null, h("span", { className: "qa-dot qa-" + colour(q.status) }), " " + (q.display_name || q.key)),
-        h("td", { className: "mono", text: q.key }),
-        h("td", { className: "num mono", text: vals }),
-        h("td", { className: "num mono", text: q.reference === null || q.reference === undefined ? "–" : (Array.isArray(q.reference) ? q.reference.map(fmtNumber).join(", ") : fmtNumber(q.reference)) }),
-        h("td", { className: "mono", text: fmtRange(q.normal) }),
-        h("td", { className: "mono", text: fmtRange(q.warning) }),
-        h("td", null, h("span", { className: "badge qa-badge qa-" + colour(q.status), text: q.status }))));
+    var defs = this.detail.steps.filter(function (s) { return step === null || s.name === step; });
+    var unitView = this.findUnit(unit);
+    var title = step === null ? "all steps" : (defs.length && defs[0].display_name) || step;
+    panel.appendChild(h("h2", null, "QA of ", h("span", { className: "mono", "data-testid": "drill-unit", text: unit }), " · " + title));
+    if (!unitView) {
+      panel.appendChild(h("p", { className: "notice empty", text: "This processing has no unit " + unit + "." }));
+      return;
+    }
+    var stepRows = h("tbody");
+    defs.forEach(function (def) {
+      var s = null;
+      unitView.steps.forEach(function (x) { if (x.name === def.name) s = x; });
+      s = s || { status: "pending", qa_status: "missing" };
+      stepRows.appendChild(h("tr", { "data-testid": "drill-step-" + def.name },
+        h("td", { text: def.display_name || def.name }), h("td", { text: s.status }),
+        h("td", { className: "nowrap", text: fmtTime(s.started_at) || "–" }), h("td", { className: "nowrap", text: fmtTime(s.ended_at) || "–" }),
+        h("td", { className: "num", "data-role": "run-time", text: fmtSeconds(s.started_at, s.ended_at) })));
     });
-    expected.forEach(function (e) {
-      if (seen[e.key]) return;
-      rows.appendChild(h("tr", null, h("td", null, h("span", { className: "qa-dot qa-grey" }), " " + (e.display_name || e.key)),
-        h("td", { className: "mono", text: e.key }), h("td", { className: "faint", colspan: "4", text: "no value" }),
-        h("td", null, h("span", { className: "badge qa-badge qa-grey", text: "missing" }))));
+    panel.appendChild(h("div", { className: "table-wrap" }, h("table", { className: "data step-times", "data-testid": "step-times" },
+      h("thead", null, h("tr", null, h("th", { text: "Step" }), h("th", { text: "Status" }), h("th", { text: "Started (UTC)" }), h("th", { text: "Ended" }), h("th", { className: "num", text: "Run time" }))),
+      stepRows)));
+    var qa = this.detail.qa;
+    var rows = h("tbody");
+    defs.forEach(function (def) {
+      var values = qa.filter(function (q) { return q.unit === unit && q.step === def.name; });
+      var seen = {};
+      var described = {};
+      (def.qa || []).forEach(function (e) { described[e.key] = e; });
+      values.forEach(function (q) {
+        seen[q.key] = true;
+        var info = described[q.key] || {};
+        var cellValues = h("td", { className: "num mono" });
+        var vals = (q.values && q.values.length > 1) ? q.values : [q.value];
+        vals.forEach(function (v, i) {
+          var st = (q.values && q.values.length > 1 && q.statuses && q.statuses[i]) || q.status;
+          if (i) cellValues.appendChild(document.createTextNode(", "));
+          cellValues.appendChild(h("span", { className: "element", "data-status": st, title: (vals.length > 1 ? "element " + i + ": " : "") + st },
+            h("i", { className: "qa-dot qa-" + colour(st) }), " " + fmtNumber(v)));
+        });
+        var plot = rangePlot(q);
+        rows.appendChild(h("tr", { "data-testid": "qa-" + q.key },
+          h("td", null, h("span", { className: "qa-dot qa-" + colour(q.status) }), " " + (q.display_name || q.key),
+            info.description ? h("div", { className: "small muted qa-description", text: info.description }) : null),
+          h("td", { className: "mono", text: q.key }),
+          step === null ? h("td", { text: def.display_name || def.name }) : null,
+          cellValues,
+          h("td", { className: "num mono", text: q.reference === null || q.reference === undefined ? "–" : (Array.isArray(q.reference) ? q.reference.map(fmtNumber).join(", ") : fmtNumber(q.reference)) }),
+          h("td", { className: "mono", text: fmtRange(q.normal) }),
+          h("td", { className: "mono", text: fmtRange(q.warning) }),
+          h("td", { className: "plot-cell" }, plot),
+          h("td", null, h("span", { className: "badge qa-badge qa-" + colour(q.status), text: q.status }))));
+      });
+      (def.qa || []).forEach(function (e) {
+        if (seen[e.key]) return;
+        rows.appendChild(h("tr", null, h("td", null, h("span", { className: "qa-dot qa-grey" }), " " + (e.display_name || e.key),
+          e.description ? h("div", { className: "small muted qa-description", text: e.description }) : null),
+          h("td", { className: "mono", text: e.key }), step === null ? h("td", { text: def.display_name || def.name }) : null,
+          h("td", { className: "faint", colspan: "5", text: "no value" }),
+          h("td", null, h("span", { className: "badge qa-badge qa-grey", text: "missing" }))));
+      });
     });
     panel.appendChild(h("div", { className: "table-wrap" }, h("table", { className: "data qa-table" },
-      h("thead", null, h("tr", null, h("th", { text: "QA" }), h("th", { text: "Key" }), h("th", { className: "num", text: "Value" }),
-        h("th", { className: "num", text: "Reference" }), h("th", { text: "Normal" }), h("th", { text: "Warning" }), h("th", { text: "Status" }))),
+      h("thead", null, h("tr", null, h("th", { text: "QA" }), h("th", { text: "Key" }), step === null ? h("th", { text: "Step" }) : null,
+        h("th", { className: "num", text: "Value (per element)" }), h("th", { className: "num", text: "Reference" }), h("th", { text: "Normal" }),
+        h("th", { text: "Warning" }), h("th", { text: "Against its ranges" }), h("th", { text: "Status" }))),
       rows)));
-    panel.appendChild(h("p", { className: "small muted", text: "Normal and warning ranges apply to the value minus its reference; outside warning is an alarm." }));
+    panel.appendChild(h("p", { className: "small muted", text: "Normal and warning ranges apply to the value minus its reference; outside warning is an alarm. In the plot: green normal, yellow warning, red alarm; one dot per element (amplifier)." }));
   };
 
   // Log of a unit: recent lines, then a live tail. --------------------------------------
 
+  // Lines are queued as they arrive and drawn once per animation frame: one DOM append
+  // of a fragment, then the oldest lines beyond MAX_LOG_LINES removed in one range, so a
+  // flood costs one layout a frame instead of one per line.
   function LogView(panel) {
     this.panel = panel;
     this.lines = panel.querySelector("[data-role=lines]");
@@ -279,25 +469,65 @@
     this.source = null;
     this.lastId = null;
     this.count = 0;
+    this.queue = [];
+    this.frame = null;
   }
+
+  LogView.prototype.lineNode = function (line) {
+    var cls = "log-line lvl-" + String(line.level_name || "INFO").toLowerCase() + (line.checkpoint ? " checkpoint" : "");
+    return h("div", { className: cls, "data-id": line.id, title: line.checkpoint ? "step " + line.checkpoint : null },
+      h("span", { className: "log-time", text: fmtTime(line.time).slice(11) }), " ",
+      h("span", { className: "log-level", text: line.level_name }), " ",
+      h("span", { className: "log-msg", text: line.message }));
+  };
 
   LogView.prototype.append = function (line) {
     if (this.lastId !== null && line.id <= this.lastId) return;
     this.lastId = line.id;
-    var cls = "log-line lvl-" + String(line.level_name || "INFO").toLowerCase() + (line.checkpoint ? " checkpoint" : "");
-    var node = h("div", { className: cls, "data-id": line.id, title: line.checkpoint ? "step " + line.checkpoint : null },
-      h("span", { className: "log-time", text: fmtTime(line.time).slice(11) }), " ",
-      h("span", { className: "log-level", text: line.level_name }), " ",
-      h("span", { className: "log-msg", text: line.message }));
+    this.queue.push(line);
+    // Lines that would leave the view in this same frame are never drawn.
+    if (this.queue.length > MAX_LOG_LINES) this.queue.splice(0, this.queue.length - MAX_LOG_LINES);
+    if (this.frame === null) {
+      var self = this;
+      this.frame = window.requestAnimationFrame(function () { self.flush(); });
+    }
+  };
+
+  LogView.prototype.flush = function () {
+    this.frame = null;
+    // At most LINES_PER_FRAME lines a frame: the rest wait for the next one.
+    var queue = this.queue.splice(0, LINES_PER_FRAME);
+    if (!queue.length) return;
+    if (this.queue.length) {
+      var self = this;
+      this.frame = window.requestAnimationFrame(function () { self.flush(); });
+    }
     var atBottom = this.lines.scrollTop + this.lines.clientHeight >= this.lines.scrollHeight - 20;
-    this.lines.appendChild(node);
-    this.count++;
+    // A frame's lines go in one block. Blocks drawn before (so of a known height) are
+    // "settled": the browser skips their layout while they are off screen.
+    var previous = this.lines.lastElementChild;
+    if (previous && previous.classList.contains("log-block")) previous.classList.add("settled");
+    var block = h("div", { className: "log-block" });
+    for (var i = 0; i < queue.length; i++) block.appendChild(this.lineNode(queue[i]));
+    block.setAttribute("data-lines", queue.length);
+    this.lines.appendChild(block);
+    this.count += queue.length;
     // A flood keeps the page light: older lines leave the view (they stay on the server).
-    while (this.count > MAX_LOG_LINES) {
-      var oldest = this.lines.querySelector(".log-line");
-      if (!oldest) break;
-      oldest.remove();
-      this.count--;
+    while (this.count > MAX_LOG_LINES && this.lines.firstElementChild) {
+      var first = this.lines.firstElementChild;
+      var n = first.classList.contains("log-block") ? Number(first.getAttribute("data-lines")) : first.classList.contains("log-line") ? 1 : 0;
+      var extra = this.count - MAX_LOG_LINES;
+      if (n > extra && first.classList.contains("log-block")) {
+        var range = document.createRange();
+        range.setStartBefore(first.firstChild);
+        range.setEndAfter(first.children[extra - 1]);
+        range.deleteContents();
+        first.setAttribute("data-lines", n - extra);
+        this.count -= extra;
+      } else {
+        first.remove();
+        this.count -= n;
+      }
     }
     if (atBottom) this.lines.scrollTop = this.lines.scrollHeight;
   };
@@ -325,8 +555,15 @@
       var line = JSON.parse(e.data);
       if (loaded) self.append(line); else buffer.push(line);
     });
+    // The stream skipped lines (this page fell behind): say so, and draw the newest
+    // stored ones; those in between stay on the server.
     this.source.addEventListener("reset", function () {
       self.lines.appendChild(h("div", { className: "log-line lvl-warning", text: "… lines skipped (the view fell behind); they are kept on the server." }));
+      self.count++;
+      var query = streamUrl.slice(streamUrl.indexOf("?") + 1);
+      getJSON("/api/logs/lines?" + query + "&order=desc&limit=1000").then(function (page) {
+        page.items.slice().reverse().forEach(function (line) { self.append(line); });
+      });
     });
     return Promise.resolve();
   };
@@ -341,6 +578,7 @@
     this.lines.textContent = "";
     this.lastId = null;
     this.count = 0;
+    this.queue = [];
     this.title.textContent = unit;
     var more = this.panel.querySelector("[data-role=log-link]");
     if (more) more.href = "/monitor/logs/" + runId + "?unit=" + encodeURIComponent(unit);
@@ -397,6 +635,29 @@
 
     function mine(data) { return view.detail && data.processing_id === view.detail.processing.id; }
 
+    // The "most recent 10" list: a processing's row replaced, or a new one put on top.
+    var recent = root.querySelector("[data-role=recent]");
+    function recentItem(p) {
+      var mark = p.qa_status === "missing" ? ["none", "–"] : p.qa_status === "normal" ? ["ok", "✓"] : ["bad", "✖"];
+      return h("li", { "data-id": p.id, "data-testid": "recent-item" },
+        h("a", { href: "/monitor/processings/" + p.id, className: "mono", text: p.exposure }), " ",
+        h("span", { className: "badge p-" + p.status, text: p.status }), " ",
+        h("a", { className: "qa-mark " + mark[0], href: "/monitor/processings/" + p.id, title: "QA " + p.qa_status, text: mark[1] }), " ",
+        h("span", { className: "muted small", text: (p.flavor || "") + " · " + fmtTime(p.started_at) }));
+    }
+    function onRecent(p) {
+      if (!recent) return;
+      var item = recentItem(p);
+      var old = recent.querySelector("li[data-id='" + Number(p.id) + "']");
+      if (old) { recent.replaceChild(item, old); return; }
+      var first = recent.querySelector("li[data-id]");
+      if (first && Number(first.getAttribute("data-id")) > p.id) return;
+      var empty = recent.querySelector("li.muted");
+      if (empty) empty.remove();
+      recent.insertBefore(item, recent.firstChild);
+      while (recent.children.length > 10) recent.removeChild(recent.lastChild);
+    }
+
     var source;
     function connect() {
       var url = "/api/monitor/stream?since=" + lastId + (pipeline ? "&pipeline=" + encodeURIComponent(pipeline) : "");
@@ -411,6 +672,7 @@
         });
       }
       on("processing", function (d) {
+        onRecent(d);
         if (view.detail && d.id === view.detail.processing.id) {
           var p = view.detail.processing;
           Object.keys(d).forEach(function (k) { p[k] = d[k]; });
@@ -446,6 +708,14 @@
       }
     });
     view.render(detail);
+    // ?unit=b0 (a click on the focal plane): that unit's QA drill-down over every step.
+    var unit = new URLSearchParams(window.location.search).get("unit");
+    if (unit) {
+      view.selectUnit(unit);
+      view.showDrill(unit, null);
+      var panel = root.querySelector("[data-role=drill]");
+      if (panel && panel.scrollIntoView) panel.scrollIntoView();
+    }
   }
 
   // The run page's live tail. ------------------------------------------------------------
@@ -477,7 +747,7 @@
     document.querySelectorAll("[data-monitor=run]").forEach(runTail);
   }
 
-  window.VigilMonitor = { ProcessingView: ProcessingView, LogView: LogView };
+  window.VigilMonitor = { ProcessingView: ProcessingView, LogView: LogView, FocalPlane: FocalPlane };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

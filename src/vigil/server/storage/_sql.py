@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-__all__ = ["chunks", "dialect_insert", "insert_ignore", "upsert"]
+__all__ = ["aware_utc", "chunks", "dialect_insert", "insert_ignore", "sqlite_time", "upsert"]
 
 T = TypeVar("T")
 
@@ -56,3 +57,17 @@ def upsert(
         set_={c: stmt.excluded[c] for c in columns},
     )
     session.execute(stmt, rows)
+
+
+def aware_utc(value: datetime) -> datetime:
+    """*value* in UTC with its time zone; a naive value is taken as UTC."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def sqlite_time(value: datetime) -> str:
+    """The text SQLite stores for *value*: what `UtcDateTime` and SQLAlchemy's SQLite
+    DATETIME write (naive UTC, always six digits of microseconds, compared as text), at a
+    third of their cost."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")

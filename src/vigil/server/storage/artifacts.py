@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import fsspec
 from sqlalchemy import delete, func, insert, select
@@ -247,7 +247,7 @@ class ArtifactContentStore:
 
     def open(self, sha256: str) -> IO[bytes]:
         """Open stored content for reading."""
-        return self._fs.open(self.path(sha256), "rb")
+        return cast(IO[bytes], self._fs.open(self.path(sha256), "rb"))
 
     def iter_bytes(self, sha256: str, chunk_size: int = _COPY_CHUNK) -> Iterator[bytes]:
         """The stored content, in chunks."""

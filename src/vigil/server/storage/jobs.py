@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, func, insert, select, text
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from ..database import json_dumps
 from ..dbschema import (
     SqlBlob,
     SqlJob,
@@ -24,9 +26,33 @@ from ._sql import chunks
 
 __all__ = ["JobFilter", "JobStore", "comparable_to", "job_time"]
 
+_JOBS = cast(Table, SqlJob.__table__)
 _PACKAGES = cast(Table, SqlJobPackage.__table__)
 _MEASUREMENTS = cast(Table, SqlMeasurement.__table__)
 _BLOBS = cast(Table, SqlBlob.__table__)
+
+# The statements of the ingest, built once: SQLAlchemy then finds their compiled form by
+# identity instead of building and hashing a new statement for every job.
+_INSERT_JOB = insert(_JOBS).returning(_JOBS.c.id)
+_INSERT = {table.name: insert(table) for table in (_PACKAGES, _MEASUREMENTS, _BLOBS)}
+_INSERT_LINKS = insert(measurement_blobs_table)
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
+)
+_INSERT_MEASUREMENTS_QMARK = (
+    "INSERT INTO measurements"
+    " (id, job_id, series_id, metric_name, identifier, value, unit, data_id, notes)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_MEASUREMENTS = {
+    "qmark": _INSERT_MEASUREMENTS_QMARK,  # sqlite3
+    "format": _INSERT_MEASUREMENTS_QMARK.replace("?", "%s"),  # psycopg
+    "pyformat": _INSERT_MEASUREMENTS_QMARK.replace("?", "%s"),
+}
+_MAX_ID = {table.name: select(func.max(table.c.id)) for table in (_MEASUREMENTS, _BLOBS)}
+_CONTENT_HASHES = select(_JOBS.c.identifier, _JOBS.c.content_hash).where(
+    _JOBS.c.identifier.in_(bindparam("identifiers", expanding=True))
+)
 
 _FACT_COLUMNS = tuple(JobFacts.__slots__)
 
@@ -113,7 +139,7 @@ class JobStore:
             submitted_by=submitted_by,
             content_hash=content_hash,
         )
-        result = self._session.execute(insert(SqlJob).returning(SqlJob.id), values)
+        result = self._session.connection().execute(_INSERT_JOB, values)
         return int(result.scalar_one())
 
     def insert_packages(self, job_id: int, packages: list[Package]) -> None:
@@ -131,11 +157,35 @@ class JobStore:
             }
             for p in packages
         ]
-        self._session.execute(insert(_PACKAGES), rows)
+        self._session.connection().execute(_INSERT[_PACKAGES.name], rows)
 
     def insert_measurements(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert measurement rows; return their ids in the order given."""
-        return self._insert_with_ids(_MEASUREMENTS, rows)
+        """Insert measurement rows; return their ids in the order given.
+
+        The rows go to the driver as tuples, their JSON columns encoded here by the
+        engine's own serializer: the per-row, per-column processing of an ORM or Core
+        executemany costs more than the insert itself on a job of many measurements.
+        """
+        if not rows:
+            return []
+        ids = self._allocate_ids(_MEASUREMENTS, len(rows))
+        connection = self._session.connection()
+        params = [
+            (
+                row_id,
+                row["job_id"],
+                row["series_id"],
+                row["metric_name"],
+                row["identifier"],
+                row["value"],
+                row["unit"],
+                json_dumps(row["data_id"]),
+                json_dumps(row["notes"]),
+            )
+            for row, row_id in zip(rows, ids, strict=True)
+        ]
+        connection.exec_driver_sql(_INSERT_MEASUREMENTS[connection.dialect.paramstyle], params)
+        return ids
 
     def insert_blobs(self, rows: list[dict[str, Any]]) -> list[int]:
         """Insert blob rows; return their ids in the order given."""
@@ -149,7 +199,7 @@ class JobStore:
         ids = self._allocate_ids(table, len(rows))
         for row, row_id in zip(rows, ids, strict=True):
             row["id"] = row_id
-        self._session.execute(insert(table), rows)
+        self._session.connection().execute(_INSERT[table.name], rows)
         return ids
 
     def _allocate_ids(self, table: Table, count: int) -> list[int]:
@@ -159,22 +209,17 @@ class JobStore:
         largest id, which is safe because the caller's transaction already wrote the job
         row and so holds the database's only write lock until it commits.
         """
-        if self._session.get_bind().dialect.name == "postgresql":
-            result = self._session.execute(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
-                    " FROM generate_series(1, :count)"
-                ),
-                {"table": table.name, "count": count},
-            )
+        connection = self._session.connection()
+        if connection.dialect.name == "postgresql":
+            result = connection.execute(_NEXT_IDS, {"table": table.name, "count": count})
             return [int(row_id) for row_id in result.scalars()]
-        start = int(self._session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0)
+        start = int(connection.execute(_MAX_ID[table.name]).scalar() or 0)
         return list(range(start + 1, start + count + 1))
 
     def insert_measurement_blobs(self, pairs: list[dict[str, int]]) -> None:
         """Link measurements to blobs (``measurement_id``, ``blob_id`` dicts)."""
         if pairs:
-            self._session.execute(insert(measurement_blobs_table), pairs)
+            self._session.connection().execute(_INSERT_LINKS, pairs)
 
     # Reads.
 
@@ -199,6 +244,15 @@ class JobStore:
             select(SqlJob.content_hash).where(SqlJob.identifier == identifier)
         ).first()
         return (False, None) if row is None else (True, row[0])
+
+    def content_hashes(self, identifiers: Sequence[str]) -> dict[str, str | None]:
+        """The content hash of each stored job among *identifiers* (None: not kept)."""
+        found: dict[str, str | None] = {}
+        connection = self._session.connection()
+        for part in chunks(sorted(set(identifiers))):
+            rows = connection.execute(_CONTENT_HASHES, {"identifiers": list(part)})
+            found.update({identifier: digest for identifier, digest in rows})
+        return found
 
     def get_summary_by_identifier(self, identifier: str) -> JobSummary | None:
         """The job with this client identifier."""

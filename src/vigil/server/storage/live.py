@@ -62,7 +62,7 @@ class LiveEventStore:
 
     def first_id(self) -> int | None:
         """The id of the oldest event kept."""
-        return self._session.scalar(select(func.min(_EVENTS.c.id)))
+        return cast("int | None", self._session.scalar(select(func.min(_EVENTS.c.id))))
 
     def prune(self, keep: int) -> int:
         """Delete all but the newest *keep* events (at least one is kept); how many."""

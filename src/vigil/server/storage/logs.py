@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -36,7 +36,7 @@ from ._log_search import (
     postgres_regex,
     search_pattern,
 )
-from ._sql import chunks, upsert
+from ._sql import aware_utc, chunks, sqlite_time, upsert
 from ._trigrams import BLOCK_LINES, block_grams, gram_tokens, literal_grams
 
 __all__ = [
@@ -70,18 +70,6 @@ _BLOCK_POSTGRESQL = (
     "INSERT INTO log_blocks (id, last_id, run_id, grams) VALUES (%s, %s, %s, %s::integer[])"
 )
 _BLOCK_SQLITE = "INSERT INTO log_blocks (id, last_id, run_id, grams) VALUES (?, ?, ?, ?)"
-
-
-def _aware_time(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _sqlite_time(value: datetime) -> str:
-    # What `UtcDateTime` and SQLAlchemy's SQLite DATETIME store (naive UTC, always six
-    # digits of microseconds: the text is compared as such), at a third of their cost.
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
 
 
 def _run(row: SqlLogRun, failed: int = 0) -> LogRun:
@@ -223,7 +211,7 @@ class LogStore:
         if not records:
             return []
         dialect = self._session.get_bind().dialect
-        to_db = _sqlite_time if dialect.name == "sqlite" else _aware_time
+        to_db = sqlite_time if dialect.name == "sqlite" else aware_utc
         rows = [
             (
                 run_id,
@@ -488,14 +476,16 @@ class LogStore:
         ]
         run_ids = {line.run_id for line in lines}
         if run_ids:
-            keys = {
-                run_id: key
-                for run_id, key in self._session.execute(
-                    select(SqlLogRun.id, SqlLogRun.key).where(SqlLogRun.id.in_(run_ids))
+            names = {
+                run_id: (key, title)
+                for run_id, key, title in self._session.execute(
+                    select(SqlLogRun.id, SqlLogRun.key, SqlLogRun.title).where(
+                        SqlLogRun.id.in_(run_ids)
+                    )
                 )
             }
             for line in lines:
-                line.run_key = keys.get(line.run_id)
+                line.run_key, line.run_title = names.get(line.run_id, (None, None))
         return lines
 
     def window_end(self, query: LogQuery, size: int, deadline: float | None = None) -> int | None:
@@ -521,7 +511,7 @@ class LogStore:
             words=False,
         )
         with bounded(self._session, deadline):
-            return self._session.scalar(stmt.offset(size - 1).limit(1))
+            return cast("int | None", self._session.scalar(stmt.offset(size - 1).limit(1)))
 
     def units_of_run(self, run_id: int) -> list[str]:
         """The units (and processes) that wrote lines in a run."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import Select, String, bindparam, func, select, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlJob, SqlMeasurement, SqlSeries
-from ..domain import SeriesInfo, SeriesPoint
-from ._sql import chunks, insert_ignore
+from ..domain import SeriesColumns, SeriesInfo, SeriesPoint
+from ._sql import aware_utc, chunks
 from .jobs import job_time
 
 __all__ = ["PointFilter", "SeriesStore", "series_info"]
@@ -37,12 +38,22 @@ class SeriesStore:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    # The statements of the ingest, built once (it looks series up for almost every job).
+    _IDS = select(SqlSeries.series_key, SqlSeries.id).where(
+        SqlSeries.series_key.in_(bindparam("keys", expanding=True))
+    )
+    _CREATE: ClassVar[dict[str, Any]] = {
+        name: dialect.insert(SqlSeries.__table__).on_conflict_do_nothing(
+            index_elements=["series_key"]
+        )
+        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+    }
+
     def _ids_for(self, keys: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
+        connection = self._session.connection()
         for part in chunks(keys):
-            rows = self._session.execute(
-                select(SqlSeries.series_key, SqlSeries.id).where(SqlSeries.series_key.in_(part))
-            )
+            rows = connection.execute(self._IDS, {"keys": list(part)})
             found.update({key: int(series_id) for key, series_id in rows})
         return found
 
@@ -56,12 +67,8 @@ class SeriesStore:
         found = self._ids_for(keys)
         missing = [rows[k] for k in keys if k not in found]
         if missing:
-            insert_ignore(
-                self._session,
-                SqlSeries.__table__,  # type: ignore[arg-type]
-                missing,
-                ["series_key"],
-            )
+            connection = self._session.connection()
+            connection.execute(self._CREATE[connection.dialect.name], missing)
             found.update(self._ids_for([r["series_key"] for r in missing]))
         return found
 
@@ -107,16 +114,47 @@ class SeriesStore:
     def points(self, series_id: int, filters: PointFilter, limit: int) -> list[SeriesPoint]:
         """Points of a series in job order.
 
-        The hot read of the dashboard: it walks the covering index
-        ``(series_id, job_id, value, unit)`` and runs on the Core connection, skipping
-        ORM row handling; on SQLite, times are parsed here rather than by SQLAlchemy's
-        much slower generic DATETIME parser.
+        On SQLite, times are parsed here rather than by SQLAlchemy's much slower
+        generic DATETIME parser.
         """
-        m, j = SqlMeasurement, SqlJob
         sqlite = self._session.get_bind().dialect.name == "sqlite"
         time_column = job_time()
         if sqlite:
-            time_column = type_coerce(func.coalesce(j.run_at, j.created_at), String)
+            time_column = type_coerce(func.coalesce(SqlJob.run_at, SqlJob.created_at), String)
+        rows = self._fetch(self._points_statement(series_id, filters, limit, time_column))
+        parse = _parse_sqlite_time if sqlite else aware_utc
+        return [
+            SeriesPoint(r[0], r[1], r[2], r[3], parse(r[4]), r[5], r[6], r[7], r[8]) for r in rows
+        ]
+
+    def point_columns(self, series_id: int, filters: PointFilter, limit: int) -> SeriesColumns:
+        """Points of a series in job order, one list per field.
+
+        The database writes the times as ISO 8601 text, so that no datetime object is
+        made per point.
+        """
+        stmt = self._points_statement(series_id, filters, limit, self._iso_job_time())
+        return SeriesColumns.from_rows(self._fetch(stmt))
+
+    def _iso_job_time(self) -> Any:
+        """The job time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` text, made by the database."""
+        if self._session.get_bind().dialect.name == "sqlite":
+            # UtcDateTime stores naive UTC as "YYYY-MM-DD HH:MM:SS.ffffff".
+            stored = type_coerce(func.coalesce(SqlJob.run_at, SqlJob.created_at), String)
+            return type_coerce(func.replace(stored, " ", "T") + "Z", String)
+        return type_coerce(
+            func.to_char(func.timezone("UTC", job_time()), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            String,
+        )
+
+    def _points_statement(
+        self, series_id: int, filters: PointFilter, limit: int, time_column: Any
+    ) -> Select[Any]:
+        """The hot read of a series: it walks the covering index
+        ``(series_id, job_id, value, unit)`` and looks each job up by its primary key.
+        Columns in the order of `POINT_FIELDS`.
+        """
+        m, j = SqlMeasurement, SqlJob
         stmt = (
             select(
                 m.job_id,
@@ -146,18 +184,19 @@ class SeriesStore:
             stmt = stmt.where(job_time() >= filters.since)
         if filters.until is not None:
             stmt = stmt.where(job_time() < filters.until)
-        stmt = stmt.order_by(m.job_id).limit(limit)
+        return stmt.order_by(m.job_id).limit(limit)
+
+    def _fetch(self, stmt: Select[Any]) -> list[Any]:
+        """The DBAPI rows of *stmt*, on the Core connection (no ORM row handling).
+
+        Every column of the point reads comes from the driver in its final type (no
+        result processor applies), so the rows are taken as they are.
+        """
         result = self._session.connection().execute(stmt)
         try:
-            # Every column comes from the driver in its final type (no result
-            # processors apply to these), so the DBAPI rows are read as they are.
-            rows = result.cursor.fetchall()
+            return list(result.cursor.fetchall())
         finally:
             result.close()
-        parse = _parse_sqlite_time if sqlite else _aware
-        return [
-            SeriesPoint(r[0], r[1], r[2], r[3], parse(r[4]), r[5], r[6], r[7], r[8]) for r in rows
-        ]
 
     def job_id_range_for_commit(self, commit: str) -> tuple[int, int] | None:
         """The first and last job ids of a commit (prefix match), or None."""
@@ -174,10 +213,6 @@ class SeriesStore:
 def _parse_sqlite_time(text: str) -> datetime:
     # Stored as naive UTC by UtcDateTime; one C call makes it aware.
     return datetime.fromisoformat(text + "+00:00")
-
-
-def _aware(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def series_info(row: SqlSeries) -> SeriesInfo:

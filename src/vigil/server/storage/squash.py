@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, exists, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
@@ -137,7 +137,7 @@ class SquashStore:
     # Definitions ----------------------------------------------------------------------------
 
     def _json_text(self, column: Any, key: str) -> ColumnElement[str]:
-        return column[key].as_string()
+        return cast("ColumnElement[str]", column[key].as_string())
 
     def _json_array_contains(self, column: Any, value: str) -> ColumnElement[bool]:
         if self._dialect == "postgresql":

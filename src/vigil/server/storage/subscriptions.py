@@ -1,4 +1,4 @@
-"""Subscriptions to regressions and the outbox of their messages in the database."""
+"""Subscriptions, the outbox of their messages, and the jobs failure notices look at."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..dbschema import SqlOutboxMessage, SqlSubscription, SqlUser
+from ..dbschema import SqlJob, SqlMeasurement, SqlOutboxMessage, SqlSubscription, SqlUser
 from ..domain.regressions import (
     Delivery,
     DeliveryStatus,
@@ -19,7 +19,7 @@ from ..domain.regressions import (
 )
 from ._sql import chunks, insert_ignore
 
-__all__ = ["OutboxStore", "SubscriptionStore"]
+__all__ = ["FailureStore", "OutboxStore", "SubscriptionStore"]
 
 _OUTBOX = cast(Table, SqlOutboxMessage.__table__)
 
@@ -121,6 +121,17 @@ class OutboxStore:
     def add(self, rows: list[dict[str, Any]]) -> None:
         """Queue messages; a row whose ``dedupe_key`` is already queued is skipped."""
         insert_ignore(self._session, _OUTBOX, rows, ["dedupe_key"])
+
+    def queued_keys(self, dedupe_keys: Iterable[str]) -> set[str]:
+        """Those of *dedupe_keys* already in the outbox (delivered or not)."""
+        o = SqlOutboxMessage
+        found: set[str] = set()
+        for part in chunks(sorted(set(dedupe_keys))):
+            found.update(
+                str(k)
+                for k in self._session.scalars(select(o.dedupe_key).where(o.dedupe_key.in_(part)))
+            )
+        return found
 
     def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
         """Lease up to *limit* undelivered messages whose next attempt is due.
@@ -247,3 +258,36 @@ class OutboxStore:
                     error_detail=row.error_detail,
                 )
         return found
+
+
+class FailureStore:
+    """The reads of failure notices on ``jobs`` and ``measurements``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def max_job_id(self) -> int | None:
+        """The highest job id (None: no job)."""
+        found = self._session.scalar(select(func.max(SqlJob.id)))
+        return None if found is None else int(found)
+
+    def main_line_jobs(
+        self, after_id: int, since: datetime, default_branch: str, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Main-line jobs (*default_branch* or no branch) with an id above *after_id* or
+        stored at or after *since*, by id, with their ``meta``."""
+        j = SqlJob
+        stmt = (
+            select(j.id, j.meta)
+            .where(or_(j.branch.is_(None), j.branch == default_branch))
+            .where(or_(j.id > after_id, j.created_at >= since))
+            .order_by(j.id)
+            .limit(limit)
+        )
+        return [(int(i), dict(meta or {})) for i, meta in self._session.execute(stmt)]
+
+    def metric_names(self, job_id: int) -> list[str]:
+        """The names of the metrics a job measured."""
+        m = SqlMeasurement
+        stmt = select(m.metric_name).where(m.job_id == job_id).distinct()
+        return sorted(str(name) for name in self._session.scalars(stmt))

@@ -15,6 +15,7 @@ def noise_per_amplifier(key: str, values: Sequence[PluginQaValue]) -> Any:
     fig = figure(title=f"{key} per amplifier", height=250, sizing_mode="stretch_width")
     for qa in values:
         amplifiers = list(range(len(qa.values)))
-        fig.scatter(amplifiers, list(qa.values), size=7, legend_label=qa.unit)
+        # A missing value (None) is a gap in the line; bokeh's annotation leaves None out.
+        fig.scatter(amplifiers, list(qa.values), size=7, legend_label=qa.unit)  # type: ignore[arg-type]
     fig.xaxis.axis_label = "amplifier"
     return fig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -135,3 +136,75 @@ def test_history_by_identity(series_client: TestClient) -> None:
     assert ambiguous.status_code == 409
     none = series_client.get("/api/series/points", params={"metric": "demo.nothing"})
     assert none.status_code == 404
+
+
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def arrow_page(client: TestClient, url: str, **params: Any) -> tuple[Any, dict[str, Any]]:
+    """The table and the envelope (schema metadata ``vigil``) of an Arrow answer."""
+    import pyarrow as pa
+
+    response = client.get(url, params=params, headers={"Accept": ARROW})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == ARROW
+    table = pa.ipc.open_stream(response.content).read_all()
+    return table, json.loads(table.schema.metadata[b"vigil"])
+
+
+def test_three_forms_give_the_same_points(series_client: TestClient) -> None:
+    import pyarrow as pa
+
+    key = i_band_key(series_client)
+    url = f"/api/series/{key}/points"
+    rows = series_client.get(url).json()
+    columns = series_client.get(url, params={"form": "columns"}).json()
+    table, envelope = arrow_page(series_client, url)
+
+    fields = list(rows["items"][0])
+    assert list(columns["columns"]) == fields == table.column_names
+    as_columns = {name: [p[name] for p in rows["items"]] for name in fields}
+    assert columns["columns"] == as_columns
+    for part in ("series", "unit", "next_cursor", "next_url"):
+        assert columns[part] == rows[part] == envelope[part]
+
+    assert table.schema.field("time").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("value").type == pa.float64()
+    # The NaN measurement is null, not a number that would pass for a value.
+    assert table.column("value").to_pylist() == [0.0, 1.0, None, 3.0, 4.0, 5.0, 6.0]
+    assert table.column("value").null_count == 1
+    times = [datetime.fromisoformat(t) for t in as_columns["time"]]
+    assert table.column("time").to_pylist() == times
+    for name in ("job_id", "measurement_id", "unit", "branch", "commit_sha", "pull_request"):
+        assert table.column(name).to_pylist() == as_columns[name], name
+
+
+def test_every_form_pages_with_the_same_cursor(series_client: TestClient) -> None:
+    key = i_band_key(series_client)
+    url = f"/api/series/{key}/points"
+    first = series_client.get(url, params={"limit": 4, "form": "columns"}).json()
+    assert len(first["columns"]["job_id"]) == 4
+    assert first["next_url"] and "form=columns" in first["next_url"]
+    second = series_client.get(first["next_url"]).json()
+    values_ = first["columns"]["value"] + second["columns"]["value"]
+    assert values_ == values(series_client, key)
+    assert second["next_cursor"] is None
+
+    table, envelope = arrow_page(series_client, url, limit=4)
+    assert table.num_rows == 4 and envelope["next_cursor"] == first["next_cursor"]
+    rest, last = arrow_page(series_client, url, limit=4, cursor=envelope["next_cursor"])
+    assert table.column("value").to_pylist() + rest.column("value").to_pylist() == values_
+    assert last["next_cursor"] is None
+
+
+def test_empty_page_in_every_form(series_client: TestClient) -> None:
+    key = i_band_key(series_client)
+    url = f"/api/series/{key}/points"
+    params = {"branch": "no-such-branch"}
+    assert series_client.get(url, params=params).json()["items"] == []
+    empty = series_client.get(url, params={**params, "form": "columns"}).json()["columns"]
+    assert all(column == [] for column in empty.values())
+    table, _ = arrow_page(series_client, url, **params)
+    assert table.num_rows == 0
+    bad = series_client.get(url, params={"form": "parquet"})
+    assert bad.status_code == 422

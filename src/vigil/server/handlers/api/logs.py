@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -193,6 +193,9 @@ class LogLineModel(_FromDomain):
     id: int
     run_id: int
     run_key: str | None
+    run_title: str | None = Field(
+        None, description="The run's readable name (a processing's exposure), if it has one."
+    )
     time: datetime
     level: int
     level_name: str
@@ -319,14 +322,42 @@ def get_run(run_id: int, factory: Factory = Depends(factory_dependency)) -> LogR
     )
 
 
+def _time(text: str | None, field: str) -> datetime | None:
+    """A time of a search window: ISO 8601, a day alone meaning its midnight; UTC unless
+    it says otherwise."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidRequestError(
+            f"{field}: {text!r} is not an ISO 8601 time such as 2026-05-02T22:00:00Z,"
+            " 2026-05-02T22:00 (UTC) or 2026-05-02.",
+            field=field,
+        ) from None
+    try:
+        # In UTC now: a time at the edge of the calendar cannot overflow in the database.
+        return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequestError(
+            f"{field}: {text!r} falls outside the years 1 to 9999 in UTC.", field=field
+        ) from None
+
+
 def log_query(
     run: int | None = Query(None, description="Only this run (id)."),
     unit: str | None = Query(None, description="Only this unit."),
     process: str | None = Query(None, description="Only this process."),
     thread: str | None = Query(None, description="Only this thread (or stream)."),
     level: str | None = Query(None, description="At least this level (WARNING, 40...)."),
-    since: datetime | None = Query(None, description="At or after (ISO 8601)."),
-    until: datetime | None = Query(None, description="Before (ISO 8601)."),
+    since: str | None = Query(
+        None,
+        description=(
+            "At or after this time: ISO 8601 (``2026-05-02T22:00:00Z``), or a day"
+            " (``2026-05-02``, its midnight); without a zone, UTC."
+        ),
+    ),
+    until: str | None = Query(None, description="Before this time (as ``since``)."),
     q: str | None = Query(None, description="Words every line must contain (any case)."),
     regex: str | None = Query(
         None,
@@ -343,8 +374,13 @@ def log_query(
     Raises
     ------
     InvalidRequestError
-        The level is not a level.
+        The level is not a level, a time is not ISO 8601, or ``until`` is not after
+        ``since``.
     """
+    first = _time(since, "since")
+    last = _time(until, "until")
+    if first is not None and last is not None and last <= first:
+        raise InvalidRequestError(f"until ({until}) must be after since ({since}).", field="until")
     min_level = None
     if level:
         min_level = level_number(level)
@@ -359,8 +395,8 @@ def log_query(
         process=process or None,
         thread=thread or None,
         min_level=min_level,
-        since=since,
-        until=until,
+        since=first,
+        until=last,
         text=q or None,
         regex=regex or None,
         checkpoints_only=checkpoints,

@@ -41,7 +41,9 @@ __all__ = [
     "PackageChangesModel",
     "PackageModel",
     "PageModel",
+    "SeriesColumnsModel",
     "SeriesModel",
+    "SeriesPointColumnsModel",
     "SeriesPointModel",
     "SeriesPointsModel",
     "SpecificationModel",
@@ -394,6 +396,30 @@ class SeriesPointsModel(BaseModel):
     series: SeriesModel
     unit: str | None = Field(None, description="The metric's unit; values are converted to it.")
     items: list[SeriesPointModel]
+    next_cursor: str | None
+    next_url: str | None
+
+
+class SeriesColumnsModel(BaseModel):
+    """The points of a page, one array per field, all of the same length."""
+
+    job_id: list[int]
+    measurement_id: list[int]
+    value: list[float | None] = Field(..., description="Null when not a number.")
+    unit: list[str]
+    time: list[datetime] = Field(..., description="The job's date, else when it was received.")
+    branch: list[str | None]
+    commit_sha: list[str | None]
+    pull_request: list[int | None]
+    environment: list[str | None]
+
+
+class SeriesPointColumnsModel(BaseModel):
+    """A page of a series' history in the columnar form (``form=columns``)."""
+
+    series: SeriesModel
+    unit: str | None = Field(None, description="The metric's unit; values are converted to it.")
+    columns: SeriesColumnsModel
     next_cursor: str | None
     next_url: str | None
 

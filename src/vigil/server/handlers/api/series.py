@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ...dependencies import base_url, factory_dependency
 from ...factory import Factory
-from ...services import SeriesHistory, SeriesQuery
+from ...services import SeriesColumnsHistory, SeriesQuery
 from .._params import parse_data_id
 from ._common import ERRORS, next_url, page_limit
-from .models import ErrorModel, PageModel, SeriesModel, SeriesPointsModel
+from ._series_arrow import ARROW_STREAM, arrow_stream, wants_arrow
+from .models import (
+    ErrorModel,
+    PageModel,
+    SeriesModel,
+    SeriesPointColumnsModel,
+    SeriesPointsModel,
+)
 
 router = APIRouter(tags=["series"])
 
@@ -40,7 +48,14 @@ class _PointParams:
         ),
         limit: int = _POINT_LIMIT,
         cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
+        form: Literal["rows", "columns"] = Query(
+            "rows",
+            description="``rows``: ``items``, one object per point; ``columns``: ``columns``,"
+            " one array per field. An ``Accept: application/vnd.apache.arrow.stream`` header"
+            " gets an Apache Arrow IPC stream instead.",
+        ),
     ) -> None:
+        self.form = form
         self.query = SeriesQuery(
             branch=branch,
             environment=environment,
@@ -53,19 +68,42 @@ class _PointParams:
         self.cursor = cursor
 
 
-def _points_response(request: Request, history: SeriesHistory) -> Response:
-    # Serialised by orjson straight from the domain dataclasses (their fields are the
-    # API's SeriesPointModel): a page holds up to thousands of points, and building
-    # pydantic models for them would cost more than the query.
+_POINTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {
+        "description": "The page, in the form asked for",
+        "content": {
+            ARROW_STREAM: {
+                "schema": {"type": "string", "format": "binary"},
+            },
+        },
+    },
+}
+
+
+def _points_response(
+    request: Request, history: SeriesColumnsHistory, params: _PointParams
+) -> Response:
+    # Rendered by orjson (or pyarrow) straight from the columns the database gave: a
+    # page holds up to thousands of points, and building a pydantic model or a
+    # datetime per point would cost more than the query.
     base = base_url(request)
-    body = {
+    envelope: dict[str, Any] = {
         "series": SeriesModel.from_domain(history.series, base).model_dump(mode="json"),
         "unit": history.unit,
-        "items": history.points.items,
-        "next_cursor": history.points.next_cursor,
-        "next_url": next_url(request, history.points.next_cursor),
     }
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+    tail = {
+        "next_cursor": history.next_cursor,
+        "next_url": next_url(request, history.next_cursor),
+    }
+    columns = history.columns
+    if wants_arrow(request.headers.get("accept")):
+        return Response(arrow_stream(columns, {**envelope, **tail}), media_type=ARROW_STREAM)
+    if params.form == "columns":
+        body = {**envelope, "columns": columns.as_dict(), **tail}
+    else:
+        body = {**envelope, "items": columns.records(), **tail}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(
@@ -100,9 +138,12 @@ def list_series(
 
 @router.get(
     "/series/points",
-    response_model=SeriesPointsModel,
+    response_model=SeriesPointsModel | SeriesPointColumnsModel,
     summary="History of the series of a metric, dataset and dataId",
-    responses={**ERRORS, 409: {"model": ErrorModel, "description": "Several series match"}},
+    responses={
+        **_POINTS_RESPONSES,
+        409: {"model": ErrorModel, "description": "Several series match"},
+    },
 )
 def get_points_by_identity(
     request: Request,
@@ -118,13 +159,13 @@ def get_points_by_identity(
     series = service.resolve(
         metric, dataset=dataset, instrument=instrument, data_id=parse_data_id(data_id)
     )
-    history = service.history(
+    history = service.history_columns(
         series.series_key,
         params.query,
         limit=page_limit(request, params.limit),
         cursor=params.cursor,
     )
-    return _points_response(request, history)
+    return _points_response(request, history, params)
 
 
 @router.get(
@@ -140,9 +181,9 @@ def get_series(
 
 @router.get(
     "/series/{series_key}/points",
-    response_model=SeriesPointsModel,
+    response_model=SeriesPointsModel | SeriesPointColumnsModel,
     summary="History of one series",
-    responses=ERRORS,
+    responses=_POINTS_RESPONSES,
 )
 def get_points(
     request: Request,
@@ -150,11 +191,15 @@ def get_points(
     params: _PointParams = Depends(),
     factory: Factory = Depends(factory_dependency),
 ) -> Response:
-    """Points of a series in job order, filtered by branch, environment, time or commits."""
-    history = factory.create_series_service().history(
+    """Points of a series in job order, filtered by branch, environment, time or commits.
+
+    Three forms of the same page: rows (default), ``form=columns``, or an Arrow IPC
+    stream for ``Accept: application/vnd.apache.arrow.stream``.
+    """
+    history = factory.create_series_service().history_columns(
         series_key,
         params.query,
         limit=page_limit(request, params.limit),
         cursor=params.cursor,
     )
-    return _points_response(request, history)
+    return _points_response(request, history, params)

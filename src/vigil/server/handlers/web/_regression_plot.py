@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from ...domain.regressions import Regression, SeriesValue
 from ._format import embed_json
@@ -12,7 +12,7 @@ __all__ = ["regression_plot"]
 _CHANGE_COLOURS = {"regression": "#c62f2f", "spec_failure": "#c62f2f", "improvement": "#1b8a4b"}
 
 
-def _ms(value: Any) -> float:
+def _ms(value: datetime) -> float:
     return value.timestamp() * 1000.0
 
 

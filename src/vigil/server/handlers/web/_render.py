@@ -47,7 +47,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
-from starlette.routing import Match, get_route_path
+from starlette._utils import get_route_path
+from starlette.routing import Match
 from starlette.types import Scope
 
 from vigil import __version__

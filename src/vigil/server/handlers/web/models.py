@@ -6,7 +6,7 @@ URLs in them are paths on this server (``/jobs/12``, ``/api/jobs/12/artifacts/a.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -302,7 +302,7 @@ class MetricPageModel(BaseModel):
 
         def column(name: str) -> list[Any]:
             values = frame[name]
-            return values.astype(object).where(values.notna(), None).tolist()
+            return cast("list[Any]", values.astype(object).where(values.notna(), None).tolist())
 
         return cls(
             metric=MetricModel.from_domain(v.metric),

@@ -16,6 +16,8 @@ foreign key, whose check cost each line as much as the rest of its insert.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import sqlalchemy as sa
 from alembic import op
@@ -36,7 +38,7 @@ def _grams(messages: list[str]) -> list[int]:
     if len(data) < 3:
         return []
     raw = np.frombuffer(data, dtype=np.uint8).astype(np.int32)
-    return np.unique((raw[:-2] << 16) | (raw[1:-1] << 8) | raw[2:]).tolist()
+    return cast("list[int]", np.unique((raw[:-2] << 16) | (raw[1:-1] << 8) | raw[2:]).tolist())
 
 
 def upgrade() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from ...dependencies import factory_dependency, read_access, require_role
+from ...dependencies import base_url, factory_dependency, read_access, require_role
 from ...domain import Role, User, parse_decimal
 from ...exceptions import InvalidRequestError
 from ...factory import Factory
@@ -16,6 +16,7 @@ from ...handlers._live import check_read_access, event_stream, live_feed
 from ...handlers.api._common import ERRORS, Limit, page_limit, unprocessable
 from ..domain import (
     CONDITIONS,
+    EXPOSURE_SORTS,
     HISTORY_SORTS,
     Alert,
     Comment,
@@ -51,9 +52,12 @@ from .models import (
 
 __all__ = [
     "PRESETS",
+    "FromQuery",
+    "ToQuery",
     "conditions_model",
     "history_filter",
     "live_state",
+    "page_url",
     "preset_range",
     "router",
     "stream_router",
@@ -75,17 +79,45 @@ PRESETS: dict[str, timedelta | None] = {
 """Date presets of the trend and history pages."""
 
 
+def _day(value: str | None, name: str) -> date | None:
+    """A day typed in a form (empty: none)."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequestError(
+            f"{name}={value!r} is not a day; write it as YYYY-MM-DD.", field=name
+        ) from None
+
+
 def preset_range(
-    preset: str | None, since: datetime | None, until: datetime | None
+    preset: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    first_day: str | None = None,
+    last_day: str | None = None,
 ) -> tuple[datetime | None, datetime | None]:
-    """``since``/``until`` from a date preset (``24h``, ``7d``, ``30d``, ``90d``, ``1y``, ``all``).
+    """``since``/``until`` from a date preset (``24h``, ``7d``, ``30d``, ``90d``, ``1y``,
+    ``all``), else from the days *first_day* to *last_day* (both included, UTC), else as
+    given.
 
     Raises
     ------
     InvalidRequestError
-        The preset is unknown.
+        The preset is unknown, a day is not YYYY-MM-DD, or the range ends before it
+        starts.
     """
-    if preset is None or preset == "":
+    first, last = _day(first_day, "from"), _day(last_day, "to")
+    if first is not None:
+        since = datetime.combine(first, time.min, UTC)
+    if last is not None:
+        until = datetime.combine(last + timedelta(days=1), time.min, UTC)
+    if since is not None and until is not None and until <= since:
+        raise InvalidRequestError(
+            "The date range ends before it starts; swap 'from' and 'to'.", field="to"
+        )
+    if preset is None or preset == "" or first is not None or last is not None:
         return since, until
     if preset not in PRESETS:
         raise InvalidRequestError(
@@ -93,6 +125,25 @@ def preset_range(
         )
     span = PRESETS[preset]
     return (None if span is None else datetime.now(UTC) - span), until
+
+
+FromQuery = Query(None, alias="from", description="From this day (UTC, YYYY-MM-DD).")
+ToQuery = Query(None, alias="to", description="To this day, included (UTC, YYYY-MM-DD).")
+OrderQuery = Query("desc", pattern="^(asc|desc)$", description="asc or desc.")
+CursorQuery = Query(
+    None, description="``next_cursor`` of the previous page: the way to page (wins over offset)."
+)
+OffsetQuery = Query(
+    0, ge=0, description="Rows to skip; kept for compatibility, page with ``cursor`` instead."
+)
+
+
+def page_url(request: Request, cursor: str | None) -> str | None:
+    """The URL of the next page: this request's URL with ``cursor`` set and no ``offset``."""
+    if cursor is None:
+        return None
+    url = request.url.remove_query_params("offset").include_query_params(cursor=cursor)
+    return base_url(request) + url.path + ("?" + url.query if url.query else "")
 
 
 @router.post(
@@ -207,27 +258,33 @@ def list_exposures(
     preset: str | None = Query(None, description="24h, 7d, 30d, 90d, 1y or all."),
     since: datetime | None = Query(None, description="Observed at or after."),
     until: datetime | None = Query(None, description="Observed before."),
+    first_day: str | None = FromQuery,
+    last_day: str | None = ToQuery,
+    sort: str = Query("id", description="Column: " + ", ".join(EXPOSURE_SORTS) + "."),
+    order: str = OrderQuery,
     limit: int = Limit,
-    offset: int = Query(0, ge=0, description="Rows to skip."),
+    cursor: str | None = CursorQuery,
+    offset: int = OffsetQuery,
     factory: Factory = Depends(factory_dependency),
 ) -> ExposurePageModel:
-    """Every exposure seen, newest first."""
-    since, until = preset_range(preset, since, until)
+    """Every exposure seen with its most recent processing's QA, newest first or sorted by
+    a column (NULLs last, then by id), a page at a time."""
+    since, until = preset_range(preset, since, until, first_day, last_day)
     limit = page_limit(request, limit)
-    items, total = factory.create_monitor_service().exposures(
+    page = factory.create_monitor_service().exposures(
         pipeline=pipeline,
         flavor=flavor,
         program=program,
         since=since,
         until=until,
         limit=limit,
+        cursor=cursor,
         offset=offset,
+        sort=sort,
+        descending=order == "desc",
     )
-    return ExposurePageModel(
-        items=[ExposureModel.model_validate(e) for e in items],
-        total=total,
-        limit=limit,
-        offset=offset,
+    return ExposurePageModel.from_page(
+        page, limit=limit, next_url=page_url(request, page.next_cursor)
     )
 
 
@@ -241,9 +298,11 @@ def history_filter(
     preset: str | None = Query(None, description="24h, 7d, 30d, 90d, 1y or all."),
     since: datetime | None = Query(None, description="Started at or after."),
     until: datetime | None = Query(None, description="Started before."),
+    first_day: str | None = FromQuery,
+    last_day: str | None = ToQuery,
 ) -> HistoryFilter:
     """The history's filters, from the query string."""
-    since, until = preset_range(preset, since, until)
+    since, until = preset_range(preset, since, until, first_day, last_day)
     return HistoryFilter(
         pipeline=pipeline or None,
         status=status or None,
@@ -257,7 +316,6 @@ def history_filter(
 
 
 SortQuery = Query("id", description="Column: " + ", ".join(HISTORY_SORTS) + ".")
-OrderQuery = Query("desc", pattern="^(asc|desc)$", description="asc or desc.")
 
 
 @router.get(
@@ -272,21 +330,23 @@ def list_processings(
     sort: str = SortQuery,
     order: str = OrderQuery,
     limit: int = Limit,
-    offset: int = Query(0, ge=0, description="Rows to skip."),
+    cursor: str | None = CursorQuery,
+    offset: int = OffsetQuery,
     factory: Factory = Depends(factory_dependency),
 ) -> ProcessingPageModel:
-    """Processings, filtered, sorted by any column, a page at a time."""
+    """Processings, filtered, sorted by any column (NULLs last, then by id), a page at a
+    time."""
     limit = page_limit(request, limit)
-    items, total = factory.create_monitor_service().history(
-        filters, sort=sort, descending=order == "desc", limit=limit, offset=offset
-    )
-    return ProcessingPageModel(
-        items=[ProcessingSummaryModel.model_validate(p) for p in items],
-        total=total,
-        limit=limit,
-        offset=offset,
+    page = factory.create_monitor_service().history(
+        filters,
         sort=sort,
-        order=order,
+        descending=order == "desc",
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
+    )
+    return ProcessingPageModel.from_page(
+        page, limit=limit, next_url=page_url(request, page.next_cursor), sort=sort, order=order
     )
 
 
@@ -335,6 +395,7 @@ def live_state(request: Request, factory: Factory, pipeline: str | None) -> Live
         pipeline=pipeline,
         pipelines=[PipelineModel.model_validate(p) for p in pipelines],
         current=None if current is None else ProcessingDetailModel.from_domain(current),
+        recent=[ProcessingSummaryModel.model_validate(p) for p in service.recent(pipeline)],
         alerts=[AlertModel.model_validate(a) for a in alerts],
         last_event_id=last_id,
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import (
+    CountedPage,
+    ExposureRecord,
     ExposureSeen,
     Heartbeat,
     MonitorEvent,
@@ -15,6 +17,7 @@ from ..domain import (
     ProcessingDetail,
     ProcessingEnded,
     ProcessingStarted,
+    ProcessingSummary,
     QaReported,
     StepChanged,
     UnitEnded,
@@ -38,6 +41,8 @@ __all__ = [
     "ExposureModel",
     "ExposurePageModel",
     "ExposureValuesModel",
+    "FocalPlaneModel",
+    "FocalPlaneUnitModel",
     "LiveModel",
     "PipelineModel",
     "ProcessingDetailModel",
@@ -272,6 +277,9 @@ class ProcessingSummaryModel(_FromDomain):
     comment_count: int
     log_run_id: int | None
     job_id: int | None
+    ra: float | None = Field(None, description="Right ascension (degrees), from the header.")
+    dec: float | None = Field(None, description="Declination (degrees), from the header.")
+    tile: str | None = Field(None, description="The tile observed (header TILEID).")
 
 
 class StepModel(_FromDomain):
@@ -331,14 +339,38 @@ class CommentModel(_FromDomain):
     created_at: datetime
 
 
+class FocalPlaneUnitModel(_FromDomain):
+    """A unit on the focal plane: its outline (SVG path data), worst QA and tooltip."""
+
+    name: str
+    path: str
+    x: float
+    y: float
+    found: bool = Field(..., description="False: this processing has no such unit.")
+    qa_status: str
+    colour: str
+    tooltip: str
+
+
+class FocalPlaneModel(_FromDomain):
+    """A processing's units drawn as the instrument looks, coloured by their worst QA."""
+
+    layout: str
+    width: float
+    height: float
+    units: list[FocalPlaneUnitModel]
+    labels: list[tuple[str, float, float]]
+
+
 class ProcessingDetailModel(BaseModel):
-    """A processing with its units, steps, QA values and comments."""
+    """A processing with its units, steps, QA values, comments and focal plane."""
 
     processing: ProcessingSummaryModel
     steps: list[dict[str, Any]]
     units: list[UnitModel]
     qa: list[QaValueModel]
     comments: list[CommentModel]
+    focal_plane: FocalPlaneModel | None = None
 
     @classmethod
     def from_domain(cls, detail: ProcessingDetail) -> ProcessingDetailModel:
@@ -348,6 +380,9 @@ class ProcessingDetailModel(BaseModel):
             units=[UnitModel.model_validate(u) for u in detail.units],
             qa=[QaValueModel.model_validate(q) for q in detail.qa],
             comments=[CommentModel.model_validate(c) for c in detail.comments],
+            focal_plane=None
+            if detail.focal_plane is None
+            else FocalPlaneModel.model_validate(detail.focal_plane),
         )
 
 
@@ -368,19 +403,51 @@ class LiveModel(BaseModel):
     pipeline: str | None
     pipelines: list[PipelineModel]
     current: ProcessingDetailModel | None
+    recent: list[ProcessingSummaryModel] = Field(
+        default_factory=list, description="The 10 most recent processings, newest first."
+    )
     alerts: list[AlertModel]
     last_event_id: int
 
 
+_NEXT_CURSOR = "Cursor of the next page (pass it as ``cursor``); null on the last page."
+_NEXT_URL = "URL of the next page; null on the last page."
+_TOTAL = "How many rows match the filters."
+_OFFSET = "How many rows come before this page (kept for clients that page with ``offset``)."
+
+
 class ProcessingPageModel(BaseModel):
-    """A page of the processing history."""
+    """A page of the processing history; follow ``next_url`` (or pass
+    ``cursor=next_cursor``)."""
 
     items: list[ProcessingSummaryModel]
-    total: int
+    next_cursor: str | None = Field(None, description=_NEXT_CURSOR)
+    next_url: str | None = Field(None, description=_NEXT_URL)
+    total: int = Field(..., description=_TOTAL)
     limit: int
-    offset: int
+    offset: int = Field(..., description=_OFFSET)
     sort: str
     order: str
+
+    @classmethod
+    def from_page(
+        cls,
+        page: CountedPage[ProcessingSummary],
+        *,
+        limit: int,
+        next_url: str | None,
+        **fields: Any,
+    ) -> Self:
+        """The model of a page of the history (``fields``: ``sort``, ``order``...)."""
+        return cls(
+            items=[ProcessingSummaryModel.model_validate(p) for p in page.items],
+            next_cursor=page.next_cursor,
+            next_url=next_url,
+            total=page.total,
+            limit=limit,
+            offset=page.offset,
+            **fields,
+        )
 
 
 class ExposureModel(_FromDomain):
@@ -403,16 +470,42 @@ class ExposureModel(_FromDomain):
     observed_at: datetime | None
     created_at: datetime
     processing_count: int
+    last_processing_id: int | None = Field(None, description="Its most recent processing.")
+    last_qa_status: str | None = Field(None, description="That processing's worst QA.")
+    tile: str | None = Field(None, description="The tile observed (header TILEID).")
     header: dict[str, Any]
 
 
 class ExposurePageModel(BaseModel):
-    """A page of the observing history."""
+    """A page of the observing history; follow ``next_url`` (or pass
+    ``cursor=next_cursor``)."""
 
     items: list[ExposureModel]
-    total: int
+    next_cursor: str | None = Field(None, description=_NEXT_CURSOR)
+    next_url: str | None = Field(None, description=_NEXT_URL)
+    total: int = Field(..., description=_TOTAL)
     limit: int
-    offset: int
+    offset: int = Field(..., description=_OFFSET)
+
+    @classmethod
+    def from_page(
+        cls,
+        page: CountedPage[ExposureRecord],
+        *,
+        limit: int,
+        next_url: str | None,
+        **fields: Any,
+    ) -> Self:
+        """The model of a page of the observing history (``fields``: those of a subclass)."""
+        return cls(
+            items=[ExposureModel.model_validate(e) for e in page.items],
+            next_cursor=page.next_cursor,
+            next_url=next_url,
+            total=page.total,
+            limit=limit,
+            offset=page.offset,
+            **fields,
+        )
 
 
 class TrendPointModel(_FromDomain):

@@ -37,22 +37,24 @@ from ...handlers.web._render import NAV_ITEMS, NavItem, PageRoute, render, wants
 from ...handlers.web.csrf import check_csrf, csrf_token, with_csrf_cookie
 from ...handlers.web.regressions import page_read_access, session_user
 from ..domain import CONDITIONS, HISTORY_SORTS, HistoryFilter
+from ._plots import condition_plots, trend_plot
 from .api import (
     PRESETS,
+    FromQuery,
+    ToQuery,
     conditions_model,
     history_filter,
     live_state,
+    page_url,
     preset_range,
     trend_model,
 )
 from .models import (
     ConditionsModel,
-    ExposureModel,
     ExposurePageModel,
     LiveModel,
     ProcessingDetailModel,
     ProcessingPageModel,
-    ProcessingSummaryModel,
     TrendModel,
 )
 
@@ -126,14 +128,20 @@ def history_page(
     preset: str | None = Query(None),
     sort: str = Query("id"),
     order: str = Query("desc", pattern="^(asc|desc)$"),
+    cursor: str | None = Query(None),
     offset: int = Query(0, ge=0),
     limit: int = Query(_PAGE, ge=1, le=500),
     factory: Factory = Depends(factory_dependency),
 ) -> Response:
     """Every processing, filtered by status, QA, flavor, program and date, sortable, paged."""
     service = factory.create_monitor_service()
-    items, total = service.history(
-        filters, sort=sort, descending=order == "desc", limit=limit, offset=offset
+    page = service.history(
+        filters,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        cursor=cursor,
+        offset=offset,
     )
     shown = {
         k: v.isoformat() if isinstance(v, datetime) else v
@@ -142,11 +150,11 @@ def history_page(
     }
     if preset:
         shown["preset"] = preset
-    model = HistoryPageModel(
-        items=[ProcessingSummaryModel.model_validate(p) for p in items],
-        total=total,
+    shown.update(_days(request))
+    model = HistoryPageModel.from_page(
+        page,
         limit=limit,
-        offset=offset,
+        next_url=page_url(request, page.next_cursor),
         sort=sort,
         order=order,
         filters=shown,
@@ -158,8 +166,14 @@ def history_page(
         "presets": list(PRESETS),
         "statuses": ["running", "succeeded", "failed", "stopped"],
         "qa_statuses": ["normal", "warning", "alarm", "missing"],
+        "pipelines": [info.name for info in service.pipelines()],
     }
     return _page(request, "monitor_history.html", context, model)
+
+
+def _days(request: Request) -> dict[str, str]:
+    """The ``from``/``to`` days of a history form, as typed."""
+    return {k: v for k in ("from", "to") if (v := request.query_params.get(k))}
 
 
 def vars_of(filters: HistoryFilter) -> dict[str, Any]:
@@ -212,6 +226,8 @@ class ExposuresPageModel(ExposurePageModel):
 
     filters: dict[str, Any]
     choices: dict[str, list[str]]
+    sort: str
+    order: str
 
 
 @router.get("/monitor/exposures")
@@ -221,43 +237,47 @@ def exposures_page(
     flavor: str | None = Query(None),
     program: str | None = Query(None),
     preset: str | None = Query(None),
+    first_day: str | None = FromQuery,
+    last_day: str | None = ToQuery,
+    sort: str = Query("id"),
+    order: str = Query("desc", pattern="^(asc|desc)$"),
+    cursor: str | None = Query(None),
     offset: int = Query(0, ge=0),
     limit: int = Query(_PAGE, ge=1, le=500),
     factory: Factory = Depends(factory_dependency),
 ) -> Response:
-    """Every exposure seen, newest first, with its observing conditions."""
-    since, until = preset_range(preset or None, None, None)
+    """Every exposure seen with its observing conditions and its last QA (linking to
+    that processing), newest first or sorted by a column."""
+    since, until = preset_range(preset or None, None, None, first_day, last_day)
     service = factory.create_monitor_service()
-    items, total = service.exposures(
+    page = service.exposures(
         pipeline=pipeline or None,
         flavor=flavor or None,
         program=program or None,
         since=since,
         until=until,
         limit=limit,
+        cursor=cursor,
         offset=offset,
+        sort=sort,
+        descending=order == "desc",
     )
-    filters = {
-        k: v
-        for k, v in {
-            "pipeline": pipeline,
-            "flavor": flavor,
-            "program": program,
-            "preset": preset,
-        }.items()
-        if v
-    }
-    model = ExposuresPageModel(
-        items=[ExposureModel.model_validate(e) for e in items],
-        total=total,
+    chosen = {"pipeline": pipeline, "flavor": flavor, "program": program, "preset": preset}
+    model = ExposuresPageModel.from_page(
+        page,
         limit=limit,
-        offset=offset,
-        filters=filters,
+        next_url=page_url(request, page.next_cursor),
+        filters={**{k: v for k, v in chosen.items() if v}, **_days(request)},
         choices=service.choices(pipeline or None),
+        sort=sort,
+        order=order,
     )
-    return _page(
-        request, "monitor_exposures.html", {"nav": "monitor", "presets": list(PRESETS)}, model
-    )
+    context = {
+        "nav": "monitor",
+        "presets": list(PRESETS),
+        "pipelines": [info.name for info in service.pipelines()],
+    }
+    return _page(request, "monitor_exposures.html", context, model)
 
 
 # Trends ---------------------------------------------------------------------------------
@@ -368,7 +388,7 @@ def logs_page(
     )
     failed = service.processes(status="failed", limit=20)
     search = None
-    if query.regex or query.text or query.min_level:
+    if query.regex or query.text or query.min_level or query.since or query.until:
         query.newest_first = True
         result = service.search(query, limit=_PAGE, cursor=search_cursor)
         search = LogLinesModel(
@@ -430,160 +450,3 @@ def run_page(
     )
     context = {"nav": "logs", "levels": list(LEVEL_NAMES.values()), "query": query}
     return _page(request, "monitor_run.html", context, model)
-
-
-# Plots ----------------------------------------------------------------------------------
-
-_STATUS_COLOURS = {
-    "normal": "#1b8a4b",
-    "warning": "#d69e00",
-    "alarm": "#c62f2f",
-    "missing": "#9aa1ac",
-}
-_CONDITION_LABELS = {
-    "airmass": "Airmass",
-    "seeing": "Seeing (arcsec)",
-    "sky_brightness": "Sky brightness (mag/arcsec²)",
-    "exposure_time": "Exposure time (s)",
-}
-
-
-def _bokeh_item(fig: Any, target: str) -> str:
-    from bokeh.core.types import ID
-    from bokeh.embed import json_item
-
-    return embed_json(json_item(fig, ID(target)))
-
-
-def trend_plot(trend: TrendModel, target: str = "trend-plot") -> str | None:
-    """QA values over time, one line per unit, markers coloured by status."""
-    from bokeh.models import ColumnDataSource, HoverTool
-    from bokeh.palettes import Category10_10
-    from bokeh.plotting import figure
-
-    series = [s for s in trend.series if any(p.value is not None for p in s.points)]
-    if not series:
-        return None
-    element = "" if trend.element is None else f" [element {trend.element}]"
-    fig = figure(
-        x_axis_type="datetime",
-        height=360,
-        sizing_mode="stretch_width",
-        title=f"{trend.key}{element}",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-        toolbar_location="above",
-    )
-    for i, item in enumerate(series):
-        points = [p for p in item.points if p.value is not None]
-        colour = Category10_10[i % 10]
-        source = ColumnDataSource(
-            {
-                "time": [p.time for p in points],
-                "value": [p.value for p in points],
-                "exposure": [p.exposure for p in points],
-                "unit": [p.unit for p in points],
-                "status": [p.status for p in points],
-                "fill": [_STATUS_COLOURS.get(p.status, "#9aa1ac") for p in points],
-            }
-        )
-        fig.line("time", "value", source=source, color=colour, legend_label=item.unit or "")
-        fig.scatter(
-            "time",
-            "value",
-            source=source,
-            size=7,
-            fill_color="fill",
-            line_color=colour,
-            legend_label=item.unit or "",
-        )
-    fig.add_tools(
-        HoverTool(
-            tooltips=[
-                ("exposure", "@exposure"),
-                ("unit", "@unit"),
-                ("value", "@value{0.0000}"),
-                ("status", "@status"),
-            ],
-        )
-    )
-    fig.legend.click_policy = "hide"
-    fig.legend.location = "top_left"
-    fig.yaxis.axis_label = trend.key
-    return _bokeh_item(fig, target)
-
-
-def condition_plots(conditions: ConditionsModel) -> dict[str, str | None]:
-    """Conditions over time (one panel each, shared time axis) and y against x with its fit."""
-    from bokeh.layouts import column
-    from bokeh.models import ColumnDataSource, HoverTool
-    from bokeh.models.annotations import Slope
-    from bokeh.plotting import figure
-
-    points = conditions.points
-    if not points:
-        return {"series": None, "scatter": None}
-
-    def new_source() -> ColumnDataSource:
-        # One source per embedded item: a Bokeh model belongs to a single document.
-        return ColumnDataSource(
-            {
-                "time": [p.time for p in points],
-                "exposure": [p.exposure for p in points],
-                "flavor": [p.flavor or "" for p in points],
-                **{name: [p.model_dump()[name] for p in points] for name in CONDITIONS},
-            }
-        )
-
-    source = new_source()
-    panels = []
-    shared = None
-    for name in ("airmass", "seeing", "sky_brightness"):
-        shared_range: dict[str, Any] = {} if shared is None else {"x_range": shared}
-        fig = figure(
-            x_axis_type="datetime",
-            height=170,
-            sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,box_zoom,reset",
-            toolbar_location="right",
-            **shared_range,
-        )
-        shared = shared or fig.x_range
-        fig.scatter("time", name, source=source, size=5, color="#2f5fd0")
-        fig.yaxis.axis_label = _CONDITION_LABELS[name]
-        fig.add_tools(HoverTool(tooltips=[("exposure", "@exposure"), (name, f"@{name}")]))
-        panels.append(fig)
-    scatter = figure(
-        height=360,
-        sizing_mode="stretch_width",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-        title=f"{_CONDITION_LABELS[conditions.y]} against {_CONDITION_LABELS[conditions.x]}",
-    )
-    scatter.scatter(
-        conditions.x, conditions.y, source=new_source(), size=6, color="#2f5fd0", alpha=0.7
-    )
-    scatter.xaxis.axis_label = _CONDITION_LABELS[conditions.x]
-    scatter.yaxis.axis_label = _CONDITION_LABELS[conditions.y]
-    scatter.add_tools(
-        HoverTool(
-            tooltips=[
-                ("exposure", "@exposure"),
-                ("flavor", "@flavor"),
-                (conditions.x, f"@{conditions.x}"),
-                (conditions.y, f"@{conditions.y}"),
-            ]
-        )
-    )
-    if conditions.fit is not None:
-        scatter.add_layout(
-            Slope(
-                gradient=conditions.fit["slope"],
-                y_intercept=conditions.fit["intercept"],
-                line_color="#c62f2f",
-                line_width=2,
-                line_dash="dashed",
-            )
-        )
-    return {
-        "series": _bokeh_item(column(*panels, sizing_mode="stretch_width"), "conditions-series"),
-        "scatter": _bokeh_item(scatter, "conditions-scatter"),
-    }

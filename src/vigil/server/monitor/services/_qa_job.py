@@ -7,11 +7,16 @@ from typing import Any
 
 from ..domain import ProcessingSummary, QaValue
 
-__all__ = ["qa_job_payload"]
+__all__ = ["qa_job_payload", "qa_package"]
 
 _METRIC_PACKAGE = re.compile(r"[^A-Za-z0-9_]")
 _MAX_ELEMENTS = 16
 _AMPLIFIERS = "ABCD"
+
+
+def qa_package(pipeline: str) -> str:
+    """The package of a pipeline's QA metrics (what subscriptions filter on)."""
+    return _METRIC_PACKAGE.sub("_", pipeline) or "monitor"
 
 
 def qa_job_payload(summary: ProcessingSummary, values: list[QaValue]) -> dict[str, Any] | None:
@@ -20,7 +25,7 @@ def qa_job_payload(summary: ProcessingSummary, values: list[QaValue]) -> dict[st
     One measurement per unit and key, or per unit, key and element of a value of up to 16
     elements (``amplifier`` A-D for a ``*_AMP`` key of four).
     """
-    package = _METRIC_PACKAGE.sub("_", summary.pipeline) or "monitor"
+    package = qa_package(summary.pipeline)
     measurements = []
     for qa in values:
         metric = f"{package}.{qa.key}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -57,6 +56,7 @@ from ._live import (
 from ._qa_job import qa_job_payload
 
 if TYPE_CHECKING:
+    from ...services.failure_notices import FailureNoticeService
     from ...services.jobs import JobService
     from ...services.logs import LogService
 
@@ -134,7 +134,9 @@ class MonitorEventService:
     publish
         Woken once live events are committed (None: no live events).
     jobs
-        Makes the job service that records QA values as jobs (None: not recorded).
+        The job service that records QA values as jobs (None: not recorded).
+    failures
+        Queues the notice of a failed processing to its subscribers (None: none).
     """
 
     def __init__(
@@ -147,7 +149,8 @@ class MonitorEventService:
         live: LiveEventStore,
         logs: LogService,
         publish: Publisher | None = None,
-        jobs: Callable[[], JobService] | None = None,
+        jobs: JobService | None = None,
+        failures: FailureNoticeService | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
@@ -158,6 +161,7 @@ class MonitorEventService:
         self._logs = logs
         self._publish = publish
         self._jobs = jobs
+        self._failures = failures
 
     # Ingest ---------------------------------------------------------------------------
 
@@ -453,6 +457,19 @@ class MonitorEventService:
             self._logs.store.end_run(keys.log_run_id, event.status, event.time)
         state.touched.add(keys.id)
         state.ended.append(keys.id)
+        if event.status == "failed" and self._failures is not None:
+            # The units' ends of this batch are written at its end: written now, the
+            # notice lists them (writing them again then changes nothing).
+            self._processings.update_units(list(state.units.values()))
+            self._failures.processing_failed(
+                keys.pipeline,
+                event.processing,
+                keys.id,
+                keys.exposure,
+                keys.flavor,
+                self._processings.list_units(keys.id),
+                event.time,
+            )
 
     def _finish_batch(self, state: _Batch) -> None:
         """Store the batch's lines, roll QA statuses up, and count failed units."""
@@ -529,7 +546,7 @@ class MonitorEventService:
             self._session.rollback()
             if payload is None:
                 return
-            result = self._jobs().ingest(payload, user)
+            result = self._jobs.ingest(payload, user)
             self._processings.update_processing(processing_id, job_id=result.id)
             self._session.commit()
         except Exception:

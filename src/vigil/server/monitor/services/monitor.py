@@ -14,13 +14,18 @@ from ...exceptions import InvalidRequestError, NotFoundError
 from ...services.live import Publisher
 from ...storage.live import LiveEventStore
 from ..domain import (
+    EXPOSURE_SORT_TYPES,
+    EXPOSURE_SORTS,
+    HISTORY_SORT_TYPES,
     HISTORY_SORTS,
     Alert,
     Comment,
     ConditionPoint,
+    CountedPage,
     ExposureRecord,
     ExposureSeen,
     HistoryFilter,
+    Keyset,
     PipelineInfo,
     ProcessingDetail,
     ProcessingSummary,
@@ -28,6 +33,8 @@ from ..domain import (
     TrendSeries,
 )
 from ..storage import PipelineStore, ProcessingStore
+from ._cursors import decode_cursor, encode_cursor
+from ._focal_plane import build_focal_plane, pipeline_layout
 from ._live import pipeline_event
 
 __all__ = ["MonitorService", "ProcessingNotFoundError"]
@@ -133,16 +140,7 @@ class MonitorService:
         except BaseException:
             self._session.rollback()
             raise
-        items, _ = self._pipelines.list_exposures(
-            pipeline=exposure.pipeline,
-            flavor=None,
-            program=None,
-            since=None,
-            until=None,
-            limit=1,
-            offset=0,
-        )
-        record = next((e for e in items if e.id == exposure_id), None)
+        record = self._pipelines.get_exposure(exposure_id)
         self._session.rollback()
         assert record is not None
         return record
@@ -173,12 +171,22 @@ class MonitorService:
             raise ProcessingNotFoundError(
                 f"No processing has the id {processing_id}; see /monitor/processings."
             )
+        units = self._processings.list_units(processing_id)
+        qa = self._processings.list_qa(processing_id)
+        pipeline = self._pipelines.get_pipeline(summary.pipeline)
         detail = ProcessingDetail(
             summary=summary,
             steps=self._processings.processing_steps(processing_id),
-            units=self._processings.list_units(processing_id),
-            qa=self._processings.list_qa(processing_id),
+            units=units,
+            qa=qa,
             comments=self._processings.list_comments(processing_id),
+            focal_plane=build_focal_plane(
+                pipeline_layout(
+                    None if pipeline is None else pipeline.description, [u.name for u in units]
+                ),
+                units,
+                qa,
+            ),
         )
         self._session.rollback()
         return detail
@@ -188,6 +196,14 @@ class MonitorService:
         processing_id = self._processings.latest_processing_id(pipeline)
         self._session.rollback()
         return None if processing_id is None else self.get_processing(processing_id)
+
+    def recent(self, pipeline: str | None, limit: int = 10) -> list[ProcessingSummary]:
+        """The *limit* most recent processings (of *pipeline*), newest first."""
+        items, _, _ = self._processings.list_processings(
+            HistoryFilter(pipeline=pipeline), sort="id", descending=True, limit=limit
+        )
+        self._session.rollback()
+        return items
 
     def alerts(self, pipeline: str | None, limit: int = 20) -> list[Alert]:
         """Recent failed units and QA values out of range."""
@@ -202,25 +218,35 @@ class MonitorService:
         sort: str = "id",
         descending: bool = True,
         limit: int,
+        cursor: str | None = None,
         offset: int = 0,
-    ) -> tuple[list[ProcessingSummary], int]:
-        """One page of the processing history and the number of matching rows.
+    ) -> CountedPage[ProcessingSummary]:
+        """One page of the processing history: after *cursor* (the previous page's
+        ``next_cursor``), else after *offset* rows.
 
         Raises
         ------
         InvalidRequestError
-            *sort* is not a column of the history.
+            *sort* is not a column of the history, or the cursor is not one given out for
+            this sort and order.
         """
         if sort not in HISTORY_SORTS:
             raise InvalidRequestError(
                 f"Cannot sort by {sort!r}; choose one of {', '.join(HISTORY_SORTS)}.",
                 field="sort",
             )
-        result = self._processings.list_processings(
-            filters, sort=sort, descending=descending, limit=limit, offset=offset
+        key = decode_cursor(cursor, "processings", sort, descending, HISTORY_SORT_TYPES[sort])
+        items, total, before = self._processings.list_processings(
+            filters, sort=sort, descending=descending, limit=limit + 1, offset=offset, key=key
         )
         self._session.rollback()
-        return result
+        next_cursor = None
+        if len(items) > limit:
+            last = items[limit - 1]
+            next_cursor = encode_cursor(
+                "processings", sort, descending, Keyset(getattr(last, sort), last.id)
+            )
+        return CountedPage(items[:limit], next_cursor, total=total, offset=before)
 
     def exposures(
         self,
@@ -231,20 +257,46 @@ class MonitorService:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int,
+        cursor: str | None = None,
         offset: int = 0,
-    ) -> tuple[list[ExposureRecord], int]:
-        """One page of the observing history (newest first) and the number of matches."""
-        result = self._pipelines.list_exposures(
+        sort: str = "id",
+        descending: bool = True,
+    ) -> CountedPage[ExposureRecord]:
+        """One page of the observing history (newest first unless sorted otherwise):
+        after *cursor* (the previous page's ``next_cursor``), else after *offset* rows.
+
+        Raises
+        ------
+        InvalidRequestError
+            *sort* is not a column of the observing history, or the cursor is not one
+            given out for this listing, sort and order.
+        """
+        if sort not in EXPOSURE_SORTS:
+            raise InvalidRequestError(
+                f"Cannot sort by {sort!r}; choose one of {', '.join(EXPOSURE_SORTS)}.",
+                field="sort",
+            )
+        key = decode_cursor(cursor, "exposures", sort, descending, EXPOSURE_SORT_TYPES[sort])
+        items, total, before = self._pipelines.list_exposures(
             pipeline=pipeline,
             flavor=flavor,
             program=program,
             since=since,
             until=until,
-            limit=limit,
+            limit=limit + 1,
             offset=offset,
+            key=key,
+            sort=sort,
+            descending=descending,
         )
         self._session.rollback()
-        return result
+        next_cursor = None
+        if len(items) > limit:
+            last = items[limit - 1]
+            next_cursor = encode_cursor(
+                "exposures", sort, descending, Keyset(getattr(last, sort), last.id)
+            )
+        return CountedPage(items[:limit], next_cursor, total=total, offset=before)
 
     def choices(self, pipeline: str | None) -> dict[str, list[str]]:
         """Values for the filter menus: flavors, programs and QA keys seen."""

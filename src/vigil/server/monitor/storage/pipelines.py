@@ -9,7 +9,8 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlExposure, SqlMonitorPipeline, SqlProcessing
-from ..domain import ConditionPoint, ExposureRecord, ExposureSeen, PipelineInfo
+from ..domain import ConditionPoint, ExposureRecord, ExposureSeen, Keyset, PipelineInfo
+from ._keyset import after, order_by, rows_after
 
 __all__ = ["PipelineStore"]
 
@@ -28,7 +29,12 @@ _EXPOSURE_FIELDS = (
 )
 
 
-def _exposure(row: SqlExposure, processings: int = 0) -> ExposureRecord:
+def _exposure(
+    row: SqlExposure,
+    processings: int = 0,
+    last_id: int | None = None,
+    last_qa: str | None = None,
+) -> ExposureRecord:
     return ExposureRecord(
         id=row.id,
         pipeline=row.pipeline,
@@ -37,8 +43,53 @@ def _exposure(row: SqlExposure, processings: int = 0) -> ExposureRecord:
         created_at=row.created_at,
         header=row.header or {},
         processing_count=processings,
+        last_processing_id=last_id,
+        last_qa_status=last_qa,
         **{name: getattr(row, name) for name in _EXPOSURE_FIELDS},
     )
+
+
+def _processing_count() -> Any:
+    return (
+        select(func.count())
+        .select_from(SqlProcessing)
+        .where(SqlProcessing.exposure_id == SqlExposure.id)
+        .scalar_subquery()
+    )
+
+
+def _last_processing() -> Any:
+    return (
+        select(func.max(SqlProcessing.id))
+        .where(SqlProcessing.exposure_id == SqlExposure.id)
+        .scalar_subquery()
+    )
+
+
+def _last_qa() -> Any:
+    return (
+        select(SqlProcessing.qa_status)
+        .where(SqlProcessing.exposure_id == SqlExposure.id)
+        .order_by(SqlProcessing.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_EXPOSURE_SORTS: dict[str, Any] = {
+    "id": SqlExposure.id,
+    "exposure": SqlExposure.exposure,
+    "night": SqlExposure.night,
+    "flavor": SqlExposure.flavor,
+    "program": SqlExposure.program,
+    "airmass": SqlExposure.airmass,
+    "seeing": SqlExposure.seeing,
+    "exposure_time": SqlExposure.exposure_time,
+    "ra": SqlExposure.ra,
+    "dec": SqlExposure.dec,
+    "observed_at": SqlExposure.observed_at,
+    "last_qa_status": _last_qa(),
+}
 
 
 class PipelineStore:
@@ -161,6 +212,13 @@ class PipelineStore:
         self._session.flush()
         return [_exposure(row) for row in rows]
 
+    def get_exposure(self, exposure_id: int) -> ExposureRecord | None:
+        """One exposure with its number of processings."""
+        row = self._session.execute(
+            select(SqlExposure, _processing_count()).where(SqlExposure.id == exposure_id)
+        ).first()
+        return None if row is None else _exposure(row[0], row[1] or 0)
+
     def list_exposures(
         self,
         *,
@@ -170,9 +228,14 @@ class PipelineStore:
         since: datetime | None,
         until: datetime | None,
         limit: int,
-        offset: int,
-    ) -> tuple[list[ExposureRecord], int]:
-        """Exposures, newest first, and how many match."""
+        offset: int = 0,
+        key: Keyset | None = None,
+        sort: str = "id",
+        descending: bool = True,
+    ) -> tuple[list[ExposureRecord], int, int]:
+        """Up to *limit* exposures sorted by *sort* (`EXPOSURE_SORTS`; newest first by
+        default), those after *key* (else after *offset* rows); how many match and how
+        many come before the first one."""
         conditions = []
         if pipeline:
             conditions.append(SqlExposure.pipeline == pipeline)
@@ -185,24 +248,25 @@ class PipelineStore:
             conditions.append(time >= since)
         if until:
             conditions.append(time < until)
-        count = (
-            select(func.count())
-            .select_from(SqlProcessing)
-            .where(SqlProcessing.exposure_id == SqlExposure.id)
-            .scalar_subquery()
-        )
+        column = _EXPOSURE_SORTS[sort]
+        later = None if key is None else after(column, SqlExposure.id, key, descending)
         stmt = (
-            select(SqlExposure, count)
+            select(SqlExposure, _processing_count(), _last_processing(), _last_qa())
             .where(and_(True, *conditions))
-            .order_by(SqlExposure.id.desc())
+            .order_by(*order_by(column, SqlExposure.id, descending))
             .limit(limit)
-            .offset(offset)
         )
-        total = self._session.scalar(
-            select(func.count()).select_from(SqlExposure).where(and_(True, *conditions))
-        )
-        items = [_exposure(row, n or 0) for row, n in self._session.execute(stmt)]
-        return items, total or 0
+        stmt = stmt.offset(offset) if later is None else stmt.where(later)
+        total, remaining = self._session.execute(
+            select(func.count(), rows_after(later))
+            .select_from(SqlExposure)
+            .where(and_(True, *conditions))
+        ).one()
+        items = [
+            _exposure(row, n or 0, last_id, last_qa)
+            for row, n, last_id, last_qa in self._session.execute(stmt)
+        ]
+        return items, total, offset if later is None else total - remaining
 
     def conditions(
         self,

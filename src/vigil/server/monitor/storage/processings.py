@@ -23,12 +23,15 @@ from ..domain import (
     Alert,
     Comment,
     HistoryFilter,
+    Keyset,
     ProcessingSummary,
     QaValue,
     StepView,
     TrendPoint,
     UnitView,
+    tile_of,
 )
+from ._keyset import after, order_by, rows_after
 
 __all__ = ["ProcessingKeys", "ProcessingStore"]
 
@@ -84,6 +87,9 @@ def _summary_columns() -> tuple[Any, ...]:
         SqlExposure.seeing,
         SqlExposure.exposure_time,
         SqlExposure.observed_at,
+        SqlExposure.ra,
+        SqlExposure.dec,
+        SqlExposure.header,
         comments.label("comment_count"),
     )
 
@@ -111,6 +117,9 @@ def _summary(row: Any) -> ProcessingSummary:
         comment_count=row.comment_count or 0,
         log_run_id=p.log_run_id,
         job_id=p.job_id,
+        ra=row.ra,
+        dec=row.dec,
+        tile=tile_of(row.header),
     )
 
 
@@ -128,6 +137,8 @@ _SORT_COLUMNS: dict[str, Any] = {
     "seeing": SqlExposure.seeing,
     "exposure_time": SqlExposure.exposure_time,
     "failed_count": SqlProcessing.failed_count,
+    "ra": SqlExposure.ra,
+    "dec": SqlExposure.dec,
 }
 
 
@@ -314,28 +325,30 @@ class ProcessingStore:
         sort: str,
         descending: bool,
         limit: int,
-        offset: int,
-    ) -> tuple[list[ProcessingSummary], int]:
-        """One page of the processing history and how many rows match."""
+        offset: int = 0,
+        key: Keyset | None = None,
+    ) -> tuple[list[ProcessingSummary], int, int]:
+        """Up to *limit* rows of the processing history, those after *key* (else after
+        *offset* rows); how many rows match and how many come before the first one."""
         conditions = self._history_conditions(filters)
         column = _SORT_COLUMNS[sort]
-        ordering = column.desc() if descending else column.asc()
-        tie = SqlProcessing.id.desc() if descending else SqlProcessing.id.asc()
+        later = None if key is None else after(column, SqlProcessing.id, key, descending)
         stmt: Select[Any] = (
             select(*_summary_columns())
             .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
             .where(and_(True, *conditions))
-            .order_by(ordering.nulls_last(), tie)
+            .order_by(*order_by(column, SqlProcessing.id, descending))
             .limit(limit)
-            .offset(offset)
         )
-        total = self._session.scalar(
-            select(func.count())
+        stmt = stmt.offset(offset) if later is None else stmt.where(later)
+        total, remaining = self._session.execute(
+            select(func.count(), rows_after(later))
             .select_from(SqlProcessing)
             .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
             .where(and_(True, *conditions))
-        )
-        return [_summary(row) for row in self._session.execute(stmt)], total or 0
+        ).one()
+        before = offset if later is None else total - remaining
+        return [_summary(row) for row in self._session.execute(stmt)], total, before
 
     def distinct_values(self, column: str, pipeline: str | None) -> list[str]:
         """The values of ``flavor`` or ``program`` seen, for filter menus."""

@@ -1,0 +1,306 @@
+"""Series reads in every form, and ``vigil import`` of a history, on a real server.
+
+Run: .venv/bin/python bench/series.py [--quick] [--jobs N] [--databases sqlite,postgresql]
+
+For each database, a real ``vigil serve`` process on 127.0.0.1 (fresh database in a
+temporary folder; PostgreSQL: a fresh database on 127.0.0.1:5432, dropped at the end):
+
+1. import: ``vigil import`` of N generated jobs of 50 measurements (``bench/_jobs.py``,
+   one JSON line each; 20,000 jobs = 1,000,000 measurements by default), as a user runs
+   it: jobs/s and measurements/s;
+2. again: the same import a second time, which must store nothing;
+3. series, once the server's background analysis of the import is done:
+   ``GET /api/series/{key}/points`` of the series ``validate_drp.PA1`` on HSC, band i
+   (one point in every other job: 10,000 points), in each form (rows, columns, Arrow):
+   median and p95 over the requests of request + decoding (``json.loads`` or
+   ``pyarrow.ipc``), bytes per point, and the server's CPU time per request (which a
+   loaded machine inflates less than the wall time);
+4. ``vigil.client.ReadClient.series`` of that series: median over 10 calls.
+
+Nothing is written to the repository except the cached generated jobs in ``bench/.work/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _jobs import MEASUREMENTS_PER_JOB, write_jobs
+from _jobs import SERIES as _SERIES
+from _servers import (
+    ServerProcess,
+    analyze_if_no_autovacuum,
+    free_port,
+    median_ms,
+    p95_ms,
+    postgres_database,
+    vigil_command,
+)
+
+BENCH = Path(__file__).resolve().parent
+WORK = BENCH / ".work"
+ARROW = "application/vnd.apache.arrow.stream"
+SERIES: dict[str, Any] = dict(_SERIES)
+
+AIM_SERIES_MS = 30.0
+AIM_IMPORT_JOBS_S = 500.0
+
+
+@dataclass
+class Figures:
+    """What one database measured."""
+
+    database: str
+    jobs: int = 0
+    import_seconds: float = 0.0
+    again_seconds: float = 0.0
+    again_summary: str = ""
+    points: int = 0
+    reads: dict[str, list[float]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    server_cpu: dict[str, float] = field(default_factory=dict)
+    client_reads: list[float] = field(default_factory=list)
+    note: str | None = None
+    idle_wait: float = 0.0
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message} ...", flush=True)
+
+
+def _run(
+    command: Sequence[str], *, timeout: float, env: dict[str, str], stderr: bool = False
+) -> str:
+    """Run a command to completion: its stdout (and stderr if asked)."""
+    done = subprocess.run(
+        list(command),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(map(str, command[:3]))}... exited {done.returncode}:\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
+    return done.stdout + (done.stderr if stderr else "")
+
+
+def _wait_idle(server: ServerProcess, limit: float) -> float:
+    """Wait until the server uses less than 5 % of a core (its analysis queue is done)."""
+    began = time.perf_counter()
+    before = server.cpu_seconds()
+    while time.perf_counter() - began < limit:
+        time.sleep(2)
+        now = server.cpu_seconds()
+        if now - before < 0.1:
+            break
+        before = now
+    return time.perf_counter() - began
+
+
+def _decoders() -> dict[str, tuple[dict[str, str], dict[str, str], Callable[[bytes], int]]]:
+    """Each form: its query parameters, its headers, and a decoder counting the points."""
+    import pyarrow as pa
+
+    def rows(body: bytes) -> int:
+        return len(json.loads(body)["items"])
+
+    def columns(body: bytes) -> int:
+        return len(json.loads(body)["columns"]["job_id"])
+
+    def arrow(body: bytes) -> int:
+        return int(pa.ipc.open_stream(body).read_all().num_rows)
+
+    return {
+        "rows": ({}, {}, rows),
+        "columns": ({"form": "columns"}, {}, columns),
+        "arrow": ({}, {"Accept": ARROW}, arrow),
+    }
+
+
+def bench_database(
+    database: str, database_url: str, folder: Path, jobs_file: Path, jobs: int, args: Any
+) -> Figures:
+    """Import the jobs into a fresh server on *database_url*, then read the series."""
+    figures = Figures(database, jobs=jobs)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "VIGIL_DATA_DIR": str(folder), "VIGIL_DATABASE_URL": database_url}
+    vigil = vigil_command()
+    _run([*vigil, "db", "upgrade"], timeout=120, env=env)
+    created = _run([*vigil, "user", "create", "bench"], timeout=120, env=env)
+    token_text = created.strip().splitlines()[-1]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(
+        f"vigil serve ({database})",
+        [*vigil, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        f"{base}/api/",
+        folder / "server.log",
+        env=env,
+    )
+    client_env = {**os.environ, "VIGIL_URL": base, "VIGIL_TOKEN": token_text}
+    importing = [*vigil, "import", str(jobs_file), "--concurrency", str(args.concurrency)]
+    try:
+        server.wait_ready(60)
+        _progress(f"{database}: vigil import of {jobs:,} jobs")
+        began = time.perf_counter()
+        _run(importing, timeout=args.time_limit, env=client_env)
+        figures.import_seconds = time.perf_counter() - began
+        _progress(f"{database}: the same import again")
+        began = time.perf_counter()
+        output = _run(importing, timeout=args.time_limit, env=client_env, stderr=True)
+        figures.again_seconds = time.perf_counter() - began
+        found = re.search(r"stored .*? failed \d+", output)
+        figures.again_summary = found.group(0) if found else output.strip()[-200:]
+        if database_url.startswith("postgresql"):
+            figures.note = analyze_if_no_autovacuum(database_url)
+
+        _progress(f"{database}: wait for the server's background analysis to finish")
+        figures.idle_wait = _wait_idle(server, args.time_limit)
+        _progress(f"{database}: series reads")
+        expected = (jobs + 1) // 2
+        with httpx.Client(base_url=base, timeout=60) as client:
+            listed = client.get(
+                "/api/series",
+                params={
+                    "metric": SERIES["metric"],
+                    "dataset": SERIES["dataset"],
+                    "instrument": SERIES["instrument"],
+                    "data_id": json.dumps(SERIES["data_id"]),
+                },
+            )
+            listed.raise_for_status()
+            (series,) = listed.json()["items"]
+            path = f"/api/series/{series['series_key']}/points"
+            for form, (params, headers, decode) in _decoders().items():
+                query = {"limit": max(expected, 1), **params}
+
+                def read(query: dict[str, Any] = query, headers: dict[str, str] = headers) -> bytes:
+                    response = client.get(path, params=query, headers=headers)
+                    response.raise_for_status()
+                    return response.content
+
+                for _ in range(2):  # warm-up: query plans, page cache
+                    read()
+                latencies = []
+                cpu = server.cpu_seconds()
+                for _ in range(args.requests):
+                    began = time.perf_counter()
+                    body = read()
+                    points = decode(body)
+                    latencies.append(time.perf_counter() - began)
+                figures.server_cpu[form] = (server.cpu_seconds() - cpu) / args.requests
+                if points != expected:
+                    raise RuntimeError(f"{form}: {points} points, {expected} expected")
+                figures.points = points
+                figures.reads[form] = latencies
+                figures.sizes[form] = len(body)
+
+        from vigil.client import ReadClient
+
+        with ReadClient(base) as reader:
+            for _ in range(12):
+                began = time.perf_counter()
+                frame = reader.series(
+                    str(SERIES["metric"]),
+                    dataset=str(SERIES["dataset"]),
+                    data_id=SERIES["data_id"],
+                )
+                figures.client_reads.append(time.perf_counter() - began)
+            if len(frame) != expected:
+                raise RuntimeError(f"ReadClient.series: {len(frame)} rows, {expected} expected")
+            figures.client_reads = figures.client_reads[2:]
+    finally:
+        _progress(f"{database}: stop vigil serve")
+        server.stop()
+    return figures
+
+
+def report(all_figures: list[Figures]) -> None:
+    print()
+    print("Series reads and vigil import (bench/series.py)")
+    for f in all_figures:
+        rate = f.jobs / f.import_seconds if f.import_seconds else 0.0
+        mark = "met" if rate >= AIM_IMPORT_JOBS_S else "not met"
+        print(f"\n{f.database}:")
+        print(
+            f"  vigil import of {f.jobs:,} jobs ({f.jobs * MEASUREMENTS_PER_JOB:,} measurements):"
+            f" {f.import_seconds:.1f} s, {rate:,.0f} jobs/s,"
+            f" {rate * MEASUREMENTS_PER_JOB:,.0f} measurements/s"
+            f" (aim {AIM_IMPORT_JOBS_S:.0f} jobs/s: {mark})"
+        )
+        print(f"  again: {f.again_seconds:.1f} s, {f.again_summary}")
+        print(f"  then {f.idle_wait:.0f} s until the server's background analysis was done")
+        if f.note:
+            print(f"  note: {f.note}")
+        print(f"  series of {f.points:,} points out of {f.jobs * MEASUREMENTS_PER_JOB:,}:")
+        for form, latencies in f.reads.items():
+            median = median_ms(latencies)
+            print(
+                f"    {form:8s} median {median:6.1f} ms, p95 {p95_ms(latencies):6.1f} ms over"
+                f" {len(latencies)} requests (request + decoding),"
+                f" {f.sizes[form] / max(f.points, 1):6.1f} bytes a point,"
+                f" server CPU {f.server_cpu[form] * 1000:5.1f} ms a request"
+                f" (aim < {AIM_SERIES_MS:.0f} ms: {'met' if median < AIM_SERIES_MS else 'not met'})"
+            )
+        if f.client_reads:
+            print(
+                f"    ReadClient.series (DataFrame): median {median_ms(f.client_reads):.1f} ms"
+                f" over {len(f.client_reads)} calls"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 jobs, 10 requests.")
+    parser.add_argument("--jobs", type=int, help="Jobs imported (default 20000).")
+    parser.add_argument("--requests", type=int, help="Timed requests per form (default 50).")
+    parser.add_argument("--concurrency", type=int, default=8, help="vigil import --concurrency.")
+    parser.add_argument(
+        "--databases", default="sqlite", help="Comma-separated: sqlite, postgresql."
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=3600, help="Seconds allowed to one import."
+    )
+    args = parser.parse_args()
+    jobs = args.jobs or (2000 if args.quick else 20000)
+    args.requests = args.requests or (10 if args.quick else 50)
+    WORK.mkdir(exist_ok=True)
+    jobs_file = write_jobs(WORK / f"jobs-{jobs}-seed1.jsonl", jobs)  # shared with ingest.py
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vigil-series-") as tmp:
+        for database in args.databases.split(","):
+            folder = Path(tmp) / database
+            if database == "sqlite":
+                url = f"sqlite:///{folder / 'vigil.sqlite3'}"
+                results.append(bench_database(database, url, folder, jobs_file, jobs, args))
+            elif database == "postgresql":
+                with postgres_database("vigil_series") as pg_url:
+                    if pg_url is not None:
+                        results.append(
+                            bench_database(database, pg_url, folder, jobs_file, jobs, args)
+                        )
+            else:
+                parser.error(f"unknown database {database!r}")
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
