@@ -30,7 +30,11 @@ answers on 127.0.0.1:5432 as user ``postgres``):
    can while a quiet unit writes a timestamped line every 0.1 s; latency of the quiet
    unit's lines (written -> received on the run's live stream of that unit), median and
    p95, aim p95 under 1 s; and the flooding program's own writing time against the same
-   program writing to a plain pipe read by a bare loop, aim at most 2x.
+   program writing to a plain pipe read by a bare loop, aim at most 2x. Meanwhile Debian's
+   Chromium (``/usr/bin/chromium``, driven by Playwright) shows the flooding unit's log
+   with its live tail, as an observer opening it would: the longest task of the page's
+   main thread during the flood (the Long Tasks API reports every task over 50 ms), aim
+   under 200 ms. Skipped, with the reason printed, when Chromium or Playwright is missing.
 6. **Stop** (issue 18): 30 units that print nothing (``sleep``); seconds from
    ``PUT /api/monitor/pipelines/{name}/state`` (stopped) to every unit's process group
    ended. Aim under 2 s.
@@ -71,7 +75,17 @@ AIMS = {
     "slowdown": 2.0,
     "stop": 2.0,
     "exposure": 2.0,
+    "browser_task": 0.2,
 }
+CHROMIUM = Path("/usr/bin/chromium")
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver(function (list) {
+  list.getEntries().forEach(function (e) {
+    window.__longTasks.push({start: e.startTime, duration: e.duration});
+  });
+}).observe({type: "longtask", buffered: true});
+"""
 HOSTILE = [r"(a+)+$", r"(\w+\s?)*!$"]
 """The worst expressions of issue 13: exponential for a backtracking engine."""
 STEPS = 10
@@ -354,8 +368,65 @@ def _write_exposure(folder: Path, pipeline: str, n: int) -> float:
     return appeared
 
 
-def bench_flood(folder: Path, url: str, token: str, lines: int) -> dict[str, float]:
-    """Quiet-unit latency during a flood, and the flooding program's slowdown."""
+class _LogPage:
+    """A Chromium page showing one unit's log with its live tail, its long tasks recorded.
+
+    ``skipped`` says why there is none (Chromium or Playwright missing, or it failed to
+    start); the figures are then NaN.
+    """
+
+    def __init__(self, url: str, run_id: int, unit: str) -> None:
+        self.skipped: str | None = None
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._page: Any = None
+        self._start = 0.0
+        if not CHROMIUM.exists():
+            self.skipped = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+            return
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            self.skipped = "Playwright is not installed (pip install playwright)"
+            return
+        try:
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            context = self._browser.new_context(
+                viewport={"width": 1280, "height": 900}, base_url=url
+            )
+            self._page = context.new_page()
+            self._page.add_init_script(LONG_TASKS)
+            self._page.goto(f"/monitor/logs/{run_id}?unit={unit}")
+            self._page.wait_for_selector("[data-monitor=run][data-tailing='1']", timeout=30_000)
+            self._start = float(self._page.evaluate("performance.now()"))
+        except Exception as exc:  # the figure is optional: the others go on
+            self.skipped = f"the browser failed: {str(exc).splitlines()[0]}"
+            self.close()
+
+    def longest_task(self) -> tuple[float, float]:
+        """``(longest, count)`` of the page's long tasks since it opened, in seconds."""
+        if self._page is None:
+            return float("nan"), float("nan")
+        self._page.wait_for_timeout(1000)  # the last events drawn
+        tasks = self._page.evaluate("window.__longTasks")
+        during = [t["duration"] / 1000 for t in tasks if t["start"] >= self._start]
+        return max(during, default=0.0), float(len(during))
+
+    def close(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+        if self._playwright is not None:
+            self._playwright.stop()
+        self._browser = self._playwright = self._page = None
+
+
+def bench_flood(folder: Path, url: str, token: str, lines: int) -> dict[str, Any]:
+    """Quiet-unit latency during a flood, the flooding program's slowdown, and the
+    longest task of a browser showing the flooding unit's log."""
     from vigil.monitor.reporter import EventReporter
 
     script = folder / "flood.py"
@@ -378,12 +449,15 @@ def bench_flood(folder: Path, url: str, token: str, lines: int) -> dict[str, flo
             latencies.append(received - float(data["message"].rpartition(" t=")[2]))
 
     stream = _Sse(f"{url}/api/monitor/stream?run={row['log_run_id']}&unit=quiet", on_log)
+    browser = _LogPage(url, row["log_run_id"], "flood")
     started = time.monotonic()
     go.touch()
     while not elapsed.exists():
         time.sleep(0.05)
     reporter.drain(600)
     shipped = time.monotonic() - started
+    longest, long_tasks = browser.longest_task()
+    browser.close()
     done.touch()
     time.sleep(0.5)
     stop.set()
@@ -402,6 +476,9 @@ def bench_flood(folder: Path, url: str, token: str, lines: int) -> dict[str, flo
         "slowdown": flooded / plain,
         "shipped": shipped,
         "backlogged": float(reporter.stats.backlogged),
+        "browser_task": longest,
+        "browser_long_tasks": long_tasks,
+        "browser_skipped": browser.skipped,
     }
 
 
@@ -803,6 +880,20 @@ def run(database: str, options: argparse.Namespace) -> dict[str, Any]:
                     f" {flood['backlogged']:,.0f} events backlogged on disk",
                     flush=True,
                 )
+                if flood["browser_skipped"]:
+                    print(
+                        f"  longest browser task during the flood: skipped"
+                        f" ({flood['browser_skipped']})",
+                        flush=True,
+                    )
+                else:
+                    print(
+                        f"  longest browser task during the flood (the flooding unit's log,"
+                        f" live tail): {flood['browser_task'] * 1000:.0f} ms"
+                        f" (aim < {AIMS['browser_task'] * 1000:.0f} ms;"
+                        f" {flood['browser_long_tasks']:.0f} tasks over 50 ms)",
+                        flush=True,
+                    )
             if "stop" in parts:
                 stopped = bench_stop(folder, url, token)
                 figures["stop"] = stopped
@@ -901,6 +992,14 @@ def main() -> None:
                 f"flood: quiet p95 {flood['p95'] * 1000:.0f} ms, slowdown"
                 f" {flood['slowdown']:.2f}x ({'ok' if held else 'MISSED'})"
             )
+            if flood["browser_skipped"]:
+                parts.append("longest browser task: skipped")
+            else:
+                task = flood["browser_task"]
+                parts.append(
+                    f"longest browser task {task * 1000:.0f} ms"
+                    f" ({'ok' if task < AIMS['browser_task'] else 'MISSED'})"
+                )
         if "stop" in figures:
             seconds = figures["stop"]["seconds"]
             parts.append(f"stop {seconds:.2f} s ({'ok' if seconds < AIMS['stop'] else 'MISSED'})")

@@ -88,9 +88,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             + ", ".join(_skipped[:10]),
             red=True,
         )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright's sync API keeps an event loop running in the main
-    thread for the rest of the session, and tests that call ``asyncio.run`` need none."""
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))

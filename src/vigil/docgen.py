@@ -84,5 +84,7 @@ def write_all(folder: Path = DOCS) -> list[Path]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1].startswith("-")):
+        sys.exit(f"usage: python -m vigil.docgen [FOLDER]  (default: {DOCS})")
     for page in write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else DOCS):
         print(f"wrote {page}")

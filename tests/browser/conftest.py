@@ -143,9 +143,14 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     raise RuntimeError(f"vigil serve did not answer {url} within 60 s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Any]:
-    """Headless Chromium for the session."""
+    """Headless Chromium for one test file.
+
+    Playwright's sync API keeps an event loop running in the main thread while it is
+    started; stopping it after each file leaves none for the tests a process runs next
+    (those that call ``asyncio.run``), whatever order the parallel processes take files in.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

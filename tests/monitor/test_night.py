@@ -133,20 +133,22 @@ def test_a_unit_whose_child_holds_the_pipe_is_killed_and_the_next_exposure_runs(
 
     first, second = runner.results
     killed = first.units["b0"]
-    assert killed.status == "failed" and killed.exit_status is not None
+    assert killed.status == "killed" and killed.exit_status is not None
     assert killed.exit_status < 0 and killed.message == "killed after 2 s (run.timeout)"
     assert killed.last_lines == ["begin"]
     assert second.units["b0"].status == "succeeded"
     child = int((tmp_path / "work" / "00000001" / "b0" / "child.pid").read_text())
     assert not _alive(child) and _group(groups[0]) == []
     rows = _processings(live_server.url)
-    assert [(r["exposure"], r["status"]) for r in rows] == [
-        ("00000001", "failed"),
-        ("00000002", "succeeded"),
+    # A killed unit is a failure: its processing failed and counts it.
+    assert [(r["exposure"], r["status"], r["failed_count"]) for r in rows] == [
+        ("00000001", "failed", 1),
+        ("00000002", "succeeded", 0),
     ]
     detail = httpx.get(f"{live_server.url}/api/monitor/processings/{rows[0]['id']}").json()
     (unit,) = detail["units"]
-    assert unit["exit_status"] == killed.exit_status and "run.timeout" in unit["message"]
+    assert unit["status"] == "killed" and unit["exit_status"] == killed.exit_status
+    assert "run.timeout" in unit["message"]
 
 
 def test_stop_reaches_units_that_print_nothing(

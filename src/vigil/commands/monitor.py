@@ -75,7 +75,9 @@ def _describe(console: Console, config: MonitorConfig) -> None:
 
 
 def _report(console: Console, result: ProcessingResult) -> None:
-    failed = [unit for unit, outcome in result.units.items() if outcome.status == "failed"]
+    failed = [
+        unit for unit, outcome in result.units.items() if outcome.status in ("failed", "killed")
+    ]
     colour = {"succeeded": "green", "failed": "red"}.get(result.status, "yellow")
     detail = f"; failed: {', '.join(failed)}" if failed else ""
     console.print(

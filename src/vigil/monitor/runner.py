@@ -16,9 +16,10 @@ Three loops run side by side, so none waits for another:
 
 Every unit's command runs in its own process group; its output is followed line by line
 (steps from the log markers, QA files read as steps end) and its exit status recorded. A
-unit that cannot start, crashes or hangs is marked failed with its exit status and last
-lines; the others go on. While the pipeline is stopped from the server, running units are
-terminated and new exposures are only recorded.
+unit that cannot start or crashes is marked failed, one that hangs past ``run.timeout``
+killed, with its exit status and last lines; the others go on. While the pipeline is
+stopped from the server, running units are terminated and new exposures are only
+recorded.
 """
 
 from __future__ import annotations
@@ -283,6 +284,7 @@ class Runner:
         key = uuid.uuid4().hex
         result = ProcessingResult(key=key, exposure=exposure.exposure, status="running")
         self.results.append(result)
+        values = self._values(exposure)
         self.reporter.emit(
             {
                 "type": "processing_started",
@@ -292,9 +294,13 @@ class Runner:
                 "flavor": exposure.flavor,
                 "units": list(self.config.units),
                 "steps": self.config.describe()["flavors"][flavor],
+                # Where the units write (the server may clear their reduction files).
+                "outputs": {
+                    unit: os.path.abspath(_format(self.config.run.output, {**values, "unit": unit}))
+                    for unit in self.config.units
+                },
             }
         )
-        values = self._values(exposure)
         tasks = []
         for index, unit in enumerate(self.config.units):
             if index:
@@ -384,7 +390,8 @@ class Runner:
         statuses = {outcome.status for outcome in result.units.values()}
         if "stopped" in statuses:
             result.status = "stopped"
-        elif "failed" in statuses:
+        elif statuses & {"failed", "killed"}:
+            # A unit killed on its timeout failed: so did its processing.
             result.status = "failed"
         else:
             result.status = "succeeded"

@@ -2,9 +2,9 @@
 and split into lines, its steps, log and QA reported as events.
 
 The command runs in a new session, so the unit is its whole process group: a shell script
-and the programs it starts. The group is ended when the unit times out (the unit fails,
-"killed after N s", with the signal's exit status), when it is stopped, when the runner is
-cancelled (Ctrl-C), when the command exited but a program it left behind still holds its
+and the programs it starts. The group is ended when the unit times out (the unit ends
+"killed", a failure, with the signal's exit status), when it is stopped, when the runner
+is cancelled (Ctrl-C), when the command exited but a program it left behind still holds its
 output open after `DRAIN_SECONDS`, and when the unit ends (what it left behind goes with
 it). Ending is SIGTERM, then SIGKILL once the command exited and its output closed, or
 after `KILL_GRACE` seconds; then our side of the pipes is closed, so nothing the unit
@@ -60,7 +60,8 @@ def parse_level(line: str, default: int = 20) -> int:
 
 @dataclass(slots=True)
 class UnitOutcome:
-    """How a unit ended."""
+    """How a unit ended: ``succeeded``, ``failed``, ``killed`` (ended on its timeout, a
+    failure) or ``stopped``."""
 
     status: str
     exit_status: int | None
@@ -148,6 +149,7 @@ class UnitRun:
     last_lines: deque[str] = field(init=False)
     pid: int | None = field(init=False, default=None)
     stopped: bool = field(init=False, default=False)
+    timed_out: bool = field(init=False, default=False)
     _transport: asyncio.SubprocessTransport | None = field(init=False, default=None)
     _pipes: _Pipes | None = field(init=False, default=None)
     _stop: asyncio.Event = field(init=False)
@@ -357,6 +359,7 @@ class UnitRun:
                 if stop in done:
                     reason = "stopped"
                 else:
+                    self.timed_out = True
                     reason = f"killed after {self.timeout:g} s (run.timeout)"
                 await self._end_group()
                 await pipes.exited
@@ -382,6 +385,8 @@ class UnitRun:
         self._collect_qa()
         if self.stopped:
             status = "stopped"
+        elif self.timed_out:
+            status = "killed"
         elif (
             exit_status == 0
             and all(
@@ -392,7 +397,7 @@ class UnitRun:
             status = "succeeded"
         else:
             status = "failed"
-        if status == "failed" and message is None:
+        if status in ("failed", "killed") and message is None:
             message = self._reason(exit_status)
         outcome = UnitOutcome(status, exit_status, message, list(self.last_lines))
         self._event(

@@ -249,7 +249,10 @@ class Settings(BaseSettings):
     )
     stakeholders: Annotated[list[str], NoDecode] = Field(
         default=[],
-        description="Email addresses told of every regression of a requirement (comma-separated).",
+        description=(
+            "Email addresses told of every regression of a requirement and of every failed"
+            " main-line CI job (comma-separated)."
+        ),
     )
     notify_authors: bool = Field(
         default=True,
@@ -273,7 +276,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "requirement_tags", "stakeholders", "explore_roots", "trusted_hosts", mode="before"
+        "requirement_tags",
+        "stakeholders",
+        "explore_roots",
+        "monitor_output_roots",
+        "trusted_hosts",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -315,6 +323,14 @@ class Settings(BaseSettings):
         description=(
             "Seconds without an event or heartbeat from a running pipeline's runner after"
             " which its subscribers are told, once per silence (0: never)."
+        ),
+    )
+    monitor_output_roots: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description=(
+            "Folders under which the clear action of a processing may delete its units'"
+            " reduction files (comma-separated; the runners' output folders as this server"
+            " sees them). Empty: a clear deletes logs only."
         ),
     )
 

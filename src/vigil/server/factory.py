@@ -419,6 +419,7 @@ class Factory:
         from .monitor.services import MonitorService
         from .monitor.storage import PipelineStore, ProcessingStore
         from .storage.live import LiveEventStore
+        from .storage.logs import LogStore
 
         return MonitorService(
             self.session,
@@ -426,6 +427,9 @@ class Factory:
             ProcessingStore(self.session),
             LiveEventStore(self.session),
             self._context.live_feed,
+            settings=self._context.settings,
+            logs=LogStore(self.session),
+            audit=AuditStore(self.session),
         )
 
     def create_monitor_event_service(self) -> MonitorEventService:

@@ -23,7 +23,8 @@ from ._support import AUTHORS, SmtpServer, WebhookReceiver, ingest, make_job, te
 def settings(
     make_settings: Callable[..., Settings], smtp: SmtpServer, webhook: WebhookReceiver
 ) -> Settings:
-    """The regression tests' settings, with authors told and a silence of a minute."""
+    """The regression tests' settings, with authors and a stakeholder told and a silence
+    of a minute."""
     return make_settings(
         webhook_allowed_hosts=[f"127.0.0.1:{webhook.port}"],
         background_worker=False,
@@ -31,6 +32,7 @@ def settings(
         smtp_port=smtp.port,
         smtp_from="vigil@example.org",
         notify_authors=True,
+        stakeholders=["qa-lead@example.org"],
         outbox_backoff_seconds=0.0,
         notification_timeout=5.0,
         base_url="http://vigil.example.org",
@@ -96,6 +98,47 @@ def test_a_failed_processing_reaches_email_and_webhook_subscribers_once(
     assert units["b1"]["exit_status"] == 3
     assert units["b1"]["last_lines"] == ["Traceback (most recent call last):", "ValueError: boom"]
     assert units["r2"]["exit_status"] == -9
+
+
+def test_a_unit_killed_on_its_timeout_fails_its_processing_and_is_told(
+    client: TestClient,
+    auth_headers: dict[str, str],
+    factory: Factory,
+    tester: User,
+    smtp: SmtpServer,
+    webhook: WebhookReceiver,
+    run_worker: Callable[[], Any],
+) -> None:
+    _subscribe(factory, tester, channel="email")
+    _subscribe(factory, tester, channel="webhook", target=webhook.url, package="ql")
+    runner = Runner("ql")
+    _, events = runner.processing("00000044", ["b0", "r2"], fail={"r2": -15})
+    for event in events:
+        if event["type"] == "unit_ended" and event["unit"] == "r2":
+            event.update(status="killed", message="killed after 2 s (run.timeout)")
+    _post(client, auth_headers, runner.batch(events))
+
+    [row] = client.get("/api/monitor/processings").json()["items"]
+    assert row["status"] == "failed" and row["failed_count"] == 1
+    units = {
+        u["name"]: u for u in client.get(f"/api/monitor/processings/{row['id']}").json()["units"]
+    }
+    assert units["r2"]["status"] == "killed" and units["r2"]["exit_status"] == -15
+    alerts = client.get("/api/monitor/live", params={"pipeline": "ql"}).json()["alerts"]
+    assert [(a["unit"], a["kind"]) for a in alerts if a["kind"] == "failed"] == [("r2", "failed")]
+    page = client.get(f"/monitor/processings/{row['id']}")
+    assert 'data-testid="failed-units"' in page.text and ">killed</span>" in page.text
+
+    assert run_worker().delivery.delivered == 2
+    [notice] = _failures(webhook)
+    assert notice["title"] == "ql: processing of exposure 00000044 failed (1 of 2 units)"
+    assert [(u["name"], u["status"], u["exit_status"]) for u in notice["units"]] == [
+        ("r2", "killed", -15)
+    ]
+    [mail] = smtp.messages
+    body = text_of(mail)
+    assert "r2: killed (its timeout fired), exit status -15" in body
+    assert "killed after 2 s (run.timeout)" in body and "b0:" not in body
 
 
 def test_a_succeeded_processing_tells_nobody(
@@ -178,6 +221,12 @@ def test_a_failed_ci_job_reaches_subscribers_and_the_suspect_author(
     to = sorted(m["To"] for m in smtp.messages)
     # tester twice (two events); job 4's author once, job 5's authors once each.
     assert to.count("tester@example.org") == 2
+    # The stakeholder hears of each failed main-line job, not as a suspect author.
+    told = [m for m in smtp.messages if m["To"] == "qa-lead@example.org"]
+    assert sorted(m["Subject"].split(" with ")[0] for m in told) == sorted(
+        f"[Vigil] FAILED: CI job {ids[n]} failed" for n in (4, 5)
+    )
+    assert all("a commit of yours" not in text_of(m) for m in told)
     author = AUTHORS[5 % len(AUTHORS)]
     [personal] = [m for m in smtp.messages if m["To"] == author]
     assert f"CI job {ids[5]} failed with status FAILURE" in personal["Subject"]

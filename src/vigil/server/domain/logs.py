@@ -10,6 +10,7 @@ from typing import Any
 from .numbers import parse_decimal
 
 __all__ = [
+    "FAILED_STATUSES",
     "LEVEL_NAMES",
     "LogBatch",
     "LogLine",
@@ -24,6 +25,10 @@ __all__ = [
     "required_literals",
     "required_texts",
 ]
+
+FAILED_STATUSES = ("failed", "killed")
+"""Statuses of a process (a monitor unit) that ended abnormally: it failed, or it was
+killed when its timeout fired."""
 
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 """Python's level numbers and their names."""

@@ -20,8 +20,9 @@ see it (the outbox's unique ``dedupe_key``):
 ``failure:job:<id>``
     A main-line job whose ``meta.env.status`` (or ``meta.status``) is not a success
     (0, ``success``...): told with the suspect commits (those that ran first since the
-    last main-line job of its dataset that did not fail) and, as a personal email, to
-    their authors (``VIGIL_NOTIFY_AUTHORS``).
+    last main-line job of its dataset that did not fail), emailed to
+    ``VIGIL_STAKEHOLDERS`` and, as a personal email, to the suspect commits' authors
+    (``VIGIL_NOTIFY_AUTHORS``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class FailureNotice:
         Where the failure is shown (None: nowhere).
     commits
         The suspect commits of a failed job, whose authors are emailed too.
+    stakeholders
+        Whether ``VIGIL_STAKEHOLDERS`` are emailed too (a failed main-line CI job).
     """
 
     kind: str
@@ -110,6 +113,7 @@ class FailureNotice:
     facts: dict[str, Any]
     url: str | None = None
     commits: list[SuspectCommit] = field(default_factory=list)
+    stakeholders: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +221,10 @@ class FailureNoticeService:
         )
         lines = [title, ""]
         for unit in failed:
-            state = "hung (never ended)" if unit.status != "failed" else "failed"
+            state = {
+                "failed": "failed",
+                "killed": "killed (its timeout fired)",
+            }.get(unit.status, "hung (never ended)")
             status = "" if unit.exit_status is None else f", exit status {unit.exit_status}"
             lines.append(f"{unit.name}: {state}{status}")
             if unit.message:
@@ -373,6 +380,7 @@ class FailureNoticeService:
             lines=lines,
             url=self._url(f"/jobs/{job.id}"),
             commits=commits,
+            stakeholders=True,
             facts={
                 "job": {
                     "id": job.id,
@@ -419,9 +427,9 @@ class FailureNoticeService:
     # Queueing -----------------------------------------------------------------------------
 
     def _queue(self, notice: FailureNotice, scope: _Scope) -> int:
-        """Queue *notice* for every subscription it concerns and, for a job, the authors
-        of its suspect commits, each target once per event; return how many messages
-        were queued (none already queued for the event)."""
+        """Queue *notice* for every subscription it concerns and, for a job, the
+        stakeholders and the authors of its suspect commits, each target once per event;
+        return how many messages were queued (none already queued for the event)."""
         email = bool(self._settings.smtp_host)
         targets: dict[tuple[str, str, int | None], bool] = {}
         for subscription in self._subscriptions.find():
@@ -435,6 +443,10 @@ class FailureNoticeService:
                 address = commit.author_email
                 if address and EMAIL_RE.match(address):
                     targets.setdefault(("email", address, None), True)
+        if email and notice.stakeholders:
+            # QAWG-REC-20: a failed main-line run is announced to the key stakeholders.
+            for address in self._settings.stakeholders:
+                targets.setdefault(("email", address, None), False)
         keys = {target: dedupe_key(notice.event_key, *target) for target in targets}
         queued = self._outbox.queued_keys(keys.values())
         now = datetime.now(UTC)

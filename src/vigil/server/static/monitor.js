@@ -308,6 +308,7 @@
     if (unit.status) {
       var badge = row.querySelector("[data-role=status]");
       badge.className = "unit-status u-" + unit.status;
+      badge.title = unit.status === "killed" ? "Ended when its timeout fired" : "";
       badge.textContent = unit.status + (unit.status === "running" && unit.current_step ? " · " + unit.current_step : "");
       row.setAttribute("data-status", unit.status);
     }

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlLogBlock, SqlLogLine, SqlLogProcess, SqlLogRun
-from ..domain.logs import LogLine, LogProcess, LogQuery, LogRecord, LogRun
+from ..domain.logs import FAILED_STATUSES, LogLine, LogProcess, LogQuery, LogRecord, LogRun
 from ._log_search import (
     FTS_SQLITE,
     GramNeed,
@@ -162,7 +162,7 @@ class LogStore:
         failed = self._session.scalar(
             select(func.count())
             .select_from(SqlLogProcess)
-            .where(SqlLogProcess.run_id == run_id, SqlLogProcess.status == "failed")
+            .where(SqlLogProcess.run_id == run_id, SqlLogProcess.status.in_(FAILED_STATUSES))
         )
         return _run(row, failed or 0)
 
@@ -179,7 +179,7 @@ class LogStore:
         failed = (
             select(func.count())
             .select_from(SqlLogProcess)
-            .where(SqlLogProcess.run_id == SqlLogRun.id, SqlLogProcess.status == "failed")
+            .where(SqlLogProcess.run_id == SqlLogRun.id, SqlLogProcess.status.in_(FAILED_STATUSES))
             .scalar_subquery()
         )
         stmt = select(SqlLogRun, failed).order_by(SqlLogRun.id.desc()).limit(limit)
@@ -551,7 +551,10 @@ class LogStore:
         )
         if run_id is not None:
             stmt = stmt.where(SqlLogProcess.run_id == run_id)
-        if status is not None:
+        if status == "failed":
+            # Killed on a timeout is a failure too.
+            stmt = stmt.where(SqlLogProcess.status.in_(FAILED_STATUSES))
+        elif status is not None:
             stmt = stmt.where(SqlLogProcess.status == status)
         if before_id is not None:
             stmt = stmt.where(SqlLogProcess.id < before_id)
@@ -577,7 +580,12 @@ class LogStore:
     def delete_runs_before(self, cutoff: datetime) -> int:
         """Delete runs last active before *cutoff*, with their lines and processes."""
         ids = list(self._session.scalars(select(SqlLogRun.id).where(SqlLogRun.updated_at < cutoff)))
-        for part in chunks(ids):
+        self.delete_runs(ids)
+        return len(ids)
+
+    def delete_runs(self, ids: Sequence[int]) -> None:
+        """Delete runs *ids* with their lines and processes."""
+        for part in chunks(list(ids)):
             # Lines first, explicitly: SQLite's cascade walks them one by one otherwise.
             self._session.execute(delete(SqlLogLine).where(SqlLogLine.run_id.in_(part)))
             self._session.execute(delete(SqlLogBlock).where(SqlLogBlock.run_id.in_(part)))
@@ -587,4 +595,3 @@ class LogStore:
             # Blocks of several runs (lines stored before blocks existed) go with their lines.
             lines = exists().where(SqlLogLine.id.between(SqlLogBlock.id, SqlLogBlock.last_id))
             self._session.execute(delete(SqlLogBlock).where(SqlLogBlock.run_id.is_(None), ~lines))
-        return len(ids)

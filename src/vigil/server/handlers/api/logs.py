@@ -75,7 +75,7 @@ class LogProcessInModel(BaseModel):
     """How a process of the run ended (or that it runs)."""
 
     name: str = Field(..., min_length=1, max_length=128)
-    status: Literal["running", "succeeded", "failed", "stopped"]
+    status: Literal["running", "succeeded", "failed", "killed", "stopped"]
     exit_status: int | None = None
     exception: str | None = None
     started_at: datetime | None = None

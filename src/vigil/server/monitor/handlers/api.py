@@ -42,6 +42,7 @@ from .models import (
     ExposurePageModel,
     LiveModel,
     PipelineModel,
+    ProcessingClearedModel,
     ProcessingDetailModel,
     ProcessingPageModel,
     ProcessingSummaryModel,
@@ -380,6 +381,25 @@ def post_comment(
     """Add a comment (signed with the token's user)."""
     comment: Comment = factory.create_monitor_service().add_comment(processing_id, body.text, user)
     return CommentModel.model_validate(comment)
+
+
+@router.post(
+    "/monitor/processings/{processing_id}/clear",
+    response_model=ProcessingClearedModel,
+    summary="Clear a processing's logs and reduction files",
+    responses=ERRORS,
+)
+def clear_processing(
+    processing_id: int,
+    user: User = Depends(require_role(Role.ADMIN)),
+    factory: Factory = Depends(factory_dependency),
+) -> ProcessingClearedModel:
+    """Delete an ended processing's log lines and processes, and its units' reduction
+    folders when they lie under ``VIGIL_MONITOR_OUTPUT_ROOTS`` and name the exposure
+    (``cleared.files_note`` says why others are kept); the processing, its QA values and
+    comments stay. Recorded in the audit log as ``processing.clear``."""
+    done = factory.create_monitor_service().clear_processing(processing_id, user)
+    return ProcessingClearedModel.from_domain(done)
 
 
 def live_state(request: Request, factory: Factory, pipeline: str | None) -> LiveModel:

@@ -4,8 +4,8 @@ trends, and aggregated logs. Each page has a JSON twin (``?format=json``).
 The live page is rendered once by the server (state embedded as JSON) and kept current by
 ``/static/monitor.js`` from the server-sent events of ``/api/monitor/stream``: one HTTP
 connection per page, events pushed from the ingest path as soon as they are committed,
-no page reload. Forms (run/stop, comments) need a log-in (``/login``) and carry the CSRF
-token of the dashboard's forms.
+no page reload. Forms (run/stop, comments, clearing a processing) need a log-in
+(``/login``) and carry the CSRF token of the dashboard's forms.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from ...dependencies import factory_dependency, require_role
 from ...domain import Role, User, parse_decimal
 from ...domain.logs import LEVEL_NAMES, LogQuery
+from ...exceptions import InvalidRequestError
 from ...factory import Factory
 from ...handlers._live import live_feed
 from ...handlers.api.logs import (
@@ -50,9 +51,11 @@ from .api import (
     trend_model,
 )
 from .models import (
+    ClearPlanModel,
     ConditionsModel,
     ExposurePageModel,
     LiveModel,
+    ProcessingClearedModel,
     ProcessingDetailModel,
     ProcessingPageModel,
     TrendModel,
@@ -216,6 +219,41 @@ def comment_form(
     check_csrf(request, csrf_token)
     factory.create_monitor_service().add_comment(processing_id, text, user)
     return RedirectResponse(f"/monitor/processings/{processing_id}#comments", status_code=303)
+
+
+@router.get("/monitor/processings/{processing_id}/clear")
+def clear_page(
+    request: Request,
+    processing_id: int,
+    factory: Factory = Depends(factory_dependency),
+    user: User | None = Depends(session_user),
+) -> Response:
+    """The confirmation step of clearing a processing: what would be deleted."""
+    plan = factory.create_monitor_service().clear_plan(processing_id)
+    context = {"nav": "monitor", "user": user, "done": False}
+    return _page(request, "monitor_clear.html", context, ClearPlanModel.model_validate(plan))
+
+
+@router.post("/monitor/processings/{processing_id}/clear")
+def clear_form(
+    request: Request,
+    processing_id: int,
+    confirm: str | None = Form(None),
+    csrf_token: str | None = Form(None),
+    factory: Factory = Depends(factory_dependency),
+    user: User = Depends(require_role(Role.ADMIN, session=True)),
+) -> Response:
+    """Clear a processing's logs and reduction files (needs an administrator's log-in and
+    the confirmation box ticked)."""
+    check_csrf(request, csrf_token)
+    if confirm != "yes":
+        raise InvalidRequestError(
+            "Tick the confirmation box to clear the processing's logs and files.",
+            field="confirm",
+        )
+    done = factory.create_monitor_service().clear_processing(processing_id, user)
+    context = {"nav": "monitor", "user": user, "done": True}
+    return _page(request, "monitor_clear.html", context, ProcessingClearedModel.from_domain(done))
 
 
 # Observing history ----------------------------------------------------------------------

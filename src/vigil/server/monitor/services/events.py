@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ...config import Settings
 from ...domain import User
 from ...domain.live import LiveItem
-from ...domain.logs import LogRecord
+from ...domain.logs import FAILED_STATUSES, LogRecord
 from ...exceptions import InvalidRequestError
 from ...services.live import Publisher, line_notices
 from ...storage.event_sources import EventSourceStore
@@ -407,9 +407,11 @@ class MonitorEventService:
                     },
                 )
             )
-            if event.status == "failed":
+            if event.status in FAILED_STATUSES:
                 state.live.append(
-                    alert_event(keys, event.unit, "failed", event.message or "failed", event.time)
+                    alert_event(
+                        keys, event.unit, "failed", event.message or event.status, event.time
+                    )
                 )
 
     def _start_processing(self, event: ProcessingStarted, state: _Batch) -> None:
@@ -435,7 +437,12 @@ class MonitorEventService:
             f"monitor/{event.pipeline}/{event.processing}",
             kind="monitor",
             title=f"{event.pipeline} exposure {event.exposure}",
-            meta={"pipeline": event.pipeline, "exposure": event.exposure, "flavor": event.flavor},
+            meta={
+                "pipeline": event.pipeline,
+                "exposure": event.exposure,
+                "flavor": event.flavor,
+                **({"outputs": event.outputs} if event.outputs else {}),
+            },
             now=state.now,
         )
         processing_id = self._processings.insert_processing(
@@ -525,7 +532,7 @@ class MonitorEventService:
             units = self._processings.unit_statuses(processing_id)
             self._processings.update_processing(
                 processing_id,
-                failed_count=sum(1 for status, _ in units if status == "failed"),
+                failed_count=sum(1 for status, _ in units if status in FAILED_STATUSES),
                 qa_status=worst_status([qa for _, qa in units]),
             )
             summary = self._processings.get_summary(processing_id)

@@ -9,16 +9,21 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from ...config import Settings
 from ...domain import User
-from ...exceptions import InvalidRequestError, NotFoundError
+from ...domain.audit import Actor
+from ...exceptions import ConflictError, InvalidRequestError, NotFoundError
 from ...services.live import Publisher
+from ...storage.audit import AuditStore
 from ...storage.live import LiveEventStore
+from ...storage.logs import LogStore
 from ..domain import (
     EXPOSURE_SORT_TYPES,
     EXPOSURE_SORTS,
     HISTORY_SORT_TYPES,
     HISTORY_SORTS,
     Alert,
+    ClearPlan,
     Comment,
     ConditionPoint,
     CountedPage,
@@ -27,12 +32,14 @@ from ..domain import (
     HistoryFilter,
     Keyset,
     PipelineInfo,
+    ProcessingCleared,
     ProcessingDetail,
     ProcessingSummary,
     TrendPoint,
     TrendSeries,
 )
 from ..storage import PipelineStore, ProcessingStore
+from ._clearing import reduction_folders, remove_folders
 from ._cursors import decode_cursor, encode_cursor
 from ._focal_plane import build_focal_plane, pipeline_layout
 from ._live import pipeline_event
@@ -64,6 +71,12 @@ class MonitorService:
         Where the live events are written.
     publish
         Woken once live events are committed (None: no live events).
+    settings
+        The server's settings (the reduction folders a clear may delete).
+    logs
+        The aggregated logs (a clear deletes a processing's log run).
+    audit
+        Where a clear is recorded.
     """
 
     def __init__(
@@ -73,12 +86,19 @@ class MonitorService:
         processings: ProcessingStore,
         live: LiveEventStore,
         publish: Publisher | None = None,
+        *,
+        settings: Settings,
+        logs: LogStore,
+        audit: AuditStore,
     ) -> None:
         self._session = session
         self._pipelines = pipelines
         self._processings = processings
         self._live = live
         self._publish = publish
+        self._settings = settings
+        self._logs = logs
+        self._audit = audit
 
     # Control and queue ----------------------------------------------------------------
 
@@ -345,6 +365,90 @@ class MonitorService:
         points = self._pipelines.conditions(pipeline, since, until, flavor)
         self._session.rollback()
         return points
+
+    # Clearing -------------------------------------------------------------------------
+
+    def _clear_plan(self, processing_id: int) -> ClearPlan:
+        summary = self._processings.get_summary(processing_id)
+        if summary is None:
+            raise ProcessingNotFoundError(
+                f"No processing has the id {processing_id}; see /monitor/processings."
+            )
+        run = None if summary.log_run_id is None else self._logs.get_run(summary.log_run_id)
+        outputs = run.meta.get("outputs") if run is not None else None
+        folders, note = reduction_folders(
+            outputs if isinstance(outputs, dict) else {},
+            summary.exposure,
+            self._settings.monitor_output_roots,
+        )
+        return ClearPlan(
+            processing_id=processing_id,
+            pipeline=summary.pipeline,
+            exposure=summary.exposure,
+            status=summary.status,
+            log_run_id=None if run is None else run.id,
+            log_lines=0 if run is None else run.line_count,
+            folders=folders,
+            files_note=note,
+        )
+
+    def clear_plan(self, processing_id: int) -> ClearPlan:
+        """What clearing a processing would delete (the confirmation step).
+
+        Raises
+        ------
+        ProcessingNotFoundError
+            No such processing.
+        """
+        try:
+            return self._clear_plan(processing_id)
+        finally:
+            self._session.rollback()
+
+    def clear_processing(self, processing_id: int, user: User) -> ProcessingCleared:
+        """Delete a processing's log run (lines, processes) and the reduction folders the
+        server may delete (`clear_plan`); recorded in the audit log as
+        ``processing.clear``. The processing, its units, QA values and comments stay.
+
+        The logs and the audit entry are committed first, then the folders deleted: a
+        folder that cannot be deleted is named in ``errors``.
+
+        Raises
+        ------
+        ProcessingNotFoundError
+            No such processing.
+        ConflictError
+            The processing is still running.
+        """
+        now = datetime.now(UTC)
+        try:
+            plan = self._clear_plan(processing_id)
+            if plan.status == "running":
+                raise ConflictError(
+                    f"Processing {processing_id} is still running: clear it once it ended"
+                    " (or after stopping its pipeline)."
+                )
+            if plan.log_run_id is not None:
+                self._processings.update_processing(processing_id, log_run_id=None)
+                self._logs.delete_runs([plan.log_run_id])
+            entry = self._audit.add(
+                Actor(user.name, user.id),
+                "processing.clear",
+                f"processing {processing_id} ({plan.pipeline} exposure {plan.exposure})",
+                {
+                    "log_run_id": plan.log_run_id,
+                    "log_lines": plan.log_lines,
+                    "folders": plan.folders,
+                    "files_note": plan.files_note,
+                },
+                now,
+            )
+            self._session.commit()
+        except BaseException:
+            self._session.rollback()
+            raise
+        removed, errors = remove_folders(plan.folders)
+        return ProcessingCleared(plan, removed, errors, entry.id)
 
     def add_comment(self, processing_id: int, text: str, user: User) -> Comment:
         """Comment on a processing.

@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ...domain.logs import FAILED_STATUSES
 from ...storage._sql import upsert
 from ..dbschema import (
     SqlExposure,
@@ -521,7 +522,7 @@ class ProcessingStore:
             select(SqlUnitRun, SqlProcessing.id, SqlExposure.exposure)
             .join(SqlProcessing, SqlProcessing.id == SqlUnitRun.processing_id)
             .join(SqlExposure, SqlExposure.id == SqlProcessing.exposure_id)
-            .where(SqlUnitRun.status == "failed")
+            .where(SqlUnitRun.status.in_(FAILED_STATUSES))
             .order_by(SqlUnitRun.id.desc())
             .limit(limit)
         )
@@ -543,7 +544,7 @@ class ProcessingStore:
                 exposure=exposure,
                 unit=unit.name,
                 kind="failed",
-                message=unit.message or "failed",
+                message=unit.message or unit.status,
             )
             for unit, pid, exposure in self._session.execute(failed)
         ]
