@@ -28,6 +28,7 @@ __all__ = [
     "SERIES",
     "generate_jobs",
     "mlflow_key",
+    "series_points_path",
     "write_jobs",
 ]
 
@@ -75,6 +76,22 @@ SERIES = {
     "data_id": {"band": "i"},
 }
 """The series queried by the bench: one point in every other job."""
+
+
+def series_points_path(client: Any) -> str:
+    """The path of `SERIES`'s points on the server *client* (an ``httpx.Client``) reaches."""
+    found = client.get(
+        "/api/series",
+        params={
+            "metric": SERIES["metric"],
+            "dataset": SERIES["dataset"],
+            "instrument": SERIES["instrument"],
+            "data_id": json.dumps(SERIES["data_id"]),
+        },
+    )
+    found.raise_for_status()
+    (series,) = found.json()["items"]
+    return f"/api/series/{series['series_key']}/points"
 
 
 def mlflow_key(metric: str, data_id: dict[str, Any]) -> str:

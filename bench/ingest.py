@@ -51,7 +51,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bare import bare_jobs, insert_postgres, insert_sqlite
-from _jobs import MEASUREMENTS_PER_JOB, SERIES, write_jobs
+from _jobs import MEASUREMENTS_PER_JOB, series_points_path, write_jobs
 from _servers import (
     ServerProcess,
     analyze_if_no_autovacuum,
@@ -319,18 +319,7 @@ def bench_vigil(
 
         _progress(f"{database}: series and verify_job.json")
         with httpx.Client(base_url=base, timeout=60) as client:
-            found = client.get(
-                "/api/series",
-                params={
-                    "metric": SERIES["metric"],
-                    "dataset": SERIES["dataset"],
-                    "instrument": SERIES["instrument"],
-                    "data_id": json.dumps(SERIES["data_id"]),
-                },
-            )
-            found.raise_for_status()
-            (series,) = found.json()["items"]
-            path = f"/api/series/{series['series_key']}/points"
+            path = series_points_path(client)
 
             def fetch_series() -> int:
                 """Every point, following ``next_cursor`` past the server's page limit."""

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _jobs import MEASUREMENTS_PER_JOB, write_jobs
+from _jobs import MEASUREMENTS_PER_JOB, series_points_path, write_jobs
 from _jobs import SERIES as _SERIES
 from _servers import (
     ServerProcess,
@@ -177,18 +177,7 @@ def bench_database(
         _progress(f"{database}: series reads")
         expected = (jobs + 1) // 2
         with httpx.Client(base_url=base, timeout=60) as client:
-            listed = client.get(
-                "/api/series",
-                params={
-                    "metric": SERIES["metric"],
-                    "dataset": SERIES["dataset"],
-                    "instrument": SERIES["instrument"],
-                    "data_id": json.dumps(SERIES["data_id"]),
-                },
-            )
-            listed.raise_for_status()
-            (series,) = listed.json()["items"]
-            path = f"/api/series/{series['series_key']}/points"
+            path = series_points_path(client)
             for form, (params, headers, decode) in _decoders().items():
                 query = {"limit": max(expected, 1), **params}
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
+
+import orjson
 
 from vigil.verify import InvalidNameError, check_metric_name, fits_64_bits
 from vigil.verify.units import convertible
@@ -32,6 +34,14 @@ MAX_STRING = 65_536
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Names (metrics, units, identifiers, dataId) take no control character at all.
 _BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# In orjson's output, where every character `_BAD_TEXT` refuses shows: it writes C0
+# controls as escapes (only tab, newline and carriage return among them are allowed),
+# DEL as is, and refuses lone surrogates and integers beyond 64 bits outright. A literal
+# backslash before "b", "f" or "u00" is written "\\" and matches too: a false alarm that
+# only sends the document to the full walk.
+_SUSPECT_JSON = re.compile(rb"\\u00|\\b|\\f|\x7f")
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 _TOP_LEVEL = frozenset({"measurements", "blobs", "metrics", "specs", "meta", "identifier"})
 _MEASUREMENT = frozenset(
@@ -63,8 +73,42 @@ def check_job_document(payload: Mapping[str, Any]) -> None:
     InvalidJobError
         The first problem found, naming its field (``measurements[3].data_id.band``).
     """
-    _walk(payload, [], 0)
+    if not _plainly_storable(payload):
+        _walk(payload, [], 0)
     _check_structure(payload)
+
+
+def _plainly_storable(payload: Mapping[str, Any]) -> bool:
+    """Whether *payload* passes every check of `_walk`, found without walking its strings.
+
+    orjson serialises the document in C; its output tells whether any string or key
+    holds a character `_BAD_TEXT` refuses, and it fails on lone surrogates, integers
+    beyond 64 bits and keys that are not strings. A document shorter than `MAX_STRING`
+    bytes holds no longer string. Only the depth is left, checked on the containers.
+    False means "not known": `_walk` then finds the problem and names its field.
+    """
+    try:
+        text = orjson.dumps(payload)
+    except TypeError:
+        return False
+    if len(text) > MAX_STRING or _SUSPECT_JSON.search(text) is not None:
+        return False
+    return isinstance(payload, dict) and type(payload) is dict and _shallow(payload, 0)
+
+
+def _shallow(value: dict[str, Any] | list[Any], depth: int) -> bool:
+    # The depth rule of `_walk` (a container at depth MAX_DEPTH or more fails), on
+    # exact types: anything but JSON's own types is left to `_walk`.
+    if depth >= MAX_DEPTH:
+        return False
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind is dict or kind is list:
+            if not _shallow(cast(dict[str, Any] | list[Any], item), depth + 1):
+                return False
+        elif kind not in _LEAVES:
+            return False
+    return True
 
 
 def _path(parts: list[str]) -> str:

@@ -42,7 +42,7 @@ from ..monitor.services._qa_job import qa_package
 from ..storage.event_sources import EventSourceStore
 from ..storage.regressions import RegressionStore
 from ..storage.subscriptions import FailureStore, OutboxStore, SubscriptionStore
-from .notifications import dedupe_key
+from .notifications import dedupe_key, job_json
 from .regressions import suspect_commits
 from .subscriptions import EMAIL_RE
 
@@ -382,15 +382,7 @@ class FailureNoticeService:
             commits=commits,
             stakeholders=True,
             facts={
-                "job": {
-                    "id": job.id,
-                    "time": job.time.isoformat(),
-                    "branch": job.branch,
-                    "commit_sha": job.commit_sha,
-                    "author": job.author,
-                    "dataset": job.dataset,
-                    "ci_url": job.ci_url,
-                },
+                "job": job_json(job),
                 "status": status,
                 "last_good_job_id": last_good.id if last_good is not None else None,
                 "suspect_commits": [

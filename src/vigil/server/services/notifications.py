@@ -55,6 +55,7 @@ __all__ = [
     "SubscriptionNotFoundError",
     "SubscriptionService",
     "dedupe_key",
+    "job_json",
     "new_secret",
     "render_digest",
 ]
@@ -376,12 +377,13 @@ def render_digest(
         "event": "regressions",
         "event_key": event_key,
         "title": title,
-        "job": _job_json(job),
+        "job": job_json(job),
         "regressions": [_regression_json(d, base_url) for d in details],
     }
 
 
-def _job_json(job: JobRef | None) -> dict[str, Any] | None:
+def job_json(job: JobRef | None) -> dict[str, Any] | None:
+    """A job as the webhook payloads give it (None stays None)."""
     if job is None:
         return None
     return {

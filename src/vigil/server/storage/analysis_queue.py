@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlAnalysisQueueItem
@@ -31,6 +31,12 @@ _ENQUEUE_BY_STYLE = {
     "format": _ENQUEUE.replace("?", "%s"),
     "pyformat": _ENQUEUE.replace("?", "%s"),
 }
+_COMPLETE = delete(_QUEUE).where(
+    _QUEUE.c.series_id == bindparam("series_id"), _QUEUE.c.version == bindparam("version")
+)
+_RELEASE = (
+    update(_QUEUE).where(_QUEUE.c.series_id == bindparam("series_id")).values(claimed_until=None)
+)
 
 
 class AnalysisQueueStore:
@@ -79,14 +85,11 @@ class AnalysisQueueStore:
 
     def complete(self, item: QueueItem) -> None:
         """Remove a series analysed at *item*'s version; release it if it changed since."""
-        q = SqlAnalysisQueueItem
-        result = self._session.execute(
-            delete(q).where(q.series_id == item.series_id, q.version == item.version)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            self._session.execute(
-                update(q).where(q.series_id == item.series_id).values(claimed_until=None)
-            )
+        # Once per analysed series: Core statements built once, on the session's connection.
+        connection = self._session.connection()
+        params = {"series_id": item.series_id, "version": item.version}
+        if not connection.execute(_COMPLETE, params).rowcount:
+            connection.execute(_RELEASE, params)
 
     def waiting_job_ids(self, job_ids: Iterable[int]) -> set[int]:
         """Which of *job_ids* still have series waiting."""

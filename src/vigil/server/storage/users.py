@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..dbschema import SqlSession, SqlToken, SqlUser
@@ -40,6 +40,30 @@ def _token(row: SqlToken, user_name: str) -> Token:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
     )
+
+
+_TOKENS, _USERS = SqlToken.__table__.c, SqlUser.__table__.c
+# One statement object, built once: executing the same object again skips compiling it
+# and adapting its result columns (most of the cost of a lookup).
+_CREDENTIAL = (
+    select(
+        _TOKENS.id,
+        _TOKENS.name,
+        _TOKENS.key_hash,
+        _TOKENS.roles,
+        _TOKENS.created_at,
+        _TOKENS.last_used_at,
+        _TOKENS.expires_at,
+        _TOKENS.revoked_at,
+        _USERS.id.label("user_id"),
+        _USERS.name.label("user_name"),
+        _USERS.email.label("user_email"),
+        _USERS.roles.label("user_roles"),
+        _USERS.created_at.label("user_created_at"),
+    )
+    .join_from(SqlToken.__table__, SqlUser.__table__, _USERS.id == _TOKENS.user_id)
+    .where(_TOKENS.id == bindparam("token_id"))
+)
 
 
 @dataclass(slots=True)
@@ -124,15 +148,29 @@ class TokenStore:
 
     def get_credential(self, token_id: int) -> Credential | None:
         """A token with its hash and its user, or None."""
-        row = self._session.execute(
-            select(SqlToken, SqlUser)
-            .join(SqlUser, SqlUser.id == SqlToken.user_id)
-            .where(SqlToken.id == token_id)
-        ).first()
+        # Every request with a token asks this: columns on the session's connection, no
+        # ORM objects to build and track.
+        row = self._session.connection().execute(_CREDENTIAL, {"token_id": token_id}).first()
         if row is None:
             return None
-        token, user = row
-        return Credential(token.key_hash, _token(token, user.name), _user(user))
+        token = Token(
+            id=row.id,
+            user_name=row.user_name,
+            name=row.name,
+            roles=_roles(row.roles),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+        )
+        user = User(
+            id=row.user_id,
+            name=row.user_name,
+            email=row.user_email,
+            roles=_roles(row.user_roles),
+            created_at=row.user_created_at,
+        )
+        return Credential(row.key_hash, token, user)
 
     def get(self, token_id: int) -> tuple[Token, int] | None:
         """A token and the id of its user, or None."""
