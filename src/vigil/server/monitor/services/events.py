@@ -92,6 +92,7 @@ class _Batch:
     run_pipelines: dict[int, str] = field(default_factory=dict)
     qa_units: dict[int, tuple[ProcessingKeys, str]] = field(default_factory=dict)
     ended: list[int] = field(default_factory=list)
+    failed: list[tuple[ProcessingKeys, ProcessingEnded]] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)
     pipelines: set[str] = field(default_factory=set)
     units: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -464,22 +465,12 @@ class MonitorEventService:
             self._logs.store.end_run(keys.log_run_id, event.status, event.time)
         state.touched.add(keys.id)
         state.ended.append(keys.id)
-        if event.status == "failed" and self._failures is not None:
-            # The units' ends of this batch are written at its end: written now, the
-            # notice lists them (writing them again then changes nothing).
-            self._processings.update_units(list(state.units.values()))
-            self._failures.processing_failed(
-                keys.pipeline,
-                event.processing,
-                keys.id,
-                keys.exposure,
-                keys.flavor,
-                self._processings.list_units(keys.id),
-                event.time,
-            )
+        if event.status == "failed":
+            state.failed.append((keys, event))
 
     def _finish_batch(self, state: _Batch) -> None:
-        """Store the batch's lines, roll QA statuses up, and count failed units."""
+        """Store the batch's lines, roll QA statuses up, count failed units and queue the
+        notices of failed processings."""
         stored: dict[int, list[tuple[int, LogRecord]]] = {}
         for run_id, records in state.lines.items():
             ids = self._logs.store_lines(run_id, records, state.now)
@@ -528,6 +519,18 @@ class MonitorEventService:
         self._processings.update_units(list(state.units.values()))
         self._processings.update_steps(list(state.steps.values()))
         self._logs.store.upsert_processes(list(state.processes.values()))
+        if self._failures is not None:
+            # After the units are written: the notice lists their ends of this batch too.
+            for keys, event in state.failed:
+                self._failures.processing_failed(
+                    keys.pipeline,
+                    event.processing,
+                    keys.id,
+                    keys.exposure,
+                    keys.flavor,
+                    self._processings.list_units(keys.id),
+                    event.time,
+                )
         for processing_id in state.touched:
             units = self._processings.unit_statuses(processing_id)
             self._processings.update_processing(
