@@ -59,6 +59,17 @@ __all__ = [
 # Read models ---------------------------------------------------------------------------
 
 
+def _paging(page: CountedPage[Any], limit: int, next_url: str | None) -> dict[str, Any]:
+    """The fields every page of the monitor's listings carries beside its items."""
+    return {
+        "next_cursor": page.next_cursor,
+        "next_url": next_url,
+        "total": page.total,
+        "limit": limit,
+        "offset": page.offset,
+    }
+
+
 class _FromDomain(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -298,11 +309,7 @@ class ProcessingPageModel(BaseModel):
         """The model of a page of the history (``fields``: ``sort``, ``order``...)."""
         return cls(
             items=[ProcessingSummaryModel.model_validate(p) for p in page.items],
-            next_cursor=page.next_cursor,
-            next_url=next_url,
-            total=page.total,
-            limit=limit,
-            offset=page.offset,
+            **_paging(page, limit, next_url),
             **fields,
         )
 
@@ -356,11 +363,7 @@ class ExposurePageModel(BaseModel):
         """The model of a page of the observing history (``fields``: those of a subclass)."""
         return cls(
             items=[ExposureModel.model_validate(e) for e in page.items],
-            next_cursor=page.next_cursor,
-            next_url=next_url,
-            total=page.total,
-            limit=limit,
-            offset=page.offset,
+            **_paging(page, limit, next_url),
             **fields,
         )
 
