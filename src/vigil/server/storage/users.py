@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
@@ -29,7 +30,8 @@ def _user(row: SqlUser) -> User:
     )
 
 
-def _token(row: SqlToken, user_name: str) -> Token:
+def _token(row: Any, user_name: str) -> Token:
+    """A token of a `SqlToken`, or of a result row with its column names."""
     return Token(
         id=row.id,
         user_name=user_name,
@@ -153,16 +155,7 @@ class TokenStore:
         row = self._session.connection().execute(_CREDENTIAL, {"token_id": token_id}).first()
         if row is None:
             return None
-        token = Token(
-            id=row.id,
-            user_name=row.user_name,
-            name=row.name,
-            roles=_roles(row.roles),
-            created_at=row.created_at,
-            last_used_at=row.last_used_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-        )
+        token = _token(row, row.user_name)
         user = User(
             id=row.user_id,
             name=row.user_name,
