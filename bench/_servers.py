@@ -33,6 +33,7 @@ __all__ = [
     "median_ms",
     "p95_ms",
     "postgres_database",
+    "run_command",
     "send_from_threads",
     "vigil_command",
 ]
@@ -245,3 +246,25 @@ def analyze_if_no_autovacuum(database_url: str) -> str | None:
             f"autovacuum is off on this PostgreSQL: VACUUM ANALYZE run after the load"
             f" ({time.perf_counter() - began:.0f} s), as autovacuum would"
         )
+
+
+def run_command(
+    command: Sequence[str], *, timeout: float, stderr: bool = False, **kwargs: Any
+) -> str:
+    """Run a command to completion: its stdout (and its stderr if asked), or an error with
+    its output."""
+    done = subprocess.run(
+        list(command),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        **kwargs,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(map(str, command[:3]))}... exited {done.returncode}:\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
+    return done.stdout + (done.stderr if stderr else "")

@@ -37,7 +37,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +58,7 @@ from _servers import (
     median_ms,
     p95_ms,
     postgres_database,
+    run_command,
     send_from_threads,
     vigil_command,
 )
@@ -192,25 +192,6 @@ class _DeadlineError(Exception):
 # Helpers ------------------------------------------------------------------------------
 
 
-def _run(command: Sequence[str], *, timeout: float, **kwargs: Any) -> str:
-    """Run a command to completion; its stdout, or an error with its output."""
-    done = subprocess.run(
-        list(command),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        **kwargs,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(map(str, command[:3]))}... exited {done.returncode}:\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    return done.stdout
-
-
 _STARTED = time.perf_counter()
 
 
@@ -277,8 +258,9 @@ def bench_vigil(
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "VIGIL_DATA_DIR": str(folder), "VIGIL_DATABASE_URL": database_url}
     vigil = vigil_command()
-    _run([*vigil, "db", "upgrade"], timeout=120, env=env)
-    token = _run([*vigil, "user", "create", "bench"], timeout=120, env=env).strip().splitlines()[-1]
+    run_command([*vigil, "db", "upgrade"], timeout=120, env=env)
+    created = run_command([*vigil, "user", "create", "bench"], timeout=120, env=env)
+    token = created.strip().splitlines()[-1]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = ServerProcess(
@@ -369,7 +351,7 @@ def bench_bare(
     """Jobs/s of the bare-insert peer on *bodies*, in a freshly migrated database."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "VIGIL_DATA_DIR": str(folder), "VIGIL_DATABASE_URL": database_url}
-    _run([*vigil_command(), "db", "upgrade"], timeout=120, env=env)
+    run_command([*vigil_command(), "db", "upgrade"], timeout=120, env=env)
     jobs = bare_jobs(bodies)
     _progress(f"{database}: bare inserts of {len(jobs)} jobs")
     if database == "sqlite":
@@ -389,8 +371,8 @@ def ensure_mlflow_venv() -> Path:
     if (MLFLOW_VENV / "bin" / "mlflow").exists():
         return python
     print(f"Creating {MLFLOW_VENV.relative_to(REPO)} with {MLFLOW_REQUIREMENT} (first run) ...")
-    _run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], timeout=300)
-    _run([str(python), "-m", "pip", "install", "--quiet", MLFLOW_REQUIREMENT], timeout=1200)
+    run_command([sys.executable, "-m", "venv", str(MLFLOW_VENV)], timeout=300)
+    run_command([str(python), "-m", "pip", "install", "--quiet", MLFLOW_REQUIREMENT], timeout=1200)
     return python
 
 
@@ -427,7 +409,7 @@ def start_mlflow(python: Path, folder: Path, workers: int) -> tuple[ServerProces
 
 def _peer(python: Path, folder: Path, args: Sequence[str], timeout: float) -> dict[str, Any]:
     """Run a command of the peer script; its JSON result (last line of its output)."""
-    output = _run(
+    output = run_command(
         [str(python), str(PEER_SCRIPT), *args],
         timeout=timeout,
         cwd=folder,

@@ -26,11 +26,10 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from _servers import (
     median_ms,
     p95_ms,
     postgres_database,
+    run_command,
     vigil_command,
 )
 
@@ -79,27 +79,6 @@ class Figures:
 
 def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message} ...", flush=True)
-
-
-def _run(
-    command: Sequence[str], *, timeout: float, env: dict[str, str], stderr: bool = False
-) -> str:
-    """Run a command to completion: its stdout (and stderr if asked)."""
-    done = subprocess.run(
-        list(command),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        env=env,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(map(str, command[:3]))}... exited {done.returncode}:\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    return done.stdout + (done.stderr if stderr else "")
 
 
 def _wait_idle(server: ServerProcess, limit: float) -> float:
@@ -143,8 +122,8 @@ def bench_database(
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "VIGIL_DATA_DIR": str(folder), "VIGIL_DATABASE_URL": database_url}
     vigil = vigil_command()
-    _run([*vigil, "db", "upgrade"], timeout=120, env=env)
-    created = _run([*vigil, "user", "create", "bench"], timeout=120, env=env)
+    run_command([*vigil, "db", "upgrade"], timeout=120, env=env)
+    created = run_command([*vigil, "user", "create", "bench"], timeout=120, env=env)
     token_text = created.strip().splitlines()[-1]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -161,11 +140,11 @@ def bench_database(
         server.wait_ready(60)
         _progress(f"{database}: vigil import of {jobs:,} jobs")
         began = time.perf_counter()
-        _run(importing, timeout=args.time_limit, env=client_env)
+        run_command(importing, timeout=args.time_limit, env=client_env)
         figures.import_seconds = time.perf_counter() - began
         _progress(f"{database}: the same import again")
         began = time.perf_counter()
-        output = _run(importing, timeout=args.time_limit, env=client_env, stderr=True)
+        output = run_command(importing, timeout=args.time_limit, env=client_env, stderr=True)
         figures.again_seconds = time.perf_counter() - began
         found = re.search(r"stored .*? failed \d+", output)
         figures.again_summary = found.group(0) if found else output.strip()[-200:]
