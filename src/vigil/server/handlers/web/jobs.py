@@ -12,7 +12,7 @@ from ...factory import Factory
 from ...storage import JobFilter
 from ._explore_links import drill_down_links
 from ._format import repository_url
-from ._plots import blob_figures
+from ._blob_plots import blob_figures
 from ._render import PageRoute, render
 from .models import JobListPageModel, JobPageModel
 
