@@ -294,6 +294,28 @@ def test_the_focal_plane_is_coloured_has_tooltips_and_drills_down(
     )
     screenshot(page, "monitor-focal-plane")
 
+    # Fibre state: DESI's layout reads each camera's GOOD_FIBERS; the focal plane can be
+    # coloured by the bad fibres, which the table and the tooltips name.
+    fibres = {u["name"]: u["fibres"] for u in detail["focal_plane"]["units"]}
+    assert all(fibres[unit] is not None and fibres[unit]["total"] == 500 for unit in UNITS)
+    assert fibres["b5"] is None
+    grey = page.locator("[data-testid=fp-b5] path").evaluate("p => getComputedStyle(p).fill")
+    page.locator("[data-testid=colour-by-fibres]").check()
+    assert plane.evaluate("f => f.classList.contains('by-fibres')")
+    for unit in UNITS:
+        shape = page.locator(f"[data-testid=fp-{unit}]")
+        assert shape.get_attribute("data-fibres") == fibres[unit]["colour"]
+        assert shape.locator("path").evaluate("p => getComputedStyle(p).fill") != grey
+    listed = page.locator("[data-testid=fibre-row]").evaluate_all(
+        "rows => rows.map(r => r.dataset.unit)"
+    )
+    assert listed == [unit for unit in UNITS if fibres[unit]["bad"]]
+    assert f"fibres: {fibres['r0']['good']} of 500 good" in (
+        page.locator("[data-testid=fp-r0] title").text_content() or ""
+    )
+    screenshot(page, "monitor-fibres")
+    page.locator("[data-testid=focal-plane] input[value=qa]").check()
+
     # A click goes to the unit's drill-down: every step with its times, a plot per QA key
     # against its ranges, one dot per amplifier.
     page.locator("[data-testid=fp-r0]").click()
@@ -301,6 +323,10 @@ def test_the_focal_plane_is_coloured_has_tooltips_and_drills_down(
     drill = page.locator("[data-testid=qa-drill]")
     drill.locator("[data-testid=drill-unit]:has-text('r0')").wait_for()
     assert drill.locator("[data-testid=qa-NOISE_AMP] svg.qa-plot circle").count() == 4
+    assert (
+        f"{fibres['r0']['good']} of 500 good"
+        in drill.locator("[data-testid=qa-GOOD_FIBERS] [data-role=fibres]").inner_text()
+    )
     assert (
         drill.locator("[data-testid=step-times] [data-role=run-time]")
         .first.inner_text()

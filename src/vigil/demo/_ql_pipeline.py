@@ -263,6 +263,17 @@ def draw_qa(key: str, rng: random.Random, conditions: dict[str, float]) -> dict[
     }
 
 
+FIBRES = 500
+"""Fibres of a DESI spectrograph: what each camera's ``GOOD_FIBERS`` lists."""
+
+
+def good_fibres(good: Any, rng: random.Random) -> list[int]:
+    """``GOOD_FIBERS`` as countbins writes it: 1 per good fibre, 0 per bad, *good* of them."""
+    count = min(FIBRES, max(0, int(good)))
+    bad = set(rng.sample(range(FIBRES), FIBRES - count))
+    return [0 if i in bad else 1 for i in range(FIBRES)]
+
+
 # The per-camera pipeline -------------------------------------------------------------
 
 _SUBSTEPS = {
@@ -350,6 +361,10 @@ def run_unit(options: argparse.Namespace) -> int:
                 "QATIME": datetime.now(UTC).isoformat(timespec="seconds"),
                 **draw_qa(key, qa_rng, conditions),
             }
+            if key == "NGOODFIB":
+                document["METRICS"]["GOOD_FIBERS"] = good_fibres(
+                    document["METRICS"]["NGOODFIB"], qa_rng
+                )
             name = qa.get("name") or key.lower()
             target = output / f"ql-{name}-{camera}-{exposure}.json"
             temporary = target.with_name(f".{target.name}.tmp")

@@ -24,6 +24,14 @@ that the runner announces to the server with the pipeline's description. Two kin
         groups: {rows: 5, columns: 5, name: "R{row}{column}", skip: [R00, R04, R40, R44]}
         members: {rows: 3, columns: 3, name: "{group}_S{row}{column}"}
 
+Either kind may say where each unit's fibre state is (a spectrograph's cameras)::
+
+        fibres: {key: GOOD_FIBERS, count: 500, warning: 5, alarm: 10}
+
+``key`` is the QA value a unit writes with one entry per fibre (1 good, 0 bad, as DESI's
+``countbins`` writes it); ``warning`` and ``alarm`` are the counts of bad fibres from which
+a unit's fibre state turns yellow and red.
+
 ``layout:`` may also name a shipped layout (``desi``, ``lsst``: see
 ``vigil/monitor/layouts/``) or a YAML file (relative to the configuration). A pipeline
 without one is drawn as a grid of its units (`layout_for_units`). This module is pure
@@ -35,7 +43,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +53,7 @@ from .errors import MonitorConfigError
 
 __all__ = [
     "LAYOUTS_DIR",
+    "FibreSpec",
     "Layout",
     "LayoutLabel",
     "UnitShape",
@@ -92,6 +101,33 @@ class LayoutLabel:
 
 
 @dataclass(frozen=True, slots=True)
+class FibreSpec:
+    """Where a unit's fibre state is: a QA value with one entry per fibre (1 good, 0 bad)."""
+
+    key: str
+    count: int
+    warning: int = 5
+    alarm: int = 10
+
+    def describe(self) -> dict[str, Any]:
+        """The fibre state's description as JSON."""
+        return {"key": self.key, "count": self.count, "warning": self.warning, "alarm": self.alarm}
+
+    @classmethod
+    def from_description(cls, data: Any) -> FibreSpec | None:
+        """The fibre description a runner announced, or None if *data* is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            spec = cls(
+                str(data["key"]), int(data["count"]), int(data["warning"]), int(data["alarm"])
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        return spec if spec.key and spec.count > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     """A compiled layout: every unit's shape, labels, and the drawing's size."""
 
@@ -100,10 +136,13 @@ class Layout:
     height: float
     units: tuple[UnitShape, ...]
     labels: tuple[LayoutLabel, ...] = ()
+    fibres: FibreSpec | None = None
 
     def describe(self) -> dict[str, Any]:
         """The layout as JSON (what the runner announces)."""
+        fibres = {"fibres": self.fibres.describe()} if self.fibres is not None else {}
         return {
+            **fibres,
             "name": self.name,
             "width": self.width,
             "height": self.height,
@@ -134,6 +173,7 @@ class Layout:
                 height=float(data["height"]),
                 units=units,
                 labels=labels,
+                fibres=FibreSpec.from_description(data.get("fibres")),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -360,10 +400,39 @@ def parse_layout(
     name = str(data.get("name") or "layout")
     kind = data.get("kind")
     if kind == "ring":
-        return _ring(spec, name)
-    if kind == "grid":
-        return _grid(spec, name)
-    raise spec.error("kind", "must be ring or grid")
+        layout = _ring(spec, name)
+    elif kind == "grid":
+        layout = _grid(spec, name)
+    else:
+        raise spec.error("kind", "must be ring or grid")
+    if "fibres" in data:
+        layout = replace(layout, fibres=_fibres(spec, data["fibres"]))
+    return layout
+
+
+def _fibres(spec: _Spec, data: Any) -> FibreSpec:
+    if not isinstance(data, dict):
+        raise spec.error("fibres", "must be a mapping such as {key: GOOD_FIBERS, count: 500}")
+    unknown = sorted(set(data) - {"key", "count", "warning", "alarm"})
+    if unknown:
+        raise spec.error(
+            f"fibres.{unknown[0]}", "is not a fibre setting (key, count, warning, alarm)"
+        )
+    key = data.get("key")
+    if not isinstance(key, str) or not key.strip():
+        raise spec.error("fibres.key", "must name the QA value holding the fibres (GOOD_FIBERS)")
+    count = data.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100_000:
+        raise spec.error("fibres.count", "must be the number of fibres of a unit, 1-100000")
+    levels = {}
+    for level, default in (("warning", 5), ("alarm", 10)):
+        value = data.get(level, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= count:
+            raise spec.error(f"fibres.{level}", f"must be a count of bad fibres, 1-{count}")
+        levels[level] = value
+    if levels["alarm"] < levels["warning"]:
+        raise spec.error("fibres.alarm", "must not be below fibres.warning")
+    return FibreSpec(key.strip(), count, levels["warning"], levels["alarm"])
 
 
 def load_layout(path: str | Path) -> Layout:

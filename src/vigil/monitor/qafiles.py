@@ -154,19 +154,24 @@ class QaCollector:
             except (OSError, ValueError):
                 continue
             self._seen[path] = stamp
-            for reading in read_qa_document(document):
-                event = self._event(reading)
+            readings = read_qa_document(document)
+            # A kept key no step lists belongs to the step of the file's other values.
+            owner = next((self._owner[r.key][0] for r in readings if r.key in self._owner), None)
+            for reading in readings:
+                event = self._event(reading, owner)
                 if event is not None:
                     events.append(event)
         return events
 
-    def _event(self, reading: QaReading) -> dict[str, Any] | None:
+    def _event(self, reading: QaReading, owner: str | None = None) -> dict[str, Any] | None:
         if reading.key in self._owner:
             step, display = self._owner[reading.key]
         elif reading.key in self._extra:
-            step = self._extra[reading.key] or reading.step or ""
+            step = self._extra[reading.key] or reading.step or owner or ""
             display = reading.key
         else:
+            return None
+        if not step:
             return None
         rule = self.rules.get(reading.key)
         verdict = judge(reading, rule)

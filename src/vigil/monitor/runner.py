@@ -100,7 +100,14 @@ class Runner:
         self._processings: set[asyncio.Task[ProcessingResult]] = set()
         self._polled = False
         self._watcher = FolderWatcher(config.exposures)
-        self._trend_keys = tuple((t.step, t.key) for t in config.trends if t.step is not None)
+        trend_keys: list[tuple[str | None, str]] = [
+            (t.step, t.key) for t in config.trends if t.step is not None
+        ]
+        # The layout's fibre state is a QA value no step lists: kept like a trend's.
+        fibres = config.layout.fibres if config.layout is not None else None
+        if fibres is not None:
+            trend_keys.append((None, fibres.key))
+        self._trend_keys: tuple[tuple[str | None, str], ...] = tuple(trend_keys)
         reporter.on_answer = self._on_answer
 
     # Control ------------------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = [
     "ExposureRecord",
     "ExposureSeen",
     "ExposureValues",
+    "FibreState",
     "FocalPlane",
     "FocalPlaneUnit",
     "Heartbeat",
@@ -348,11 +349,28 @@ class FocalPlaneUnit:
     found: bool
     qa_status: str
     tooltip: str
+    fibres: FibreState | None = None
 
     @property
     def colour(self) -> str:
         """grey when the processing has no such unit or no QA value, else its worst QA's."""
         return qa_colour(self.qa_status) if self.found else "grey"
+
+
+@dataclass(slots=True)
+class FibreState:
+    """A unit's fibres as its QA reported them: how many are good, which are bad."""
+
+    good: int
+    total: int
+    bad: list[int]
+    status: str
+    """normal, warning or alarm: the count of bad fibres against the layout's levels."""
+
+    @property
+    def colour(self) -> str:
+        """green, yellow or red."""
+        return qa_colour(self.status)
 
 
 @dataclass(slots=True)
@@ -364,6 +382,9 @@ class FocalPlane:
     height: float
     units: list[FocalPlaneUnit]
     labels: list[tuple[str, float, float]]
+    fibres: dict[str, Any] | None = None
+    """The layout's fibre description (key, count, warning, alarm) when a unit reported
+    its fibres; each unit's state is on the unit."""
 
 
 @dataclass(slots=True)

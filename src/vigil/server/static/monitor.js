@@ -8,6 +8,9 @@
   var COLOURS = { normal: "green", warning: "yellow", alarm: "red", missing: "grey" };
   var MAX_LOG_LINES = 5000;
   var LINES_PER_FRAME = 1000;
+  // A frame stops drawing lines after this many milliseconds of script: with the layout
+  // of what it drew, a frame stays far below a long task even on a busy machine.
+  var FRAME_BUDGET_MS = 8;
   var SVG_NS = "http://www.w3.org/2000/svg";
 
   function h(tag, attrs) {
@@ -30,8 +33,13 @@
     return node;
   }
 
+  var UTC_ISO = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|\+00:00)$/;
+
   function fmtTime(iso) {
     if (!iso) return "";
+    // The server's times are UTC ISO strings: cut, not parsed (a flood formats thousands).
+    var m = UTC_ISO.exec(iso);
+    if (m) return m[1] + " " + m[2];
     var d = new Date(iso);
     if (isNaN(d.getTime())) return iso;
     return d.toISOString().replace("T", " ").slice(0, 19);
@@ -66,13 +74,33 @@
   }
 
   // The same text as the server's tooltip (services/_focal_plane.py).
-  function qaTooltip(unit, status, values) {
+  // A unit's fibres from its QA value (one entry per fibre, 1 good): as the server's
+  // fibre_state (monitor/services/_focal_plane.py) computes them.
+  function fibreState(spec, q) {
+    if (!spec || !q) return null;
+    var entries = (q.values && q.values.length) ? q.values : [q.value];
+    var bad = [];
+    for (var i = 0; i < spec.count; i++) if (i >= entries.length || entries[i] !== 1) bad.push(i);
+    var status = bad.length >= spec.alarm ? "alarm" : bad.length >= spec.warning ? "warning" : "normal";
+    return { good: spec.count - bad.length, total: spec.count, bad: bad, status: status, colour: colour(status) };
+  }
+
+  function fibreText(state, shown) {
+    var text = state.good + " of " + state.total + " good";
+    if (!state.bad.length) return text;
+    var more = state.bad.length > shown ? " and " + (state.bad.length - shown) + " more" : "";
+    return text + " (bad: " + state.bad.slice(0, shown).join(", ") + more + ")";
+  }
+
+  function qaTooltip(unit, status, values, fibres, fibreKey) {
     if (!status) return unit + ": not in this processing";
     var lines = [unit + ": QA " + status];
     values.forEach(function (q) {
+      if (fibreKey && q.key === fibreKey) return;
       var shown = (q.values && q.values.length > 1) ? q.values.map(fmtNumber).join(", ") : fmtNumber(q.value);
       lines.push((q.display_name || q.key) + ": " + shown + " (" + q.status + ")");
     });
+    if (fibres) lines.push("fibres: " + fibreText(fibres, 20));
     return lines.join("\n");
   }
 
@@ -128,7 +156,44 @@
     this.figure = card ? card.querySelector("[data-role=focal-plane]") : null;
     this.shapes = {};
     this.index();
+    this.wire();
   }
+
+  // "Colour by": worst QA or fibres.
+  FocalPlane.prototype.wire = function () {
+    var figure = this.figure;
+    if (!figure) return;
+    figure.querySelectorAll("[data-role=colour-by]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        figure.classList.toggle("by-fibres", input.value === "fibres" && input.checked);
+      });
+    });
+  };
+
+  FocalPlane.prototype.paintFibres = function (detail) {
+    var box = this.figure.querySelector("[data-role=fibre-state]");
+    var spec = detail.focal_plane && detail.focal_plane.fibres;
+    if (!box) return;
+    var rows = box.querySelector("[data-role=fibre-rows]");
+    var states = [];
+    var self = this;
+    Object.keys(this.shapes).forEach(function (name) {
+      var state = self.fibres[name];
+      if (state) states.push([name, state]);
+    });
+    if (!spec && !states.length) return;
+    box.hidden = false;
+    rows.textContent = "";
+    states.forEach(function (pair) {
+      var state = pair[1];
+      if (!state.bad.length) return;
+      rows.appendChild(h("tr", { "data-unit": pair[0], "data-testid": "fibre-row" },
+        h("td", { className: "mono" }, h("i", { className: "qa-dot qa-" + state.colour }), " " + pair[0]),
+        h("td", { className: "num", text: state.good + " / " + state.total }),
+        h("td", { className: "mono small", text: state.bad.slice(0, 40).join(", ") + (state.bad.length > 40 ? " and " + (state.bad.length - 40) + " more" : "") })));
+    });
+    if (!rows.firstChild) rows.appendChild(h("tr", { "data-role": "fibre-none" }, h("td", { colspan: "3", className: "muted small", text: "Every reported fibre is good." })));
+  };
 
   FocalPlane.prototype.index = function () {
     var self = this;
@@ -155,11 +220,19 @@
       root.appendChild(text);
     });
     figure.appendChild(root);
+    figure.appendChild(h("div", { className: "fibre-state", "data-role": "fibre-state", "data-testid": "fibre-state", hidden: true },
+      h("p", { className: "fp-colour-by" }, h("span", { className: "muted small", text: "Colour by" }),
+        h("label", null, h("input", { type: "radio", name: "fp-colour", value: "qa", "data-role": "colour-by", checked: true }), " worst QA"),
+        h("label", null, h("input", { type: "radio", name: "fp-colour", value: "fibres", "data-role": "colour-by", "data-testid": "colour-by-fibres" }), " fibres")),
+      h("table", { className: "data fibre-table" },
+        h("thead", null, h("tr", null, h("th", { text: "Unit" }), h("th", { className: "num", text: "Good fibres" }), h("th", { text: "Bad fibres" }))),
+        h("tbody", { "data-role": "fibre-rows" }))));
     var empty = this.card.querySelector("[data-role=focal-empty]");
     if (empty) empty.remove();
     this.card.appendChild(figure);
     this.figure = figure;
     this.index();
+    this.wire();
   };
 
   FocalPlane.prototype.paint = function (detail) {
@@ -168,7 +241,9 @@
     if (!this.figure) return;
     this.figure.setAttribute("data-processing", detail.processing.id);
     var self = this;
+    this.fibres = {};
     Object.keys(this.shapes).forEach(function (name) { self.paintUnit(detail, name); });
+    this.paintFibres(detail);
   };
 
   FocalPlane.prototype.paintUnit = function (detail, name) {
@@ -182,8 +257,13 @@
     node.setAttribute("data-qa", c);
     node.setAttribute("href", "/monitor/processings/" + detail.processing.id + "?unit=" + encodeURIComponent(name) + "#qa-drill");
     var values = detail.qa.filter(function (q) { return q.unit === name; });
+    var spec = detail.focal_plane && detail.focal_plane.fibres;
+    var fibres = null;
+    if (spec) values.forEach(function (q) { if (q.key === spec.key) fibres = fibreState(spec, q); });
+    if (this.fibres) this.fibres[name] = fibres;
+    node.setAttribute("data-fibres", fibres ? fibres.colour : "grey");
     var title = node.querySelector("title");
-    if (title) title.textContent = qaTooltip(name, status, values);
+    if (title) title.textContent = qaTooltip(name, status, values, fibres, spec ? spec.key : null);
   };
 
   function getJSON(url) {
@@ -411,6 +491,7 @@
       h("thead", null, h("tr", null, h("th", { text: "Step" }), h("th", { text: "Status" }), h("th", { text: "Started (UTC)" }), h("th", { text: "Ended" }), h("th", { className: "num", text: "Run time" }))),
       stepRows)));
     var qa = this.detail.qa;
+    var fibreSpec = this.detail.focal_plane && this.detail.focal_plane.fibres;
     var rows = h("tbody");
     defs.forEach(function (def) {
       var values = qa.filter(function (q) { return q.unit === unit && q.step === def.name; });
@@ -419,6 +500,16 @@
       (def.qa || []).forEach(function (e) { described[e.key] = e; });
       values.forEach(function (q) {
         seen[q.key] = true;
+        if (fibreSpec && q.key === fibreSpec.key) {
+          var state = fibreState(fibreSpec, q);
+          rows.appendChild(h("tr", { "data-testid": "qa-" + q.key },
+            h("td", null, h("span", { className: "qa-dot qa-" + state.colour }), " fibres"),
+            h("td", { className: "mono", text: q.key }),
+            step === null ? h("td", { text: def.display_name || def.name }) : null,
+            h("td", { className: "mono", colspan: "5", "data-role": "fibres", text: fibreText(state, 100) }),
+            h("td", null, h("span", { className: "badge qa-badge qa-" + state.colour, text: state.status }))));
+          return;
+        }
         var info = described[q.key] || {};
         var cellValues = h("td", { className: "num mono" });
         var vals = (q.values && q.values.length > 1) ? q.values : [q.value];
@@ -474,12 +565,25 @@
     this.frame = null;
   }
 
+  function span(className, text) {
+    var node = document.createElement("span");
+    node.className = className;
+    node.textContent = text;
+    return node;
+  }
+
+  // Built with the DOM API directly (no attribute loop): a flood draws thousands a second.
   LogView.prototype.lineNode = function (line) {
-    var cls = "log-line lvl-" + String(line.level_name || "INFO").toLowerCase() + (line.checkpoint ? " checkpoint" : "");
-    return h("div", { className: cls, "data-id": line.id, title: line.checkpoint ? "step " + line.checkpoint : null },
-      h("span", { className: "log-time", text: fmtTime(line.time).slice(11) }), " ",
-      h("span", { className: "log-level", text: line.level_name }), " ",
-      h("span", { className: "log-msg", text: line.message }));
+    var node = document.createElement("div");
+    node.className = "log-line lvl-" + String(line.level_name || "INFO").toLowerCase() + (line.checkpoint ? " checkpoint" : "");
+    node.setAttribute("data-id", line.id);
+    if (line.checkpoint) node.title = "step " + line.checkpoint;
+    node.appendChild(span("log-time", fmtTime(line.time).slice(11)));
+    node.appendChild(document.createTextNode(" "));
+    node.appendChild(span("log-level", line.level_name == null ? "" : String(line.level_name)));
+    node.appendChild(document.createTextNode(" "));
+    node.appendChild(span("log-msg", line.message == null ? "" : String(line.message)));
+    return node;
   };
 
   LogView.prototype.append = function (line) {
@@ -496,23 +600,31 @@
 
   LogView.prototype.flush = function () {
     this.frame = null;
-    // At most LINES_PER_FRAME lines a frame: the rest wait for the next one.
-    var queue = this.queue.splice(0, LINES_PER_FRAME);
-    if (!queue.length) return;
-    if (this.queue.length) {
-      var self = this;
-      this.frame = window.requestAnimationFrame(function () { self.flush(); });
-    }
+    if (!this.queue.length) return;
     var atBottom = this.lines.scrollTop + this.lines.clientHeight >= this.lines.scrollHeight - 20;
     // A frame's lines go in one block. Blocks drawn before (so of a known height) are
     // "settled": the browser skips their layout while they are off screen.
     var previous = this.lines.lastElementChild;
     if (previous && previous.classList.contains("log-block")) previous.classList.add("settled");
-    var block = h("div", { className: "log-block" });
-    for (var i = 0; i < queue.length; i++) block.appendChild(this.lineNode(queue[i]));
-    block.setAttribute("data-lines", queue.length);
+    var block = document.createElement("div");
+    block.className = "log-block";
+    // At most LINES_PER_FRAME lines and FRAME_BUDGET_MS of script a frame: the rest wait
+    // for the next one.
+    var start = performance.now();
+    var drawn = 0;
+    while (drawn < this.queue.length && drawn < LINES_PER_FRAME) {
+      block.appendChild(this.lineNode(this.queue[drawn]));
+      drawn++;
+      if ((drawn & 63) === 0 && performance.now() - start > FRAME_BUDGET_MS) break;
+    }
+    this.queue.splice(0, drawn);
+    if (this.queue.length) {
+      var self = this;
+      this.frame = window.requestAnimationFrame(function () { self.flush(); });
+    }
+    block.setAttribute("data-lines", drawn);
     this.lines.appendChild(block);
-    this.count += queue.length;
+    this.count += drawn;
     // A flood keeps the page light: older lines leave the view (they stay on the server).
     while (this.count > MAX_LOG_LINES && this.lines.firstElementChild) {
       var first = this.lines.firstElementChild;

@@ -38,6 +38,7 @@ __all__ = [
     "ExposureModel",
     "ExposurePageModel",
     "ExposureValuesModel",
+    "FibreStateModel",
     "FocalPlaneModel",
     "FocalPlaneUnitModel",
     "LiveModel",
@@ -207,6 +208,16 @@ class ProcessingClearedModel(BaseModel):
         )
 
 
+class FibreStateModel(_FromDomain):
+    """A unit's fibres: how many are good and which are bad (numbered from 0)."""
+
+    good: int
+    total: int
+    bad: list[int]
+    status: str = Field(..., description="normal, warning or alarm: bad fibres against the levels.")
+    colour: str
+
+
 class FocalPlaneUnitModel(_FromDomain):
     """A unit on the focal plane: its outline (SVG path data), worst QA and tooltip."""
 
@@ -218,6 +229,9 @@ class FocalPlaneUnitModel(_FromDomain):
     qa_status: str
     colour: str
     tooltip: str
+    fibres: FibreStateModel | None = Field(
+        None, description="The unit's fibres, when the layout has them and the unit reported them."
+    )
 
 
 class FocalPlaneModel(_FromDomain):
@@ -228,6 +242,11 @@ class FocalPlaneModel(_FromDomain):
     height: float
     units: list[FocalPlaneUnitModel]
     labels: list[tuple[str, float, float]]
+    fibres: dict[str, Any] | None = Field(
+        None,
+        description="The layout's fibre description (key, count, warning, alarm) when a unit"
+        " reported its fibres.",
+    )
 
 
 class ProcessingDetailModel(BaseModel):
