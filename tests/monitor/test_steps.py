@@ -94,3 +94,25 @@ def test_a_step_whose_start_never_came_is_skipped(mapping_dir: Path) -> None:
         ("CHECK_CCDs", StepState.SKIPPED),
         ("CHECK_FIBERS", StepState.RUNNING),
     ]
+
+
+@pytest.mark.parametrize("flavor", ["science", "arc", "flat"])
+def test_every_qa_of_the_real_mappings_has_a_description(mapping_dir: Path, flavor: str) -> None:
+    """DESI's files give none: each QA gets DESI's own short description, a mapping's wins."""
+    from vigil.monitor.mapping import parse_step_list
+
+    steps = load_step_mapping(mapping_dir / f"ql_mapping_{flavor}.json").steps
+    described = {qa.key: qa.description for step in steps for qa in step.qa}
+    assert described and all(described.values()), described
+    assert "Read noise" in (described.get("NOISE_AMP") or "NOISE_AMP is science-only")
+    own = parse_step_list(
+        [
+            {
+                "name": "CHECK_CCDs",
+                "start": "a",
+                "end": "b",
+                "qa_list": [{"status_key": "NOISE_AMP_STATUS", "description": "Our noise."}],
+            }
+        ]
+    )
+    assert own[0].qa[0].description == "Our noise."

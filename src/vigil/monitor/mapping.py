@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import read_utf8
+from .desi_qa import DESI_QA_DESCRIPTIONS
 from .errors import MonitorConfigError
 from .steps import QaSpec, StepSpec
 
@@ -156,7 +157,7 @@ def _qa(item: Any, key: str, source: str | None) -> QaSpec:
         key=qa_key,
         display_name=str(display),
         name=str(name) if name else None,
-        description=str(description) if description else None,
+        description=str(description) if description else DESI_QA_DESCRIPTIONS.get(qa_key),
     )
 
 
