@@ -31,11 +31,15 @@ _ENQUEUE_BY_STYLE = {
     "format": _ENQUEUE.replace("?", "%s"),
     "pyformat": _ENQUEUE.replace("?", "%s"),
 }
+# Parameters named apart from the columns: an UPDATE given a parameter named as a column
+# would take it as a value to SET.
 _COMPLETE = delete(_QUEUE).where(
-    _QUEUE.c.series_id == bindparam("series_id"), _QUEUE.c.version == bindparam("version")
+    _QUEUE.c.series_id == bindparam("queued_series"), _QUEUE.c.version == bindparam("analysed")
 )
 _RELEASE = (
-    update(_QUEUE).where(_QUEUE.c.series_id == bindparam("series_id")).values(claimed_until=None)
+    update(_QUEUE)
+    .where(_QUEUE.c.series_id == bindparam("queued_series"))
+    .values(claimed_until=None)
 )
 
 
@@ -87,9 +91,10 @@ class AnalysisQueueStore:
         """Remove a series analysed at *item*'s version; release it if it changed since."""
         # Once per analysed series: Core statements built once, on the session's connection.
         connection = self._session.connection()
-        params = {"series_id": item.series_id, "version": item.version}
-        if not connection.execute(_COMPLETE, params).rowcount:
-            connection.execute(_RELEASE, params)
+        if not connection.execute(
+            _COMPLETE, {"queued_series": item.series_id, "analysed": item.version}
+        ).rowcount:
+            connection.execute(_RELEASE, {"queued_series": item.series_id})
 
     def waiting_job_ids(self, job_ids: Iterable[int]) -> set[int]:
         """Which of *job_ids* still have series waiting."""
