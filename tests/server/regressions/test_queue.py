@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from vigil.server.dbschema import SqlAnalysisQueueItem, SqlSeries
 from vigil.server.factory import Factory
@@ -36,7 +36,7 @@ def test_a_series_queued_again_during_its_analysis_is_released_not_removed(
     )
     first, second = sorted(factory.session.scalars(select(SqlSeries.id)))
     store = AnalysisQueueStore(factory.session)
-    factory.session.execute(SqlAnalysisQueueItem.__table__.delete())
+    factory.session.execute(delete(SqlAnalysisQueueItem))
     now = datetime(2026, 12, 7, 12, tzinfo=UTC)
     store.enqueue([first, second], None, now)
     factory.session.commit()
