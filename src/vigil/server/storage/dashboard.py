@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..dbschema import (
@@ -21,6 +21,7 @@ from ..dbschema import (
 )
 from ..domain import JobFacts, SpecificationInfo
 from ..domain.audit import DATA_REMOVING_ACTIONS
+from ..database import json_loads
 from ._sql import chunks
 from .jobs import comparable_to, job_time
 from .metrics import spec_info
@@ -146,16 +147,22 @@ class DashboardStore:
         """The measurements of *job_ids* (of one metric if given), by job then id."""
         m, s = SqlMeasurement, SqlSeries
         found: list[MeasurementValue] = []
+        # The dataIds come as the driver gives them (JSON text on SQLite) and each distinct
+        # one is decoded once: the overview reads the values of hundreds of jobs, and
+        # decoding every row's dataId cost more than the query.
+        decoded: dict[Any, dict[str, Any]] = {}
+        raw_data_id = type_coerce(m.data_id, String)
         for part in chunks(sorted(set(job_ids))):
             stmt = (
-                select(m.job_id, m.id, m.metric_name, m.value, m.unit, m.data_id, s.series_key)
+                select(m.job_id, m.id, m.metric_name, m.value, m.unit, raw_data_id, s.series_key)
                 .join(s, s.id == m.series_id)
                 .where(m.job_id.in_(part))
             )
             if metric is not None:
                 stmt = stmt.where(m.metric_name == metric)
             for r in self._session.execute(stmt.order_by(m.job_id, m.id)):
-                found.append(MeasurementValue(r[0], r[1], r[2], r[3], r[4], dict(r[5] or {}), r[6]))
+                data_id = _data_id(r[5], decoded)
+                found.append(MeasurementValue(r[0], r[1], r[2], r[3], r[4], data_id, r[6]))
         return found
 
     def metas(self, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -264,3 +271,16 @@ class DashboardStore:
             select(SqlJob.dataset).where(SqlJob.dataset.is_not(None)).distinct()
         )
         return sorted(str(r) for r in rows)
+
+
+def _data_id(stored: Any, decoded: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """A measurement's dataId from its column (JSON text, or the dict PostgreSQL's driver
+    made), decoded once per distinct text; each caller gets its own dict."""
+    if stored is None:
+        return {}
+    if not isinstance(stored, (str, bytes)):
+        return dict(stored)
+    found = decoded.get(stored)
+    if found is None:
+        found = decoded[stored] = dict(json_loads(stored) or {})
+    return dict(found)
