@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from ..database import json_loads
 from ..dbschema import (
     SqlAuditEntry,
     SqlJob,
@@ -21,7 +22,6 @@ from ..dbschema import (
 )
 from ..domain import JobFacts, SpecificationInfo
 from ..domain.audit import DATA_REMOVING_ACTIONS
-from ..database import json_loads
 from ._sql import chunks
 from .jobs import comparable_to, job_time
 from .metrics import spec_info
