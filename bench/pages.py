@@ -12,6 +12,10 @@ database holds the asked number of measurements; the series ``validate_drp.PA1``
 Then a real ``vigil serve`` on 127.0.0.1 answers, after a warm-up, ``--requests`` GETs of
 each page (HTML, as a browser asks); the figure is the median time from request to the
 last byte, measured by the client over loopback (an upper bound of the server time).
+The job page is that of the real validate_drp job ``dispatch_verify.py`` posted
+(``../shared/conformance/squash/verify_job.json``, 25 blobs with arrays), stored once
+in the same database; it is timed as HTML and as its JSON twin (``?format=json``), each
+beside the figure measured before its figures were cached and chosen by meaning.
 Last, Chromium (``/usr/bin/chromium``, headless) opens the metric page of that series
 ``--loads`` times, each in a fresh context: the figure is the time from navigation start
 to the moment the page marks its plots drawn (``data-plots-drawn`` on ``<html>``, set
@@ -39,6 +43,14 @@ WORK = Path(__file__).resolve().parent / ".work"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SERVER_AIM_MS = 100.0
+JOB_AIM_MS = 300.0
+REAL_JOB = (
+    Path(__file__).resolve().parents[2] / "shared" / "conformance" / "squash" / "verify_job.json"
+)
+# The real job page before its blob figures were cached and chosen by meaning (25 Bokeh
+# figures built on every request, the twin building them too): median ms of this script
+# (``--quick``) run on the code before the change, on the machine of the figures after.
+JOB_BEFORE_MS = {"job (real verify_job.json)": 2186.0, "job twin (?format=json)": 1430.0}
 DRAW_AIM_S = 1.0
 
 # Installed before any page script: records when the page marks every plot drawn
@@ -101,6 +113,19 @@ def build(folder: Path, measurements: int, demo_days: int) -> int:
                     )
     done.write_text(f"{count}\n")
     return count
+
+
+def real_job(folder: Path) -> int:
+    """The id of the real ``verify_job.json`` in *folder*'s database, stored on first use."""
+    import json
+
+    from vigil.demo.loader import demo_settings
+    from vigil.server.factory import Factory
+
+    with Factory.standalone(demo_settings(folder)) as factory:
+        # Ingesting is idempotent by the job's identifier: a second run finds the first.
+        document = json.loads(REAL_JOB.read_bytes())
+        return factory.create_job_service().ingest(document, None).id
 
 
 def start_server(folder: Path) -> tuple[ServerProcess, str]:
@@ -189,17 +214,26 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     count = build(folder, measurements, demo_days)
+    job_id = real_job(folder)
     print(f"Database: {count:,} measurements ({time.perf_counter() - began:.0f} s)", flush=True)
     server, base = start_server(folder)
     results: dict[str, Any] = {}
+    cold: dict[str, float] = {}
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
             pages = {
                 "overview": "/",
                 "metric": metric_path(),
                 "metric (branch main)": metric_path("main"),
+                "job (real verify_job.json)": f"/jobs/{job_id}",
+                "job twin (?format=json)": f"/jobs/{job_id}?format=json",
             }
             for name, path in pages.items():
+                if name in JOB_BEFORE_MS:
+                    # The first request draws the job's figures; the others find them.
+                    began = time.perf_counter()
+                    client.get(path, headers={"Accept": "text/html"}).raise_for_status()
+                    cold[name] = (time.perf_counter() - began) * 1000
                 results[name] = time_page(client, path, requests)
                 print(f"  {name} {path}: {summary(results[name])} ms", flush=True)
         drawing = {
@@ -212,10 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dashboard pages, {count:,} measurements, SQLite, one server process (2 cores)")
     for name in results:
         median = statistics.median(results[name])
-        verdict = "meets" if median < SERVER_AIM_MS else "misses"
+        aim = JOB_AIM_MS if name in JOB_BEFORE_MS else SERVER_AIM_MS
+        verdict = "meets" if median < aim else "misses"
+        before = ""
+        if name in JOB_BEFORE_MS:
+            before = f"; first request {cold[name]:.0f} ms; before: {JOB_BEFORE_MS[name]:,.0f} ms"
         print(
             f"  {name} page, server time: median {median:.1f} ms over {requests} requests"
-            f" (aim < {SERVER_AIM_MS:.0f} ms: {verdict})"
+            f" (aim < {aim:.0f} ms: {verdict}{before})"
         )
     for branch, (draw, points, renderers) in drawing.items():
         median = statistics.median(draw)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from bokeh.embed import json_item
-from bokeh.models import ColumnDataSource, CustomJS, FactorRange, HoverTool, OpenURL, TapTool
+from bokeh.models import ColumnDataSource, CustomJS, FactorRange, HoverTool, TapTool
 from bokeh.models.annotations import Span
 from bokeh.models.renderers import GlyphRenderer
 
@@ -61,7 +61,7 @@ def test_series_plot_draws_thresholds_and_circles_failures() -> None:
     # Sent as binary arrays, not lists of Python objects.
     assert all(isinstance(v, np.ndarray) for v in main.data.values())
     tap = one(fig, TapTool)
-    assert isinstance(tap.callback, OpenURL) and tap.callback.url == "/jobs/@job_id"
+    assert isinstance(tap.callback, CustomJS) and tap.callback.args["job_url"] == "/jobs/@job_id"
     item = json_item(fig)
     assert item["doc"]["roots"]
 
@@ -101,10 +101,11 @@ def test_branch_plot_boxes_the_last_points_of_each_branch() -> None:
     df = frame([1.0, 2.0, 3.0, 10.0, 11.0, 4.0], ["main", "main", "main", "b", "b", "main"])
     fig = plots.branch_plot(df, last=2, thresholds=[plots.Threshold("t", 9.0)])
     boxes = source(fig, "boxes")
-    assert boxes.data["branch"] == ["main", "b"]
-    assert boxes.data["q2"] == [3.5, 10.5]  # main's last two: 3 and 4
+    # b ran after main's third job: beside it, the main line up to then (2 and 3).
+    assert boxes.data["branch"] == ["main", "b", "main (b)"]
+    assert boxes.data["q2"] == [3.5, 10.5, 2.5]  # main's last two: 3 and 4
     points = source(fig, "points")
-    assert sorted(points.data["value"]) == [3.0, 4.0, 10.0, 11.0]
+    assert sorted(points.data["value"]) == [3.0, 4.0, 10.0, 11.0]  # main's, once
     assert list(points.data["colour"]).count(FAIL_COLOUR) == 2
 
 

@@ -11,16 +11,19 @@ Jupyter, ``bokeh.embed.json_item(fig)`` in a page)::
     show(plots.series_plot(df, x="commit", thresholds=[plots.Threshold("design", 5.0)]))
 """
 
-from ._columns import NO_BRANCH, PlotData, branch_order
+from ._columns import HOVER_HINT, NO_BRANCH, SIGNIFICANT, PlotData, branch_order
 from ._style import Marker, Threshold, failing_mask, merge_thresholds
 from .blob import blob_arrays, blob_plot, default_axes
 from .branches import branch_data, branch_figure, branch_plot
 from .grid import dataid_grid, grid_axes
-from .series import DENSE_POINTS, series_data, series_figure, series_plot
+from .series import DENSE_POINTS, SELECT_POINT_EVENT, series_data, series_figure, series_plot
 
 __all__ = [
     "DENSE_POINTS",
+    "HOVER_HINT",
     "NO_BRANCH",
+    "SELECT_POINT_EVENT",
+    "SIGNIFICANT",
     "Marker",
     "PlotData",
     "Threshold",

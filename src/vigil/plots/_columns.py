@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "HOVER_HINT",
     "NO_BRANCH",
+    "SIGNIFICANT",
     "PlotData",
     "SeriesColumns",
     "branch_labels",
@@ -36,24 +38,50 @@ NO_BRANCH = "(no branch)"
 _HEX = "return value < 0 ? '' : value.toString(16).padStart(8, '0')"
 _COUNT = "return value < 0 ? 'unknown' : value.toString()"
 
+SIGNIFICANT = r"""
+if (value == null || Number.isNaN(value)) return "NaN"
+if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf"
+const size = Math.abs(value)
+const exponent = (text) => text.replace(/e([+-])(\d)$/, (_, sign, digit) => `e${sign}0${digit}`)
+if (value !== 0 && (size >= 1e6 || size < 1e-3)) return exponent(value.toExponential(3))
+const text = value.toPrecision(4)
+if (text.includes("e")) {
+  const [mantissa, power] = text.split("e")
+  return exponent(mantissa.replace(/\.?0+$/, "") + "e" + power)
+}
+return text.includes(".") ? text.replace(/\.?0+$/, "") : text
+"""
+"""A `CustomJSHover` body showing a value as the pages' ``fmt_value`` does: 4
+significant digits, scientific notation below 1e-3 and from 1e6 (``2.963e-05``), never
+a small value rounded to 0."""
 
-def tooltips(*, branch: str = "$name", time: str = "@time") -> list[tuple[str, str]]:
-    return [
+HOVER_HINT = "click: open the job · shift+click: its code changes below the plot"
+"""The last line of a point's hover on the pages' series plots."""
+
+
+def tooltips(
+    *, branch: str = "$name", time: str = "@time", hint: str | None = None
+) -> list[tuple[str, str]]:
+    """The hover of a series point; *hint* (say `HOVER_HINT`) is shown last."""
+    rows = [
         ("job", "@job_id"),
         ("time", time + "{%F %H:%M}"),
         ("branch", branch),
         ("commit", "@commit{hex}"),
-        ("value", "@value{0.[0000]}"),
+        ("value", "@value{significant}"),
         ("packages changed", "@changed{count}"),
     ]
+    return rows + ([("", hint)] if hint else [])
 
 
 def formatters(time: str = "@time") -> dict[str, Any]:
+    """The formatters `tooltips` names."""
     # Fresh models per figure: a Bokeh model belongs to one document only.
     return {
         time: "datetime",
         "@commit": CustomJSHover(code=_HEX),
         "@changed": CustomJSHover(code=_COUNT),
+        "@value": CustomJSHover(code=SIGNIFICANT),
     }
 
 

@@ -2,78 +2,126 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bokeh.models import ColumnDataSource, HoverTool
 
+from ._blob_axes import choose_axes, why_not_drawn
 from ._style import MAIN_COLOUR, base_figure, lean
 
 if TYPE_CHECKING:
     from bokeh.plotting import figure
 
-__all__ = ["BlobArray", "blob_arrays", "blob_plot", "default_axes"]
+__all__ = [
+    "MAX_SCATTER_POINTS",
+    "BlobArray",
+    "blob_arrays",
+    "blob_plot",
+    "default_axes",
+    "scatter_step",
+    "why_not_drawn",
+]
+
+MAX_SCATTER_POINTS = 20_000
+"""The most points a blob's scatter draws; longer arrays are thinned evenly (`scatter_step`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class BlobArray:
-    """A numeric array of a blob, with its unit and label."""
+    """A numeric array of a blob, with its unit and label.
+
+    A datum holding a table (a list of rows of one length, as validate_drp's PA1 blob
+    keeps one row of ``magDiff`` per random sample) is drawn by its first row; *rows*
+    is then the number of rows (0 for a plain array).
+    """
 
     name: str
     values: np.ndarray
     unit: str
     label: str
+    rows: int = 0
 
     @property
     def title(self) -> str:
-        """The axis title: label (or name) and unit."""
+        """The axis title: label (or name), the row drawn of a table, and unit."""
         text = self.label or self.name
+        if self.rows:
+            text += f" (row 1 of {self.rows})"
         return f"{text} [{self.unit}]" if self.unit else text
 
 
-def _array(value: Any) -> np.ndarray | None:
+def _array(value: Any) -> tuple[np.ndarray, int] | None:
+    """The numbers of a datum's value and its count of rows, or None if it has none."""
     if not isinstance(value, list | tuple | np.ndarray) or len(value) == 0:
+        return None
+    rows = 0
+    first = value[0]
+    if isinstance(first, list | tuple):
+        if any(not isinstance(row, list | tuple) or len(row) != len(first) for row in value):
+            return None  # ragged: no row stands for the others
+        rows, value = len(value), first
+    if any(isinstance(v, str | bytes) for v in value):
         return None
     try:
         array = np.asarray([np.nan if v is None else v for v in value], dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return array if array.ndim == 1 else None
+    return (array, rows) if array.ndim == 1 and len(array) else None
+
+
+_LABEL_NOTE = re.compile(r"\n[^()\n]*")
+
+
+def clean_label(label: Any) -> str:
+    """A datum's label on one line.
+
+    validate_drp wrote labels with another datum's text inside (``RMS(r\nFilter name)``:
+    the filter's value, a newline, its description); what follows a newline, up to a
+    parenthesis, is left out (``RMS(r)``).
+    """
+    text = str(label or "")
+    return " ".join(_LABEL_NOTE.sub("", text).split())
 
 
 def blob_arrays(data: Mapping[str, Any]) -> dict[str, BlobArray]:
-    """The numeric one-dimensional arrays of a blob's data.
+    """The numeric arrays of a blob's data.
 
     *data* maps datum names to lsst.verify datums (``{"value": [...], "unit": "mag",
-    "label": ...}``) or directly to arrays. Scalars, strings and nested arrays are left out.
+    "label": ...}``) or directly to arrays. A table of rows of one length gives its
+    first row (`BlobArray.rows`). Scalars, strings, ragged and deeper arrays are left out.
     """
     found = {}
     for name, datum in data.items():
         if isinstance(datum, Mapping):
-            values = _array(datum.get("value"))
+            got = _array(datum.get("value"))
             unit = str(datum.get("unit") or "")
-            label = str(datum.get("label") or "")
+            label = clean_label(datum.get("label"))
         else:
-            values, unit, label = _array(datum), "", ""
-        if values is not None:
-            found[name] = BlobArray(name, values, unit, label)
+            got, unit, label = _array(datum), "", ""
+        if got is not None:
+            found[name] = BlobArray(name, got[0], unit, label, got[1])
     return found
 
 
-def default_axes(arrays: Mapping[str, BlobArray]) -> tuple[str | None, str | None]:
-    """What to plot by default: two arrays of one length (scatter), else the longest."""
-    by_length: dict[int, list[str]] = {}
-    for name, array in arrays.items():
-        by_length.setdefault(len(array.values), []).append(name)
-    pairs = [names for length, names in by_length.items() if len(names) >= 2 and length > 1]
-    if pairs:
-        names = max(pairs, key=lambda n: len(arrays[n[0]].values))
-        return names[0], names[1]
-    if not arrays:
-        return None, None
-    return max(arrays, key=lambda n: len(arrays[n].values)), None
+def default_axes(
+    arrays: Mapping[str, BlobArray], units: Collection[str] = ()
+) -> tuple[str | None, str | None]:
+    """What to plot by default, from the datums' lsst.verify names and units.
+
+    *units* are those of the metrics whose measurements refer to the blob. (None, None)
+    when no array is worth a plot (two values, constant, no finite value): see
+    `vigil.plots._blob_axes.choose_axes` for the order of preference.
+    """
+    return choose_axes(arrays, units)
+
+
+def scatter_step(length: int) -> int:
+    """Every how many points a scatter of *length* points draws (1: all of them)."""
+    return max(1, -(-length // MAX_SCATTER_POINTS))
 
 
 def blob_plot(
@@ -84,6 +132,8 @@ def blob_plot(
     title: str | None = None,
     bins: int | None = None,
     height: int = 300,
+    units: Collection[str] = (),
+    arrays: Mapping[str, BlobArray] | None = None,
 ) -> figure:
     """A histogram of one array of a blob, or a scatter of two.
 
@@ -100,6 +150,10 @@ def blob_plot(
         Histogram bins; default: about the square root of the count, 5 to 50.
     height
         Height in pixels.
+    units
+        The units of the blob's metrics, for `default_axes`.
+    arrays
+        ``blob_arrays(data)`` when the caller has it already.
 
     Raises
     ------
@@ -107,11 +161,17 @@ def blob_plot(
         The blob has no numeric array, a name is not one of its arrays, or the two
         arrays of a scatter differ in length.
     """
-    arrays = blob_arrays(data)
+    if arrays is None:
+        arrays = blob_arrays(data)
     if not arrays:
         raise ValueError("the blob has no numeric array to plot")
     if x is None and y is None:
-        x, y = default_axes(arrays)
+        x, y = default_axes(arrays, units)
+        if x is None:
+            raise ValueError(
+                "no array of this blob is worth a plot (each has two values or fewer,"
+                " is constant or has no finite value); choose one to draw it anyway"
+            )
     for name in (x, y):
         if name is not None and name not in arrays:
             raise ValueError(
@@ -128,13 +188,13 @@ def _scatter(xa: BlobArray, ya: BlobArray, title: str | None, height: int) -> fi
             f"{xa.name!r} has {len(xa.values)} values and {ya.name!r} {len(ya.values)}:"
             " a scatter needs two arrays of one length"
         )
-    fig = base_figure(
-        height=height,
-        title=title or f"{ya.label or ya.name} vs {xa.label or xa.name}",
-        x_axis_label=xa.title,
-        y_axis_label=ya.title,
-    )
-    source = ColumnDataSource({"x": xa.values, "y": ya.values}, name="blob")
+    text = title or f"{ya.label or ya.name} vs {xa.label or xa.name}"
+    # Thinned evenly rather than cut: the drawn points keep the shape of the whole.
+    step = scatter_step(len(xa.values))
+    if step > 1:
+        text += f" (one point in {step:,} of {len(xa.values):,})"
+    fig = base_figure(height=height, title=text, x_axis_label=xa.title, y_axis_label=ya.title)
+    source = ColumnDataSource({"x": xa.values[::step], "y": ya.values[::step]}, name="blob")
     renderer = fig.scatter("x", "y", source=source, size=6, color=MAIN_COLOUR, alpha=0.7)
     fig.add_tools(
         HoverTool(

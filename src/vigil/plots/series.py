@@ -13,15 +13,16 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     CustomJSTickFormatter,
+    DatetimeTickFormatter,
     HoverTool,
     Line,
-    OpenURL,
     Scatter,
     TapTool,
 )
 from bokeh.models.annotations import Legend, LegendItem
 from bokeh.models.renderers import DataRenderer
 
+from ._band import main_line_band, main_line_legend
 from ._columns import (
     NO_BRANCH,
     PlotData,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DENSE_POINTS",
     "NO_BRANCH",
+    "SELECT_POINT_EVENT",
     "PlotData",
     "branch_data",
     "branch_figure",
@@ -81,6 +83,51 @@ for (const [line, marks] of pairs) {
   marks.visible = count <= limit && (line == null || line.visible)
 }
 """
+
+SELECT_POINT_EVENT = "vigil:select-point"
+"""The DOM event (on ``document``) of a shift+click on a point: its ``detail`` holds
+``job``, ``base`` (the job of the previous point of its line, or null), ``value`` and
+``branch`` (the line's source name). The metric page shows the point's code changes."""
+
+# One tap tool for every clickable renderer: a plot with several tap tools activates
+# only one of them. Called once per renderer hit, markers first (they are drawn on top
+# of their points): the first hit of a tap decides. A click opens the job (ctrl+click
+# in a new tab), a shift+click selects the point (SELECT_POINT_EVENT), a click on a
+# marker opens its record.
+_TAP = """
+const {source, geometries} = cb_data
+const modifiers = (cb_data.event && cb_data.event.modifiers) || {}
+const hit = source.inspected
+const found = hit.indices.length ? hit.indices : hit.line_indices
+if (!found || found.length === 0) return
+const tap = geometries.sx + "," + geometries.sy
+if (cb_obj.vigil_tap === tap) return
+cb_obj.vigil_tap = tap
+setTimeout(() => { cb_obj.vigil_tap = null }, 0)
+const i = found[0]
+const go = (url) => {
+  if (modifiers.ctrl) window.open(url, "_blank", "noopener")
+  else window.location.href = url
+}
+if (source.name === "markers") {
+  go(marker_url.replace("@id", encodeURIComponent(source.data.id[i])))
+  return
+}
+const job = source.data.job_id[i]
+if (modifiers.shift) {
+  const detail = {
+    job: job,
+    base: i > 0 ? source.data.job_id[i - 1] : null,
+    value: source.data.value[i],
+    branch: source.name,
+  }
+  document.dispatchEvent(new CustomEvent(event_name, {detail: detail}))
+  return
+}
+if (job_url) go(job_url.replace("@job_id", encodeURIComponent(job)))
+"""
+
+_DAY_MS = 86_400_000.0
 
 # Commit order: a tick at position i shows the commit of the point drawn at x == i.
 _COMMIT_TICKS = """
@@ -130,6 +177,7 @@ def series_data(
     # An invisible point on each threshold lets the y range reach it.
     first = float(xs[0]) if len(xs) else 0.0
     sources["threshold-extent"] = {"x": [first] * len(lines), "y": [t.value for t in lines]}
+    sources["expected"] = main_line_band(columns.xs, columns.values, labels == main, shown)
     layout = (
         "series",
         x,
@@ -223,8 +271,13 @@ def series_figure(
     job_url: str | None = "/jobs/@job_id",
     height: int = 380,
     marker_url: str = "/regressions/@id",
+    hint: str | None = None,
 ) -> figure:
-    """The figure of `series_plot` from its `series_data`."""
+    """The figure of `series_plot` from its `series_data`.
+
+    *hint* is a last line of each point's hover (the metric page's `HOVER_HINT`, which
+    tells how to select a point); a click on a marker opens *marker_url* (``@id``).
+    """
     _, x, drawn, lines, has_points, has_failing, has_markers, dense = data.layout
     fig = base_figure(
         height=height,
@@ -233,7 +286,20 @@ def series_figure(
         x_axis_label="time" if x == "time" else "commit order",
         y_axis_label=y_label or (unit or "value"),
     )
+    if x == "time":
+        # A lone point (or points of one instant) spans two days, not two milliseconds.
+        fig.x_range.default_span = 2 * _DAY_MS
+        fig.xaxis.formatter = DatetimeTickFormatter(
+            hours="%H:%M",
+            hourmin="%H:%M",
+            minutes="%H:%M",
+            minsec="%H:%M:%S",
+            seconds="%H:%M:%S",
+            milliseconds="%H:%M:%S.%3N",
+            microseconds="%H:%M:%S.%3N",
+        )
     clickable: list[DataRenderer] = []
+    tappable: list[DataRenderer] = []
     sources = []
     items: list[LegendItem] = []
     # A canvas paints markers one by one, each costing about as much as a whole line:
@@ -316,10 +382,8 @@ def series_figure(
             name="markers",
         )
         items.append(LegendItem(label="regression / improvement", renderers=[marked]))
-        fig.add_tools(
-            HoverTool(renderers=[marked], tooltips=[("", "@label")]),
-            TapTool(renderers=[marked], callback=OpenURL(url=marker_url, same_tab=True)),
-        )
+        fig.add_tools(HoverTool(renderers=[marked], tooltips=[("", "@label")]))
+        tappable.append(marked)
     draw_thresholds(fig, lines, unit=unit)
     if lines and has_points:
         extent = ColumnDataSource(data.sources["threshold-extent"], name="threshold-extent")
@@ -328,17 +392,28 @@ def series_figure(
     fig.add_tools(
         HoverTool(
             renderers=clickable,
-            tooltips=tooltips(time=time),
+            tooltips=tooltips(time=time, hint=hint),
             formatters=formatters(time),
             # On a dense plot's lines: the point nearest the pointer.
             line_policy="nearest",
         )
     )
     if job_url:
-        fig.add_tools(TapTool(renderers=clickable, callback=OpenURL(url=job_url, same_tab=True)))
+        tappable.extend(clickable)
+    if tappable:
+        callback = CustomJS(
+            args={
+                "job_url": job_url or "",
+                "marker_url": marker_url,
+                "event_name": SELECT_POINT_EVENT,
+            },
+            code=_TAP,
+        )
+        fig.add_tools(TapTool(renderers=tappable, behavior="inspect", callback=callback))
     if x == "commit":
         fig.xaxis.formatter = CustomJSTickFormatter(args={"sources": sources}, code=_COMMIT_TICKS)
         fig.xaxis.major_label_orientation = 0.6
+    items.extend(main_line_legend(fig, data.sources["expected"], any(d[3] for d in drawn)))
     _add_legend(fig, items)
     return cast("figure", fig)
 

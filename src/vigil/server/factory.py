@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from .services.gate import GateService
     from .services.health import HealthService
     from .services.logs import LogService, Publisher
+    from .services.metric_overlay import OverlayService
     from .services.notifications import NotificationService
     from .services.outbox import OutboxService, Sender
     from .services.regressions import RegressionService
@@ -397,6 +398,19 @@ class Factory:
             fingerprints=self._context.package_fingerprints,
             cache=self._context.dashboard_cache,
             analysis=self._context.analysis_settings,
+        )
+
+    def create_overlay_service(self) -> OverlayService:
+        """The reads of the overlay page: several series of a metric on one plot."""
+        from .services.metric_overlay import OverlayService
+        from .storage.dashboard import DashboardStore
+
+        return OverlayService(
+            self.session,
+            self._context.settings.default_branch,
+            self.create_series_service(),
+            metrics=MetricStore(self.session),
+            store=DashboardStore(self.session),
         )
 
     def create_gate_service(self) -> GateService:

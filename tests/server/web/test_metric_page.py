@@ -92,8 +92,9 @@ def test_default_series_thresholds_and_failing_points(client: TestClient, histor
     assert column_length(source_named(item, "failing"), "value") == 4
     assert column_length(source_named(item, "branch:main"), "value") == len(MAIN_RMS)
     assert column_length(source_named(item, f"branch:{BRANCH}"), "value") == 2
-    urls = [m["attributes"]["url"] for m in models_of(item, "OpenURL")]
-    assert urls == ["/jobs/@job_id"]
+    (tap,) = models_of(item, "TapTool")
+    callback = tap["attributes"]["callback"]
+    assert dict(callback["attributes"]["args"]["entries"])["job_url"] == "/jobs/@job_id"
 
 
 def test_choosing_specifications_changes_lines_and_failures(
@@ -154,8 +155,10 @@ def test_by_branch_view(client: TestClient, history: History) -> None:
     html = client.get("/metrics/demo.rms?view=branch&last=3", headers=HTML).text
     item = plot_item(html)
     boxes = source_named(item, "boxes")
-    assert dict(boxes["entries"])["branch"] == ["main", BRANCH]
+    assert dict(boxes["entries"])["branch"] == ["main", BRANCH, f"main ({BRANCH})"]
+    # Points: main's last 3 and the branch's 2; main over the branch's period is a box.
     assert column_length(source_named(item, "points"), "value") == 3 + 2
+    assert dict(boxes["entries"])["n"] == [3, 2, 3]
     assert [s["attributes"]["location"] for s in models_of(item, "Span")] == [5.0]
 
 

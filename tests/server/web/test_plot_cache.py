@@ -53,6 +53,7 @@ def test_a_cached_layout_is_refilled_with_the_new_data() -> None:
         "branch:feature",
         "failing",
         "threshold-extent",
+        "expected",
     }
     # Another layout (another threshold) is another figure.
     other = plots.series_data(frame([1.0, 2.0]), thresholds=[plots.Threshold("design", 6.0)])

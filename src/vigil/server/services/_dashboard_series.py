@@ -24,6 +24,7 @@ __all__ = [
     "band_of",
     "default_series",
     "distinct_data_ids",
+    "possible_branches",
     "series_message",
 ]
 
@@ -71,11 +72,31 @@ def distinct_data_ids(series: Iterable[SeriesInfo]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda d: (len(d), repr(sorted(d.items()))))
 
 
-def default_series(candidates: Sequence[SeriesInfo]) -> SeriesInfo | None:
-    """The aggregate series first (fewest dataId keys), then the oldest."""
+def default_series(
+    candidates: Sequence[SeriesInfo], counts: Mapping[int, tuple[int, int]] | None = None
+) -> SeriesInfo | None:
+    """The richest series: the most points on the main line, then the most points (from
+    *counts*: ``series id → (main-line points, all points)``), then the fewest dataId
+    keys (the aggregate), then the oldest."""
     if not candidates:
         return None
-    return min(candidates, key=lambda s: (len(s.data_id), s.id))
+    counts = counts or {}
+
+    def richness(s: SeriesInfo) -> tuple[int, int, int, int]:
+        main, total = counts.get(s.id, (0, 0))
+        return (-main, -total, len(s.data_id), s.id)
+
+    return min(candidates, key=richness)
+
+
+def possible_branches(wanted: Sequence[str] | None, branches: Sequence[str]) -> list[str] | None:
+    """The branches of *wanted* that *branches* (those of the chosen series) has; None
+    (every branch) when none of them is left: a filter kept from another series that
+    would empty the plot is dropped."""
+    if not wanted:
+        return None
+    kept = [b for b in wanted if b in branches]
+    return kept or None
 
 
 def series_message(frame: pd.DataFrame, truncated: bool) -> str | None:

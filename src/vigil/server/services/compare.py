@@ -24,32 +24,39 @@ The method (``docs/compare.md``; the statistics are `vigil.analysis.difference_s
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
-from vigil.analysis import (
-    MIN_DIFFERENCE_HISTORY,
-    as_direction,
-    difference_sigma,
-    difference_significance,
-)
+from vigil.analysis import as_direction
 from vigil.verify.units import conversion_factor
 
 from ..config import Settings
 from ..database import read_transaction
 from ..domain import Artifact, JobSummary, PackageChanges
-from ..exceptions import BranchNotFoundError, InvalidRequestError, NotFoundError
+from ..exceptions import BranchNotFoundError, NotFoundError
 from ..storage.artifacts import ArtifactStore
-from ..storage.compare import CompareStore, SeriesMeasurement
+from ..storage.compare import CompareStore
 from ..storage.jobs import JobStore
 from ..storage.metrics import MetricStore
+from ._compare_commits import COMMIT_JOBS, PackageCommit, PackageCommits, commits_between
+from ._compare_deltas import (
+    DEFAULT_HISTORY,
+    MAX_HISTORY,
+    MIN_HISTORY,
+    SORT_KEYS,
+    UNUSUAL_Z,
+    CompareQuery,
+    SeriesDelta,
+    data_id_text,
+    judge,
+    order_worst_first,
+    robust_noise,
+    select_deltas,
+)
+from ._compare_fits import FitsComparison, compare_fits_artifacts, is_fits_name
 from .jobs import JobService
 
 __all__ = [
@@ -62,109 +69,18 @@ __all__ = [
     "CompareQuery",
     "CompareService",
     "Comparison",
+    "FitsComparison",
     "ImagePair",
+    "PackageCommit",
+    "PackageCommits",
     "SeriesDelta",
+    "compare_fits_artifacts",
     "data_id_text",
     "judge",
     "order_worst_first",
     "robust_noise",
     "select_deltas",
 ]
-
-
-DEFAULT_HISTORY = 30
-"""Baseline points the noise of a series is estimated from, by default."""
-MAX_HISTORY = 1000
-"""The most baseline points a request may ask for."""
-MIN_HISTORY = MIN_DIFFERENCE_HISTORY
-"""Fewer finite baseline points than this: "not enough history", no unusualness."""
-UNUSUAL_Z = 3.0
-"""``|z|`` from which a change is called unusual (worse, better or changed)."""
-
-_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-
-
-def robust_noise(values: Sequence[float | None]) -> tuple[float | None, int]:
-    """The robust noise of one value of a series and how many finite values it used.
-
-    `vigil.analysis.difference_sigma` (the spread of a difference of two successive
-    values) over ``sqrt(2)``: the standard deviation of white Gaussian noise, blind to
-    steps, and widened (at most twice) by heavy tails. None with fewer than
-    `MIN_HISTORY` values.
-
-    Parameters
-    ----------
-    values
-        The series in time order; None and NaN are skipped.
-    """
-    sigma, used = difference_sigma(values)
-    return (None if sigma is None else sigma / math.sqrt(2.0)), used
-
-
-SORT_KEYS = ("rank", "metric", "a", "b", "delta", "percent", "z")
-"""Columns the deltas can be sorted by; ``rank`` is worst first."""
-
-
-@dataclass(slots=True)
-class CompareQuery:
-    """What to compare, and which deltas to show in which order.
-
-    Attributes
-    ----------
-    a, b
-        Two job ids: *b* is judged against *a*.
-    branch, baseline, dataset
-        Instead: the latest job of *branch* (on *dataset*) against the latest
-        comparable job of *baseline* (default: the server's default branch).
-    history
-        How many baseline points give each series' noise.
-    text
-        Show only series whose metric name or dataId contains it (any case).
-    unusual_only
-        Show only changes that stand out of the noise (NaN changes included).
-    sort, descending
-        One of `SORT_KEYS`; missing values always sort last.
-    """
-
-    a: int | None = None
-    b: int | None = None
-    branch: str | None = None
-    baseline: str | None = None
-    dataset: str | None = None
-    history: int = DEFAULT_HISTORY
-    text: str | None = None
-    unusual_only: bool = False
-    sort: str = "rank"
-    descending: bool = False
-
-    def check(self) -> None:
-        """Raise `InvalidRequestError` unless the query names one comparison."""
-        pair = self.a is not None or self.b is not None
-        if pair and self.branch is not None:
-            raise InvalidRequestError(
-                "Give either two jobs (?a=<id>&b=<id>) or a branch (?branch=<name>), not both.",
-                field="branch",
-            )
-        if self.branch is None and (self.a is None or self.b is None):
-            missing = "b" if self.a is not None else "a"
-            raise InvalidRequestError(
-                f"Give two jobs, ?a=<baseline job id>&b=<job id> (`{missing}` is missing),"
-                " or a branch, ?branch=<name>.",
-                field=missing,
-            )
-        if self.branch is not None and not self.branch.strip():
-            raise InvalidRequestError("The branch name is empty.", field="branch")
-        if not MIN_HISTORY <= self.history <= MAX_HISTORY:
-            raise InvalidRequestError(
-                f"history must be between {MIN_HISTORY} and {MAX_HISTORY} points,"
-                f" not {self.history}.",
-                field="history",
-            )
-        if self.sort not in SORT_KEYS:
-            raise InvalidRequestError(
-                f"Cannot sort by {self.sort!r}; choose one of {', '.join(SORT_KEYS)}.",
-                field="sort",
-            )
 
 
 @dataclass(slots=True)
@@ -174,57 +90,6 @@ class BranchActivity:
     name: str
     jobs: int
     last_run: datetime
-
-
-@dataclass(slots=True)
-class SeriesDelta:
-    """How one series moved from job *a* to job *b*.
-
-    Attributes
-    ----------
-    a, b
-        The values in the metric's unit; None is NaN.
-    delta, percent
-        ``b - a`` and ``100 (b - a) / |a|``; None when not defined.
-    sigma, history
-        The baseline noise of one value (None: fewer than `MIN_HISTORY` points) and how
-        many finite baseline points it came from.
-    sigma_delta
-        The noise of the delta, of a difference of two values: ``sigma * sqrt(2)``.
-    p_value
-        Two-sided: how often unchanged data differ at least this much.
-    z
-        The Gaussian-equivalent significance of ``delta / sigma_delta``, signed like the
-        delta (None without a sigma, or with a constant history).
-    direction
-        ``lower`` or ``higher`` is better, or None when unknown.
-    change
-        ``worse``, ``better``, ``changed``, ``within noise``, ``unchanged``,
-        ``became NaN``, ``no longer NaN`` or ``both NaN``.
-    unusual
-        Whether the change stands out of the noise (None: unknown).
-    rank
-        Position in the worst-first order (0 = worst).
-    """
-
-    series_key: str
-    metric: str
-    data_id: dict[str, Any]
-    unit: str
-    a: float | None
-    b: float | None
-    delta: float | None
-    percent: float | None
-    sigma: float | None
-    history: int
-    z: float | None
-    direction: str | None
-    change: str
-    unusual: bool | None
-    score: float = 0.0
-    rank: int = 0
-    sigma_delta: float | None = None
-    p_value: float | None = None
 
 
 @dataclass(slots=True)
@@ -249,12 +114,18 @@ class Comparison:
         The branch whose points give each series' noise (job *a*'s branch).
     only_in_a, only_in_b
         How many series only one job measured.
+    images, fits
+        Raster images (compared by colour) and FITS images (compared by value) of the
+        same name whose content differs.
     identical_images
-        Names of images with the same content (SHA-256) in both jobs.
+        Names of images (FITS included) with the same content (SHA-256) in both jobs.
     total
         How many series both jobs measured (``deltas`` holds those the query selects).
     counts
         How many of those series each ``change`` (``worse``, ``within noise``...) has.
+    commits
+        By package name: the commits of each changed package from A to B, with their
+        authors (`vigil.server.services._compare_commits`).
     """
 
     mode: str
@@ -266,17 +137,19 @@ class Comparison:
     only_in_a: int
     only_in_b: int
     images: list[ImagePair] = field(default_factory=list)
+    fits: list[ImagePair] = field(default_factory=list)
     identical_images: list[str] = field(default_factory=list)
     images_only_in_a: list[str] = field(default_factory=list)
     images_only_in_b: list[str] = field(default_factory=list)
     packages: PackageChanges | None = None
+    commits: dict[str, PackageCommits] = field(default_factory=dict)
     total: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def in_common(self) -> bool:
         """Whether the jobs share any series or image name."""
-        return bool(self.deltas or self.images or self.identical_images)
+        return bool(self.deltas or self.images or self.fits or self.identical_images)
 
 
 class CompareService:
@@ -394,6 +267,7 @@ class CompareService:
         metric_names = {values_a[sid].metric_name for sid in common}
         metrics = self._metrics.get_many(metric_names)
         operators = self._store.spec_operators(metric_names)
+        histories = self._histories(a, common, history)
         deltas = []
         for sid in common:
             va, vb = values_a[sid], values_b[sid]
@@ -401,7 +275,7 @@ class CompareService:
             unit = metric.unit if metric is not None else va.unit
             direction = metric.direction if metric is not None else None
             direction = direction or _direction_from(operators.get(va.metric_name, set()))
-            past = self._store.history(sid, branch=a.facts.branch, up_to_job_id=a_id, limit=history)
+            past = histories[sid]
             noise_values = [_in_unit(v, u, unit) for v, u in past]
             deltas.append(
                 judge(
@@ -426,19 +300,95 @@ class CompareService:
             packages=packages,
         )
         self._pair_images(comparison)
+        if packages is not None:
+            comparison.commits = self._commits(a, b, packages)
         return comparison
 
+    def _commits(
+        self, a: JobSummary, b: JobSummary, packages: PackageChanges
+    ) -> dict[str, PackageCommits]:
+        """The commits (and authors) of each package whose commit changed from A to B."""
+        moved = {
+            c.name: (c.before.git_sha, c.after.git_sha)
+            for c in packages.changed
+            if c.after.git_sha and c.after.git_sha != c.before.git_sha
+        }
+        a_time, b_time = a.facts.run_at or a.created_at, b.facts.run_at or b.created_at
+        if not moved or (a.facts.branch == b.facts.branch and a_time > b_time):
+            # Nothing moved, or B is older than A on the same line: no commits lead to B.
+            return {}
+        rows = self._store.package_commits(
+            moved,
+            b.facts,
+            branch=b.facts.branch,
+            at=b_time,
+            limit=COMMIT_JOBS,
+        )
+        # Fewer jobs than the limit carried these packages: the branch was read whole.
+        whole_branch = len({r.job_id for r in rows}) < COMMIT_JOBS
+        rows = rows[next((i for i, r in enumerate(rows) if r.job_id == b.id), 0) :]
+        return {
+            name: commits_between(rows, name, before, after, whole_branch=whole_branch)
+            for name, (before, after) in sorted(moved.items())
+            if after is not None
+        }
+
+    def _histories(
+        self, a: JobSummary, series_ids: list[int], history: int
+    ) -> dict[int, list[tuple[float | None, str]]]:
+        """The last *history* values (and units) of each series on job A's branch up to
+        job A, by job time, oldest first.
+
+        Read for all series at once from the branch's latest jobs on A's data (a few
+        times *history* of them); a series with fewer points there than *history*, when
+        the branch has older jobs, is read on its own.
+        """
+        at = a.facts.run_at or a.created_at
+        branch = a.facts.branch
+        jobs, whole = self._store.recent_jobs(
+            a.facts,
+            branch=branch,
+            at=at,
+            up_to_job_id=a.id,
+            limit=_CANDIDATE_JOBS * history + _CANDIDATE_EXTRA,
+        )
+        values = self._store.values_in_jobs(series_ids, jobs)
+        found: dict[int, list[tuple[float | None, str]]] = {}
+        for sid in series_ids:
+            by_job = values.get(sid, {})
+            newest = [by_job[j] for j in jobs if j in by_job][:history]
+            if len(newest) < history and not whole:
+                found[sid] = self._store.history(
+                    sid, branch=branch, at=at, up_to_job_id=a.id, limit=history
+                )
+            else:
+                found[sid] = newest[::-1]
+        return found
+
     def _pair_images(self, comparison: Comparison) -> None:
-        files_a = {x.name: x for x in self._artifacts.list_for_job(comparison.a.id) if x.inline}
-        files_b = {x.name: x for x in self._artifacts.list_for_job(comparison.b.id) if x.inline}
+        files_a = {x.name: x for x in self._artifacts.list_for_job(comparison.a.id) if _image(x)}
+        files_b = {x.name: x for x in self._artifacts.list_for_job(comparison.b.id) if _image(x)}
         for name in sorted(files_a.keys() & files_b.keys()):
             fa, fb = files_a[name], files_b[name]
             if fa.sha256 == fb.sha256:
                 comparison.identical_images.append(name)
-            else:
+            elif fa.inline and fb.inline:
                 comparison.images.append(ImagePair(name, fa, fb))
+            elif is_fits_name(name):
+                comparison.fits.append(ImagePair(name, fa, fb))
         comparison.images_only_in_a = sorted(files_a.keys() - files_b.keys())
         comparison.images_only_in_b = sorted(files_b.keys() - files_a.keys())
+
+
+def _image(artifact: Artifact) -> bool:
+    """Whether the compare page shows an artifact: a raster image, or FITS by value."""
+    return artifact.inline or is_fits_name(artifact.name)
+
+
+_CANDIDATE_JOBS = 4
+_CANDIDATE_EXTRA = 100
+"""The latest ``4 history + 100`` jobs of the branch on A's data are read at once for the
+noise of every series; only sparser series need a query of their own."""
 
 
 def _direction_from(operators: set[str]) -> str | None:
@@ -457,131 +407,3 @@ def _in_unit(value: float | None, unit: str, target: str) -> float | None:
         return value
     factor = conversion_factor(unit, target)
     return value * factor if factor is not None else value
-
-
-def judge(
-    series: SeriesMeasurement,
-    a: float | None,
-    b: float | None,
-    *,
-    unit: str,
-    direction: str | None,
-    noise: Sequence[float | None],
-) -> SeriesDelta:
-    """The delta of one series from *a* to *b*, judged against its baseline *noise* values.
-
-    The significance is that of a difference of two single values of the series
-    (`vigil.analysis.difference_significance`).
-    """
-    judged = difference_significance(noise, a, b)
-    worse = _worse_sign(direction)
-    delta = percent = z = p_value = None
-    unusual: bool | None = None
-    score = 0.0
-    if a is None or b is None:
-        change = {(False, True): "became NaN", (True, False): "no longer NaN"}.get(
-            (a is None, b is None), "both NaN"
-        )
-        unusual = change != "both NaN"
-        if change == "became NaN":
-            score = math.inf
-    else:
-        delta = b - a
-        percent = 100.0 * delta / abs(a) if a != 0 else None
-        if judged.sigma_difference is not None and judged.sigma_difference > 0:
-            z, p_value = judged.z, judged.p_value
-            assert z is not None
-            unusual = abs(z) >= UNUSUAL_Z
-            score = z * worse if worse else abs(z)
-        elif judged.sigma_difference is not None:
-            # A constant history: any change at all stands out.
-            unusual = delta != 0
-            if delta != 0:
-                score = math.copysign(_CONSTANT_SCORE, delta * worse) if worse else _CONSTANT_SCORE
-        if delta == 0:
-            change = "unchanged"
-        elif unusual is False:
-            change = "within noise"
-        elif worse:
-            change = "worse" if delta * worse > 0 else "better"
-        else:
-            change = "changed"
-    return SeriesDelta(
-        series_key=series.series_key,
-        metric=series.metric_name,
-        data_id=series.data_id,
-        unit=unit,
-        a=a,
-        b=b,
-        delta=delta,
-        percent=percent,
-        sigma=judged.sigma,
-        history=judged.history,
-        z=z,
-        direction=direction,
-        change=change,
-        unusual=unusual,
-        score=score,
-        sigma_delta=judged.sigma_difference,
-        p_value=p_value,
-    )
-
-
-_CONSTANT_SCORE = 1e12
-"""The score of a change of a series whose history is constant: beyond any finite z."""
-
-
-def _worse_sign(direction: str | None) -> float:
-    """+1 when a higher value is worse, -1 when a lower one is, 0 when unknown."""
-    return {"lower": 1.0, "higher": -1.0}.get(direction or "", 0.0)
-
-
-def order_worst_first(deltas: list[SeriesDelta]) -> None:
-    """Sort *deltas* worst first, in place, and number their ``rank``.
-
-    By score (descending), then by the relative change oriented so that worse is
-    larger, then by metric name and dataId for a stable order.
-    """
-
-    def key(d: SeriesDelta) -> tuple[float, float, str, str]:
-        relative = (d.percent or 0.0) * (_worse_sign(d.direction) or 1.0)
-        return (-d.score, -relative, d.metric, orjson.dumps(d.data_id, option=_SORTED).decode())
-
-    deltas.sort(key=key)
-    for rank, delta in enumerate(deltas):
-        delta.rank = rank
-
-
-def select_deltas(deltas: Sequence[SeriesDelta], query: CompareQuery) -> list[SeriesDelta]:
-    """The deltas *query* shows (its text and unusual filters), in its order.
-
-    ``rank`` orders worst first (descending: best first); other columns sort by value
-    with missing values (NaN, unknown z) last in both directions.
-    """
-    text = (query.text or "").strip().lower()
-    chosen = [
-        d
-        for d in deltas
-        if (not query.unusual_only or d.unusual)
-        and (not text or text in d.metric.lower() or text in data_id_text(d.data_id).lower())
-    ]
-    if query.sort == "rank":
-        return sorted(chosen, key=lambda d: d.rank, reverse=query.descending)
-    # Ties keep the worst-first order in both directions (Python's sort is stable,
-    # reverse included); missing values go last. compare.js sorts the same way.
-    by_rank = sorted(chosen, key=lambda d: d.rank)
-    if query.sort == "metric":
-        return sorted(
-            by_rank,
-            key=lambda d: (d.metric, data_id_text(d.data_id)),
-            reverse=query.descending,
-        )
-    present = [d for d in by_rank if getattr(d, query.sort) is not None]
-    missing = [d for d in by_rank if getattr(d, query.sort) is None]
-    present.sort(key=lambda d: getattr(d, query.sort), reverse=query.descending)
-    return present + missing
-
-
-def data_id_text(data_id: dict[str, Any]) -> str:
-    """A dataId as ``band=r, patch=40`` (keys sorted), what the text filter searches."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(data_id.items()))

@@ -10,6 +10,7 @@ measurement's dataId; values convert to the threshold's unit; NaN gives no verdi
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,16 +19,21 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..database import read_transaction
 from ..domain import (
-    JobSummary,
     MetricInfo,
     SeriesInfo,
     SeriesPoint,
 )
 from ..domain.analysis_settings import AnalysisSettings
 from ..domain.regressions import RegressionMarker
-from ..exceptions import BranchNotFoundError, InvalidRequestError, MetricNotFoundError
+from ..exceptions import (
+    BranchNotFoundError,
+    InvalidRequestError,
+    JobNotFoundError,
+    MetricNotFoundError,
+)
 from ..storage import JobFilter, JobStore, MetricStore, SeriesStore, SpecificationStore
 from ..storage.dashboard import DashboardStore
+from ..storage.metric_series_counts import series_point_counts
 from ..storage.regressions import RegressionStore
 from ._dashboard_cache import (
     DashboardCache,
@@ -36,7 +42,7 @@ from ._dashboard_cache import (
     PackageFingerprints,
     SeriesFrame,
 )
-from ._dashboard_overview import failing_specifications
+from ._dashboard_overview import MetricFailures, OverviewView, read_overview
 from ._dashboard_series import (
     BAND_KEYS,
     CHANGES_POINTS,
@@ -47,6 +53,7 @@ from ._dashboard_series import (
     band_of,
     default_series,
     distinct_data_ids,
+    possible_branches,
     series_message,
 )
 from ._dashboard_views import (
@@ -61,6 +68,8 @@ from ._dashboard_views import (
     MetricView,
     points_frame,
 )
+from ._metric_point import MetricPoint, changed_packages
+from ._overview_keys import KeyMetric, KeyPoint
 from ._specifications import (
     SpecThreshold,
     Verdict,
@@ -83,12 +92,17 @@ __all__ = [
     "FailingSpec",
     "JobListView",
     "JobView",
+    "KeyMetric",
+    "KeyPoint",
     "MeasurementVerdicts",
+    "MetricFailures",
     "MetricGroup",
+    "MetricPoint",
     "MetricQuery",
     "MetricSummary",
     "MetricView",
     "Overview",
+    "OverviewView",
     "PackageFingerprints",
     "SpecThreshold",
     "Verdict",
@@ -156,45 +170,32 @@ class DashboardService:
 
     # Overview ---------------------------------------------------------------------------
 
-    def overview(self, *, latest: int = 12, failing_limit: int = 200) -> Overview:
-        """Counts, the latest jobs, and the specifications the main line fails now.
+    def overview(self, *, latest: int = 12, failing_limit: int = 200) -> OverviewView:
+        """Counts, the latest jobs, the key metrics' recent main-line history, and the
+        specifications the main line fails now (also summarised per metric).
 
         "Now" is the newest main-line job of each kind (dataset, instrument, filter,
-        environment, CI job) among the last few hundred main-line jobs.
+        environment, CI job) among the last few hundred main-line jobs; "recent", those
+        jobs (see `vigil.server.services._overview_keys` for which metrics are key).
         """
         with read_transaction(self._session):
             version = (self._store.data_version(), latest, failing_limit)
         found = self._cache.overviews.get(version)
-        if found is None:
+        if not isinstance(found, OverviewView):
             found = self._overview(latest=latest, failing_limit=failing_limit)
             self._cache.overviews.put(version, found)
         return found
 
-    def _overview(self, *, latest: int, failing_limit: int) -> Overview:
+    def _overview(self, *, latest: int, failing_limit: int) -> OverviewView:
         with read_transaction(self._session):
-            counts = self._store.counts()
-            latest_jobs = self._job_store.list_summaries(JobFilter(), limit=latest)
-            recent = self._job_store.list_summaries(
-                JobFilter(branch=self.main_branch), limit=_RECENT_MAIN_JOBS
+            return read_overview(
+                self._store,
+                self._job_store,
+                self.main_branch,
+                latest=latest,
+                recent=_RECENT_MAIN_JOBS,
+                failing_limit=failing_limit,
             )
-            newest: dict[tuple[str | None, ...], JobSummary] = {}
-            for job in recent:
-                f = job.facts
-                key = (f.dataset, f.instrument, f.filter_name, f.environment, f.ci_name)
-                newest.setdefault(key, job)
-            jobs = {j.id: j for j in newest.values()}
-            values = self._store.job_values(list(jobs))
-            metas = self._store.metas(jobs)
-            specs = self._store.specifications_of({v.metric_name for v in values})
-        ordered = failing_specifications(values, specs, metas, jobs)
-        return Overview(
-            counts=counts,
-            latest_jobs=latest_jobs,
-            failing=ordered[:failing_limit],
-            failing_truncated=len(ordered) > failing_limit,
-            main_branch=self.main_branch,
-            checked_jobs=len(jobs),
-        )
 
     # Metrics ----------------------------------------------------------------------------
 
@@ -235,6 +236,9 @@ class DashboardService:
         with read_transaction(self._session):
             metric = self._require_metric(name)
             all_series = self._series.find(metric=name)
+            counts = series_point_counts(
+                self._session, [s.id for s in all_series], self.main_branch
+            )
             specs = self._specs.list(metric=name)
             environments = self._store.environments()
             if query.branches:
@@ -242,10 +246,20 @@ class DashboardService:
         datasets = sorted({s.dataset for s in all_series if s.dataset is not None})
         in_dataset = [s for s in all_series if query.dataset in (None, s.dataset)]
         bands = sorted({b for s in in_dataset if (b := band_of(s.data_id)) is not None})
+        # A band or dataId kept from another choice that this one makes impossible is dropped.
+        query = replace(query, band=query.band if query.band in bands else None)
         in_band = [s for s in in_dataset if query.band in (None, band_of(s.data_id))]
         data_ids = distinct_data_ids(in_band)
-        candidates = [s for s in in_band if query.data_id is None or s.data_id == query.data_id]
-        chosen = default_series(candidates)
+        if query.data_id not in data_ids:
+            query = replace(query, data_id=None)
+        # The series the page offers with their point counts, the richest first.
+        candidates = sorted(
+            (replace(s, point_count=counts.get(s.id, (0, 0))[1]) for s in in_band),
+            key=lambda s: (-counts.get(s.id, (0, 0))[0], -(s.point_count or 0), len(s.data_id)),
+        )
+        chosen = default_series(
+            [s for s in candidates if query.data_id in (None, s.data_id)], counts
+        )
         span = PERIODS[query.period]
         since = None
         if chosen is not None and span is not None:
@@ -265,6 +279,7 @@ class DashboardService:
             series_thresholds(specs, meta, chosen, metric.unit, query.specs) if chosen else []
         )
         branches = cached.branches(self.main_branch)
+        query = replace(query, branches=possible_branches(query.branches, branches))
         wanted = set(query.branches) if query.branches else None
         if wanted is None and len(branches) > DEFAULT_BRANCHES + 1:
             # A busy project has hundreds of ticket branches: by default the main line
@@ -358,6 +373,44 @@ class DashboardService:
             a, b = prints.get(before_id, empty), prints.get(job_id, empty)
             out[job_id] = 0 if a == b else len({item[0] for item in a ^ b})
         return out
+
+    def metric_point(
+        self,
+        name: str,
+        job_id: int | None,
+        *,
+        series_key: str | None = None,
+        base_id: int | None = None,
+    ) -> MetricPoint:
+        """The point of metric *name* (of series *series_key*) in job *job_id* (default:
+        the newest measuring it), with the code changes since job *base_id* (default:
+        the previous comparable job).
+
+        Raises
+        ------
+        MetricNotFoundError
+            No metric has this name.
+        JobNotFoundError
+            *job_id* or *base_id* does not exist, or no job measured the metric.
+        """
+        with read_transaction(self._session):
+            metric = self._require_metric(name)
+            if job_id is None:
+                job_id = self._store.latest_job_measuring(
+                    name, dataset=None, branch=self.main_branch
+                ) or self._store.latest_job_measuring(name, dataset=None, branch=None)
+        if job_id is None:
+            raise JobNotFoundError(f"No job has measured {name} yet.")
+        job = self._jobs.get_summary(job_id)
+        with read_transaction(self._session):
+            values = self._store.job_values([job_id], name)
+            if base_id is None:
+                at = job.facts.run_at or job.created_at
+                base_id = self._store.previous_comparable_job(job_id, job.facts, at=at)
+        base = self._jobs.get_summary(base_id) if base_id is not None else None
+        changes = self._jobs.package_changes(base_id, job_id) if base_id is not None else None
+        value = next((v for v in values if series_key in (None, v.series_key)), None)
+        return MetricPoint(metric, job, value, base, changed_packages(changes, job))
 
     def dataid_view(
         self,

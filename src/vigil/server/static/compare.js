@@ -190,6 +190,9 @@
     panel.addEventListener("dblclick", function () { viewport.reset(); });
   }
 
+  // The FITS pairs (compare_fits.js) zoom and pan the same way.
+  window.VigilCompare = { Viewport: Viewport, bindPanel: bindPanel };
+
   // Difference image ----------------------------------------------------------------
 
   function loaded(img) {

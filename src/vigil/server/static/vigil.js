@@ -4,7 +4,52 @@
 //   data-bokeh-item="TARGET">. When a figure is drawn its element gets data-drawn="true";
 //   once every figure is, so does <html> (data-plots-drawn="true"): tests, benchmarks and
 //   scripts wait on that attribute.
+// - a page that dropped stale filters names its clean URL in <meta name="vigil-replace-url">:
+//   the address bar shows it, so that the permalink leaves them out;
+// - a shift+click on a series point (the "vigil:select-point" event of vigil.plots) fills
+//   the element [data-point-url] with the point's panel: the #point-detail section of
+//   that URL with &job= and &base= added. It gets data-job (the job shown) once filled.
 (function () {
+  var replace = document.querySelector('meta[name="vigil-replace-url"]');
+  if (replace && window.history && window.history.replaceState) {
+    window.history.replaceState(null, "", replace.getAttribute("content"));
+  }
+
+  var pointRequest = 0;
+  document.addEventListener("vigil:select-point", function (event) {
+    var panel = document.querySelector("[data-point-url]");
+    var detail = event.detail || {};
+    if (!panel || detail.job == null) return;
+    var url = panel.getAttribute("data-point-url") + "&job=" + encodeURIComponent(detail.job);
+    if (detail.base != null) url += "&base=" + encodeURIComponent(detail.base);
+    var request = ++pointRequest;
+    panel.setAttribute("aria-busy", "true");
+    fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        if (request !== pointRequest) return;
+        // Our own page, escaped by the server: its section is moved in as nodes.
+        var section = new DOMParser().parseFromString(html, "text/html").getElementById("point-detail");
+        if (!section) throw new Error("no point detail");
+        panel.replaceChildren(document.importNode(section, true));
+        panel.setAttribute("data-job", String(detail.job));
+        panel.scrollIntoView({ block: "nearest" });
+      })
+      .catch(function (error) {
+        if (request !== pointRequest) return;
+        var note = document.createElement("p");
+        note.className = "notice warn";
+        note.textContent = "Could not load job " + detail.job + ": " + error.message;
+        panel.replaceChildren(note);
+      })
+      .finally(function () {
+        if (request === pointRequest) panel.removeAttribute("aria-busy");
+      });
+  });
+
   document.addEventListener("change", function (event) {
     var control = event.target;
     if (control && control.form && control.hasAttribute && control.hasAttribute("data-autosubmit")) {

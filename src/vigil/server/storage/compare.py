@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..dbschema import SqlJob, SqlMeasurement, SqlSeries, SqlSpecification
+from ..dbschema import SqlJob, SqlJobPackage, SqlMeasurement, SqlSeries, SqlSpecification
 from ..domain import JobFacts
 from ._sql import chunks
 from .jobs import comparable_to, job_time
 
-__all__ = ["CompareStore", "SeriesMeasurement"]
+__all__ = ["CompareStore", "PackageAtJob", "SeriesMeasurement"]
 
 
 @dataclass(slots=True)
@@ -28,6 +28,20 @@ class SeriesMeasurement:
     data_id: dict[str, Any]
     value: float | None
     unit: str
+    dataset: str | None = None
+
+
+@dataclass(slots=True)
+class PackageAtJob:
+    """The commit of one package in one job, with the job's own commit and author."""
+
+    job_id: int
+    package: str
+    git_sha: str
+    git_url: str | None
+    job_commit: str | None
+    author: str | None
+    author_email: str | None
 
 
 class CompareStore:
@@ -40,33 +54,126 @@ class CompareStore:
         """Every measurement of a job, with its series (series id order)."""
         m, s = SqlMeasurement, SqlSeries
         rows = self._session.execute(
-            select(m.series_id, s.series_key, s.metric_name, s.data_id, m.value, m.unit)
+            select(m.series_id, s.series_key, s.metric_name, s.data_id, m.value, m.unit, s.dataset)
             .join(s, s.id == m.series_id)
             .where(m.job_id == job_id)
             .order_by(m.series_id, m.id)
         )
-        return [SeriesMeasurement(r[0], r[1], r[2], dict(r[3] or {}), r[4], r[5]) for r in rows]
+        return [
+            SeriesMeasurement(r[0], r[1], r[2], dict(r[3] or {}), r[4], r[5], r[6]) for r in rows
+        ]
 
     def history(
-        self, series_id: int, *, branch: str | None, up_to_job_id: int, limit: int
+        self, series_id: int, *, branch: str | None, at: datetime, up_to_job_id: int, limit: int
     ) -> list[tuple[float | None, str]]:
         """The last *limit* values (and units) of a series on *branch*, oldest first.
 
-        Only jobs up to and including *up_to_job_id* count; *branch* None means jobs
-        without a branch. Walks the ``(series_id, job_id, value, unit)`` index backwards.
+        Only jobs that ran up to *at* count (by job time, like every history: a job
+        received late still falls in its own period); at the same time, those up to and
+        including *up_to_job_id*. *branch* None means jobs without a branch.
         """
         m, j = SqlMeasurement, SqlJob
+        time = job_time()
         stmt = (
             select(m.value, m.unit)
             .join(j, j.id == m.job_id)
-            .where(m.series_id == series_id, m.job_id <= up_to_job_id)
+            .where(m.series_id == series_id)
             .where(j.branch.is_(None) if branch is None else j.branch == branch)
-            .order_by(m.job_id.desc())
+            .where(or_(time < at, and_(time == at, j.id <= up_to_job_id)))
+            .order_by(time.desc(), j.id.desc())
             .limit(limit)
         )
         rows = [(r[0], r[1]) for r in self._session.execute(stmt)]
         rows.reverse()
         return rows
+
+    def recent_jobs(
+        self,
+        facts: JobFacts,
+        *,
+        branch: str | None,
+        at: datetime,
+        up_to_job_id: int,
+        limit: int,
+    ) -> tuple[list[int], bool]:
+        """The last *limit* jobs of *branch* on the dataset and instrument of *facts* (the
+        jobs that can hold points of its series), newest first by job time, up to *at*
+        (at that time, up to *up_to_job_id*); and whether that is all of them."""
+        j = SqlJob
+        time = job_time()
+        stmt = (
+            select(j.id)
+            .where(j.branch.is_(None) if branch is None else j.branch == branch)
+            .where(j.dataset.is_not_distinct_from(facts.dataset))
+            .where(j.instrument.is_not_distinct_from(facts.instrument))
+            .where(or_(time < at, and_(time == at, j.id <= up_to_job_id)))
+            .order_by(time.desc(), j.id.desc())
+            .limit(limit + 1)
+        )
+        ids = [int(i) for i in self._session.scalars(stmt)]
+        return ids[:limit], len(ids) <= limit
+
+    def values_in_jobs(
+        self, series_ids: Iterable[int], job_ids: Sequence[int]
+    ) -> dict[int, dict[int, tuple[float | None, str]]]:
+        """The values (and units) of series *series_ids* in jobs *job_ids*: by series,
+        by job. Probes the ``(series_id, job_id, value, unit)`` index."""
+        m = SqlMeasurement
+        found: dict[int, dict[int, tuple[float | None, str]]] = {}
+        for series_part in chunks(sorted(set(series_ids)), 200):
+            for job_part in chunks(sorted(set(job_ids)), 800):
+                rows = self._session.execute(
+                    select(m.series_id, m.job_id, m.value, m.unit).where(
+                        m.series_id.in_(series_part), m.job_id.in_(job_part)
+                    )
+                )
+                for series_id, job_id, value, unit in rows:
+                    found.setdefault(series_id, {})[job_id] = (value, unit)
+        return found
+
+    def package_commits(
+        self,
+        names: Iterable[str],
+        facts: JobFacts,
+        *,
+        branch: str | None,
+        at: datetime,
+        limit: int,
+    ) -> list[PackageAtJob]:
+        """The commits of packages *names* in the last *limit* jobs of *branch* on the
+        dataset and instrument of *facts*, up to *at*, newest job first (jobs without a
+        commit of a package are left out)."""
+        j, p = SqlJob, SqlJobPackage
+        time = job_time()
+        jobs = (
+            select(j.id, time.label("time"))
+            .where(j.branch.is_(None) if branch is None else j.branch == branch)
+            .where(j.dataset.is_not_distinct_from(facts.dataset))
+            .where(j.instrument.is_not_distinct_from(facts.instrument))
+            .where(time <= at)
+            .order_by(time.desc(), j.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        found: list[tuple[Any, ...]] = []
+        for part in chunks(sorted(set(names))):
+            found += self._session.execute(
+                select(
+                    jobs.c.time,
+                    j.id,
+                    p.name,
+                    p.git_sha,
+                    p.git_url,
+                    j.commit_sha,
+                    j.author,
+                    j.author_email,
+                )
+                .join(j, j.id == jobs.c.id)
+                .join(p, p.job_id == j.id)
+                .where(p.name.in_(part), p.git_sha.is_not(None))
+            ).all()
+        found.sort(key=lambda r: (r[0], r[1]), reverse=True)
+        return [PackageAtJob(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in found]
 
     def latest_job_id(self, branch: str, dataset: str | None = None) -> int | None:
         """The newest job of *branch* (by job time, then id), optionally on one dataset."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from ...dependencies import base_url, factory_dependency, require_role
 from ...domain import Role, User
 from ...exceptions import InvalidArtifactError
 from ...factory import Factory
+from ...services.compare import compare_fits_artifacts
 from ._common import ERRORS, unprocessable
+from ._fits_values import FitsValuesModel
 from .models import ArtifactModel, ErrorModel
 
 router = APIRouter(tags=["artifacts"])
@@ -105,3 +107,22 @@ def get_artifact(
     }
     media_type = artifact.content_type if artifact.inline else "application/octet-stream"
     return StreamingResponse(service.content(artifact), media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/compare/fits",
+    response_model=FitsValuesModel,
+    summary="Compare a FITS artifact of two jobs by value",
+    responses=ERRORS,
+)
+def compare_fits(
+    a: int = Query(description="The baseline job."),
+    b: int = Query(description="The job compared with it."),
+    name: str = Query(description="The FITS artifact both jobs have."),
+    factory: Factory = Depends(factory_dependency),
+) -> FitsValuesModel:
+    """A, B and A - B of a FITS image both jobs have, in A's physical unit (what the
+    compare page draws); a pair that cannot be compared by value (not FITS, no 2-D image,
+    different sizes, too large) answers a ``note`` saying why."""
+    result = compare_fits_artifacts(factory.create_artifact_service(), a, b, name)
+    return FitsValuesModel.from_domain(result)

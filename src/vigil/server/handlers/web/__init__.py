@@ -7,7 +7,7 @@ page needs read access (``VIGIL_PUBLIC_READ``, else a token).
 from fastapi import APIRouter, Depends
 
 from ...dependencies import read_access
-from . import compare, jobs, metrics, overview
+from . import compare, jobs, metric_overlay, metrics, overview
 from ._render import (
     NAV_ITEMS,
     NavItem,
@@ -30,5 +30,5 @@ __all__ = [
 router = APIRouter(
     route_class=PageRoute, include_in_schema=False, dependencies=[Depends(read_access)]
 )
-for _module in (overview, metrics, jobs, compare):
+for _module in (overview, metrics, metric_overlay, jobs, compare):
     router.include_router(_module.router)

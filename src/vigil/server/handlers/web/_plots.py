@@ -84,6 +84,8 @@ def metric_plot(view: MetricView, target: str = "metric-plot") -> str | None:
     else:
         data = plots.series_data(frame, x=q.x, markers=markers, **options)
         build = plots.series_figure
+        # The page shows a shift-clicked point's code changes under the plot.
+        labels["hint"] = plots.HOVER_HINT
     key = (target, data.layout, tuple(sorted(labels.items())))
     item = _FIGURES.item(key, data.sources, lambda: build(data, **labels), target)
     if drawn_key is not None:

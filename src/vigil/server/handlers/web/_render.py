@@ -5,7 +5,7 @@ Every page handler ends with::
     return render(request, "metric.html", {"plot": plot_json}, PageModel(...))
 
 - ``render(request, template, context, json_model, status_code=200)`` answers the JSON
-  twin (``json_model`` dumped with ``model_dump(mode="json")``) when the request asks for
+  twin (``json_model`` dumped with ``model_dump_json()``) when the request asks for
   JSON (``?format=json``, or ``Accept: application/json`` preferred over ``text/html``),
   else the HTML page. The template sees ``context`` plus ``page`` (the JSON model itself,
   so a template can read the same fields as the twin) and the base context below.
@@ -201,7 +201,11 @@ def render(
     """
     if wants_json(request):
         model = json_model() if callable(json_model) else json_model
-        return JSONResponse(model.model_dump(mode="json"), status_code=status_code)
+        # Pydantic's own encoder: a tenth of the time of the standard library's on the
+        # megabyte-sized twins (a job's blobs); NaN becomes null either way.
+        return Response(
+            model.model_dump_json(), status_code=status_code, media_type="application/json"
+        )
     page = None if callable(json_model) else json_model
     full = {**_base_context(request, context), **context, "page": page}
     response = templates.TemplateResponse(request, template, full, status_code=status_code)

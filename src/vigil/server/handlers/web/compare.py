@@ -4,6 +4,7 @@
 ``/compare?branch=<name>[&baseline=main][&dataset=...]`` puts a branch's latest job
 beside the latest comparable job of the baseline branch. Without either, the page lists
 the recently active branches. ``?format=json`` is the JSON twin.
+The values of its FITS image pairs come from ``/api/compare/fits``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -27,10 +29,11 @@ from ...services.compare import (
     CompareQuery,
     Comparison,
     ImagePair,
+    PackageCommits,
     SeriesDelta,
     data_id_text,
 )
-from ._format import safe_url
+from ._format import commit_url, compare_url, safe_url
 from ._render import PageRoute, render
 
 __all__ = ["router"]
@@ -43,6 +46,14 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _artifact_url(job_id: int, name: str) -> str:
     return f"/api/jobs/{job_id}/artifacts/{quote(name)}"
+
+
+def _series_url(d: SeriesDelta) -> str:
+    """The metric page of exactly this series: its dataset and its whole dataId (``{}``
+    for the aggregate, which the metric page then shows rather than its default)."""
+    params = {"dataset": d.dataset} if d.dataset else {}
+    params["data_id"] = orjson.dumps(d.data_id, option=orjson.OPT_SORT_KEYS).decode()
+    return f"/metrics/{quote(d.metric, safe='')}?{urlencode(params)}"
 
 
 class JobRef(BaseModel):
@@ -89,7 +100,8 @@ class DeltaRow(BaseModel):
     rank: int = Field(description="Position in the worst-first order (0 = worst).")
     series_key: str
     metric: str
-    metric_url: str
+    metric_url: str = Field(description="The metric page of this series (dataset, dataId).")
+    dataset: str | None = Field(None, description="The series' dataset.")
     data_id: dict[str, Any]
     data_id_text: str = Field(description="The dataId as ``band=r, patch=40``.")
     unit: str
@@ -123,7 +135,8 @@ class DeltaRow(BaseModel):
             rank=d.rank,
             series_key=d.series_key,
             metric=d.metric,
-            metric_url=f"/metrics/{quote(d.metric)}",
+            metric_url=_series_url(d),
+            dataset=d.dataset,
             data_id=d.data_id,
             data_id_text=data_id_text(d.data_id),
             unit=d.unit,
@@ -163,6 +176,28 @@ class ImagePairRow(BaseModel):
         )
 
 
+class CommitRow(BaseModel):
+    """One commit of a package between job a and job b."""
+
+    sha: str
+    url: str | None = Field(description="The commit's web page (http(s)), else null.")
+    author: str | None = Field(description="Its author, when a job ran it as its own commit.")
+
+
+class FitsPairRow(ImagePairRow):
+    """Two different FITS images of the same name, compared by value."""
+
+    values_url: str = Field(description="A, B and A - B as float32 values (the API's).")
+
+    @classmethod
+    def from_pair(cls, pair: ImagePair) -> FitsPairRow:
+        """The row of a FITS pair."""
+        query = urlencode({"a": pair.a.job_id, "b": pair.b.job_id, "name": pair.name})
+        return cls(
+            **ImagePairRow.from_domain(pair).model_dump(), values_url=f"/api/compare/fits?{query}"
+        )
+
+
 class PackageRow(BaseModel):
     """A software package added, changed or removed from job a to job b."""
 
@@ -170,25 +205,52 @@ class PackageRow(BaseModel):
     change: Literal["added", "changed", "removed"]
     before: str | None = Field(description="Version (or short SHA) in job a.")
     after: str | None = Field(description="Version (or short SHA) in job b.")
+    compare_url: str | None = Field(
+        None, description="The commits from a to b on the package's repository (http(s))."
+    )
+    commits: list[CommitRow] = Field(
+        default_factory=list,
+        description="The package's commits from a to b, newest first, with their authors.",
+    )
+    commits_complete: bool = Field(
+        True, description="False when older commits of the range may be missing."
+    )
 
     @staticmethod
-    def rows(changes: PackageChanges | None) -> list[PackageRow]:
-        """The rows of a job-to-job package diff."""
+    def rows(
+        changes: PackageChanges | None, commits: dict[str, PackageCommits] | None = None
+    ) -> list[PackageRow]:
+        """The rows of a job-to-job package diff, with the commits of each change."""
         if changes is None:
             return []
 
         def label(version: str | None, sha: str | None) -> str | None:
             return version or (sha[:10] if sha else None)
 
-        rows = [
-            PackageRow(
-                name=c.name,
-                change="changed",
-                before=label(c.before.version, c.before.git_sha),
-                after=label(c.after.version, c.after.git_sha),
+        rows = []
+        for c in changes.changed:
+            found = (commits or {}).get(c.name)
+            git_url = c.after.git_url or c.before.git_url
+            rows.append(
+                PackageRow(
+                    name=c.name,
+                    change="changed",
+                    before=label(c.before.version, c.before.git_sha),
+                    after=label(c.after.version, c.after.git_sha),
+                    compare_url=compare_url(git_url, c.before.git_sha, c.after.git_sha),
+                    commits=[
+                        CommitRow(
+                            sha=x.sha,
+                            url=commit_url(git_url or found.git_url, x.sha),
+                            author=x.author,
+                        )
+                        for x in found.commits
+                    ]
+                    if found
+                    else [],
+                    commits_complete=found.complete and not found.truncated if found else True,
+                )
             )
-            for c in changes.changed
-        ]
         rows += [
             PackageRow(name=p.name, change="added", before=None, after=label(p.version, p.git_sha))
             for p in changes.added
@@ -230,6 +292,9 @@ class ComparePage(BaseModel):
     only_in_a: int
     only_in_b: int
     images: list[ImagePairRow] = Field(description="Images of the same name that differ.")
+    fits: list[FitsPairRow] = Field(
+        default_factory=list, description="FITS images of the same name that differ."
+    )
     identical_images: list[str] = Field(description="Images with the same SHA-256.")
     images_only_in_a: list[str]
     images_only_in_b: list[str]
@@ -270,10 +335,11 @@ class ComparePage(BaseModel):
             only_in_a=c.only_in_a,
             only_in_b=c.only_in_b,
             images=[ImagePairRow.from_domain(p) for p in c.images],
+            fits=[FitsPairRow.from_pair(p) for p in c.fits],
             identical_images=c.identical_images,
             images_only_in_a=c.images_only_in_a,
             images_only_in_b=c.images_only_in_b,
-            packages=PackageRow.rows(c.packages),
+            packages=PackageRow.rows(c.packages, c.commits),
         )
 
 

@@ -10,10 +10,10 @@ from ...dependencies import factory_dependency, process_context
 from ...domain import parse_decimal
 from ...factory import Factory
 from ...storage import JobFilter
+from ._blob_plots import blob_drawings
 from ._explore_links import drill_down_links
 from ._format import repository_url
-from ._blob_plots import blob_figures
-from ._render import PageRoute, render
+from ._render import PageRoute, render, wants_json
 from .models import JobListPageModel, JobPageModel
 
 __all__ = ["router"]
@@ -75,6 +75,9 @@ def job_page(
     arrays a blob's plot shows.
     """
     view = factory.create_dashboard_service().job_view(job_id)
+    if wants_json(request):
+        # The twin carries the blobs' data, not their figures: nothing to draw.
+        return render(request, "job.html", {}, JobPageModel.from_domain(view))
     choice = {
         b.identifier: (
             request.query_params.get(f"blob_x.{b.identifier}") or None,
@@ -84,12 +87,12 @@ def job_page(
         if f"blob_x.{b.identifier}" in request.query_params
         or f"blob_y.{b.identifier}" in request.query_params
     }
-    figures = blob_figures(view.blobs, choice, view.detail.measurements)
+    drawings = blob_drawings(view.detail.summary, view.blobs, choice, view.detail.measurements)
     context = {
         "nav": "jobs",
-        "bokeh": bool(figures),
+        "bokeh": drawings.has_plots,
         "view": view,
-        "figures": figures,
+        "drawings": drawings,
         "repo_url": repository_url(view.detail.meta),
         "drill_links": drill_down_links(
             view.detail.meta,
@@ -97,4 +100,4 @@ def job_page(
             process_context(request).settings.explore_roots,
         ),
     }
-    return render(request, "job.html", context, JobPageModel.from_domain(view))
+    return render(request, "job.html", context, lambda: JobPageModel.from_domain(view))

@@ -11,6 +11,8 @@ from ...dependencies import factory_dependency
 from ...factory import Factory
 from ...services.dashboard import PERIODS, MetricQuery
 from .._params import parse_data_id
+from ._format import data_id_text
+from ._metric_point_model import MetricPointModel
 from ._plots import dataid_plot, metric_plot
 from ._render import PageRoute, render
 from .models import (
@@ -76,6 +78,7 @@ def metric_page(
         last=last,
     )
     result = factory.create_dashboard_service().metric_view(name, query)
+    request, dropped = _without_stale_filters(request, query, result.query)
     context = {
         "nav": "metrics",
         "bokeh": True,
@@ -86,8 +89,62 @@ def metric_page(
             name, result.series.dataset if result.series else None, query.band
         ),
         "analysis": AnalysisSettingsModel.from_domain(result.analysis, result.metric.direction),
+        "dropped": dropped,
+        "page_url": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+        "point_url": _point_url(name, result.series.series_key if result.series else None),
     }
     return render(request, "metric.html", context, lambda: MetricPageModel.from_domain(result))
+
+
+def _without_stale_filters(
+    request: Request, asked: MetricQuery, used: MetricQuery
+) -> tuple[Request, list[str]]:
+    """The request without the filters the service dropped (a band, dataId or branch
+    kept from another choice that this one makes impossible), so that the page's links
+    and permalink leave them out, and what was dropped (``branch=(no branch)``)."""
+    dropped = []
+    if asked.band != used.band:
+        dropped.append(f"band={asked.band}")
+    if asked.data_id != used.data_id:
+        dropped.append(f"dataId {data_id_text(asked.data_id)}")
+    lost = [b for b in asked.branches or [] if b not in (used.branches or [])]
+    dropped += [f"branch={b}" for b in lost]
+    if not dropped:
+        return request, []
+    stale = {"band"} if asked.band != used.band else set()
+    stale |= {"data_id"} if asked.data_id != used.data_id else set()
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in stale and not (k == "branch" and v in lost)
+    ]
+    scope = {**request.scope, "query_string": urlencode(params).encode()}
+    return Request(scope, request.receive), dropped
+
+
+def _point_url(name: str, series_key: str | None) -> str:
+    """Where the page fetches a selected point's panel (``&job=`` and ``&base=`` follow)."""
+    return f"/metrics/{quote(name)}/point?" + urlencode({"series": series_key or ""})
+
+
+@router.get("/metrics/{name}/point")
+def metric_point(
+    request: Request,
+    name: str,
+    job: int | None = Query(None, description="The point's job (default: the newest)."),
+    base: int | None = Query(
+        None, description="The previous point's job (default: the previous comparable job)."
+    ),
+    series: str | None = Query(None, description="The series key (default: any of the job's)."),
+    factory: Factory = Depends(factory_dependency),
+) -> Response:
+    """A point of a metric's series: its job, value and the code changes since the
+    previous point (the metric page shows it under the plot when a point is selected)."""
+    point = factory.create_dashboard_service().metric_point(
+        name, job, series_key=_text(series), base_id=base
+    )
+    context = {"nav": "metrics", "point": point}
+    return render(request, "metric_point.html", context, MetricPointModel.from_domain(point))
 
 
 def _dataids_url(name: str, dataset: str | None, band: str | None) -> str:

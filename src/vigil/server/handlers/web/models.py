@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from vigil.analysis import DEFAULTS
 
 from ...domain.analysis_settings import MetricAnalysisSettings
+from ...domain.regressions import RegressionGroup
 from ...services.dashboard import (
     DataIdView,
     FailingSpec,
@@ -22,7 +23,7 @@ from ...services.dashboard import (
     MeasurementVerdicts,
     MetricGroup,
     MetricView,
-    Overview,
+    OverviewView,
     SpecThreshold,
 )
 from ...storage.dashboard import Counts
@@ -35,6 +36,13 @@ from ..api.models import (
     PackageModel,
     SeriesModel,
     SpecificationModel,
+)
+from ._job_arrays import shared_arrays
+from ._overview_models import (
+    OVERVIEW_REGRESSIONS,
+    KeyMetricModel,
+    MetricFailuresModel,
+    RegressionCommitModel,
 )
 
 __all__ = [
@@ -126,10 +134,23 @@ class OverviewModel(BaseModel):
     failing_specifications: list[FailingSpecModel]
     failing_truncated: bool = Field(..., description="More specifications fail than listed.")
     checked_jobs: int = Field(..., description="Latest main-line jobs evaluated.")
+    failing_metrics: list[MetricFailuresModel] = Field(
+        ..., description="The failing specifications summarised per metric."
+    )
+    key_metrics: list[KeyMetricModel] = Field(..., description="Their recent main-line history.")
+    key_metric_total: int = Field(..., description="Key metrics before the page's limit.")
+    open_regressions: list[RegressionCommitModel] = Field(
+        ...,
+        description=f"The newest open regressions (at most {OVERVIEW_REGRESSIONS}) by the"
+        " commit of their first bad job, newest first.",
+    )
+    open_regressions_truncated: bool = Field(..., description="More open regressions exist.")
 
     @classmethod
-    def from_domain(cls, o: Overview) -> OverviewModel:
-        """Build from the service's overview."""
+    def from_domain(
+        cls, o: OverviewView, regressions: list[RegressionGroup], truncated: bool
+    ) -> OverviewModel:
+        """Build from the service's overview and the open regressions by commit."""
         return cls(
             counts=CountsModel.from_domain(o.counts),
             main_branch=o.main_branch,
@@ -137,6 +158,11 @@ class OverviewModel(BaseModel):
             failing_specifications=[FailingSpecModel.from_domain(f) for f in o.failing],
             failing_truncated=o.failing_truncated,
             checked_jobs=o.checked_jobs,
+            failing_metrics=[MetricFailuresModel.from_domain(m) for m in o.metric_failures],
+            key_metrics=[KeyMetricModel.from_domain(k) for k in o.key_metrics],
+            key_metric_total=o.key_metric_total,
+            open_regressions=[RegressionCommitModel.from_group(g) for g in regressions],
+            open_regressions_truncated=truncated,
         )
 
 
@@ -434,12 +460,25 @@ class JobPageModel(BaseModel):
     changes: PackageChangesModel | None = Field(..., description="Code changes since then.")
     status_counts: dict[str, int]
     measurements: list[MeasurementRowModel]
-    blobs: list[BlobModel]
+    blobs: list[BlobModel] = Field(
+        ...,
+        description='The blobs; the value of each array datum is {"array": key}, a key of'
+        " `arrays`.",
+    )
+    arrays: dict[str, list[Any]] = Field(
+        ..., description="The blobs' arrays by key, each distinct array once."
+    )
+    truncated_arrays: list[str] = Field(
+        ...,
+        description="Keys of arrays cut to their first 100,000 items; /api/jobs/{id}/blobs"
+        " has them whole.",
+    )
     artifacts: list[ArtifactModel]
 
     @classmethod
     def from_domain(cls, v: JobView) -> JobPageModel:
         """Build from the service's view."""
+        shared = shared_arrays(v.blobs)
         return cls(
             job=job_model(v.detail.summary),
             meta=v.detail.meta,
@@ -448,7 +487,9 @@ class JobPageModel(BaseModel):
             changes=PackageChangesModel.from_domain(v.changes) if v.changes else None,
             status_counts=v.counts,
             measurements=[MeasurementRowModel.from_domain(m) for m in v.measurements],
-            blobs=[BlobModel.from_domain(b) for b in v.blobs],
+            blobs=[BlobModel(identifier=i, name=n, data=d) for i, n, d in shared.blobs],
+            arrays=shared.arrays,
+            truncated_arrays=shared.truncated,
             artifacts=[ArtifactModel.from_domain(a, "") for a in v.artifacts],
         )
 
