@@ -16,7 +16,7 @@ from ...cache import LruCache
 from ...services.dashboard import DataIdView, MetricView, SpecThreshold
 from ._format import data_id_text, embed_json
 
-__all__ = ["dataid_plot", "metric_plot", "plot_thresholds"]
+__all__ = ["dataid_plot", "layout_item", "metric_plot", "plot_thresholds"]
 
 
 def plot_thresholds(thresholds: list[SpecThreshold]) -> list[plots.Threshold]:
@@ -86,11 +86,19 @@ def metric_plot(view: MetricView, target: str = "metric-plot") -> str | None:
         build = plots.series_figure
         # The page shows a shift-clicked point's code changes under the plot.
         labels["hint"] = plots.HOVER_HINT
-    key = (target, data.layout, tuple(sorted(labels.items())))
-    item = _FIGURES.item(key, data.sources, lambda: build(data, **labels), target)
+    item = layout_item(data, build, labels, target)
     if drawn_key is not None:
         _DRAWN.put(drawn_key, item)
     return item
+
+
+def layout_item(
+    data: plots.PlotData, build: Callable[..., Any], labels: dict[str, Any], target: str
+) -> str:
+    """The JSON item of ``build(data, **labels)``: a figure of the same layout and labels
+    drawn before is refilled with *data*'s sources instead of being built again."""
+    key = (target, data.layout, tuple(sorted(labels.items())))
+    return _FIGURES.item(key, data.sources, lambda: build(data, **labels), target)
 
 
 def _markers(view: MetricView) -> list[plots.Marker]:
@@ -154,7 +162,7 @@ def _models(node: Any) -> Iterator[dict[str, Any]]:
             yield node
         for value in node.values():
             yield from _models(value)
-    elif isinstance(node, list):
+    elif isinstance(node, (list, tuple)):  # a map's entries are (key, value) tuples
         for value in node:
             yield from _models(value)
 

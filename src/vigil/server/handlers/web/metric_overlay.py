@@ -7,12 +7,16 @@ from typing import Any, Literal, cast
 from urllib.parse import quote, urlencode
 
 import orjson
-from bokeh.core.types import ID
-from bokeh.embed import json_item
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from vigil.plots.overlay import EXPECTED_WIDTH, EXPECTED_WINDOW, OVERLAY_COLOURS, overlay_plot
+from vigil.plots.overlay import (
+    EXPECTED_WIDTH,
+    EXPECTED_WINDOW,
+    OVERLAY_COLOURS,
+    overlay_data,
+    overlay_figure,
+)
 
 from ...dependencies import factory_dependency
 from ...factory import Factory
@@ -28,7 +32,7 @@ from ...services.metric_overlay import (
 )
 from .._params import parse_data_id
 from ..api.models import MetricModel, SeriesModel
-from ._format import embed_json
+from ._plots import layout_item
 from ._render import PageRoute, render
 from .models import PointsModel
 
@@ -109,15 +113,15 @@ def overlay_figure_json(view: OverlayView) -> str | None:
     if not any(line.frame["value"].notna().any() for line in view.lines):
         return None
     unit = view.metric.unit or None
-    fig = overlay_plot(
-        {line.label: line.frame for line in view.lines},
-        x=view.query.x,
-        main=view.main_branch,
-        unit=unit,
-        title=f"{view.metric.name} by {view.query.by}",
-        y_label=f"{view.metric.name} [{unit}]" if unit else None,
+    data = overlay_data(
+        {line.label: line.frame for line in view.lines}, x=view.query.x, main=view.main_branch
     )
-    return embed_json(json_item(fig, ID(_TARGET)))
+    labels = {
+        "unit": unit,
+        "title": f"{view.metric.name} by {view.query.by}",
+        "y_label": f"{view.metric.name} [{unit}]" if unit else None,
+    }
+    return layout_item(data, overlay_figure, labels, _TARGET)
 
 
 class ExpectedRangeModel(BaseModel):
