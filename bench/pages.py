@@ -42,7 +42,9 @@ from _servers import ServerProcess, free_port
 WORK = Path(__file__).resolve().parent / ".work"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SERVER_AIM_MS = 100.0
+SERVER_AIM_MS = 150.0
+"""Median server time aimed at for a metric page; the overview's is `OVERVIEW_AIM_MS`."""
+OVERVIEW_AIM_MS = 50.0
 JOB_AIM_MS = 300.0
 REAL_JOB = (
     Path(__file__).resolve().parents[2] / "shared" / "conformance" / "squash" / "verify_job.json"
@@ -246,7 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dashboard pages, {count:,} measurements, SQLite, one server process (2 cores)")
     for name in results:
         median = statistics.median(results[name])
-        aim = JOB_AIM_MS if name in JOB_BEFORE_MS else SERVER_AIM_MS
+        aim = (
+            JOB_AIM_MS
+            if name in JOB_BEFORE_MS
+            else OVERVIEW_AIM_MS
+            if name == "overview"
+            else SERVER_AIM_MS
+        )
         verdict = "meets" if median < aim else "misses"
         before = ""
         if name in JOB_BEFORE_MS:

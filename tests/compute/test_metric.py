@@ -47,6 +47,7 @@ def test_metric_columns_are_the_union_of_its_actions() -> None:
         "i_cModel_flag",
         "i_pixelFlags_saturated",
         "i_pixelFlags_edge",
+        "detect_isPrimary",
     }
 
 
@@ -134,3 +135,27 @@ def test_acceptable_range() -> None:
     assert AcceptableRange(min=0).contains(float("nan")) is None
     with pytest.raises(ValueError, match="above max"):
         AcceptableRange(2, 1)
+
+
+def test_coadd_metrics_keep_primary_detections_unless_told_otherwise() -> None:
+    import numpy as np
+
+    from vigil.compute.registry import standard_metrics
+    from vigil.compute.selectors import PrimarySelector
+
+    registry = default_registry()
+    for name in ("psf_cmodel_mag_diff_i", "psf_size_residual_i", "psf_snr_i", "star_count_i"):
+        bound = registry.resolve(name)
+        assert "detect_isPrimary" in bound.columns(), name
+        assert bound.selection()[0] == "detect_isPrimary"
+        assert '("detect_isPrimary" = true)' in bound.where_sql(lambda c: f'"{c}"')
+    visit = registry.resolve("visit_psf_size_residual_i")
+    assert "detect_isPrimary" not in visit.columns()  # one row per source already
+    everything = MetricRegistry(standard_metrics(primary_only=False))
+    assert "detect_isPrimary" not in everything.resolve("psf_snr_i").columns()
+    assert (
+        "detect_isPrimary"
+        not in default_registry(primary_only=False).resolve("psf_snr_i").columns()
+    )
+    flags = np.array([True, False, None, True], dtype=object)
+    assert PrimarySelector().mask(lambda _: flags, None).tolist() == [True, False, False, True]

@@ -15,10 +15,12 @@ from vigil.compute import (
     MetricDefinition,
     MetricRegistry,
     compute_repository,
+    default_registry,
 )
 from vigil.compute.mapping import detect_mapping, hsc_tract_patch, import_catalog, read_catalog
 from vigil.compute.repository import RepoConfig, RepoLayout
 from vigil.explorer import Repository
+from vigil.explorer._rollup import rollup
 
 LEGACY = "catalogs/hsc_coadd_tract9615_sample.parq"
 FARO = "catalogs/hsc_tract9813_patches55to72_gri.fits.gz"
@@ -52,11 +54,20 @@ def test_legacy_parquet_loads_and_computes(conformance: Path, tmp_path: Path) ->
     np.testing.assert_allclose(  # counts at zero point 27 into nJy
         objects["i_psfFlux"], raw["base_PsfFlux_flux"] * 10 ** ((31.4 - 27.0) / 2.5)
     )
-    computed = compute_repository(root)
+    # Every row of the sample is a non-primary detection: coadd metrics count none.
+    assert not raw["detect_isPrimary"].any()
+    primary = compute_repository(root)
+    assert {m.name: m.rows for m in primary.computed}["psf_snr_i"] == 0
+    assert "stellar_locus_width" in primary.skipped  # one band only
+    with Repository(root) as only_primary:
+        assert only_primary.aggregate("psf_snr_i")["count"].iloc[0] == 0
+        status = rollup(only_primary).set_index("metric")["status"]
+        assert status["psf_snr_i"] == "no data"
+    # Told to count every row, they count the sample's clean rows.
+    computed = compute_repository(root, registry=default_registry(primary_only=False))
     rows = {m.name: m.rows for m in computed.computed}
     clean = raw[(raw["base_PsfFlux_flag"] == False) & (raw["base_PsfFlux_fluxSigma"] > 0)]  # noqa: E712
     assert rows["psf_snr_i"] == len(clean) > 0
-    assert "stellar_locus_width" in computed.skipped  # one band only
     repo = Repository(root)
     median = repo.aggregate("psf_snr_i")["value"].iloc[0]
     expected = np.median(clean["base_PsfFlux_flux"] / clean["base_PsfFlux_fluxSigma"])
@@ -110,7 +121,7 @@ def test_two_catalogues_of_different_columns_in_one_repository(
     compute_repository(root)
     import_catalog(conformance / FARO, root, mapping="auto")
     report = compute_repository(root)  # once a BinderException on the faro file
-    assert report.skipped["psf_snr_i"] == "missing i_psfFluxErr, i_psfFlux_flag"
+    assert report.skipped["psf_snr_i"] == "missing detect_isPrimary, i_psfFluxErr, i_psfFlux_flag"
     assert not report.computed  # neither tract has a column every tract's file has
     repo = Repository(root)
     assert repo.summary().tracts == [9615, 9813]
@@ -129,3 +140,27 @@ def test_bad_inputs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="cannot be read"):
         import_catalog(broken, tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_coadd_metrics_leave_out_non_primary_rows_of_a_real_catalogue(
+    conformance: Path, tmp_path: Path
+) -> None:
+    """The real legacy table with its ``detect_isPrimary`` set on half of its rows, as a
+    coadd with patch overlaps has it: only those rows count, on demand and stored."""
+    raw = pq.read_table(conformance / LEGACY).to_pandas()
+    source = tmp_path / "half-primary.parq"
+    raw.assign(detect_isPrimary=np.arange(len(raw)) % 2 == 0).to_parquet(source)
+    root = tmp_path / "repo"
+    import_catalog(source, root, band="i")
+    clean = (raw["base_PsfFlux_flag"] == False) & (raw["base_PsfFlux_fluxSigma"] > 0)  # noqa: E712
+    primary = clean & (np.arange(len(raw)) % 2 == 0)
+    snr = raw["base_PsfFlux_flux"] / raw["base_PsfFlux_fluxSigma"]
+    with Repository(root) as on_demand:
+        values = on_demand.values("psf_snr_i", limit=None)
+        assert sorted(values["objectId"]) == sorted(raw.index[primary])
+        median = on_demand.aggregate("psf_snr_i")["value"].iloc[0]
+        assert median == pytest.approx(np.median(snr[primary]))
+    with Repository(root, registry=default_registry(primary_only=False)) as every_row:
+        assert len(every_row.values("psf_snr_i", limit=None)) == clean.sum() > primary.sum()
+    report = compute_repository(root)
+    assert {m.name: m.rows for m in report.computed}["psf_snr_i"] == primary.sum() > 0

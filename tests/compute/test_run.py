@@ -85,7 +85,8 @@ def test_values_match_an_independent_numpy_computation(demo_catalog: DemoCatalog
     objects = pq.read_table(layout.table_file("objects", 9813)).to_pandas()
     stored = pq.read_table(layout.metric_file("psf_cmodel_mag_diff_r", "objects", 9813)).to_pandas()
     keep = (
-        (objects["r_extendedness"] < 0.5)
+        objects["detect_isPrimary"]
+        & (objects["r_extendedness"] < 0.5)
         & (objects["r_psfFlux"] / objects["r_psfFluxErr"] >= 50)
         & ~objects["r_psfFlux_flag"]
         & ~objects["r_cModel_flag"]

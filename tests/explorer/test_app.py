@@ -137,13 +137,18 @@ def test_large_selections_are_datashaded(
     assert isinstance(large[1].object, DynamicMap)
 
 
+def _compared(explorer: Explorer) -> Any:
+    """The table of the comparison tab (a DataFrame)."""
+    column: Any = explorer.comparison()
+    return next(part for part in column if part.name == "comparison").object
+
+
 def test_comparison_of_a_repository_with_itself_is_zero(explorer: Explorer) -> None:
     explorer.metric = "psf_size_residual_i"
-    column: Any = explorer.comparison()
-    frame = column[1].object
+    frame = _compared(explorer)
     assert len(frame) == 162
     assert frame["delta"].abs().max() == 0
-    assert frame["missing"].isna().all()
+    assert (frame["missing"] == "").all()
 
 
 def test_notebook_reproduces_the_selection(explorer: Explorer, catalog: DemoCatalog) -> None:
@@ -320,7 +325,10 @@ def test_comparison_shows_a_missing_metric_as_missing(catalog: DemoCatalog, tmp_
     explorer: Explorer = view.explorer  # type: ignore[attr-defined]
     explorer.open_metric("visit_psf_size_residual_i")
     column: Any = explorer.comparison()
-    frame = column[1].object
+    frame = _compared(explorer)
     assert len(frame) == 2  # the two i-band visits
-    assert frame["value_other"].isna().all() and (frame["missing"] == "other").all()
+    assert frame["value_other"].isna().all()
+    assert (frame["missing"] == "missing in objects-only").all()
     assert frame["value"].notna().all() and frame["delta"].isna().all()
+    title = next(part for part in column if part.name == "comparison-title").object
+    assert "is missing in objects\\-only" in title  # Markdown-escaped name

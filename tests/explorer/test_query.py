@@ -66,7 +66,7 @@ def test_metrics_describe_themselves(repo: Repository) -> None:
     info = repo.metric("psf_size_residual_i")
     assert (info.table, info.band, info.unit, info.granularity) == ("objects", "i", "%", "source")
     assert info.stored and info.rows and info.acceptable is not None
-    assert info.selection[0] == "i_extendedness < 0.5"
+    assert info.selection[:2] == ("detect_isPrimary", "i_extendedness < 0.5")
     assert repo.metric("stellar_locus_width").granularity == "patch"
     with pytest.raises(UnknownMetricError, match="has no metric 'nope'"):
         repo.metric("nope")

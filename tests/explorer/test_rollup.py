@@ -84,7 +84,7 @@ def test_rollup_aggregates_each_metric_in_one_scan(small: DemoCatalog) -> None:
         levels = rollup_levels(info)
         assert levels == [(), ("tract",), ("tract", "patch")]
         assert rollup_levels(repo.metric("psf_snr_i")) == [()]  # no range: no groups
-        assert rollup_levels(repo.metric("stellar_locus_width")) == [("tract", "patch")]
+        assert rollup_levels(repo.metric("stellar_locus_width")) == [(), ("tract", "patch")]
         together = repo.aggregate_levels("psf_size_residual_i", levels)
     with Repository(small.root) as fresh:
         for level, frame in zip(levels, together, strict=True):

@@ -53,12 +53,44 @@ def _progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-def _compute(console: Console, repo: Path, metrics: list[str] | None, threads: int) -> None:
+DASK_HELP = (
+    "Run on a Dask cluster: a scheduler's address (tcp://scheduler:8786), or 'local' /"
+    " 'local:N' for a cluster of worker processes on this machine. The workers must see"
+    " the repository at the same path."
+)
+
+
+@contextmanager
+def _dask(console: Console, spec: str | None) -> Iterator[Any]:
+    """The Dask cluster *spec* names, open for the block (None without one)."""
+    if spec is None:
+        yield None
+        return
+    from vigil.compute.dask_cluster import DaskConnectionError, open_cluster
+
+    try:
+        cluster = open_cluster(spec)
+    except DaskConnectionError as exc:
+        raise _fail(f"--dask: {exc.message}") from None
+    with cluster:
+        console.print(f"Dask cluster {escape(cluster.spec)}: {cluster.workers} workers")
+        yield cluster
+
+
+def _compute(
+    console: Console,
+    repo: Path,
+    metrics: list[str] | None,
+    threads: int,
+    dask_client: Any = None,
+) -> None:
     from vigil.compute import ComputeError, compute_repository
 
     try:
         with _progress(console) as progress:
-            report = compute_repository(repo, names=metrics, progress=progress, threads=threads)
+            report = compute_repository(
+                repo, names=metrics, progress=progress, threads=threads, dask_client=dask_client
+            )
     except ComputeError as exc:
         raise _fail(exc.message) from None
     console.print(
@@ -97,6 +129,7 @@ def compute(
         None, help="Tract of every input row (default: from the object ids).", show_default=False
     ),
     threads: int = typer.Option(2, min=1, help="Files computed at the same time."),
+    dask: str | None = typer.Option(None, "--dask", help=DASK_HELP, show_default=False),
     butler: str | None = typer.Option(
         None,
         "--butler",
@@ -131,7 +164,8 @@ def compute(
 
     Reads only the columns each metric declares, writes metrics/<metric>/tract=<t>.parquet
     and visit=<v>.parquet, and records in vigil-repo.yaml what was computed, with which
-    selection, and the provenance. With --butler and --run, the tables, the catalogues
+    selection, and the provenance. With --dask, each file is a task of a Dask cluster
+    (results identical to a run here). With --butler and --run, the tables, the catalogues
     and vigil-repo.yaml then go into that run of a Gen3 Butler repository as datasets
     (vigil_metric_<metric>, vigil_objects, vigil_sources, vigil_repo).
     """
@@ -146,25 +180,37 @@ def compute(
         except ButlerError as exc:
             raise _fail(exc.message) from None
     console = Console()
-    if inputs:
-        from vigil.compute import ComputeError
-        from vigil.compute.mapping import import_catalog
-
-        for path in inputs:
-            try:
-                loaded = import_catalog(path, repo, mapping=mapping, band=band, tract=tract)
-            except ComputeError as exc:
-                raise _fail(exc.message) from None
-            console.print(
-                f"Loaded {loaded.rows:,} objects of {escape(str(path))} ({loaded.mapping};"
-                f" bands {', '.join(loaded.bands)}; tracts"
-                f" {', '.join(map(str, loaded.tracts))})"
-            )
-    elif not repo.exists():
+    if not inputs and not repo.exists():
         raise _fail(f"{repo} does not exist: give a repository, or catalogues with --input")
-    _compute(console, repo, metric, threads)
+    with _dask(console, dask) as cluster:  # before the work, not after it
+        if inputs:
+            _load(console, repo, inputs, mapping, band, tract)
+        _compute(console, repo, metric, threads, cluster.client if cluster else None)
     if butler is not None and run is not None:
         _store_in_butler(console, repo, butler, run, skymap, instrument, register_dimensions)
+
+
+def _load(
+    console: Console,
+    repo: Path,
+    inputs: list[Path],
+    mapping: str,
+    band: str | None,
+    tract: int | None,
+) -> None:
+    """Load the catalogues *inputs* into the objects of *repo*."""
+    from vigil.compute import ComputeError
+    from vigil.compute.mapping import import_catalog
+
+    for path in inputs:
+        try:
+            loaded = import_catalog(path, repo, mapping=mapping, band=band, tract=tract)
+        except ComputeError as exc:
+            raise _fail(exc.message) from None
+        console.print(
+            f"Loaded {loaded.rows:,} objects of {escape(str(path))} ({loaded.mapping};"
+            f" bands {', '.join(loaded.bands)}; tracts {', '.join(map(str, loaded.tracts))})"
+        )
 
 
 def _store_in_butler(
@@ -289,15 +335,18 @@ def explore(
         show_default=False,
     ),
     show: bool = typer.Option(True, "--show/--no-show", help="Open a browser tab."),
+    dask: str | None = typer.Option(None, "--dask", help=DASK_HELP, show_default=False),
 ) -> None:
     """Serve the drill-down explorer of a repository on 127.0.0.1 (docs/explorer.md).
 
     The URL's metric, band, tract, patch, visit and detector arguments open a metric at
     a dataId. For a browser on another machine, listen with --address and name the host
-    it uses with --allow-websocket-origin, or use the server's /explore pages.
+    it uses with --allow-websocket-origin, or use the server's /explore pages. With
+    --dask, every query (quick look, aggregates, source lists) runs on a Dask cluster.
     """
     from vigil.compute import ComputeError
     from vigil.explorer.mount import serve_explorer
+    from vigil.explorer.query import default_engine
 
     if butler is None:
         if collections or compare_collections:
@@ -311,8 +360,12 @@ def explore(
     for path in (repo, compare):
         if path is not None and not path.is_dir():
             raise _fail(f"{path} is not a folder: give a data repository (vigil demo catalog)")
+    console = Console()
     try:
         with ExitStack() as stack:
+            cluster = stack.enter_context(_dask(console, dask))
+            if cluster is not None:
+                stack.enter_context(default_engine("dask", cluster.client))
             if butler is not None:
                 import signal
 

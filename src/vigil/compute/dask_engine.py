@@ -2,15 +2,21 @@
 
 ``dask.dataframe.read_parquet`` reads the plan's files and only its columns; each
 partition computes and selects in NumPy (`vigil.compute.actions`' ``evaluate`` and
-``mask``), filters, and the groups are reduced with the aggregator's NumPy form after a
-shuffle. The result has the same columns, order and values as
-`vigil.compute.engine.run_aggregate`. Pass a ``distributed.Client`` (or have one active)
-to run on a cluster; otherwise Dask's local threaded scheduler runs it.
+``mask``), filters, keeps only the group keys and what the reduction reads, and the
+groups are reduced with the aggregator's NumPy form: where their file is read when they
+lie within one tract or visit (a file holds one), in one partition for the whole dataset,
+else after a shuffle. The result has the same columns, order and values as
+`vigil.compute.engine.run_aggregate`. Pass a ``distributed.Client`` to run on a cluster
+(`vigil.compute.dask_cluster`); otherwise Dask's local threaded scheduler runs it.
+
+Every partition's frame has the columns and dtypes of the frame Dask is told to expect
+(its ``meta``), in a fixed order: the workers are other processes, whose sets of column
+names iterate in another order than the client's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -18,11 +24,19 @@ import pandas as pd
 
 from vigil.compute.actions import as_float
 from vigil.compute.engine import AGGREGATE_COLUMNS, reduce_groups
-from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN
-from vigil.compute.plan import AggregatePlan, Range, WhereValue, physical_columns
+from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN, PARTITION_COLUMN
+from vigil.compute.metric import BoundMetric
+from vigil.compute.plan import AggregatePlan, Range, Source, WhereValue, physical_columns
 from vigil.compute.sql import parquet_paths
 
-__all__ = ["run_aggregate_dask", "where_mask"]
+__all__ = [
+    "compute",
+    "read_rows",
+    "run_aggregate_dask",
+    "run_aggregate_levels_dask",
+    "source_rows",
+    "where_mask",
+]
 
 _ALL = "__all__"
 
@@ -46,11 +60,17 @@ def where_mask(frame: pd.DataFrame, where: Mapping[str, WhereValue]) -> np.ndarr
     return keep
 
 
-def _rows(plan: AggregatePlan, frame: pd.DataFrame) -> pd.DataFrame:
-    """The per-source rows of one partition: what DuckDB's inner query returns."""
-    metric = plan.metric
+def source_rows(
+    metric: BoundMetric,
+    source: Source,
+    frame: pd.DataFrame,
+    where: Mapping[str, WhereValue],
+    extra: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The per-source rows of one partition: what DuckDB's inner query returns, filtered
+    by *where* (and, for per-source values, finite), with the *extra* table columns."""
     table = metric.table
-    if plan.source == "stored":
+    if source == "stored":
         out = frame.copy()
         if "value" in out:
             out["value"] = as_float(out["value"].to_numpy())
@@ -72,15 +92,49 @@ def _rows(plan: AggregatePlan, frame: pd.DataFrame) -> pd.DataFrame:
             columns["mag"] = metric.definition.magnitude.evaluate(get, metric.band)[keep]
             columns["value"] = metric.evaluate(get)[keep]
         else:
-            for name in physical_columns(table, metric.band, metric.value_columns()):
+            for name in sorted(physical_columns(table, metric.band, metric.value_columns())):
+                columns[name] = frame[name].to_numpy()[keep]
+        for name in extra:
+            if name not in columns:
                 columns[name] = frame[name].to_numpy()[keep]
         out = pd.DataFrame(columns)
-    out = out[where_mask(out, plan.where)]
+    out = out[where_mask(out, where)]
     if metric.per_source:
         # A fit's stored NaN (too few sources) stays: its count says why.
         out = out[np.isfinite(as_float(out["value"].to_numpy()))]
-    out[_ALL] = 0
     return out
+
+
+def read_rows(
+    files: Sequence[Any],
+    columns: Sequence[str],
+    rows: Callable[[pd.DataFrame], pd.DataFrame],
+) -> Any:
+    """A Dask DataFrame of ``rows(partition)`` over the Parquet *files* (their *columns*).
+
+    ``rows`` runs once on an empty frame of the files' schema, here, to tell Dask the
+    columns and dtypes every partition has; each partition is then cast to them.
+    """
+    import dask.dataframe as dd
+
+    # fsspec expands globs in the paths as DuckDB does: escape them the same way.
+    # One partition per file: a file holds one tract or visit, so a group within one
+    # never spans partitions (`run_aggregate_levels_dask` reduces those in place).
+    frame = dd.read_parquet(parquet_paths(files), columns=list(columns), split_row_groups=False)
+    meta = rows(frame._meta)
+
+    def conform(part: pd.DataFrame) -> pd.DataFrame:
+        out = rows(part)[list(meta.columns)]
+        return out.astype(meta.dtypes.to_dict()) if len(out) else meta
+
+    return frame.map_partitions(conform, meta=meta)
+
+
+def compute(collection: Any, client: Any = None) -> Any:
+    """The value of a Dask *collection*, on *client* when given."""
+    if client is None:
+        return collection.compute()
+    return client.compute(collection).result()
 
 
 def _reducer(plan: AggregatePlan) -> Callable[[pd.DataFrame], pd.Series]:
@@ -101,29 +155,98 @@ def _reducer(plan: AggregatePlan) -> Callable[[pd.DataFrame], pd.Series]:
     return aggregate
 
 
+def _kept(plan: AggregatePlan, group_keys: Sequence[str]) -> list[str]:
+    """The columns a partition hands on to the shuffle: keys and what the reduction reads."""
+    metric = plan.metric
+    if plan.reduces_in_python:
+        reads = sorted(physical_columns(metric.table, metric.band, metric.value_columns()))
+    else:
+        reads = ["value"]
+    return [*group_keys, *(c for c in reads if c not in group_keys)]
+
+
 def run_aggregate_dask(plan: AggregatePlan, client: Any = None) -> pd.DataFrame:
     """The aggregate of *plan*, computed by Dask (on *client* when given)."""
-    import dask.dataframe as dd
+    (result,) = run_aggregate_levels_dask(plan, [plan.keys], client)
+    return result
 
-    keys = list(plan.keys)
-    empty = pd.DataFrame({**{k: [] for k in keys}, "value": [], "count": []})
+
+def run_aggregate_levels_dask(
+    plan: AggregatePlan, levels: Sequence[Sequence[str]], client: Any = None
+) -> list[pd.DataFrame]:
+    """The aggregates of *plan* grouped by each of *levels* (subsets of its keys), as
+    `run_aggregate_dask` gives each, computed together: the rows are read and computed
+    once for every level."""
     if not plan.files:
-        return empty.astype({"value": "float64", "count": "int64"})
-    # fsspec expands globs in the paths as DuckDB does: escape them the same way.
-    frame = dd.read_parquet(parquet_paths(plan.files), columns=plan.read_columns())
-    rows = frame.map_partitions(lambda part: _rows(plan, part))
+        empty = pd.DataFrame({"value": [], "count": []})
+        return [
+            empty.assign(**{k: [] for k in level})[[*level, *AGGREGATE_COLUMNS]].astype(
+                {"value": "float64", "count": "int64"}
+            )
+            for level in levels
+        ]
     if plan.reads_stored_fits:
-        future = rows[[*keys, "value", "count"]]
-        result = future.compute() if client is None else client.compute(future).result()
-        result = result.sort_values(keys) if keys else result
+        wanted = [*plan.keys, "value", "count"]
+
+        def stored(part: pd.DataFrame) -> pd.DataFrame:
+            return source_rows(plan.metric, plan.source, part, plan.where)[wanted]
+
+        graphs = [read_rows(plan.files, plan.read_columns(), stored)]
     else:
-        group_keys = keys or [_ALL]
-        grouped = rows.groupby(group_keys).apply(
-            _reducer(plan), meta={"value": "f8", "count": "f8"}
-        )
-        result = grouped.compute() if client is None else client.compute(grouped).result()
-        result = result.reset_index()
-        result = result.sort_values(group_keys).drop(columns=[_ALL], errors="ignore")
+        kept = _kept(plan, [*plan.keys, _ALL])
+
+        def rows(part: pd.DataFrame) -> pd.DataFrame:
+            out = source_rows(plan.metric, plan.source, part, plan.where)
+            return out.assign(**{_ALL: 0})[kept]
+
+        frame = read_rows(plan.files, plan.read_columns(), rows)
+        graphs = [_grouped(plan, frame, list(level) or [_ALL]) for level in levels]
+    if client is None:
+        from dask.base import compute as compute_together
+
+        together: Any = compute_together  # not annotated
+        computed = list(together(*graphs))
+    else:
+        computed = [future.result() for future in client.compute(graphs)]
+    if plan.reads_stored_fits:
+        (result,) = computed
+        return [_shaped(result.sort_values(list(plan.keys)) if plan.keys else result, plan.keys)]
+    out = []
+    for level, result in zip(levels, computed, strict=True):
+        keys = list(level) or [_ALL]
+        if not set(keys) <= set(result.columns):
+            result = result.reset_index()
+        elif result.duplicated(keys).any():
+            # A file held rows of several tracts or visits: reduce after a shuffle.
+            graph = frame.groupby(keys).apply(_reducer(plan), meta={"value": "f8", "count": "f8"})
+            result = compute(graph, client).reset_index()
+        result = result.sort_values(keys).drop(columns=[_ALL], errors="ignore")
+        out.append(_shaped(result, level))
+    return out
+
+
+def _grouped(plan: AggregatePlan, frame: Any, keys: list[str]) -> Any:
+    """The Dask graph of *frame*'s groups by *keys* reduced: in each partition when the
+    keys name the table's partition (each file is one tract or visit), in one partition
+    for the whole dataset, else after a shuffle of the groups."""
+    reducer = _reducer(plan)
+    if keys == [_ALL]:
+        # One group: its rows are gathered into one partition, without a shuffle.
+        frame = frame.repartition(npartitions=1)
+    elif PARTITION_COLUMN[plan.metric.table] not in keys:
+        return frame.groupby(keys).apply(reducer, meta={"value": "f8", "count": "f8"})
+    meta = frame._meta[keys].assign(value=np.zeros(0), count=np.zeros(0))
+
+    def local(part: pd.DataFrame) -> pd.DataFrame:
+        if part.empty:
+            return meta
+        groups = part.groupby(keys, sort=True)[[c for c in part.columns if c not in keys]]
+        return groups.apply(reducer).reset_index()[list(meta.columns)]
+
+    return frame.map_partitions(local, meta=meta)
+
+
+def _shaped(result: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     result = result[[*keys, *AGGREGATE_COLUMNS]].reset_index(drop=True)
     result["value"] = result["value"].astype("float64")
     result["count"] = result["count"].astype("int64")

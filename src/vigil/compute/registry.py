@@ -11,6 +11,11 @@ metric                            table     what
 ``visit_psf_cmodel_mag_diff_…``   sources   as above, on the visit tables
 ``visit_psf_size_residual_…``     sources   as above, on the visit tables
 ================================  ========  ===========================================
+
+The per-band coadd metrics count primary detections only (``detect_isPrimary``, the
+one row of each object that counts: patch overlaps and deblended parents left out),
+unless a registry is made with ``primary_only=False`` (`standard_metrics`,
+`default_registry`).
 """
 
 from __future__ import annotations
@@ -18,15 +23,22 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
+from vigil.compute.actions import Selector
 from vigil.compute.aggregators import Count, Median
 from vigil.compute.errors import UnknownMetricError
 from vigil.compute.fits import StellarLocusWidth
 from vigil.compute.granularity import Table
 from vigil.compute.metric import AcceptableRange, BoundMetric, MetricDefinition
 from vigil.compute.quantities import MagDiff, Magnitude, PsfSizeResidual, SignalToNoise
-from vigil.compute.selectors import FlagSelector, MagRange, SNRange, StarSelector
+from vigil.compute.selectors import (
+    FlagSelector,
+    MagRange,
+    PrimarySelector,
+    SNRange,
+    StarSelector,
+)
 
-__all__ = ["STANDARD_METRICS", "MetricRegistry", "default_registry"]
+__all__ = ["STANDARD_METRICS", "MetricRegistry", "default_registry", "standard_metrics"]
 
 _BRIGHT_STARS = (
     StarSelector(),
@@ -49,8 +61,11 @@ _PSF_STARS = (
 )
 
 
-def _psf_metric(name: str, table: Table, where: str, size: bool) -> MetricDefinition:
-    """A PSF-model metric of bright stars: PSF - CModel magnitude, or size residual."""
+def _psf_metric(
+    name: str, table: Table, where: str, size: bool, primary: tuple[Selector, ...] = ()
+) -> MetricDefinition:
+    """A PSF-model metric of bright stars: PSF - CModel magnitude, or size residual
+    (with the *primary* selection in front of the stars')."""
     if size:
         description = (
             f"Size of bright unflagged stars relative to the PSF model's ({where}),"
@@ -60,7 +75,7 @@ def _psf_metric(name: str, table: Table, where: str, size: bool) -> MetricDefini
             name=name,
             description=description,
             quantity=PsfSizeResidual(),
-            selectors=_PSF_STARS,
+            selectors=(*primary, *_PSF_STARS),
             table=table,
             acceptable=AcceptableRange(-1.5, 1.5),
             outlier_threshold=5.0,
@@ -70,31 +85,47 @@ def _psf_metric(name: str, table: Table, where: str, size: bool) -> MetricDefini
         description=f"PSF minus CModel magnitude of bright unflagged stars ({where}); zero"
         " when the PSF model is right.",
         quantity=MagDiff(),
-        selectors=_BRIGHT_STARS,
+        selectors=(*primary, *_BRIGHT_STARS),
         table=table,
         acceptable=AcceptableRange(-15.0, 15.0),
         outlier_threshold=50.0,
     )
 
 
-STANDARD_METRICS: tuple[MetricDefinition, ...] = (
-    _psf_metric("psf_cmodel_mag_diff_{band}", "objects", "coadd", size=False),
-    _psf_metric("psf_size_residual_{band}", "objects", "coadd", size=True),
-    MetricDefinition(
-        name="psf_snr_{band}",
-        description="Signal-to-noise ratio of the PSF flux of every unflagged object.",
-        quantity=SignalToNoise(),
-        selectors=(FlagSelector(flags=("{band}_psfFlux_flag",)),),
-        aggregator=Median(),
-    ),
-    MetricDefinition(
-        name="star_count_{band}",
-        description="Number of unflagged stars detected at S/N >= 10.",
-        quantity=Magnitude(),
-        unit="",
-        selectors=(StarSelector(), SNRange(low=10.0), FlagSelector()),
-        aggregator=Count(),
-    ),
+def standard_metrics(primary_only: bool = True) -> tuple[MetricDefinition, ...]:
+    """The metrics Vigil computes unless told otherwise.
+
+    Parameters
+    ----------
+    primary_only
+        Whether the per-band coadd metrics keep primary detections only (their
+        selection starts with ``detect_isPrimary``, a column the object table must
+        have). False counts every row of the table.
+    """
+    primary: tuple[Selector, ...] = (PrimarySelector(),) if primary_only else ()
+    return (
+        _psf_metric("psf_cmodel_mag_diff_{band}", "objects", "coadd", False, primary),
+        _psf_metric("psf_size_residual_{band}", "objects", "coadd", True, primary),
+        MetricDefinition(
+            name="psf_snr_{band}",
+            description="Signal-to-noise ratio of the PSF flux of every unflagged object.",
+            quantity=SignalToNoise(),
+            selectors=(*primary, FlagSelector(flags=("{band}_psfFlux_flag",))),
+            aggregator=Median(),
+        ),
+        MetricDefinition(
+            name="star_count_{band}",
+            description="Number of unflagged stars detected at S/N >= 10.",
+            quantity=Magnitude(),
+            unit="",
+            selectors=(*primary, StarSelector(), SNRange(low=10.0), FlagSelector()),
+            aggregator=Count(),
+        ),
+        *_COMMON_METRICS,
+    )
+
+
+_COMMON_METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition(
         name="stellar_locus_width",
         description="Width of the (g-r, r-i) stellar locus of stars with 17 <= r <= 23,"
@@ -110,7 +141,12 @@ STANDARD_METRICS: tuple[MetricDefinition, ...] = (
     _psf_metric("visit_psf_cmodel_mag_diff_{band}", "sources", "single visits", size=False),
     _psf_metric("visit_psf_size_residual_{band}", "sources", "single visits", size=True),
 )
-"""The metrics Vigil computes unless told otherwise."""
+"""The standard metrics whose selection does not depend on ``primary_only``: the
+stellar locus (a fit computed from multi-band star catalogues too, which may not say
+which rows are primary) and the visit metrics (a visit table has one row per source)."""
+
+STANDARD_METRICS: tuple[MetricDefinition, ...] = standard_metrics()
+"""The metrics Vigil computes unless told otherwise (primary detections only)."""
 
 
 class MetricRegistry:
@@ -196,9 +232,16 @@ def _applies(definition: MetricDefinition, band: str) -> bool:
     return definition.bands is None or band in definition.bands
 
 
-def default_registry() -> MetricRegistry:
+def default_registry(primary_only: bool = True) -> MetricRegistry:
     """A registry of the standard metrics and of those that installed plugins add
-    (``vigil.metrics`` entry points, `vigil.plugins`)."""
+    (``vigil.metrics`` entry points, `vigil.plugins`).
+
+    Parameters
+    ----------
+    primary_only
+        Whether the per-band coadd metrics keep primary detections only
+        (`standard_metrics`).
+    """
     from vigil.plugins import load_plugins
 
-    return MetricRegistry([*STANDARD_METRICS, *load_plugins().metrics])
+    return MetricRegistry([*standard_metrics(primary_only), *load_plugins().metrics])

@@ -6,6 +6,11 @@ sources), one DuckDB query reads the declared columns, computes and selects, and
 id, coordinates, magnitude, value) for a per-source metric, one row per group of its
 maximum granularity for a fit. ``vigil-repo.yaml`` then records what was computed, with
 which selection, and the provenance of the run.
+
+Given a Dask client (``vigil compute --dask``), each file is one task on the cluster: the
+worker runs the same DuckDB query on that file alone and writes the same metric file, so
+the work spreads over the workers and each holds one file's columns at a time. The
+workers must see the repository at the same path.
 """
 
 from __future__ import annotations
@@ -13,18 +18,19 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from vigil.compute.engine import METRIC_ROW_GROUP, connect, reduce_groups, write_query
 from vigil.compute.errors import ComputeError, MissingColumnsError
-from vigil.compute.files import TableIndex, scan_table
+from vigil.compute.files import FileInfo, TableIndex, scan_table
 from vigil.compute.granularity import DRILL_KEYS, TABLES, Table, level_keys
 from vigil.compute.metric import BoundMetric
 from vigil.compute.plan import AggregatePlan, ValuesPlan, missing_columns
@@ -160,25 +166,42 @@ def _compute_file(
     con: duckdb.DuckDBPyConnection,
     layout: RepoLayout,
     metric: BoundMetric,
-    index: TableIndex,
+    path: Path,
+    columns: tuple[str, ...],
     key: int,
     order: tuple[str, ...],
 ) -> int:
-    info = index.files[key]
+    """Compute *metric* over the table file *path* of *key*; the rows written."""
     target = layout.metric_file(metric.name, metric.table, key)
     if metric.per_source:
-        query, params = ValuesPlan(metric, "catalogue", (info.path,), index.columns).sql()
+        query, params = ValuesPlan(metric, "catalogue", (path,), columns).sql()
         return write_query(
             con, query, params, target, sorted_by=order, row_group_size=METRIC_ROW_GROUP
         )
     keys = level_keys(metric.max_granularity)
-    plan = AggregatePlan(metric, "catalogue", (info.path,), index.columns, keys)
+    plan = AggregatePlan(metric, "catalogue", (path,), columns, keys)
     query, params = plan.sql()
     frame = reduce_groups(metric, con.cursor().execute(query, params).df(), keys)
     frame.insert(len(keys), "band", pd.Series([metric.band] * len(frame), dtype="string"))
     with atomic_path(target) as temporary:
         frame.to_parquet(temporary, index=False)
     return len(frame)
+
+
+def _compute_task(
+    layout: RepoLayout,
+    metric: BoundMetric,
+    path: Path,
+    columns: tuple[str, ...],
+    key: int,
+    order: tuple[str, ...],
+) -> int:
+    """`_compute_file` as a Dask task: on a worker, with a connection of its own."""
+    con = connect(threads=1)
+    try:
+        return _compute_file(con, layout, metric, path, columns, key, order)
+    finally:
+        con.close()
 
 
 def _versions() -> dict[str, str]:
@@ -222,6 +245,7 @@ def compute_repository(
     progress: Progress | None = None,
     threads: int = 2,
     con: duckdb.DuckDBPyConnection | None = None,
+    dask_client: Any = None,
 ) -> ComputeReport:
     """Compute the metric tables of the repository at *root*.
 
@@ -242,6 +266,9 @@ def compute_repository(
         Files computed at the same time.
     con
         A DuckDB connection to use (default: a new one).
+    dask_client
+        A ``distributed.Client``: compute each file as a task of its cluster instead
+        (*threads* and *con* are then not used).
 
     Raises
     ------
@@ -266,18 +293,22 @@ def compute_repository(
     report = ComputeReport(skipped=skipped)
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     templates = {entry.name: entry for entry in config.metrics.values() if "{band}" in entry.name}
+    entries: dict[str, MetricEntry] = {}
+    work: dict[str, list[FileInfo]] = {}
     for metric in metrics:
         index = tables.tables[metric.table]
-        keys = [
-            info.key
-            for info in index.select(band=metric.band if metric.table == "sources" else None)
-        ]
+        work[metric.name] = index.select(band=metric.band if metric.table == "sources" else None)
+        template = templates.get(metric.definition.name)
+        entries[metric.name] = _entry(metric, config.metrics.get(metric.name), template)
+    # On a cluster every file of every metric is submitted at once: the workers stay busy.
+    tasks = _submit(dask_client, layout, tables, metrics, work, entries) if dask_client else None
+    for metric in metrics:
+        index = tables.tables[metric.table]
+        keys = [info.key for info in work[metric.name]]
         done = 0
         if progress:
             progress(metric.name, 0, len(keys))
-
-        template = templates.get(metric.definition.name)
-        entry = _entry(metric, config.metrics.get(metric.name), template)
+        entry = entries[metric.name]
         order = stored_order(metric, entry)
 
         def one(
@@ -286,11 +317,18 @@ def compute_repository(
             index: TableIndex = index,
             order: tuple[str, ...] = order,
         ) -> int:
-            return _compute_file(con, layout, metric, index, key, order)
+            return _compute_file(
+                con, layout, metric, index.files[key].path, index.columns, key, order
+            )
 
         rows = 0
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            for count in pool.map(one, keys):
+            counts = (
+                _completed(dask_client, tasks[metric.name])
+                if tasks is not None
+                else pool.map(one, keys)
+            )
+            for count in counts:
                 rows += count
                 done += 1
                 if progress:
@@ -309,3 +347,34 @@ def compute_repository(
     config.write(layout.config_path)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _submit(
+    client: Any,
+    layout: RepoLayout,
+    tables: RepositoryTables,
+    metrics: Sequence[BoundMetric],
+    work: dict[str, list[FileInfo]],
+    entries: dict[str, MetricEntry],
+) -> dict[str, list[Any]]:
+    """The Dask futures of every file of every metric, by metric."""
+    out: dict[str, list[Any]] = {}
+    for metric in metrics:
+        columns = tables.tables[metric.table].columns
+        order = stored_order(metric, entries[metric.name])
+        out[metric.name] = [
+            client.submit(
+                _compute_task, layout, metric, info.path, columns, info.key, order, pure=False
+            )
+            for info in work[metric.name]
+        ]
+    return out
+
+
+def _completed(client: Any, futures: list[Any]) -> Iterator[int]:
+    """The rows each of *futures* wrote, as they finish (a task's error raised here)."""
+    from distributed import as_completed
+
+    finished: Any = as_completed  # not annotated
+    for future in finished(futures, loop=client.loop):
+        yield int(future.result())

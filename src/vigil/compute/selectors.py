@@ -1,4 +1,5 @@
-"""Select actions: star/galaxy by extendedness, S/N and magnitude ranges, flags.
+"""Select actions: primary detections, star/galaxy by extendedness, S/N and magnitude
+ranges, flags.
 
 A selector rejects a row whose tested value is null or not finite, in SQL and in NumPy
 alike (DuckDB orders NaN above every number, so each comparison is guarded by
@@ -28,6 +29,7 @@ __all__ = [
     "FlagSelector",
     "GalaxySelector",
     "MagRange",
+    "PrimarySelector",
     "SNRange",
     "StarSelector",
 ]
@@ -194,3 +196,28 @@ class FlagSelector(Selector):
 
     def describe(self, band: str | None) -> str:
         return "not " + " | ".join(expand(flag, band) for flag in self.flags)
+
+
+@dataclass(frozen=True, slots=True)
+class PrimarySelector(Selector):
+    """Primary detections only: *column* is true.
+
+    A coadd table holds each object of the patch overlaps twice and deblended parents
+    beside their children; ``detect_isPrimary`` marks the one row of each object that
+    counts. A null flag counts as not primary.
+    """
+
+    column: str = "detect_isPrimary"
+
+    def columns(self, band: str | None) -> frozenset[str]:
+        return expand_all([self.column], band)
+
+    def sql(self, col: ColumnSql, band: str | None) -> str:
+        # "= true" (a null flag gives null: rejected) is pushed into the Parquet scan.
+        return f"({col(expand(self.column, band))} = true)"
+
+    def mask(self, get: ColumnGetter, band: str | None) -> BoolArray:
+        return np.asarray(get(expand(self.column, band)) == True, dtype=bool)  # noqa: E712 (a null flag is not True)
+
+    def describe(self, band: str | None) -> str:
+        return expand(self.column, band)

@@ -7,6 +7,8 @@ unknown. The names here are the same constructors, declared to return their own 
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,12 +24,21 @@ __all__ = [
     "holoviews_pane",
     "markdown",
     "param_controls",
+    "plain",
     "serve",
     "tabs",
     "tabulator",
 ]
 
 T = TypeVar("T")
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def plain(text: object) -> str:
+    """*text* (a name, a path, a message) as literal Markdown: HTML and Markdown
+    characters escaped, so that it shows as written and never as markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True))
 
 
 def _constructor(cls: type[T]) -> Callable[..., T]:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from vigil.compute.errors import ComputeError
+from vigil.compute.files import FileProblem
 from vigil.compute.granularity import DRILL_KEYS, level_keys
 from vigil.compute.plan import WhereValue
 from vigil.explorer._ranking import median_tail_log_probability
@@ -28,6 +29,7 @@ __all__ = [
     "RangeStatus",
     "drill_levels",
     "group_label",
+    "metric_problems",
     "positions",
     "rank_groups",
     "rollup",
@@ -37,13 +39,17 @@ __all__ = [
 
 
 class RangeStatus(StrEnum):
-    """How a metric or a group stands against its acceptable range (a metric whose
-    aggregation failed has ``error: <why>`` instead)."""
+    """How a metric or a group stands against its acceptable range.
+
+    ``unknown``: the metric's aggregation failed, or some of its files cannot be read,
+    so that what is shown may leave out a problem (the roll-up's ``reason`` says why).
+    """
 
     OK = "ok"
     BAD = "bad"
     NO_RANGE = "no range"
     NO_DATA = "no data"
+    UNKNOWN = "unknown"
 
 
 ROLLUP_COLUMNS = [
@@ -57,6 +63,7 @@ ROLLUP_COLUMNS = [
     "worst_value",
     "worst_count",
     "status",
+    "reason",
     "worst_data_id",
 ]
 """Columns of `rollup`."""
@@ -94,14 +101,13 @@ def rollup_cached(repo: Repository) -> pd.DataFrame:
 def rollup_levels(info: MetricInfo) -> list[tuple[str, ...]]:
     """The groupings the quick look computes for a metric.
 
-    The dataset (a per-source metric), and the drill levels when the metric has an
-    acceptable range: without one no group can be out of range. A fit is judged at its
-    own granularity only (coarser levels would refit it from the catalogue).
+    The dataset, and the drill levels when the metric has an acceptable range: without
+    one no group can be out of range. A fit is judged at its own granularity only
+    (coarser levels would refit it from the catalogue; the dataset's value is that refit,
+    as `Repository.aggregate` gives it).
     """
-    levels: list[tuple[str, ...]] = []
+    levels: list[tuple[str, ...]] = [()]
     per_source = info.granularity in ("source", "dataset")
-    if per_source:
-        levels.append(())
     if info.acceptable is None:
         return levels
     drill = drill_levels(info)
@@ -243,7 +249,9 @@ def rollup(repo: Repository, workers: int | None = None) -> pd.DataFrame:
         group least likely to be so by chance, `rank_groups`: ``visit 1236``),
         ``worst_value``, ``worst_count`` (its sources), ``status``: ``ok``, ``bad``
         (the dataset value or a group is out of range), ``no range``, ``no data`` (no
-        value at all) or ``error: ...``,
+        value at all) or ``unknown`` (the aggregation failed, or some of the metric's
+        files cannot be read: an ``ok`` would hide what they hold), ``reason`` (why it is
+        ``unknown``, or which files a ``bad`` metric was judged without; empty otherwise)
         and ``worst_data_id`` (the worst group's keys as a dict, or None).
     """
     infos = repo.metrics()
@@ -280,6 +288,7 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
         "worst_value": math.nan,
         "worst_count": pd.NA,
         "status": RangeStatus.NO_RANGE if info.acceptable is None else RangeStatus.OK,
+        "reason": "",
         "worst_data_id": None,
     }
     out_of_range = 0
@@ -302,7 +311,8 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
             row["worst_count"] = int(worst["count"])
             row["worst_data_id"] = {key: int(worst[key]) for key in level}
     except ComputeError as exc:
-        row["status"] = f"error: {exc}"
+        row["status"] = RangeStatus.UNKNOWN
+        row["reason"] = f"cannot be computed: {exc}"
         return row
     row["out_of_range"] = out_of_range
     whole_bad = bool(
@@ -313,7 +323,22 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
     empty = [len(f) == 0 or f["count"].sum() == 0 for f in frames]
     if frames and all(empty):
         row["status"] = RangeStatus.NO_DATA
+    unreadable = metric_problems(repo, info)
+    if unreadable:
+        names = "; ".join(f"{problem.path.name}: {problem.message}" for problem in unreadable)
+        row["reason"] = f"{len(unreadable)} unreadable file(s) left out ({names})"
+        if row["status"] != RangeStatus.BAD:
+            row["status"] = RangeStatus.UNKNOWN
     return row
+
+
+def metric_problems(repo: Repository, info: MetricInfo) -> list[FileProblem]:
+    """The unreadable files behind *info*'s values: its own value files when it is
+    stored, else those of the table it is computed from."""
+    if info.stored:
+        folder = repo.layout.metric_dir(info.name)
+        return [problem for problem in repo.problems if problem.path.parent == folder]
+    return list(repo.tables()[info.table].problems)
 
 
 def positions(

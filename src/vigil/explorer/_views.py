@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models.widgets.tables import NumberFormatter
@@ -18,18 +19,21 @@ from panel.models.tabulator import CellClickEvent
 from vigil.compute.files import FileProblem
 
 from ._metrics import RepoSummary
-from ._panel import alert, button, dataframe_pane, holoviews_pane, markdown, tabulator
+from ._panel import alert, button, dataframe_pane, holoviews_pane, markdown, plain, tabulator
 from ._rollup import RangeStatus
 
 __all__ = [
     "GROUP_COLUMNS",
     "comparison_view",
+    "exact_ids",
     "groups_table",
     "header_pane",
     "metric_plots",
     "path_bar",
     "problems_banner",
     "quicklook_table",
+    "rank_differences",
+    "robust_limits",
     "sky_points",
     "sources_table",
 ]
@@ -42,13 +46,45 @@ _STATUS_COLOURS: dict[str, str] = {
     RangeStatus.BAD: "#f8d7da",
     RangeStatus.NO_RANGE: "#eeeeee",
     RangeStatus.NO_DATA: "#eeeeee",
+    RangeStatus.UNKNOWN: "#d6d8db",
 }
 _NUMBER = NumberFormatter(format="0.[0000]")
 _PLAIN = {"type": "plaintext"}  # ids and dataIds without thousands separators
 _FLOAT_COLUMNS = ("coord_ra", "coord_dec", "mag", "value")
+_EXACT_INTEGERS = 2**53
+"""Integers beyond this are rounded by a JavaScript number: ids above it travel as text."""
+_COMPARED_BARS = 40
+"""Groups drawn in the comparison's bar chart at most (the table lists them all)."""
+_ROBUST_PERCENTILES = (1.0, 99.0)
+"""The colour scales span these percentiles of the values, so outliers do not stretch them."""
 
 OpenMetric = Callable[[str, Mapping[str, int] | None], None]
 SelectGroup = Callable[[Mapping[str, Any]], None]
+
+
+def exact_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """*frame* with every integer column that holds a value JavaScript would round
+    (64-bit object and source ids) as text, so that the browser shows it exactly."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if not pd.api.types.is_integer_dtype(values.dtype) or values.empty:
+            continue
+        if int(values.abs().max()) > _EXACT_INTEGERS:
+            out[column] = values.map(lambda v: "" if pd.isna(v) else str(int(v))).astype(object)
+    return out
+
+
+def robust_limits(values: pd.Series) -> tuple[float, float] | None:
+    """The 1st and 99th percentiles of the finite *values* (None when there are none)."""
+    finite = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return None
+    low, high = (float(v) for v in np.percentile(finite, _ROBUST_PERCENTILES))
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    return low, high
 
 
 def _status_style(row: pd.Series) -> list[str]:
@@ -68,7 +104,7 @@ def header_pane(summary: RepoSummary) -> pn.pane.Markdown:
     """Tracts, visits per band, sources."""
     visits = ", ".join(f"{b}: {n}" for b, n in summary.visits_per_band.items()) or "none"
     lines = [
-        f"## {summary.name}",
+        f"## {plain(summary.name)}",
         f"**{len(summary.tracts)}** tracts · **{summary.patches}** patches · visits per band"
         f" {visits} · **{summary.objects:,}** objects · **{summary.sources:,}** sources ·"
         f" **{summary.metrics}** metrics",
@@ -96,7 +132,12 @@ def quicklook_table(frame: pd.DataFrame, open_metric: OpenMetric) -> pn.widgets.
     table = _status_table(
         frame,
         hidden_columns=["worst_data_id"],
-        formatters={"value": _NUMBER, "worst_value": _NUMBER, "worst_count": _PLAIN},
+        formatters={
+            "value": _NUMBER,
+            "worst_value": _NUMBER,
+            "worst_count": _PLAIN,
+            "reason": _PLAIN,
+        },
         sizing_mode="stretch_width",
         layout="fit_data_table",
     )
@@ -114,7 +155,7 @@ def quicklook_table(frame: pd.DataFrame, open_metric: OpenMetric) -> pn.widgets.
 
 def path_bar(metric: str, chosen: Sequence[str], up: Callable[[], None]) -> pn.Row:
     """Where the metric tab is (*metric*, the groups *chosen*) and a button calling *up*."""
-    text = " / ".join([f"**{metric}**", *(chosen or ["every group"])])
+    text = " / ".join([f"**{plain(metric)}**", *(plain(c) for c in chosen or ["every group"])])
     up_button = button(label="Up one level", disabled=not chosen, width=140)
     up_button.on_click(lambda _: up())
     return pn.Row(markdown(text, name="path"), up_button, sizing_mode="stretch_width")
@@ -145,7 +186,7 @@ def sources_table(frame: pd.DataFrame, group: str) -> pn.Column:
     shown = f"the {len(frame):,} farthest from the median" if truncated else "all"
     title = f"**Sources of {group}**: {total:,} ({shown}{'; truncated' if truncated else ''})"
     table = tabulator(
-        frame,
+        exact_ids(frame),
         show_index=False,
         disabled=True,
         selectable=False,
@@ -161,10 +202,13 @@ def sky_points(
     frame: pd.DataFrame, level: Sequence[str], metric: str | None, select_group: SelectGroup
 ) -> hv.Points:
     """The groups of *frame* (``ra``, ``dec``, ``value``) on the sky; a tap selects one."""
+    limits = robust_limits(frame["value"])
     points = hv.Points(frame, ["ra", "dec"], ["value", *level, "count"]).opts(
         color="value",
         cmap="RdYlBu_r",
         colorbar=True,
+        clabel=metric or "value",
+        **({"clim": limits} if limits is not None else {}),
         size=9,
         tools=["hover", "tap"],
         invert_xaxis=True,
@@ -185,25 +229,39 @@ def sky_points(
 
 
 def metric_plots(frame: pd.DataFrame, metric: str | None, datashade_rows: int) -> pn.Row:
-    """*metric* against magnitude beside its RA/Dec map, rasterised above *datashade_rows*."""
+    """*metric* against magnitude beside its RA/Dec map, rasterised above *datashade_rows*.
+
+    Either way the plots keep their titles and axis names, RA grows to the left, and the
+    map's colours span the 1st to 99th percentiles of the values (`robust_limits`).
+    """
     title = f"{metric} ({len(frame):,} sources)"
-    scatter = hv.Points(frame, ["mag", "value"]).opts(
-        width=520, height=340, title=title, xlabel="magnitude", ylabel=metric
-    )
-    sky = hv.Points(frame, ["coord_ra", "coord_dec"], ["value"]).opts(
-        width=520, height=340, invert_xaxis=True, xlabel="RA", ylabel="Dec"
-    )
+    size = {"width": 520, "height": 340}
+    scatter_labels = {"title": title, "xlabel": "magnitude", "ylabel": metric or "value"}
+    sky_labels = {
+        "title": f"{metric} on the sky",
+        "xlabel": "RA (deg)",
+        "ylabel": "Dec (deg)",
+        "invert_xaxis": True,
+    }
+    colours: dict[str, Any] = {"cmap": "RdYlBu_r", "colorbar": True, "clabel": metric or "value"}
+    limits = robust_limits(frame["value"]) if "value" in frame else None
+    if limits is not None:
+        colours["clim"] = limits
+    scatter = hv.Points(frame, ["mag", "value"])
+    sky = hv.Points(frame, ["coord_ra", "coord_dec"], ["value"])
     if len(frame) > datashade_rows:
         import datashader as ds
         from holoviews.operation.datashader import dynspread, rasterize
 
-        left: Any = dynspread(rasterize(scatter)).opts(cmap="Viridis", cnorm="eq_hist")
+        left: Any = dynspread(rasterize(scatter)).opts(
+            cmap="Viridis", cnorm="eq_hist", **size, **scatter_labels
+        )
         right: Any = rasterize(sky, aggregator=ds.mean("value")).opts(
-            cmap="RdYlBu_r", colorbar=True
+            **colours, **size, **sky_labels
         )
     else:
-        left = scatter.opts(size=3, alpha=0.5)
-        right = sky.opts(color="value", cmap="RdYlBu_r", colorbar=True, size=4)
+        left = scatter.opts(size=3, alpha=0.5, **size, **scatter_labels)
+        right = sky.opts(color="value", size=4, **colours, **size, **sky_labels)
     return pn.Row(
         holoviews_pane(left, name="scatter"),
         holoviews_pane(right, name="skymap"),
@@ -211,14 +269,69 @@ def metric_plots(frame: pd.DataFrame, metric: str | None, datashade_rows: int) -
     )
 
 
-def comparison_view(frame: pd.DataFrame, level: Sequence[str]) -> pn.Column:
-    """The differences of `Repository.compare`'s *frame* per group of *level*."""
-    bars = hv.Bars(
-        frame.assign(group=frame[list(level)].astype(str).agg(" ".join, axis=1)),
-        "group",
-        "delta",
-    ).opts(width=900, height=280, title="other - this", xrotation=90, tools=["hover"])
-    return pn.Column(
-        holoviews_pane(bars),
-        dataframe_pane(frame, name="comparison", index=False, sizing_mode="stretch_width"),
-    )
+def rank_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """*frame* (`Repository.compare`) ranked by change: groups one side lacks first,
+    then by the size of the difference, largest first (ties in the groups' order)."""
+    size = frame["delta"].abs().to_numpy(dtype="float64")
+    missing = frame["missing"].notna().to_numpy()
+    order = np.lexsort((-np.nan_to_num(size, nan=-np.inf), ~missing))
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def comparison_view(
+    frame: pd.DataFrame,
+    level: Sequence[str],
+    metric: str,
+    chosen: str,
+    names: tuple[str, str],
+) -> pn.Column:
+    """The differences of `Repository.compare`'s *frame* per group of *level*.
+
+    The groups (of the selection *chosen*) are ranked by the size of their difference,
+    those one side lacks first; a metric or group missing on a side says so instead of
+    drawing nothing.
+    """
+    this, other, name = plain(names[0]), plain(names[1]), plain(metric)
+    ranked = rank_differences(frame)
+    lines = [
+        f"**{name}** in **{other}** minus in **{this}**, {plain(chosen)}, largest change first."
+    ]
+    if len(ranked) and ranked["value"].isna().all():
+        lines.append(f"*{name} is missing in {this}.*")
+    if len(ranked) and ranked["value_other"].isna().all():
+        lines.append(f"*{name} is missing in {other}.*")
+    lacking = int(ranked["missing"].notna().sum())
+    if lacking:
+        lines.append(f"{lacking} group(s) missing on one side (listed first, marked missing).")
+    if ranked.empty:
+        lines.append("*Neither repository has a value here.*")
+    parts: list[Any] = [markdown("\n\n".join(lines), name="comparison-title")]
+    drawn = ranked[ranked["delta"].notna()].head(_COMPARED_BARS)
+    if len(drawn):
+        labels = drawn[list(level)].astype(str).agg(" ".join, axis=1) if level else "dataset"
+        bars = hv.Bars(drawn.assign(group=labels), "group", "delta").opts(
+            width=900,
+            height=280,
+            title=f"{names[1]} - {names[0]} (the {len(drawn)} largest changes)",
+            xlabel=" / ".join(level) or "dataset",
+            ylabel=f"difference of {metric}",
+            xrotation=90,
+            tools=["hover"],
+        )
+        parts.append(holoviews_pane(bars))
+    shown = ranked.assign(missing=ranked["missing"].map(_missing_text(names)))
+    parts.append(dataframe_pane(shown, name="comparison", index=False, sizing_mode="stretch_width"))
+    return pn.Column(*parts)
+
+
+def _missing_text(names: tuple[str, str]) -> Callable[[object], str]:
+    """``missing in <name>`` for `Repository.compare`'s ``missing`` (``this``/``other``)."""
+
+    def text(side: object) -> str:
+        if side == "this":
+            return f"missing in {names[0]}"
+        if side == "other":
+            return f"missing in {names[1]}"
+        return ""
+
+    return text

@@ -135,6 +135,8 @@ class Explorer(param.Parameterized):
         if self.table == "objects":
             tracts = self.repo.summary().tracts
             self.param.tract.objects = [ALL, *tracts]
+            if self.tract not in self.param.tract.objects:
+                self.tract = ALL
             patches: list[Any] = [ALL]
             if self.tract != ALL:
                 where = {"tract": self.tract}
@@ -143,8 +145,12 @@ class Explorer(param.Parameterized):
             if self.patch not in patches:
                 self.patch = ALL
         else:
-            visits = self.repo.visits()["visit"].astype(int).tolist()
+            # Only the visits of the metric's band: another band's visit has no values.
+            band = self.infos[self.metric].band
+            visits = self.repo.visits(band=band)["visit"].astype(int).tolist()
             self.param.visit.objects = [ALL, *visits]
+            if self.visit not in self.param.visit.objects:
+                self.visit = ALL
             detectors: list[Any] = [ALL]
             if self.visit != ALL:
                 where = {"visit": self.visit}
@@ -349,18 +355,19 @@ class Explorer(param.Parameterized):
         return _views.sky_points(self.group_frame(), self.level(), self.metric, self.select_group)
 
     def values_frame(self) -> pd.DataFrame:
-        """The per-source values of the current selection (empty for a fit)."""
-        if self.metric is None:
-            return pd.DataFrame({"mag": [], "value": [], "coord_ra": [], "coord_dec": []})
-        info = self.infos[self.metric]
-        if info.granularity != "source":
-            return pd.DataFrame({"mag": [], "value": [], "coord_ra": [], "coord_dec": []})
-        return self.repo.values(
-            self.metric,
-            self.where() or None,
-            fields=["coord_ra", "coord_dec", "mag", "value"],
-            limit=None,
-        )
+        """The per-source values of the current selection (empty for a fit).
+
+        Always with the columns ``coord_ra``, ``coord_dec``, ``mag`` and ``value``, even
+        when the selection holds no source.
+        """
+        fields = ["coord_ra", "coord_dec", "mag", "value"]
+        if self.metric is None or self.infos[self.metric].granularity != "source":
+            return pd.DataFrame({field: pd.Series(dtype="float64") for field in fields})
+        frame = self.repo.values(self.metric, self.where() or None, fields=fields, limit=None)
+        for field in fields:
+            if field not in frame:
+                frame[field] = pd.Series(dtype="float64")
+        return frame
 
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def metric_view(self) -> pn.Row:
@@ -373,11 +380,24 @@ class Explorer(param.Parameterized):
         if self.other is None or self.metric is None:
             return markdown("Start with `--compare REPO2` to compare two repositories.")
         level = list(self.level())
-        return _views.comparison_view(self.repo.compare(self.other, self.metric, level), level)
+        where = {k: v for k, v in self.where().items() if k in level[:1]}
+        frame = self.repo.compare(self.other, self.metric, level, where or None)
+        names = (self.repo.name, self.other.name)
+        if names[0] == names[1]:  # a rerun of the same repository: tell them by folder
+            names = (self.repo.path.name, self.other.path.name)
+        chosen = group_label(list(where), where) if where else "every group"
+        return _views.comparison_view(frame, level, self.metric, chosen, names)
 
     def notebook_bytes(self) -> io.BytesIO:
         """The "open in Jupyter" notebook of the current selection."""
-        notebook = make_notebook(self.repo.path, metric=self.metric, where=self.where())
+        per_source = self.metric is not None and self.infos[self.metric].granularity == "source"
+        notebook = make_notebook(
+            self.repo.path,
+            metric=self.metric,
+            where=self.where(),
+            table=self.table,
+            per_source=per_source,
+        )
         return io.BytesIO(json.dumps(notebook, indent=1).encode())
 
     # -- layout --------------------------------------------------------------------------

@@ -18,23 +18,28 @@ pages ask, as pandas DataFrames:
 
 Queries run in DuckDB (one connection per repository, a cursor per query, so the object
 is safe to share between the threads of a Panel server), reading only the columns a
-query needs and only the files its tract/visit filter names. ``engine="dask"`` runs the
-aggregates on Dask with the same plan. A file that cannot be read is left out and named
-in `Repository.problems`.
+query needs and only the files its tract/visit filter names. ``engine="dask"`` runs every
+query on a Dask cluster instead (aggregates, per-source values, the quick look's tail
+counts, visits, tracts, positions and the patch count), with the same plans and answers;
+`default_engine` sets the engine of the repositories opened inside it (``vigil explore
+--dask``). A file that cannot be read is left out and named in `Repository.problems`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 
-from vigil.compute.engine import connect, run_values
+from vigil.compute.dask_cluster import DaskCluster, open_cluster
+from vigil.compute.dask_values import tail_counts_dask
+from vigil.compute.engine import connect
 from vigil.compute.errors import ComputeError, UnknownMetricError
 from vigil.compute.files import FileProblem, TableIndex
 from vigil.compute.granularity import GROUP_KEYS, ID_COLUMN, Table
@@ -43,6 +48,7 @@ from vigil.compute.registry import MetricRegistry, default_registry
 from vigil.compute.repository import RepoConfig, RepoLayout, sort_bands
 
 from ._cache import ResultCache
+from ._dask_navigation import dask_patches, dask_positions, dask_tracts, dask_visits
 from ._files import RepositoryFiles
 from ._metrics import MetricInfo, RepoSummary, metric_infos
 from ._navigation import (
@@ -53,7 +59,7 @@ from ._navigation import (
     summarise,
 )
 from ._plans import frozen_where, tail_counts_sql
-from ._runner import Engine, QueryRunner
+from ._runner import Engine, QueryRunner, default_engine, engine_default
 
 __all__ = [
     "DEFAULT_VALUES_LIMIT",
@@ -61,6 +67,7 @@ __all__ = [
     "Range",
     "RepoSummary",
     "Repository",
+    "default_engine",
 ]
 
 DEFAULT_VALUES_LIMIT = 200_000
@@ -79,10 +86,12 @@ class Repository:
     path
         The repository's folder.
     engine
-        ``duckdb`` (default) or ``dask`` for aggregates.
+        ``duckdb`` or ``dask``; default: `default_engine`'s, else ``duckdb``.
     dask_client
-        With ``engine="dask"``: a ``distributed.Client``, or a scheduler address to
-        connect to; None uses Dask's local threaded scheduler.
+        With ``engine="dask"``: a ``distributed.Client``, a
+        `vigil.compute.dask_cluster.DaskCluster`, or what ``--dask`` takes (``local``,
+        ``local:N``, a scheduler address; `vigil.compute.dask_cluster.open_cluster`,
+        closed with the repository); None uses Dask's local threaded scheduler.
     registry
         Where metric definitions are looked up (default: the standard metrics).
     threads
@@ -100,11 +109,14 @@ class Repository:
         self,
         path: Path | str,
         *,
-        engine: Engine = "duckdb",
+        engine: Engine | None = None,
         dask_client: Any = None,
         registry: MetricRegistry | None = None,
         threads: int | None = None,
     ) -> None:
+        if engine is None:
+            engine, default_client = engine_default()
+            dask_client = default_client if dask_client is None else dask_client
         if engine not in ("duckdb", "dask"):
             raise ComputeError(f"unknown engine {engine!r}; use duckdb or dask")
         self.path = Path(path)
@@ -115,11 +127,12 @@ class Repository:
             RepoConfig.load(config_path) if config_path.exists() else None
         )
         self.engine: Engine = engine
+        self._cluster: DaskCluster | None = None
         if engine == "dask" and isinstance(dask_client, str):
-            from distributed import Client
-
-            # distributed.Client.__init__ is unannotated.
-            dask_client = cast("Callable[[str], Client]", Client)(dask_client)
+            self._cluster = open_cluster(dask_client)
+            dask_client = self._cluster.client
+        elif isinstance(dask_client, DaskCluster):
+            dask_client = dask_client.client
         self.dask_client = dask_client
         self.registry = registry or default_registry()
         self._con: duckdb.DuckDBPyConnection = connect(threads)
@@ -134,8 +147,10 @@ class Repository:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
+        """Close the DuckDB connection (and the Dask cluster opened from a text)."""
         self._con.close()
+        if self._cluster is not None:
+            self._cluster.close()
 
     def __enter__(self) -> Repository:
         return self
@@ -194,18 +209,31 @@ class Repository:
 
     def summary(self) -> RepoSummary:
         """Tracts, patches, visits per band, objects and sources (cached)."""
-        return self._cached(
-            ("summary",),
-            lambda: summarise(
-                self._con,
-                self.tables(),
-                name=self.name,
-                bands=self.bands(),
-                metrics=len(self.metrics()),
-                inferred=self.inferred,
-                problems=self.problems,
-            ),
+        return self._cached(("summary",), self._summary)
+
+    def _summary(self) -> RepoSummary:
+        tables = self.tables()
+        if self.engine == "dask":
+            # The patches are counted on the cluster, the rest read from the footers.
+            objects = tables["objects"]
+            tables = {**tables, "objects": dataclasses.replace(objects, files={})}
+        summary = summarise(
+            self._con,
+            tables,
+            name=self.name,
+            bands=self.bands(),
+            metrics=len(self.metrics()),
+            inferred=self.inferred,
+            problems=self.problems,
         )
+        if self.engine == "dask":
+            summary = dataclasses.replace(
+                summary,
+                tracts=sorted(objects.files),
+                objects=objects.rows,
+                patches=self._run(lambda: dask_patches(objects, self.dask_client)),
+            )
+        return summary
 
     def metrics(self) -> list[MetricInfo]:
         """Every metric of the repository, stored or computable on demand."""
@@ -311,7 +339,7 @@ class Repository:
             ("aggregate", metric, level, frozen_where(where), None, self.engine) for level in wanted
         ]
         missing = [level for level, key in zip(wanted, keys, strict=True) if key not in self._cache]
-        if len(missing) > 1 and self.engine == "duckdb":
+        if len(missing) > 1:
             frames = self._runner.aggregate_sets(self.metric(metric), missing, where or {})
             for level, frame in zip(missing, frames, strict=True):
                 key = ("aggregate", metric, level, frozen_where(where), None, self.engine)
@@ -388,8 +416,7 @@ class Repository:
             table = plan.metric.table
             frame = pd.DataFrame(columns=[*GROUP_KEYS[table], ID_COLUMN[table], "value"])
         else:
-            info = self.metric(metric)
-            frame = self._runner.retry_stored(info, lambda: run_values(self._con, build()))
+            frame = self._runner.values(self.metric(metric), build)
         truncated = limit is not None and len(frame) > limit
         if truncated:
             frame = frame.iloc[:limit].copy()
@@ -429,6 +456,9 @@ class Repository:
             plan = self._values_plan(metric, where or {}, (), ("value",), limit=None)
             if not plan.files:
                 return None
+            if self.engine == "dask":
+                total, counts = tail_counts_dask(plan, bounds, self.dask_client)
+                return (total, *counts)
             inner, params = plan.sql()
             # The count of stored values needs no scan: the files' footers hold it.
             total = int(self.aggregate(metric, [], where, stat="count")["count"].sum())
@@ -496,6 +526,10 @@ class Repository:
         """The visits (of *tract*, in *band*): ``visit``, ``band``, ``sources``, ``detectors``."""
         key = ("visits", tract, band)
         sources = self.tables()["sources"]
+        if self.engine == "dask":
+            return self._cached(
+                key, lambda: self._run(lambda: dask_visits(sources, tract, band, self.dask_client))
+            )
         return self._cached(key, lambda: query_visits(self._con, self._run, sources, tract, band))
 
     def positions(
@@ -520,6 +554,14 @@ class Repository:
         """
         key = ("positions", table, tuple(by), frozen_where(where))
         index = self.tables()[table]
+        if self.engine == "dask":
+            client = self.dask_client
+            return self._cached(
+                key,
+                lambda: self._run(
+                    lambda: dask_positions(index, table, tuple(by), where or {}, client)
+                ),
+            )
         return self._cached(
             key,
             lambda: query_positions(self._con, self._run, index, table, tuple(by), where or {}),
@@ -528,6 +570,10 @@ class Repository:
     def tracts(self) -> pd.DataFrame:
         """The tracts: ``tract``, ``patches``, ``objects``."""
         objects = self.tables()["objects"]
+        if self.engine == "dask":
+            return self._cached(
+                ("tracts",), lambda: self._run(lambda: dask_tracts(objects, self.dask_client))
+            )
         return self._cached(("tracts",), lambda: query_tracts(self._con, self._run, objects))
 
     # -- internals -----------------------------------------------------------------------
