@@ -20,7 +20,9 @@ bench/.work/):
   reference (39 s for one functor over 78 M rows on 24 workers) scaled per row and core;
 - the same quick-look summary on a Dask LocalCluster of two worker processes, each
   allowed less memory (``--dask-worker-memory``, default 1 GB) than the repository's
-  Parquet data holds uncompressed, checked equal to DuckDB's.
+  Parquet data holds uncompressed, checked equal to DuckDB's;
+- PA1 and AM1 (repeatability from matched visit sources) in each band, on a repository of
+  up to 10 tracts each seen twice per band (the main one has one visit per tract), cold.
 
 Usage::
 
@@ -50,7 +52,8 @@ from vigil.compute import compute_repository, default_registry
 from vigil.compute.engine import connect, run_aggregate
 from vigil.compute.files import forget_footers, scan_table
 from vigil.compute.plan import AggregatePlan, sql_files
-from vigil.compute.repository import RepoLayout
+from vigil.compute.repeatability import RepeatabilityResult, am1, pa1
+from vigil.compute.repository import RepoLayout, sort_bands
 from vigil.demo.catalog import generate_catalog
 from vigil.explorer import Repository
 from vigil.explorer._ranking import median_tail_log_probability
@@ -585,6 +588,34 @@ def main() -> None:
         print()
         line(f"vigil compute {METRIC}: {report.rows:,} values written", seconds, rows)
         catalogue_section(root, rows, cores, args.skip_dask)
+
+    repeatability_section(min(tracts, 10), objects)
+
+
+def repeatability_section(tracts: int, objects: int) -> None:
+    """PA1 and AM1 of every band, on a repository whose tracts are seen twice per band."""
+    root = WORK / f"repeat-{tracts}x{objects}"
+    print(f"\nrepeatability (PA1, AM1 from matched visit sources): {root}")
+    if not (root / "vigil-repo.yaml").exists():
+        seconds, catalog = timed(
+            lambda: generate_catalog(root, tracts=tracts, objects_per_tract=objects)
+        )
+        line("generate the repository (objects + sources)", seconds, catalog.sources)
+    index = scan_table(RepoLayout(root), "sources")
+    for band in sort_bands(index.bands):
+        sources = sum(info.rows for info in index.select(band=band))
+        for name in ("PA1", "AM1"):
+            forget_footers()
+            seconds, result = timed(_repeatability(name, root, band))
+            label = f"{name} {band}: {result.value:.2f} {result.unit}"
+            line(
+                f"{label}, {result.stars:,} stars, {result.pairs:,} pairs (cold)", seconds, sources
+            )
+
+
+def _repeatability(name: str, root: Path, band: str) -> Callable[[], RepeatabilityResult]:
+    measure = pa1 if name == "PA1" else am1
+    return lambda: measure(root, band)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,14 @@ def compute(
     ),
     threads: int = typer.Option(2, min=1, help="Files computed at the same time."),
     dask: str | None = typer.Option(None, "--dask", help=DASK_HELP, show_default=False),
+    repeatability: str | None = typer.Option(
+        None,
+        "--repeatability",
+        metavar="BAND",
+        help="Print the repeatability metrics PA1 (mmag) and AM1 (mas) of BAND from the"
+        " matched visit sources, and stop (no metric tables written).",
+        show_default=False,
+    ),
     butler: str | None = typer.Option(
         None,
         "--butler",
@@ -182,12 +190,27 @@ def compute(
     console = Console()
     if not inputs and not repo.exists():
         raise _fail(f"{repo} does not exist: give a repository, or catalogues with --input")
+    if repeatability is not None:
+        _repeatability(console, repo, repeatability)
+        return
     with _dask(console, dask) as cluster:  # before the work, not after it
         if inputs:
             _load(console, repo, inputs, mapping, band, tract)
         _compute(console, repo, metric, threads, cluster.client if cluster else None)
     if butler is not None and run is not None:
         _store_in_butler(console, repo, butler, run, skymap, instrument, register_dimensions)
+
+
+def _repeatability(console: Console, repo: Path, band: str) -> None:
+    from vigil.compute import ComputeError
+    from vigil.compute.repeatability import am1, pa1
+
+    for measure in (pa1, am1):
+        try:
+            result = measure(repo, band)
+        except ComputeError as exc:
+            raise _fail(exc.message) from None
+        console.print(escape(result.describe()))
 
 
 def _load(

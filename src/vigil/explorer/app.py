@@ -41,8 +41,8 @@ import param
 
 from vigil.compute.errors import ComputeError
 from vigil.compute.plan import WhereValue
-from vigil.explorer import _views
-from vigil.explorer._panel import alert, file_download, markdown, param_controls, tabs
+from vigil.explorer import _outline_views, _outlines, _views
+from vigil.explorer._panel import alert, file_download, markdown, param_controls, plain, tabs
 from vigil.explorer._rollup import (
     RangeStatus,
     drill_levels,
@@ -95,6 +95,12 @@ class Explorer(param.Parameterized):
     patch: Any = param.Selector(default=ALL, objects=[ALL], doc="Patch filter (coadd metrics).")
     visit: Any = param.Selector(default=ALL, objects=[ALL], doc="Visit filter (visit metrics).")
     detector: Any = param.Selector(default=ALL, objects=[ALL], doc="Detector filter.")
+    came_from: Any = param.Parameter(
+        default=None, doc="The metric, tract and patch a visit was opened from (`open_visit`)."
+    )
+    outlines: Any = param.Boolean(
+        default=False, doc="Draw visit outlines (a chosen visit's detectors) on the sky map."
+    )
 
     def __init__(
         self,
@@ -192,6 +198,7 @@ class Explorer(param.Parameterized):
 
     def open_metric(self, metric: str, data_id: Mapping[str, int] | None = None) -> None:
         """Show *metric* (at *data_id*) in the metric tab."""
+        self.came_from = None
         with param.parameterized.batch_call_watchers(self):
             self.tract = self.patch = self.visit = self.detector = ALL
         self.metric = metric
@@ -308,14 +315,47 @@ class Explorer(param.Parameterized):
         """
         return _views.quicklook_table(rollup_cached(self.repo), self.open_metric)
 
-    @param.depends("metric", "tract", "patch", "visit", "detector")
+    @param.depends("metric", "tract", "patch", "visit", "detector", "came_from")
     def path_view(self) -> pn.viewable.Viewable:
         """Where the metric tab is: the metric and the groups chosen, and a way up."""
         if self.metric is None:
             return markdown("No metric.")
         keys = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
         chosen = [f"{k} {getattr(self, k)}" for k in keys if getattr(self, k) != ALL]
-        return _views.path_bar(self.metric, chosen, self.up)
+        bar = _views.path_bar(self.metric, chosen, self.up)
+        if self.came_from is not None and self.table == "sources":
+            _, tract, patch = self.came_from
+            bar.append(_outline_views.back_link(f"tract {tract} / patch {patch}", self.back))
+        return bar
+
+    @param.depends("metric", "tract", "patch")
+    def behind_view(self) -> pn.viewable.Viewable:
+        """The visits (and their detectors) behind the chosen patch; a click opens one."""
+        if self.metric is None or self.table != "objects" or ALL in (self.tract, self.patch):
+            return markdown("")
+        try:
+            frame = _outlines.visits_behind(self.repo, int(self.tract), int(self.patch))
+        except ComputeError as exc:
+            return markdown(f"*No visits behind the patch: {plain(exc)}*")
+        visit_metrics = any(info.table == "sources" for info in self.infos.values())
+        place = f"tract {self.tract}, patch {self.patch}"
+        return _outline_views.behind_table(frame, place, self.open_visit if visit_metrics else None)
+
+    def open_visit(self, row: Mapping[str, Any]) -> None:
+        """Open the visit of *row* (a visit behind the chosen patch) in a visit metric,
+        remembering the patch for `back`."""
+        metric = _outline_views.visit_metric(self.infos, self.metric, str(row["band"]))
+        if metric is None or ALL in (self.tract, self.patch):
+            return
+        origin = (self.metric, int(self.tract), int(self.patch))
+        self.open_metric(metric, {"visit": int(row["visit"])})
+        self.came_from = origin
+
+    def back(self) -> None:
+        """Return to the patch the visit view was opened from."""
+        if self.came_from is not None:
+            metric, tract, patch = self.came_from
+            self.open_metric(metric, {"tract": tract, "patch": patch})
 
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def groups_view(self) -> pn.viewable.Viewable:
@@ -349,10 +389,30 @@ class Explorer(param.Parameterized):
         )
         return frame
 
-    @param.depends("metric", "tract", "visit")
-    def sky_map(self) -> hv.Points:
-        """The metric per group on the sky; tapping a group drills into it."""
-        return _views.sky_points(self.group_frame(), self.level(), self.metric, self.select_group)
+    @param.depends("metric", "tract", "visit", "outlines")
+    def sky_map(self) -> hv.Points | hv.Overlay:
+        """The metric per group on the sky; tapping a group drills into it. With
+        `outlines`, over the outlines of the visits (of the tract, of the metric's band),
+        or of the chosen visit's detectors."""
+        points = _views.sky_points(self.group_frame(), self.level(), self.metric, self.select_group)
+        if not self.outlines or self.metric is None:
+            return points
+        try:
+            if self.table == "objects":
+                tract = None if self.tract == ALL else int(self.tract)
+                frame = _outlines.visit_outlines(self.repo, tract=tract)
+                title = "visits over " + (f"tract {tract}" if tract is not None else "every tract")
+            elif self.visit == ALL:
+                band = self.infos[self.metric].band
+                frame = _outlines.visit_outlines(self.repo, band=band)
+                title = f"visits in {band}" if band else "every visit"
+            else:
+                frame = _outlines.detector_outlines(self.repo, int(self.visit))
+                title = f"detectors of visit {self.visit}"
+        except ComputeError:  # sources without positions: the map without outlines
+            return points
+        shapes = _outline_views.outline_rectangles(frame, f"{self.metric}, {title}")
+        return shapes * points
 
     def values_frame(self) -> pd.DataFrame:
         """The per-source values of the current selection (empty for a fit).
@@ -406,7 +466,7 @@ class Explorer(param.Parameterized):
         """The whole app."""
         controls = param_controls(
             self.param,
-            parameters=["metric", "tract", "patch", "visit", "detector"],
+            parameters=["metric", "tract", "patch", "visit", "detector", "outlines"],
             widgets={"metric": pn.widgets.Select},
             show_name=False,
             width=260,
@@ -419,7 +479,7 @@ class Explorer(param.Parameterized):
         )
         metric_tab = pn.Column(
             self.path_view,
-            pn.Row(self.groups_view, self.sky_map),
+            pn.Row(pn.Column(self.groups_view, self.behind_view), self.sky_map),
             self.metric_view,
             self.sources_view,
             sizing_mode="stretch_width",
