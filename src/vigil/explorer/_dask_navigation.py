@@ -16,9 +16,9 @@ import pandas as pd
 from vigil.compute.dask_engine import compute, read_rows, where_mask
 from vigil.compute.files import TableIndex
 from vigil.compute.granularity import Table
-from vigil.compute.plan import WhereValue, partition_keys
+from vigil.compute.plan import WhereValue
 
-from ._navigation import POSITION_KEYS
+from ._navigation import no_positions, position_inputs
 
 __all__ = ["dask_patches", "dask_positions", "dask_tracts", "dask_visits"]
 
@@ -46,11 +46,9 @@ def dask_positions(
     client: Any,
 ) -> pd.DataFrame:
     """`vigil.explorer._navigation.query_positions` on Dask."""
-    simple = {k: v for k, v in where.items() if k in POSITION_KEYS and isinstance(v, int | str)}
-    files = index.select(partition_keys(table, simple))
-    keys = [k for k in by if k in POSITION_KEYS]
+    simple, files, keys = position_inputs(index, table, by, where)
     if not files:
-        return pd.DataFrame({**{k: [] for k in keys}, "ra": [], "dec": [], "rows": []})
+        return no_positions(keys)
     columns = sorted({*keys, *simple, "coord_ra", "coord_dec"})
 
     def sums(part: pd.DataFrame) -> pd.DataFrame:

@@ -62,6 +62,21 @@ def query_visits(
     return run(lambda: con.cursor().execute(query, [paths, *params]).df())
 
 
+def position_inputs(
+    index: TableIndex, table: Table, by: tuple[str, ...], where: Mapping[str, WhereValue]
+) -> tuple[dict[str, int | str], list[FileInfo], list[str]]:
+    """What a positions query reads, on any engine: the filters on position keys (single
+    values), the files they leave, and the grouping keys among *by*."""
+    simple = {k: v for k, v in where.items() if k in POSITION_KEYS and isinstance(v, int | str)}
+    files = index.select(partition_keys(table, simple))
+    return simple, files, [k for k in by if k in POSITION_KEYS]
+
+
+def no_positions(keys: Sequence[str]) -> pd.DataFrame:
+    """The positions of no row: the columns of `query_positions`, empty."""
+    return pd.DataFrame({**{k: [] for k in keys}, "ra": [], "dec": [], "rows": []})
+
+
 def query_positions(
     con: duckdb.DuckDBPyConnection,
     run: Runner,
@@ -71,11 +86,9 @@ def query_positions(
     where: Mapping[str, WhereValue],
 ) -> pd.DataFrame:
     """Mean RA/Dec of each group of *table* by *by*: *by*, ``ra``, ``dec``, ``rows``."""
-    simple = {k: v for k, v in where.items() if k in POSITION_KEYS and isinstance(v, int | str)}
-    files = index.select(partition_keys(table, simple))
-    keys = [k for k in by if k in POSITION_KEYS]
+    simple, files, keys = position_inputs(index, table, by, where)
     if not files:
-        return pd.DataFrame({**{k: [] for k in keys}, "ra": [], "dec": [], "rows": []})
+        return no_positions(keys)
     condition, params = render_where(simple, POSITION_KEYS)
     columns = ", ".join(quote(k) for k in keys)
     select = f"{columns}, " if keys else ""
