@@ -153,6 +153,11 @@ def test_real_validate_drp_job_opens_on_summaries(
     assert pa1["spec"]["name"] == "validate_drp.PA1.design_gri"
     assert pa1["latest"] == pytest.approx(16.72336186802337)
     assert (pa1["status"], pa1["unit"]) == ("fail", "mmag")
+    # Its series is the aggregate: the card names it as one ({}) rather than leaving the
+    # choice to the metric page's default, and opens that very series.
+    assert json.loads(parse_qs(urlsplit(pa1["url"]).query)["data_id"][0]) == {}
+    page = client.get(pa1["url"] + "&format=json").json()
+    assert page["series"]["series_key"] == pa1["series_key"]
     assert all(k["requirement"] for k in keys)
     assert "validate_drp.AM3" not in {k["metric"] for k in keys}  # NaN only
     # 16.7 mmag fails even the minimum level: one row, not every release variant.

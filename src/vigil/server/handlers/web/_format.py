@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 
@@ -33,6 +33,7 @@ __all__ = [
     "fmt_value",
     "repository_url",
     "safe_url",
+    "series_url",
     "short_sha",
 ]
 
@@ -158,3 +159,12 @@ FILTERS = {
     "safe_url": safe_url,
 }
 """The filters the dashboard's templates use: ``{{ m.value | value }}``..."""
+
+
+def series_url(metric: str, dataset: str | None, data_id: Mapping[str, Any]) -> str:
+    """The metric page of exactly one series: its whole dataId (``{}`` for the aggregate,
+    which the metric page then shows rather than its default) and its dataset."""
+    params = {"data_id": orjson.dumps(dict(data_id), option=orjson.OPT_SORT_KEYS).decode()}
+    if dataset:
+        params["dataset"] = dataset
+    return f"/metrics/{quote(metric, safe='')}?{urlencode(params)}"

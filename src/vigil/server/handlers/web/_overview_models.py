@@ -3,7 +3,6 @@ per metric, open regressions by commit. URLs are paths on this server."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field
 from ...domain.regressions import Regression, RegressionGroup
 from ...services.dashboard import FailingSpec, KeyMetric, MetricFailures
 from ..api.regressions import RegressionGroupModel
+from ._format import series_url
 
 __all__ = [
     "OVERVIEW_REGRESSIONS",
@@ -39,8 +39,7 @@ def metric_url(metric: str, **params: str | None) -> str:
 
 def key_metric_url(key: KeyMetric) -> str:
     """The metric page of a key metric's series."""
-    data_id = json.dumps(key.data_id, sort_keys=True) if key.data_id else None
-    return metric_url(key.metric, dataset=key.dataset, data_id=data_id)
+    return series_url(key.metric, key.dataset, key.data_id)
 
 
 class SpecRefModel(BaseModel):

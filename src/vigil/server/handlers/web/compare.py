@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -33,7 +32,7 @@ from ...services.compare import (
     SeriesDelta,
     data_id_text,
 )
-from ._format import commit_url, compare_url, safe_url
+from ._format import commit_url, compare_url, safe_url, series_url
 from ._render import PageRoute, render
 
 __all__ = ["router"]
@@ -46,14 +45,6 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _artifact_url(job_id: int, name: str) -> str:
     return f"/api/jobs/{job_id}/artifacts/{quote(name)}"
-
-
-def _series_url(d: SeriesDelta) -> str:
-    """The metric page of exactly this series: its dataset and its whole dataId (``{}``
-    for the aggregate, which the metric page then shows rather than its default)."""
-    params = {"dataset": d.dataset} if d.dataset else {}
-    params["data_id"] = orjson.dumps(d.data_id, option=orjson.OPT_SORT_KEYS).decode()
-    return f"/metrics/{quote(d.metric, safe='')}?{urlencode(params)}"
 
 
 class JobRef(BaseModel):
@@ -135,7 +126,7 @@ class DeltaRow(BaseModel):
             rank=d.rank,
             series_key=d.series_key,
             metric=d.metric,
-            metric_url=_series_url(d),
+            metric_url=series_url(d.metric, d.dataset, d.data_id),
             dataset=d.dataset,
             data_id=d.data_id,
             data_id_text=data_id_text(d.data_id),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal, cast
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -32,6 +32,7 @@ from ...services.metric_overlay import (
 )
 from .._params import parse_data_id
 from ..api.models import MetricModel, SeriesModel
+from ._format import series_url
 from ._plots import layout_item
 from ._render import PageRoute, render
 from .models import PointsModel
@@ -102,10 +103,7 @@ def _json_text(value: Any) -> str:
 
 def _metric_url(name: str, line: OverlayLine) -> str:
     """The metric page of one line's series."""
-    params = {"data_id": _json_text(line.series.data_id)}
-    if line.series.dataset is not None:
-        params["dataset"] = line.series.dataset
-    return f"/metrics/{quote(name, safe='')}?{urlencode(params)}"
+    return series_url(name, line.series.dataset, line.series.data_id)
 
 
 def overlay_figure_json(view: OverlayView) -> str | None:
