@@ -7,11 +7,13 @@ that arrived meanwhile: it releases the row, which the next pass analyses.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from vigil.server.dbschema import SqlAnalysisQueueItem, SqlSeries
+from vigil.server.dbschema import SqlAnalysisQueueItem, SqlSeries, SqlSpecification
 from vigil.server.factory import Factory
+from vigil.server.services.regressions import QUEUE_CHUNK
 from vigil.server.storage.analysis_queue import AnalysisQueueStore
 
 
@@ -57,3 +59,50 @@ def test_a_series_queued_again_during_its_analysis_is_released_not_removed(
     store.complete(again[0])
     factory.session.commit()
     assert _rows(factory) == []
+
+
+def _job(identifier: str, value: float) -> dict[str, Any]:
+    return {
+        "identifier": identifier,
+        "measurements": [
+            {"metric": "demo.PA1", "value": value, "unit": "mmag"},
+            {"metric": "demo.AM1", "value": value, "unit": "arcsec"},
+            *(
+                {"metric": "demo.TE1", "value": value, "unit": "", "data_id": {"patch": p}}
+                for p in range(40)
+            ),
+        ],
+        "specs": [
+            {
+                "name": "demo.AM1.design",
+                "type": "threshold",
+                "threshold": {"value": 10.0, "unit": "arcsec", "operator": "<="},
+            }
+        ],
+        "metrics": [{"name": "demo.AM1", "unit": "arcsec"}],
+    }
+
+
+def test_a_series_whose_analysis_fails_stays_queued_alone(factory: Factory) -> None:
+    """One pass analyses the queue in chunks; a chunk with a failing series is analysed
+    again one series at a time: the others are done, the failing one stays claimed."""
+    jobs = factory.create_job_service()
+    for i in range(3):
+        jobs.ingest(_job(f"chunk-{i}", 1.0 + i), None)
+    # A specification whose metadata query is not an object (written by hand in the
+    # database) makes the analysis of its metric's series fail.
+    factory.session.execute(
+        update(SqlSpecification)
+        .where(SqlSpecification.name == "demo.AM1.design")
+        .values(metadata_query=[1, 2])
+    )
+    factory.session.commit()
+    broken = factory.session.scalar(select(SqlSeries.id).where(SqlSeries.metric_name == "demo.AM1"))
+    assert len(_rows(factory)) == 42 > QUEUE_CHUNK
+
+    report = factory.create_worker_service().run_once()
+
+    assert report.analysis.series == 41
+    rows = _rows(factory)
+    assert [r[0] for r in rows] == [broken]
+    assert rows[0][3] is not None  # still claimed: tried again when its lease ends

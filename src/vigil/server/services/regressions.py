@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from vigil.analysis import change_points
 from vigil.verify import query_metadata
-from vigil.verify.units import conversion_factor
 
 from ..config import Settings
 from ..domain import MetricInfo, Page, SeriesInfo, SpecificationInfo, User
@@ -42,6 +41,7 @@ from ..storage.analysis_queue import AnalysisQueueStore
 from ..storage.metrics import MetricStore, SpecificationStore
 from ..storage.regressions import RegressionStore
 from ..storage.series import SeriesStore
+from ._analysis_inputs import AnalysisInputs, convert_values
 from ._reconcile import (
     MATCH_TOLERANCE,
     SPEC_PERSISTENCE,
@@ -74,6 +74,9 @@ GROUP_LIMIT = 1000
 
 _QUEUE_LEASE = timedelta(minutes=10)
 
+QUEUE_CHUNK = 32
+"""Series of the analysis queue analysed together: read together, committed together."""
+
 
 class RegressionNotFoundError(NotFoundError):
     code = "regression_not_found"
@@ -91,15 +94,7 @@ def line_values(
 
     *main_line*: *branch* is the default branch (jobs naming no branch count as on it).
     """
-    values = store.line_values(series_id, branch, main_line=main_line)
-    if unit is not None:
-        for point in values:
-            if point.value is not None and point.unit != unit:
-                factor = conversion_factor(point.unit, unit)
-                if factor is not None:
-                    point.value *= factor
-                    point.unit = unit
-    return values
+    return convert_values(store.line_values(series_id, branch, main_line=main_line), unit)
 
 
 class RegressionService:
@@ -147,7 +142,7 @@ class RegressionService:
         announced to subscribers.
         """
         try:
-            report = self._analyse(series_id, trigger_job_id, datetime.now(UTC))
+            report = self._analyse(series_id, trigger_job_id, datetime.now(UTC), self._inputs())
             self._session.commit()
         except BaseException:
             self._session.rollback()
@@ -161,41 +156,75 @@ class RegressionService:
         return ids
 
     def process_queue(self, limit: int = 200) -> AnalysisReport:
-        """Analyse up to *limit* series waiting in the queue, each in its own transaction."""
+        """Analyse up to *limit* series waiting in the queue.
+
+        `QUEUE_CHUNK` series at a time: their reads are made together and their results
+        committed together. A chunk that fails is analysed again one series a
+        transaction, so that a series whose analysis fails is left claimed alone (tried
+        again when its lease ends) and the others are done.
+        """
         now = datetime.now(UTC)
         items = self._queue.claim(now, now + _QUEUE_LEASE, limit)
         self._session.commit()
         total = AnalysisReport()
-        for item in items:
+        inputs = self._inputs()
+        for start in range(0, len(items), QUEUE_CHUNK):
+            part = items[start : start + QUEUE_CHUNK]
             try:
-                total.add(self._process(item))
+                total.add(self._process_chunk(part, inputs))
             except Exception:
-                # Left claimed: it is tried again when the lease ends, and the others go on.
                 self._session.rollback()
-                logger.exception("Analysis of series %d failed", item.series_id)
+                for item in part:
+                    total.add(self._process_alone(item))
         return total
 
-    def _process(self, item: QueueItem) -> AnalysisReport:
+    def _inputs(self) -> AnalysisInputs:
+        return AnalysisInputs(
+            self._store, self._metrics, self._specs, self._settings.default_branch
+        )
+
+    def _process_chunk(self, items: Sequence[QueueItem], inputs: AnalysisInputs) -> AnalysisReport:
+        # Reads first (no lock on SQLite), then the writes: records rarely change, and the
+        # queue rows are removed last, so that the write lock is held briefly.
+        inputs.prefetch([item.series_id for item in items])
+        report = AnalysisReport()
+        now = datetime.now(UTC)
         try:
-            report = self._analyse(item.series_id, item.job_id, datetime.now(UTC))
-            self._queue.complete(item)
+            for item in items:
+                report.add(self._analyse(item.series_id, item.job_id, now, inputs))
+            for item in items:
+                self._queue.complete(item)
             self._session.commit()
         except BaseException:
             self._session.rollback()
             raise
         return report
 
-    def _analyse(self, series_id: int, trigger: int | None, now: datetime) -> AnalysisReport:
+    def _process_alone(self, item: QueueItem) -> AnalysisReport:
+        try:
+            report = self._analyse(item.series_id, item.job_id, datetime.now(UTC), self._inputs())
+            self._queue.complete(item)
+            self._session.commit()
+        except Exception:
+            # Left claimed: it is tried again when the lease ends, and the others go on.
+            self._session.rollback()
+            logger.exception("Analysis of series %d failed", item.series_id)
+            return AnalysisReport()
+        return report
+
+    def _analyse(
+        self, series_id: int, trigger: int | None, now: datetime, inputs: AnalysisInputs
+    ) -> AnalysisReport:
         report = AnalysisReport(series=1)
-        series = self._store.series(series_id)
+        series = inputs.series(series_id)
         if series is None:
             return report
-        metric = self._metrics.get(series.metric_name)
+        metric = inputs.metric(series.metric_name)
         unit = metric.unit if metric is not None else None
-        values = line_values(self._store, series_id, self._settings.default_branch, unit)
+        values = inputs.line_values(series_id, unit)
         if not values:
             return report
-        stored = self._store.stored_changes(series_id)
+        stored = inputs.stored_changes(series_id)
         tuned = self._analysis.for_metric(series.metric_name)
         direction = tuned.direction or (metric.direction if metric is not None else None)
         series_values = [v.value for v in values]
@@ -211,7 +240,7 @@ class RegressionService:
         levels = reconciler.change_points(
             found, [s for s in stored if s.kind != "spec_failure"], values[-1].unit, early
         )
-        specs = self._specs.list(metric=series.metric_name)
+        specs = inputs.specifications(series.metric_name)
         episodes = self._spec_episodes(series, values, specs) if specs else []
         reconciler.specifications(episodes, levels, [s for s in stored if s.kind == "spec_failure"])
         return report

@@ -6,7 +6,7 @@ Subscriptions and the outbox live in `storage.subscriptions`, the analysis queue
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,24 @@ class RegressionStore:
         )
         return [SeriesValue(*row) for row in self._session.execute(stmt)]
 
+    def line_values_many(
+        self, series_ids: Sequence[int], branch: str
+    ) -> dict[int, list[SeriesValue]]:
+        """`line_values` of several series on the main line of *branch*, by series id
+        (a series with no value there is absent)."""
+        m, j = SqlMeasurement, SqlJob
+        found: dict[int, list[SeriesValue]] = {}
+        for part in chunks(sorted(set(series_ids))):
+            stmt = (
+                select(m.series_id, m.job_id, job_time(), m.value, m.unit)
+                .join(j, j.id == m.job_id)
+                .where(m.series_id.in_(part), _default_line(branch))
+                .order_by(m.series_id, job_time(), m.job_id, m.id)
+            )
+            for series_id, *row in self._session.execute(stmt):
+                found.setdefault(series_id, []).append(SeriesValue(*row))
+        return found
+
     def first_job_of_branch(self, branch: str) -> JobRef | None:
         """The earliest job of *branch*, if any."""
         row = self._session.execute(
@@ -147,6 +165,23 @@ class RegressionStore:
         """One series by id."""
         row = self._session.get(SqlSeries, series_id)
         return series_info(row) if row is not None else None
+
+    def series_many(self, series_ids: Sequence[int]) -> dict[int, SeriesInfo]:
+        """Several series by id (those that exist)."""
+        s = SqlSeries
+        columns = (s.id, s.series_key, s.metric_name, s.dataset, s.instrument, s.data_id)
+        found: dict[int, SeriesInfo] = {}
+        for part in chunks(sorted(set(series_ids))):
+            for row in self._session.execute(select(*columns).where(s.id.in_(part))):
+                found[row.id] = SeriesInfo(
+                    id=row.id,
+                    series_key=row.series_key,
+                    metric_name=row.metric_name,
+                    dataset=row.dataset,
+                    instrument=row.instrument,
+                    data_id=dict(row.data_id or {}),
+                )
+        return found
 
     def series_ids(self, *, metric: str | None = None, dataset: str | None = None) -> list[int]:
         """Ids of the series of *metric* and *dataset* (None: any), in id order."""
@@ -206,9 +241,21 @@ class RegressionStore:
 
     def stored_changes(self, series_id: int) -> list[StoredChange]:
         """Every record of a series (dissolved ones included), by id."""
+        return self.stored_changes_many([series_id]).get(series_id, [])
+
+    def stored_changes_many(self, series_ids: Sequence[int]) -> dict[int, list[StoredChange]]:
+        """`stored_changes` of several series, by series id (none: absent)."""
+        found: dict[int, list[StoredChange]] = {}
+        for part in chunks(sorted(set(series_ids))):
+            for series_id, change in self._stored_changes(part):
+                found.setdefault(series_id, []).append(change)
+        return found
+
+    def _stored_changes(self, series_ids: Sequence[int]) -> Iterator[tuple[int, StoredChange]]:
         r = SqlRegression
         rows = self._session.execute(
             select(
+                r.series_id,
                 r.id,
                 r.kind,
                 r.status,
@@ -222,20 +269,21 @@ class RegressionStore:
                 r.size,
                 r.suspected,
             )
-            .where(r.series_id == series_id)
+            .where(r.series_id.in_(series_ids))
             .order_by(r.id)
         )
-        return [
-            StoredChange(
-                *row[:7],
-                specifications=_specifications(row.specifications, row.specification),
-                fixed_by_job_id=row.fixed_by_job_id,
-                before=row.before,
-                size=row.size,
-                suspected=row.suspected,
+        for row in rows:
+            yield (
+                row[0],
+                StoredChange(
+                    *row[1:8],
+                    specifications=_specifications(row.specifications, row.specification),
+                    fixed_by_job_id=row.fixed_by_job_id,
+                    before=row.before,
+                    size=row.size,
+                    suspected=row.suspected,
+                ),
             )
-            for row in rows
-        ]
 
     def insert(self, values: dict[str, Any]) -> int:
         """Insert a record; return its id."""
