@@ -6,11 +6,13 @@ that arrived meanwhile: it releases the row, which the next pass analyses.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from vigil.server.background import BUSY_SHARE, BUSY_WINDOW, BackgroundWorker
 from vigil.server.dbschema import SqlAnalysisQueueItem, SqlSeries, SqlSpecification
 from vigil.server.factory import Factory
 from vigil.server.services.regressions import QUEUE_CHUNK
@@ -106,3 +108,40 @@ def test_a_series_whose_analysis_fails_stays_queued_alone(factory: Factory) -> N
     rows = _rows(factory)
     assert [r[0] for r in rows] == [broken]
     assert rows[0][3] is not None  # still claimed: tried again when its lease ends
+
+
+def test_a_pass_that_is_told_to_stop_leaves_the_rest_of_the_queue(factory: Factory) -> None:
+    """`run_once(pace=...)` asks after each round whether to go on; the series it did not
+    reach stay queued, unclaimed, for the next pass."""
+    jobs = factory.create_job_service()
+    for i in range(2):
+        jobs.ingest(_job(f"pace-{i}", 1.0 + i), None)
+    rounds: list[float] = []
+
+    def pace(spent: float) -> bool:
+        rounds.append(spent)
+        return False
+
+    report = factory.create_worker_service().run_once(batch=10, pace=pace)
+
+    assert report.analysis.series == 10
+    assert len(rounds) == 1 and rounds[0] >= 0
+    rows = _rows(factory)
+    assert len(rows) == 32 and all(r[3] is None for r in rows)
+    assert factory.create_worker_service().run_once().analysis.series == 32
+    assert _rows(factory) == []
+
+
+def test_the_background_thread_gives_way_while_jobs_arrive(factory: Factory) -> None:
+    """While jobs are being written the server's analysis thread waits three times as
+    long as each round took (a quarter of the time); when none arrive it does not wait."""
+    context = factory._context
+    worker = BackgroundWorker(context)
+    # No job written: no wait, even after a round of a thousand seconds.
+    assert worker._pace(1000.0) is True
+
+    factory.create_job_service().ingest(_job("busy", 1.0), None)  # through the group commit
+    assert context.ingest_group.active(BUSY_WINDOW)
+    began = time.monotonic()
+    assert worker._pace(0.05) is True
+    assert time.monotonic() - began >= 0.05 * (1 - BUSY_SHARE) / BUSY_SHARE

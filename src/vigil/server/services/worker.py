@@ -9,7 +9,8 @@ before they are worked on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -86,14 +87,24 @@ class WorkerService:
         self._outbox = outbox
         self._failures = failures
 
-    def run_once(self, batch: int = 200) -> WorkerReport:
+    def run_once(
+        self, batch: int = 200, pace: Callable[[float], bool] | None = None
+    ) -> WorkerReport:
         """Empty the analysis queue, announce what it found and the failures, deliver the
-        due messages."""
+        due messages.
+
+        *pace* is called after each round of *batch* series with the seconds the round
+        took; it may wait (to leave the process to requests) and returns whether to go
+        on with the queue (False: the rest waits for the next pass).
+        """
         report = WorkerReport()
         for _ in range(_MAX_ROUNDS):
+            began = time.monotonic()
             step = self._regressions.process_queue(batch)
             report.analysis.add(step)
             if step.series < batch:
+                break
+            if pace is not None and not pace(time.monotonic() - began):
                 break
         report.queued_messages = self._notifications.announce()
         if self._failures is not None:
