@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, cast
 
 import orjson
@@ -165,23 +166,44 @@ def _walk(value: Any, parts: list[str], depth: int) -> None:
             parts.pop()
 
 
+# The problems of a name depend on the name alone, and a job repeats its metric names,
+# units and dataId keys in every measurement: each is judged once (per process).
+@lru_cache(maxsize=8192)
+def _name_problem(value: str, limit: int) -> str | None:
+    if len(value) > limit:
+        return f"is {len(value)} characters long; at most {limit} are allowed"
+    found = _BAD_NAME.search(value)
+    if found is not None:
+        return f"contains the control character U+{ord(found.group()):04X}, not allowed in names"
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _metric_name_problem(value: str, measured: bool) -> str | None:
+    problem = _name_problem(value, _NAME)
+    if problem is None and "." in value:
+        problem = _name_problem(value.split(".", 1)[0], _PACKAGE)
+    if problem is None and measured:
+        try:
+            check_metric_name(value)
+        except InvalidNameError as exc:
+            problem = f"is not a metric name: {exc.reason}"
+    return problem
+
+
 def _check_name(value: Any, parts: list[str], limit: int) -> None:
     if not isinstance(value, str):
         return  # the SDK says what type it must be
-    if len(value) > limit:
-        raise _fail(parts, f"is {len(value)} characters long; at most {limit} are allowed")
-    found = _BAD_NAME.search(value)
-    if found is not None:
-        raise _fail(
-            parts,
-            f"contains the control character U+{ord(found.group()):04X}, not allowed in names",
-        )
+    problem = _name_problem(value, limit)
+    if problem is not None:
+        raise _fail(parts, problem)
 
 
-def _check_metric_name(value: Any, parts: list[str]) -> None:
-    _check_name(value, parts, _NAME)
-    if isinstance(value, str) and "." in value:
-        _check_name(value.split(".", 1)[0], parts, _PACKAGE)
+def _check_metric_name(value: Any, parts: list[str], *, measured: bool = False) -> None:
+    if isinstance(value, str):
+        problem = _metric_name_problem(value, measured)
+        if problem is not None:
+            raise _fail(parts, problem)
 
 
 def _unknown(item: Mapping[str, Any], known: frozenset[str], parts: list[str]) -> None:
@@ -196,15 +218,6 @@ def _unknown(item: Mapping[str, Any], known: frozenset[str], parts: list[str]) -
 def _finite(value: Any, parts: list[str], what: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise _fail(parts, f"is {value}; {what} must be a finite number")
-
-
-def _check_measured_metric(value: Any, parts: list[str]) -> None:
-    _check_metric_name(value, parts)
-    if isinstance(value, str):
-        try:
-            check_metric_name(value)
-        except InvalidNameError as exc:
-            raise _fail(parts, f"is not a metric name: {exc.reason}") from None
 
 
 def _check_pull_requests(meta: Any) -> None:
@@ -257,16 +270,24 @@ def _check_structure(payload: Mapping[str, Any]) -> None:
     _unknown(payload, _TOP_LEVEL, [])
     _check_name(payload.get("identifier"), ["identifier"], 128)
     for i, m in _items(payload, "measurements"):
-        where = [f"measurements[{i}]"]
-        _unknown(m, _MEASUREMENT, where)
-        _check_measured_metric(m.get("metric"), [*where, "metric"])
-        _check_name(m.get("unit"), [*where, "unit"], _UNIT)
+        # The field path is only built for an error: this loop runs for every measurement.
+        if not m.keys() <= _MEASUREMENT:
+            _unknown(m, _MEASUREMENT, [f"measurements[{i}]"])
+        metric = m.get("metric")
+        if isinstance(metric, str) and _metric_name_problem(metric, True) is not None:
+            _check_metric_name(metric, [f"measurements[{i}]", "metric"], measured=True)
+        unit = m.get("unit")
+        if isinstance(unit, str) and _name_problem(unit, _UNIT) is not None:
+            _check_name(unit, [f"measurements[{i}]", "unit"], _UNIT)
         data_id = m.get("data_id")
         if isinstance(data_id, Mapping):
             for key, value in data_id.items():
-                _check_name(key, [*where, "data_id", str(key)], _NAME)
-                _check_name(value, [*where, "data_id", str(key)], _NAME)
-                _finite(value, [*where, "data_id", str(key)], "a dataId value")
+                if _data_id_item_fine(key, value):
+                    continue
+                where = [f"measurements[{i}]", "data_id", str(key)]
+                _check_name(key, where, _NAME)
+                _check_name(value, where, _NAME)
+                _finite(value, where, "a dataId value")
     for i, blob in _items(payload, "blobs"):
         where = [f"blobs[{i}]"]
         _unknown(blob, _BLOB, where)
@@ -284,6 +305,15 @@ def _check_structure(payload: Mapping[str, Any]) -> None:
             _finite(threshold.get("value"), [*where, "threshold", "value"], "a threshold")
     _check_pull_requests(payload.get("meta"))
     _check_references(payload)
+
+
+def _data_id_item_fine(key: Any, value: Any) -> bool:
+    """Whether a dataId key and value pass `_check_structure`'s checks (False: not known)."""
+    if not isinstance(key, str) or _name_problem(key, _NAME) is not None:
+        return False
+    if isinstance(value, str):
+        return _name_problem(value, _NAME) is None
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _items(payload: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:

@@ -26,6 +26,11 @@ def _entry(row: SqlAuditEntry) -> AuditEntry:
     )
 
 
+_DATA_GENERATION = select(func.max(SqlAuditEntry.id)).where(
+    SqlAuditEntry.action.in_(DATA_REMOVING_ACTIONS)
+)
+
+
 class AuditStore:
     """Queries on ``audit_log``."""
 
@@ -66,11 +71,5 @@ class AuditStore:
         the middle of a series need not change its newest id: caches keyed on data
         versions include this number.
         """
-        return int(
-            self._session.scalar(
-                select(func.max(SqlAuditEntry.id)).where(
-                    SqlAuditEntry.action.in_(DATA_REMOVING_ACTIONS)
-                )
-            )
-            or 0
-        )
+        # Read before every ingest: a Core statement built once, on the connection.
+        return int(self._session.connection().execute(_DATA_GENERATION).scalar() or 0)
