@@ -22,7 +22,11 @@ bench/.work/):
   allowed less memory (``--dask-worker-memory``, default 1 GB) than the repository's
   Parquet data holds uncompressed, checked equal to DuckDB's;
 - PA1 and AM1 (repeatability from matched visit sources) in each band, on a repository of
-  up to 10 tracts each seen twice per band (the main one has one visit per tract), cold.
+  up to 10 tracts each seen twice per band (the main one has one visit per tract), cold,
+  and the PSF residuals with their rho statistics (`vigil.compute.psf`) in each band;
+- click to drawn in Chromium on a 40-tract ``vigil demo catalog`` repository (8 with
+  ``--quick``; ``--click`` runs this part alone): open a metric from the quick look,
+  drill to a tract, to a patch, toggle the outlines (`_explorer_click`).
 
 Usage::
 
@@ -47,11 +51,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from _explorer_click import click_section
 
 from vigil.compute import compute_repository, default_registry
 from vigil.compute.engine import connect, run_aggregate
 from vigil.compute.files import forget_footers, scan_table
 from vigil.compute.plan import AggregatePlan, sql_files
+from vigil.compute.psf import PsfReport, psf_report
 from vigil.compute.repeatability import RepeatabilityResult, am1, pa1
 from vigil.compute.repository import RepoLayout, sort_bands
 from vigil.demo.catalog import generate_catalog
@@ -490,7 +496,11 @@ def main() -> None:
     parser.add_argument(
         "--skip-catalogue", action="store_true", help="leave out the compute-from-catalogue part"
     )
+    parser.add_argument("--click", action="store_true", help="only the click-to-drawn times")
     args = parser.parse_args()
+    if args.click:
+        click_section(8 if args.quick else 40)
+        return
     tracts = args.tracts or (10 if args.quick else 100)
     objects = args.objects or (50_000 if args.quick else 200_000)
     visits = args.visits or tracts
@@ -590,6 +600,7 @@ def main() -> None:
         catalogue_section(root, rows, cores, args.skip_dask)
 
     repeatability_section(min(tracts, 10), objects)
+    click_section(8 if args.quick else 40)
 
 
 def repeatability_section(tracts: int, objects: int) -> None:
@@ -611,11 +622,19 @@ def repeatability_section(tracts: int, objects: int) -> None:
             line(
                 f"{label}, {result.stars:,} stars, {result.pairs:,} pairs (cold)", seconds, sources
             )
+        forget_footers()
+        seconds, psf = timed(_psf(root, band))
+        rho = f"rho on {psf.rho.stars:,} stars, {int(psf.rho.pairs.sum()):,} pairs"
+        line(f"PSF residuals + rho {band}: {psf.describe()}, {rho} (cold)", seconds, sources)
 
 
 def _repeatability(name: str, root: Path, band: str) -> Callable[[], RepeatabilityResult]:
     measure = pa1 if name == "PA1" else am1
     return lambda: measure(root, band)
+
+
+def _psf(root: Path, band: str) -> Callable[[], PsfReport]:
+    return lambda: psf_report(root, band)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,38 @@ def page(browser: Any, server: str, allowed_console: list[str]) -> Iterator[Any]
 
 
 @pytest.fixture
+def checked_page(browser: Any) -> Iterator[Any]:
+    """A page failing the test on a request off this machine or a console error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+    problems: list[str] = []
+
+    def local(url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOCAL_HOSTS
+
+    def block(route: Any) -> None:
+        outside.append(route.request.url)
+        route.abort()
+
+    context.route(lambda url: not local(url), block)
+    context.on("request", lambda r: None if local(r.url) else outside.append(r.url))
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    try:
+        yield page
+        assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))}"
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
+
+
+@pytest.fixture
 def screenshot() -> Callable[[Any, str], Path]:
     """Save a full-page screenshot of *page* as ``test-artifacts/screenshots/<name>.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from vigil.compute import compute_repository
 from vigil.demo.catalog import generate_catalog
 
-from .conftest import LOCAL_HOSTS, free_port
+from .conftest import free_port
 
 
 @pytest.fixture(scope="module")
@@ -134,38 +134,6 @@ def mounted_url(
         yield base
     finally:
         _stop(process)
-
-
-@pytest.fixture
-def checked_page(browser: Any) -> Iterator[Any]:
-    """A page failing the test on a request off this machine or a console error."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    outside: list[str] = []
-    problems: list[str] = []
-
-    def local(url: str) -> bool:
-        parts = urlsplit(url)
-        return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOCAL_HOSTS
-
-    def block(route: Any) -> None:
-        outside.append(route.request.url)
-        route.abort()
-
-    context.route(lambda url: not local(url), block)
-    context.on("request", lambda r: None if local(r.url) else outside.append(r.url))
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.on(
-        "console",
-        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-    )
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    try:
-        yield page
-        assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))}"
-        assert not problems, "\n".join(problems)
-    finally:
-        context.close()
 
 
 def _plots_drawn(page: Any, at_least: int) -> None:

@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 from vigil.explorer._outlines import visits_behind
 from vigil.explorer.query import Repository
 
-from .test_explorer import _plots_drawn, checked_page, explore_url, repo_root
+from .test_explorer import _plots_drawn, explore_url, repo_root
 
-__all__ = ["checked_page", "explore_url", "repo_root"]  # the fixtures this module uses
+__all__ = ["explore_url", "repo_root"]  # the fixtures this module uses
 
 OUTLINES = """() => {
     const out = [];

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -22,7 +21,7 @@ from vigil.demo.catalog import generate_catalog
 from vigil.explorer.app import DATASHADE_ROWS
 from vigil.explorer.query import Repository
 
-from .conftest import LOCAL_HOSTS, free_port
+from .conftest import free_port
 from .test_explorer import _env, _plots_drawn, _start, _stop
 
 BROKEN_METRIC = "psf_size_residual_i"
@@ -58,31 +57,6 @@ def trust_url(roots: dict[str, Path], chromium: Path) -> Iterator[str]:
         yield url
     finally:
         _stop(process)
-
-
-@pytest.fixture
-def trust_page(browser: Any) -> Iterator[Any]:
-    """A page failing the test on a request off this machine or a console error."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    outside: list[str] = []
-    problems: list[str] = []
-
-    def local(url: str) -> bool:
-        parts = urlsplit(url)
-        return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOCAL_HOSTS
-
-    context.route(lambda url: not local(url), lambda route: route.abort())
-    context.on("request", lambda r: None if local(r.url) else outside.append(r.url))
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    try:
-        yield page
-        assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))}"
-        assert not problems, "\n".join(problems)
-    finally:
-        context.close()
 
 
 @pytest.fixture
@@ -122,9 +96,9 @@ def _select(page: Any, label: str) -> Any:
 
 
 def test_object_ids_shown_are_the_catalogue_ids(
-    trust_page: Any, trust_url: str, roots: dict[str, Path], screenshot: Callable[..., Path]
+    checked_page: Any, trust_url: str, roots: dict[str, Path], screenshot: Callable[..., Path]
 ) -> None:
-    page = trust_page
+    page = checked_page
     page.goto(f"{trust_url}?metric=psf_snr_i&tract=9813&patch=40")
     page.get_by_text("Sources of tract 9813, patch 40").first.wait_for(timeout=120_000)
     cells = page.locator('.tabulator-cell[tabulator-field="objectId"]:visible')
@@ -138,9 +112,9 @@ def test_object_ids_shown_are_the_catalogue_ids(
 
 
 def test_an_unreadable_metric_file_shows_unknown(
-    trust_page: Any, trust_url: str, screenshot: Callable[..., Path]
+    checked_page: Any, trust_url: str, screenshot: Callable[..., Path]
 ) -> None:
-    page = trust_page
+    page = checked_page
     page.goto(trust_url)
     row = page.locator(".tabulator-row:visible").filter(
         has=page.locator('.tabulator-cell[tabulator-field="metric"]').filter(
@@ -158,9 +132,9 @@ def test_an_unreadable_metric_file_shows_unknown(
 
 
 def test_the_visit_list_follows_the_band_without_a_traceback(
-    trust_page: Any, trust_url: str, server_log: Callable[[], str]
+    checked_page: Any, trust_url: str, server_log: Callable[[], str]
 ) -> None:
-    page = trust_page
+    page = checked_page
     # A link to a g-band visit of an i-band metric: the metric opens, the visit is not taken.
     page.goto(f"{trust_url}?metric=visit_psf_size_residual_i&visit=1228")
     page.get_by_text("visit_psf_size_residual_i / every group").first.wait_for(timeout=120_000)
@@ -183,9 +157,9 @@ def test_the_visit_list_follows_the_band_without_a_traceback(
 
 
 def test_the_comparison_of_the_chosen_tract_is_ranked_by_change(
-    trust_page: Any, trust_url: str, screenshot: Callable[..., Path]
+    checked_page: Any, trust_url: str, screenshot: Callable[..., Path]
 ) -> None:
-    page = trust_page
+    page = checked_page
     page.goto(f"{trust_url}?metric=psf_cmodel_mag_diff_i&tract=9814")
     page.get_by_text("psf_cmodel_mag_diff_i / tract 9814").first.wait_for(timeout=120_000)
     page.locator(".bk-tab", has_text="Compare").first.click()
@@ -204,9 +178,9 @@ def test_the_comparison_of_the_chosen_tract_is_ranked_by_change(
 
 
 def test_large_plots_keep_titles_axes_and_robust_colours(
-    trust_page: Any, trust_url: str, roots: dict[str, Path], screenshot: Callable[..., Path]
+    checked_page: Any, trust_url: str, roots: dict[str, Path], screenshot: Callable[..., Path]
 ) -> None:
-    page = trust_page
+    page = checked_page
     page.goto(f"{trust_url}?metric=psf_snr_i")
     page.get_by_text("psf_snr_i / every group").first.wait_for(timeout=120_000)
     _plots_drawn(page, 3)

@@ -53,7 +53,7 @@ def test_the_app_is_a_panel_object_with_its_parts(view: pn.viewable.Viewable) ->
     assert "header" in names
     assert select(view, pn.widgets.Tabulator)  # the quick look
     tabs = select(view, pn.Tabs)[0]
-    assert tabs._names == ["Quick look", "Metric", "Compare"]
+    assert tabs._names == ["Quick look", "Metric", "Linked", "PSF & repeatability", "Compare"]
     assert any(isinstance(w, pn.widgets.FileDownload) for w in select(view, pn.widgets.Widget))
 
 

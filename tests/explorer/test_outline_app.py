@@ -10,8 +10,9 @@ import pytest
 from bokeh.models import HoverTool
 
 from vigil.demo.catalog import DemoCatalog, generate_catalog
-from vigil.explorer._outline_views import visit_metric
-from vigil.explorer._outlines import visits_behind
+from vigil.explorer._focal_plane import detector_medians
+from vigil.explorer._outline_views import tract_outlines, visit_metric
+from vigil.explorer._outlines import overlapping, patch_boxes, visits_behind
 from vigil.explorer.app import ALL, Explorer
 from vigil.explorer.query import Repository
 
@@ -104,3 +105,101 @@ def test_the_visit_metric_opened_for_a_band(explorer: Explorer) -> None:
     assert visit_metric(infos, None, "z") is None
     objects_only = {name: info for name, info in infos.items() if info.table == "objects"}
     assert visit_metric(objects_only, "psf_snr_i", "i") is None
+
+
+def _tooltips(element: Any) -> list[tuple[str, str]]:
+    plot = hv.renderer("bokeh").get_plot(element).state
+    hovers = [tool for tool in plot.tools if isinstance(tool, HoverTool)]
+    return [
+        (str(tip[0]), str(tip[1]))
+        for hover in hovers
+        if isinstance(hover.tooltips, list)
+        for tip in hover.tooltips
+    ]
+
+
+def test_detector_outlines_over_a_tract(explorer: Explorer) -> None:
+    explorer.open_metric("psf_size_residual_i", {"tract": 9813})
+    explorer.outlines = True
+    explorer.outline_level = "detectors"
+    try:
+        shapes = _rectangles(explorer.sky_map())
+        frame = shapes.dframe()
+        assert sorted(frame["visit"].unique()) == [1228, 1232, 1236]
+        assert frame.groupby("visit")["detector"].nunique().gt(50).all()
+        # Only the detectors over the tract, each coloured by its visit.
+        patches = patch_boxes(explorer.repo, 9813)
+        area = (
+            float(patches["ra_min"].min()),
+            float(patches["ra_max"].max()),
+            float(patches["dec_min"].min()),
+            float(patches["dec_max"].max()),
+        )
+        assert overlapping(frame, area).all()
+        assert (frame["group"] == frame["visit"].astype(str)).all()
+        assert shapes.opts.get("style").kwargs["fill_color"] == "group"
+        assert ("detector", "@{detector}") in _tooltips(shapes)
+        assert "detectors of the visits over tract 9813" in str(shapes.opts.get("plot").kwargs)
+    finally:
+        explorer.outlines = False
+        explorer.outline_level = "visits"
+    cut, title = tract_outlines(explorer.repo, 9813, "detectors", limit=150)
+    assert cut["visit"].unique().tolist() == [1228]
+    assert f"the first {len(cut)} of " in title
+    whole, title = tract_outlines(explorer.repo, 9813, "visits")
+    assert "detector" not in whole.columns and title == "visits over tract 9813"
+
+
+def _focal(view: Any) -> tuple[str, hv.Rectangles, str]:
+    """The focal-plane view's caption, its detector boxes and its plot's title."""
+    assert isinstance(view, pn.Column)
+    text: str = view.objects[0].object
+    overlay: Any = view.objects[1].object
+    boxes = [part for part in overlay if isinstance(part, hv.Rectangles)]
+    title = hv.renderer("bokeh").get_plot(overlay).state.title.text
+    return text, boxes[0], title
+
+
+def test_the_focal_plane_of_a_visit_metric(explorer: Explorer) -> None:
+    metric = "visit_psf_size_residual_i"
+    explorer.open_metric(metric)
+    text, boxes, title = _focal(explorer.focal_view())
+    frame = boxes.dframe()
+    per_visit = explorer.repo.aggregate(metric, ["visit", "detector"])
+    medians = detector_medians(per_visit).set_index("detector")["value"]
+    # Every detector, at its median place, with its median over the band's visits; one
+    # without a value of the metric (no bright star on it) is drawn without one.
+    assert frame["detector"].is_monotonic_increasing
+    assert set(medians.index) <= set(frame["detector"])
+    valued = frame[frame["detector"].isin(medians.index)]
+    assert valued["value"].to_numpy() == pytest.approx(medians.loc[valued["detector"]].to_numpy())
+    bare = frame[~frame["detector"].isin(medians.index)]
+    assert bare["value"].isna().all() and (bare["status"] == "no value").all()
+    assert (frame["x_min"] < frame["x_max"]).all() and (frame["y_min"] < frame["y_max"]).all()
+    assert title == f"{metric}: median per detector over the 2 visits in i"
+    assert text.startswith(f"**Focal plane**: {len(frame)} detectors,")
+    assert ("detector", "@{detector}") in _tooltips(boxes)
+    # Detectors are laid out in rows of 13 (the demo camera): columns grow east.
+    first_row = frame.set_index("detector").loc[range(13)]
+    assert (first_row["x_min"] + first_row["x_max"]).is_monotonic_increasing
+    assert (first_row["y_min"] + first_row["y_max"]).std() < 0.04
+    # A tap with no visit chosen opens the detector in its worst visit: the bad PSF visit.
+    hv.streams.Selection1D.registry[boxes][0].event(index=[5])
+    assert (explorer.visit, explorer.detector) == (1236, int(frame["detector"].iloc[5]))
+    # With a visit chosen: that visit's values, and a tap keeps the visit.
+    explorer.open_metric(metric, {"visit": 1238})
+    text, boxes, title = _focal(explorer.focal_view())
+    frame = boxes.dframe()
+    own = explorer.repo.aggregate(metric, ["visit", "detector"], {"visit": 1238})
+    values = own.set_index("detector")["value"]
+    valued = frame[frame["detector"].isin(values.index)]
+    assert valued["value"].to_numpy() == pytest.approx(values.loc[valued["detector"]].to_numpy())
+    assert frame["value"].notna().sum() == own["value"].notna().sum()
+    assert "tap one to open it." in text
+    assert title == f"{metric} per detector, visit 1238"
+    hv.streams.Selection1D.registry[boxes][0].event(index=[7])
+    assert (explorer.visit, explorer.detector) == (1238, int(frame["detector"].iloc[7]))
+    # A coadd metric has no focal plane.
+    explorer.open_metric("psf_size_residual_i")
+    empty: Any = explorer.focal_view()
+    assert empty.object == ""

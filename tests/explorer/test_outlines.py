@@ -13,14 +13,18 @@ import pytest
 
 from vigil.compute import ComputeError
 from vigil.explorer import Repository
+from vigil.explorer._focal_plane import FRAME_COLUMNS, detector_frames
 from vigil.explorer._outlines import (
     DETECTOR_COLUMNS,
     VISIT_COLUMNS,
     detector_boxes,
     detector_outlines,
+    focal_frames,
     overlapping,
     patch_boxes,
     query_detector_boxes,
+    query_focal_frames,
+    tract_detector_outlines,
     visit_outlines,
     visits_behind,
 )
@@ -193,3 +197,40 @@ def test_an_unreadable_query_is_a_compute_error(tmp_path: Path) -> None:
     with pytest.raises(ComputeError, match="outlines"):
         query_detector_boxes([path])
     assert query_detector_boxes([]).empty
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple[int, int]]:
+    return [(int(r.visit), int(r.detector)) for r in frame.itertuples()]
+
+
+def test_the_detectors_of_the_visits_over_a_tract(repo: Repository) -> None:
+    over = tract_detector_outlines(repo, 1)
+    assert tuple(over.columns) == DETECTOR_COLUMNS
+    assert _keys(over) == [(100, 1), (100, 2), (102, 3)]
+    assert over.attrs == {"total": 3, "truncated": False}
+    assert _keys(tract_detector_outlines(repo, 2)) == [(102, 4)]
+    assert len(tract_detector_outlines(repo)) == len(DETECTORS)
+    assert tract_detector_outlines(repo, 99).empty
+    # Cut at a limit: whole visits first, else the first visit's first detectors.
+    cut = tract_detector_outlines(repo, 1, limit=2)
+    assert _keys(cut) == [(100, 1), (100, 2)]
+    assert cut.attrs == {"total": 3, "truncated": True}
+    assert _keys(tract_detector_outlines(repo, 1, limit=1)) == [(100, 1)]
+
+
+def test_focal_frames_are_those_of_all_the_sources(root: Path, tmp_path: Path) -> None:
+    paths = sorted((root / "sources").glob("*.parquet"))
+    sources = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+    with Repository(root) as repo:
+        frames = focal_frames(repo)
+    assert tuple(frames.columns) == FRAME_COLUMNS
+    assert _keys(frames) == sorted((v, d) for v, _, d in DETECTORS)
+    pd.testing.assert_frame_equal(frames, detector_frames(sources), check_dtype=False)
+    # A visit in two files: boxes in the frame of the whole visit, not of each file.
+    visit = pd.read_parquet(root / "sources" / "visit=102.parquet")
+    halves = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    visit[visit["detector"] == 3].to_parquet(halves[0], index=False)
+    visit[visit["detector"] == 4].to_parquet(halves[1], index=False)
+    split = query_focal_frames(halves)
+    pd.testing.assert_frame_equal(split, detector_frames(visit), check_dtype=False)
+    assert query_focal_frames([]).empty

@@ -99,6 +99,8 @@ def _compute(
     )
     for name, reason in report.skipped.items():
         console.print(f"  skipped {escape(name)}: {escape(reason)}", style="dim")
+    for name, note in report.notes.items():
+        console.print(f"  {escape(name)}: {escape(note)}", style="dim")
 
 
 def compute(
@@ -136,6 +138,14 @@ def compute(
         metavar="BAND",
         help="Print the repeatability metrics PA1 (mmag) and AM1 (mas) of BAND from the"
         " matched visit sources, and stop (no metric tables written).",
+        show_default=False,
+    ),
+    psf: str | None = typer.Option(
+        None,
+        "--psf",
+        metavar="BAND",
+        help="Print the PSF ellipticity and size residuals of the stars of BAND's visit"
+        " sources and their rho statistics, and stop (no metric tables written).",
         show_default=False,
     ),
     butler: str | None = typer.Option(
@@ -193,6 +203,9 @@ def compute(
     if repeatability is not None:
         _repeatability(console, repo, repeatability)
         return
+    if psf is not None:
+        _psf(console, repo, psf)
+        return
     with _dask(console, dask) as cluster:  # before the work, not after it
         if inputs:
             _load(console, repo, inputs, mapping, band, tract)
@@ -211,6 +224,18 @@ def _repeatability(console: Console, repo: Path, band: str) -> None:
         except ComputeError as exc:
             raise _fail(exc.message) from None
         console.print(escape(result.describe()))
+
+
+def _psf(console: Console, repo: Path, band: str) -> None:
+    from vigil.commands._psf_tables import print_psf_report
+    from vigil.compute import ComputeError
+    from vigil.compute.psf import psf_report
+
+    try:
+        report = psf_report(repo, band)
+    except ComputeError as exc:
+        raise _fail(exc.message) from None
+    print_psf_report(console, report)
 
 
 def _load(

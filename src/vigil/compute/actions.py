@@ -131,6 +131,11 @@ class Selector(ABC):
     def columns(self, band: str | None) -> frozenset[str]:
         """The wide column names this selector reads."""
 
+    def optional_columns(self, band: str | None) -> frozenset[str]:
+        """The wide column names read when the table has them (none by default); a
+        selector whose optional column is absent keeps every row."""
+        return frozenset()
+
     @abstractmethod
     def sql(self, col: ColumnSql, band: str | None) -> str:
         """The condition as a DuckDB boolean expression (NULL counts as false)."""

@@ -243,6 +243,13 @@ class BoundMetric:
             out |= selector.columns(self.band)
         return out
 
+    def optional_columns(self) -> frozenset[str]:
+        """The columns the selection reads when the table has them (`Selector`)."""
+        out: frozenset[str] = frozenset()
+        for selector in self.definition.selectors:
+            out |= selector.optional_columns(self.band)
+        return out
+
     def value_columns(self) -> frozenset[str]:
         """The columns the compute step reads (quantity or reducer)."""
         d = self.definition

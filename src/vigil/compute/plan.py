@@ -35,6 +35,7 @@ __all__ = [
     "Range",
     "ValuesPlan",
     "WhereValue",
+    "absent_optional_columns",
     "column_resolver",
     "partition_keys",
     "quote",
@@ -107,6 +108,13 @@ def missing_columns(metric: BoundMetric, available: Iterable[str]) -> list[str]:
     if metric.table == "sources" and metric.band is not None:
         needed.add("band")
     return sorted(needed - set(available))
+
+
+def absent_optional_columns(metric: BoundMetric, available: Iterable[str]) -> list[str]:
+    """The optional columns of *metric*'s selection a table with *available* columns
+    lacks: the selectors that read them keep every row of that table."""
+    optional = physical_columns(metric.table, metric.band, metric.optional_columns())
+    return sorted(optional - set(available))
 
 
 def partition_keys(table: Table, where: Mapping[str, WhereValue]) -> list[int] | None:
@@ -193,6 +201,7 @@ class _Inner:
             wanted = set(self.output_columns())
             return sorted(wanted & set(self.available))
         needed = physical_columns(table, m.band, m.columns()) | set(DATA_ID_COLUMNS[table])
+        needed |= physical_columns(table, m.band, m.optional_columns()) & set(self.available)
         if m.per_source:
             needed |= {ID_COLUMN[table], "coord_ra", "coord_dec"}
         if table == "sources" and m.band is not None:

@@ -15,7 +15,9 @@ metric                            table     what
 The per-band coadd metrics count primary detections only (``detect_isPrimary``, the
 one row of each object that counts: patch overlaps and deblended parents left out),
 unless a registry is made with ``primary_only=False`` (`standard_metrics`,
-`default_registry`).
+`default_registry`). The stellar-locus fit keeps primary rows too when the table has
+``detect_isPrimary``, and every row of a table without it (a multi-band star catalogue
+such as faro's); ``vigil compute`` notes that in the metric's selection.
 """
 
 from __future__ import annotations
@@ -121,29 +123,36 @@ def standard_metrics(primary_only: bool = True) -> tuple[MetricDefinition, ...]:
             selectors=(*primary, StarSelector(), SNRange(low=10.0), FlagSelector()),
             aggregator=Count(),
         ),
+        _stellar_locus(primary_only),
         *_COMMON_METRICS,
     )
 
 
-_COMMON_METRICS: tuple[MetricDefinition, ...] = (
-    MetricDefinition(
+def _stellar_locus(primary_only: bool) -> MetricDefinition:
+    """The stellar-locus fit; with *primary_only*, of primary rows where the table says
+    which rows are primary (a multi-band star catalogue may not: every row counts)."""
+    primary = (PrimarySelector(optional=True),) if primary_only else ()
+    return MetricDefinition(
         name="stellar_locus_width",
         description="Width of the (g-r, r-i) stellar locus of stars with 17 <= r <= 23,"
         " perpendicular to its principal axis.",
         reducer=StellarLocusWidth(),
         selectors=(
+            *primary,
             StarSelector(column="i_extendedness"),
             MagRange(low=17.0, high=23.0, flux="r_psfFlux"),
         ),
         max_granularity="patch",
         acceptable=AcceptableRange(max=60.0),
-    ),
+    )
+
+
+_COMMON_METRICS: tuple[MetricDefinition, ...] = (
     _psf_metric("visit_psf_cmodel_mag_diff_{band}", "sources", "single visits", size=False),
     _psf_metric("visit_psf_size_residual_{band}", "sources", "single visits", size=True),
 )
-"""The standard metrics whose selection does not depend on ``primary_only``: the
-stellar locus (a fit computed from multi-band star catalogues too, which may not say
-which rows are primary) and the visit metrics (a visit table has one row per source)."""
+"""The standard metrics whose selection does not depend on ``primary_only``: the visit
+metrics (a visit table has one row per source)."""
 
 STANDARD_METRICS: tuple[MetricDefinition, ...] = standard_metrics()
 """The metrics Vigil computes unless told otherwise (primary detections only)."""

@@ -33,7 +33,12 @@ from vigil.compute.errors import ComputeError, MissingColumnsError
 from vigil.compute.files import FileInfo, TableIndex, scan_table
 from vigil.compute.granularity import DRILL_KEYS, TABLES, Table, level_keys
 from vigil.compute.metric import BoundMetric
-from vigil.compute.plan import AggregatePlan, ValuesPlan, missing_columns
+from vigil.compute.plan import (
+    AggregatePlan,
+    ValuesPlan,
+    absent_optional_columns,
+    missing_columns,
+)
 from vigil.compute.registry import MetricRegistry, default_registry
 from vigil.compute.repository import MetricEntry, RepoConfig, RepoLayout, atomic_path, sort_bands
 
@@ -69,6 +74,8 @@ class ComputeReport:
     computed: list[MetricOutcome] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    notes: dict[str, str] = field(default_factory=dict)
+    """What a computed metric's selection could not apply (an absent optional column)."""
 
     @property
     def rows(self) -> int:
@@ -300,6 +307,11 @@ def compute_repository(
         work[metric.name] = index.select(band=metric.band if metric.table == "sources" else None)
         template = templates.get(metric.definition.name)
         entries[metric.name] = _entry(metric, config.metrics.get(metric.name), template)
+        absent = absent_optional_columns(metric, index.columns)
+        if absent:
+            note = f"{', '.join(absent)} not in the {metric.table} table: every row kept"
+            entries[metric.name].selection.append(note)
+            report.notes[metric.name] = note
     # On a cluster every file of every metric is submitted at once: the workers stay busy.
     tasks = _submit(dask_client, layout, tables, metrics, work, entries) if dask_client else None
     for metric in metrics:

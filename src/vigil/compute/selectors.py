@@ -23,6 +23,7 @@ from vigil.compute.actions import (
     expand_all,
     sql_number,
 )
+from vigil.compute.errors import MissingColumnsError
 from vigil.compute.quantities import mag_to_flux
 
 __all__ = [
@@ -205,19 +206,45 @@ class PrimarySelector(Selector):
     A coadd table holds each object of the patch overlaps twice and deblended parents
     beside their children; ``detect_isPrimary`` marks the one row of each object that
     counts. A null flag counts as not primary.
+
+    Parameters
+    ----------
+    column
+        The flag column.
+    optional
+        Whether a table without *column* is accepted: every row is kept then (a
+        multi-band star catalogue such as faro's has no such flag). Otherwise the
+        column is required, like any selector's.
     """
 
     column: str = "detect_isPrimary"
+    optional: bool = False
 
     def columns(self, band: str | None) -> frozenset[str]:
-        return expand_all([self.column], band)
+        return frozenset() if self.optional else expand_all([self.column], band)
+
+    def optional_columns(self, band: str | None) -> frozenset[str]:
+        return expand_all([self.column], band) if self.optional else frozenset()
 
     def sql(self, col: ColumnSql, band: str | None) -> str:
+        try:
+            name = col(expand(self.column, band))
+        except MissingColumnsError:
+            if not self.optional:
+                raise
+            return "TRUE"
         # "= true" (a null flag gives null: rejected) is pushed into the Parquet scan.
-        return f"({col(expand(self.column, band))} = true)"
+        return f"({name} = true)"
 
     def mask(self, get: ColumnGetter, band: str | None) -> BoolArray:
-        return np.asarray(get(expand(self.column, band)) == True, dtype=bool)  # noqa: E712 (a null flag is not True)
+        try:
+            flags = get(expand(self.column, band))
+        except KeyError:
+            if not self.optional:
+                raise
+            return np.ones((), dtype=bool)  # broadcast: every row kept
+        return np.asarray(flags == True, dtype=bool)  # noqa: E712 (a null flag is not True)
 
     def describe(self, band: str | None) -> str:
-        return expand(self.column, band)
+        name = expand(self.column, band)
+        return f"{name} (when the table has it)" if self.optional else name

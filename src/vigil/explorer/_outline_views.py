@@ -8,35 +8,77 @@ text as it is; Markdown gets it through `plain`, Tabulator shows cells as text.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import holoviews as hv
 import pandas as pd
 import panel as pn
+from bokeh.palettes import Category20
 from panel.models.tabulator import CellClickEvent
 
+from . import _outlines
 from ._metrics import MetricInfo
 from ._panel import button, markdown, plain, tabulator
 
-__all__ = ["back_link", "behind_table", "outline_rectangles", "visit_metric"]
+if TYPE_CHECKING:
+    from .query import Repository
+
+__all__ = [
+    "OUTLINE_LEVELS",
+    "back_link",
+    "behind_table",
+    "outline_rectangles",
+    "tract_outlines",
+    "visit_metric",
+]
+
+OUTLINE_LEVELS = ("visits", "detectors")
+"""What the outlines on a coadd metric's sky map are: whole visits, or their detectors."""
+
+_VISIT_COLOURS = list(Category20[20][::2] + Category20[20][1::2])
+"""Twenty colours, the ten strong ones first, so that a few visits differ clearly."""
+_LEGEND_ENTRIES = 10
+"""Above this many visits or bands the legend would hide the map: the hover names them."""
 
 OpenVisit = Callable[[Mapping[str, Any]], None]
 
 
+def tract_outlines(
+    repo: Repository, tract: int | None, level: str, limit: int = _outlines.MAX_OUTLINES
+) -> tuple[pd.DataFrame, str]:
+    """The outlines over *tract* (every tract when None) at *level* (`OUTLINE_LEVELS`):
+    the visits, or their detectors (at most *limit*), and a title naming them and any
+    cut."""
+    place = f"tract {tract}" if tract is not None else "every tract"
+    if level != "detectors":
+        return _outlines.visit_outlines(repo, tract=tract), f"visits over {place}"
+    frame = _outlines.tract_detector_outlines(repo, tract, limit)
+    title = f"detectors of the visits over {place}"
+    if frame.attrs["truncated"]:
+        total = frame.attrs["total"]
+        title += f" (the first {len(frame):,} of {total:,}: whole visits, by visit)"
+    return frame, title
+
+
 def outline_rectangles(frame: pd.DataFrame, title: str) -> hv.Rectangles:
     """The boxes of *frame* (`vigil.explorer._outlines`' visit or detector outlines) as
-    rectangles, coloured by band, with the visit, band and detectors in a tooltip."""
+    rectangles with the visit, band and detectors in a tooltip, coloured by band (by
+    visit for the detectors of several visits)."""
     per_detector = "detector" in frame.columns
     labels = ["visit", "band", "detector", "sources"] if per_detector else ["visit", "band"]
     labels += [] if per_detector else ["detectors", "sources"]
-    shown = frame.assign(band=frame["band"].astype(str))
+    shown = frame.assign(band=frame["band"].astype(str), group=frame["band"].astype(str))
+    by_visit = per_detector and frame["visit"].nunique() > 1
+    if by_visit:
+        shown["group"] = frame["visit"].astype(str)
     tooltips = [(name, f"@{{{name}}}") for name in labels]
     return hv.Rectangles(
-        shown, ["ra_min", "dec_min", "ra_max", "dec_max"], labels, label="outlines"
+        shown, ["ra_min", "dec_min", "ra_max", "dec_max"], [*labels, "group"], label="outlines"
     ).opts(
-        fill_color="band",
-        line_color="band",
-        cmap="Category10",
+        fill_color="group",
+        line_color="group",
+        cmap=_VISIT_COLOURS if by_visit else "Category10",
+        show_legend=shown["group"].nunique() <= _LEGEND_ENTRIES,
         fill_alpha=0.06,
         line_alpha=0.9,
         line_width=1.5,

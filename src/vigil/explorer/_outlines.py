@@ -10,6 +10,10 @@ The detector boxes are computed once per repository by one DuckDB query reading 
 ``visit``, ``band``, ``detector``, ``coord_ra`` and ``coord_dec`` of the sources, and
 kept while the source files stay the same (same paths, sizes and modification times).
 Both engines read them with DuckDB.
+
+The detectors' boxes in their visits' focal planes (`focal_frames`), in the frame
+`vigil.explorer._focal_plane` defines, are measured from the same columns (one DuckDB scan
+for the boresights, then the files one at a time) and cached alike.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from vigil.compute.engine import connect
 from vigil.compute.errors import ComputeError
 from vigil.compute.sql import parquet_paths
 
+from . import _focal_plane
 from ._cache import ResultCache
 
 if TYPE_CHECKING:
@@ -34,13 +39,17 @@ if TYPE_CHECKING:
 __all__ = [
     "BOX_COLUMNS",
     "DETECTOR_COLUMNS",
+    "MAX_OUTLINES",
     "VISIT_COLUMNS",
     "detector_boxes",
     "detector_outlines",
+    "focal_frames",
     "overlapping",
     "patch_boxes",
     "query_detector_boxes",
+    "query_focal_frames",
     "query_patch_boxes",
+    "tract_detector_outlines",
     "visit_outlines",
     "visits_behind",
 ]
@@ -54,6 +63,9 @@ DETECTOR_COLUMNS = ("visit", "band", "detector", *BOX_COLUMNS, "sources")
 VISIT_COLUMNS = ("visit", "band", "detectors", *BOX_COLUMNS, "sources")
 """The columns of `visit_outlines`."""
 
+MAX_OUTLINES = 2000
+"""Detector outlines drawn on a sky map at most (whole visits, first visits first)."""
+
 _CACHE = ResultCache(32)
 _CONNECTION: list[duckdb.DuckDBPyConnection] = []
 _CONNECTION_LOCK = threading.Lock()
@@ -64,6 +76,19 @@ _DETECTOR_QUERY = (
     " min(coord_dec) AS dec_min, max(coord_dec) AS dec_max, count(*) AS sources"
     " FROM read_parquet(?) WHERE coord_ra IS NOT NULL AND coord_dec IS NOT NULL"
     " GROUP BY visit, detector ORDER BY visit, detector"
+)
+_POSITION_QUERY = (
+    "SELECT visit, detector, coord_ra, coord_dec FROM read_parquet(?)"
+    " WHERE coord_ra IS NOT NULL AND coord_dec IS NOT NULL"
+)
+# `vigil.explorer._focal_plane.vector_sums` (SUM_COLUMNS) of every file in one scan.
+_VECTOR_SUM_QUERY = (
+    "SELECT visit,"
+    " sum(cos(radians(coord_dec)) * cos(radians(coord_ra))) AS vx,"
+    " sum(cos(radians(coord_dec)) * sin(radians(coord_ra))) AS vy,"
+    " sum(sin(radians(coord_dec))) AS vz, count(*) AS sources"
+    " FROM read_parquet(?) WHERE isfinite(coord_ra) AND isfinite(coord_dec)"
+    " GROUP BY visit ORDER BY visit"
 )
 _PATCH_QUERY = (
     "SELECT tract, patch,"
@@ -105,6 +130,30 @@ def query_detector_boxes(paths: Sequence[Path]) -> pd.DataFrame:
     return frame[list(DETECTOR_COLUMNS)]
 
 
+def query_focal_frames(paths: Sequence[Path]) -> pd.DataFrame:
+    """The box of each detector of each visit of the source files *paths* in its visit's
+    focal plane (`vigil.explorer._focal_plane.FRAME_COLUMNS`).
+
+    The boresights come from one scan of every file; the boxes from the files read one
+    at a time, so that only one file's positions are in memory at once.
+
+    Raises
+    ------
+    ComputeError
+        When DuckDB cannot read the files.
+    """
+    if not paths:
+        return _focal_plane.combine_frames([])
+    sums = _run(_VECTOR_SUM_QUERY, paths)
+    centres = _focal_plane.boresights(sums)
+    frame = _focal_plane.combine_frames(
+        _focal_plane.detector_frames(_run(_POSITION_QUERY, [path]), centres) for path in paths
+    )
+    for column in ("visit", "detector", "sources"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
 def query_patch_boxes(paths: Sequence[Path]) -> pd.DataFrame:
     """The box of each patch of each tract of the object files *paths*: ``tract``, ``patch``,
     `BOX_COLUMNS` and ``objects``.
@@ -142,6 +191,13 @@ def detector_boxes(repo: Repository) -> pd.DataFrame:
     """The box of every detector of every visit of *repo* (`DETECTOR_COLUMNS`), cached."""
     paths, key = _files(repo, "sources")
     return _CACHE.get(key, lambda: query_detector_boxes(paths))
+
+
+def focal_frames(repo: Repository) -> pd.DataFrame:
+    """The box of every detector of every visit of *repo* in its visit's focal plane
+    (`vigil.explorer._focal_plane.FRAME_COLUMNS`), cached."""
+    paths, key = _files(repo, "sources")
+    return _CACHE.get(("focal", key), lambda: query_focal_frames(paths))
 
 
 def patch_boxes(repo: Repository, tract: int | None = None) -> pd.DataFrame:
@@ -209,6 +265,34 @@ def detector_outlines(repo: Repository, visit: int) -> pd.DataFrame:
     """The outline of each detector of *visit* (`DETECTOR_COLUMNS`)."""
     boxes = detector_boxes(repo)
     return boxes[boxes["visit"] == visit].reset_index(drop=True)
+
+
+def tract_detector_outlines(
+    repo: Repository, tract: int | None = None, limit: int = MAX_OUTLINES
+) -> pd.DataFrame:
+    """The outline of each detector (`DETECTOR_COLUMNS`) that overlaps *tract* (every
+    detector when None), of at most *limit* detectors.
+
+    Whole visits are kept, by visit, while they fit in *limit* (the first visit's first
+    detectors when it alone does not); ``attrs["total"]`` counts the detectors before
+    the cut, ``attrs["truncated"]`` says whether some were left out.
+    """
+    detectors = detector_boxes(repo)
+    if tract is not None:
+        area = _enclosing(patch_boxes(repo, tract))
+        if area is None:
+            detectors = detectors.iloc[:0]
+        else:
+            detectors = detectors[overlapping(detectors, area)]
+    total = len(detectors)
+    if total > limit:
+        sizes = detectors.groupby("visit", sort=True)["detector"].size()
+        visits = sizes.index[sizes.cumsum() <= limit]
+        kept = detectors[detectors["visit"].isin(visits)]
+        detectors = kept if len(kept) else detectors.iloc[:limit]
+    out = detectors.reset_index(drop=True)
+    out.attrs.update(total=total, truncated=len(out) < total)
+    return out
 
 
 def visits_behind(repo: Repository, tract: int, patch: int) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from vigil.compute.errors import ComputeError
 from vigil.compute.files import FileProblem
 from vigil.compute.granularity import DRILL_KEYS, level_keys
 from vigil.compute.plan import WhereValue
+from vigil.explorer._primary import no_primary_reason
 from vigil.explorer._ranking import median_tail_log_probability
 from vigil.explorer.query import MetricInfo, Repository
 
@@ -323,6 +324,7 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
     empty = [len(f) == 0 or f["count"].sum() == 0 for f in frames]
     if frames and all(empty):
         row["status"] = RangeStatus.NO_DATA
+        row["reason"] = no_primary_reason(repo, info)
     unreadable = metric_problems(repo, info)
     if unreadable:
         names = "; ".join(f"{problem.path.name}: {problem.message}" for problem in unreadable)

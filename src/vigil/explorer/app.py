@@ -41,7 +41,8 @@ import param
 
 from vigil.compute.errors import ComputeError
 from vigil.compute.plan import WhereValue
-from vigil.explorer import _outline_views, _outlines, _views
+from vigil.explorer import _focal_views, _outline_views, _outlines, _psf_views, _rerun_views, _views
+from vigil.explorer._linked import CUT_PARAMS, LinkedView, cut_controls, cut_values, with_cuts
 from vigil.explorer._panel import alert, file_download, markdown, param_controls, plain, tabs
 from vigil.explorer._rollup import (
     RangeStatus,
@@ -101,6 +102,14 @@ class Explorer(param.Parameterized):
     outlines: Any = param.Boolean(
         default=False, doc="Draw visit outlines (a chosen visit's detectors) on the sky map."
     )
+    snr_min: Any = param.Number(None, allow_None=True, bounds=(0, None), label="S/N at least")
+    mag_min: Any = param.Number(None, allow_None=True, label="Magnitude from")
+    mag_max: Any = param.Number(None, allow_None=True, label="Magnitude to")
+    extendedness: Any = param.Selector(default=ALL, objects=[ALL, "stars", "galaxies"])
+    cut_band: Any = param.Selector(default=ALL, objects=[ALL], label="Band of the cuts")
+    outline_level: Any = param.Selector(
+        default="visits", objects=list(_outline_views.OUTLINE_LEVELS), doc="Coadd map outlines."
+    )
 
     def __init__(
         self,
@@ -116,6 +125,7 @@ class Explorer(param.Parameterized):
         cast("Callable[[], None]", super().__init__)()
         self.tabs: pn.Tabs | None = None
         self.param.metric.objects = names
+        self.param.cut_band.objects = [ALL, *repo.bands()]
         self.metric = self._default_metric(names)
         self._update_choices()
         self.opened = False
@@ -289,7 +299,7 @@ class Explorer(param.Parameterized):
         info = self.infos[self.metric]
         if info.granularity != "source":
             return empty
-        frame = self.repo.values(self.metric, self.where() or None, limit=None)
+        frame = cut_values(self)
         total = len(frame)
         centre = frame["value"].median() if total else 0.0
         order = (frame["value"] - centre).abs().sort_values(ascending=False, kind="stable").index
@@ -365,7 +375,7 @@ class Explorer(param.Parameterized):
             return markdown("")
         return _views.groups_table(self.groups_frame(), level, self.select_group)
 
-    @param.depends("metric", "tract", "patch", "visit", "detector")
+    @param.depends("metric", "tract", "patch", "visit", "detector", *CUT_PARAMS)
     def sources_view(self) -> pn.viewable.Viewable:
         """The sources of the chosen group (at the finest level)."""
         if self.metric is None or self.list_level() is not None:
@@ -373,7 +383,9 @@ class Explorer(param.Parameterized):
         if self.infos[self.metric].granularity != "source":
             return markdown(f"*{self.metric} is a fit: it has no per-source values.*")
         where = self.where()
-        return _views.sources_table(self.sources_frame(), group_label(list(where), where))
+        frame = self.sources_frame()
+        group = group_label(list(where), where)
+        return with_cuts(self, frame, _views.sources_table(frame, group))
 
     def group_frame(self) -> pd.DataFrame:
         """The current metric aggregated at the sky map's level, with group positions."""
@@ -389,7 +401,7 @@ class Explorer(param.Parameterized):
         )
         return frame
 
-    @param.depends("metric", "tract", "visit", "outlines")
+    @param.depends("metric", "tract", "visit", "outlines", "outline_level")
     def sky_map(self) -> hv.Points | hv.Overlay:
         """The metric per group on the sky; tapping a group drills into it. With
         `outlines`, over the outlines of the visits (of the tract, of the metric's band),
@@ -400,8 +412,7 @@ class Explorer(param.Parameterized):
         try:
             if self.table == "objects":
                 tract = None if self.tract == ALL else int(self.tract)
-                frame = _outlines.visit_outlines(self.repo, tract=tract)
-                title = "visits over " + (f"tract {tract}" if tract is not None else "every tract")
+                frame, title = _outline_views.tract_outlines(self.repo, tract, self.outline_level)
             elif self.visit == ALL:
                 band = self.infos[self.metric].band
                 frame = _outlines.visit_outlines(self.repo, band=band)
@@ -423,16 +434,28 @@ class Explorer(param.Parameterized):
         fields = ["coord_ra", "coord_dec", "mag", "value"]
         if self.metric is None or self.infos[self.metric].granularity != "source":
             return pd.DataFrame({field: pd.Series(dtype="float64") for field in fields})
-        frame = self.repo.values(self.metric, self.where() or None, fields=fields, limit=None)
+        frame = cut_values(self, fields)
         for field in fields:
             if field not in frame:
                 frame[field] = pd.Series(dtype="float64")
         return frame
 
-    @param.depends("metric", "tract", "patch", "visit", "detector")
+    @param.depends("metric", "tract", "patch", "visit", "detector", *CUT_PARAMS)
     def metric_view(self) -> pn.Row:
         """The metric against magnitude beside the RA/Dec map of the selection."""
-        return _views.metric_plots(self.values_frame(), self.metric, DATASHADE_ROWS)
+        frame = self.values_frame()
+        return with_cuts(self, frame, _views.metric_plots(frame, self.metric, DATASHADE_ROWS))
+
+    @param.depends("metric", "visit")
+    def focal_view(self) -> pn.viewable.Viewable:
+        """A visit metric per detector on the focal plane; a tap drills to a detector."""
+        visit = None if self.visit == ALL else int(self.visit)
+        return _focal_views.focal_view(self.repo, self.infos.get(self.metric), visit, self.drill)
+
+    @param.depends("tract", "visit")
+    def overview(self) -> pn.viewable.Viewable:
+        """Every metric of both repositories, largest change first; a click compares one."""
+        return _rerun_views.overview_view(self, ALL)
 
     @param.depends("metric", "tract", "visit")
     def comparison(self) -> pn.viewable.Viewable:
@@ -466,7 +489,7 @@ class Explorer(param.Parameterized):
         """The whole app."""
         controls = param_controls(
             self.param,
-            parameters=["metric", "tract", "patch", "visit", "detector", "outlines"],
+            parameters=["metric", *_DATA_ID_KEYS, "outlines", "outline_level"],
             widgets={"metric": pn.widgets.Select},
             show_name=False,
             width=260,
@@ -481,6 +504,7 @@ class Explorer(param.Parameterized):
             self.path_view,
             pn.Row(pn.Column(self.groups_view, self.behind_view), self.sky_map),
             self.metric_view,
+            self.focal_view,
             self.sources_view,
             sizing_mode="stretch_width",
         )
@@ -491,18 +515,22 @@ class Explorer(param.Parameterized):
         parts = tabs(
             ("Quick look", pn.Column(hint, self.quicklook(), sizing_mode="stretch_width")),
             ("Metric", metric_tab),
+            ("Linked", LinkedView(self).panel()),
+            (_psf_views.TAB_NAME, _psf_views.psf_tab(self)),
             dynamic=True,
         )
         if self.other is not None:
-            parts.append(("Compare", pn.Column(self.comparison, sizing_mode="stretch_width")))
+            compare = pn.Column(self.overview, self.comparison, sizing_mode="stretch_width")
+            parts.append(("Compare", compare))
         if self.opened:
             parts.active = 1
         self.tabs = parts
         banner = self.banner()
+        side = pn.Column(controls, cut_controls(self), download)
         return pn.Column(
             self.header(),
             *([banner] if banner is not None else []),
-            pn.Row(pn.Column(controls, download), parts, sizing_mode="stretch_width"),
+            pn.Row(side, parts, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             name="vigil-explorer",
         )

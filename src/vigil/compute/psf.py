@@ -1,0 +1,197 @@
+"""PSF ellipticity residuals and rho statistics of a repository's visit sources, per band.
+
+The stars of one band are the visit sources (``sources/``) with a positive PSF flux and
+error, ``psfFlux_flag`` not set (when the column exists), ``extendedness == 0`` and PSF
+S/N at least ``snr_min``; their second moments (``ixx``, ``iyy``, ``ixy``) and the PSF
+model's (``ixxPSF``, ``iyyPSF``, ``ixyPSF``) give the residuals, their summary, the rho
+statistics (pairs within each visit) and a binned map of the residual, with the
+estimators of `vigil.compute.psf_stats`. Only the needed columns are read, with DuckDB.
+"""
+
+# SQL here is assembled from fixed column names, escaped literals (`string_literal`,
+# `file_list`) and ? parameters only.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vigil.compute.engine import connect
+from vigil.compute.errors import ComputeError, MissingColumnsError
+from vigil.compute.files import scan_table
+from vigil.compute.psf_stats import (
+    ResidualMap,
+    ResidualSummary,
+    RhoStatistics,
+    residual_map,
+    rho_statistics,
+    shapes,
+    summarize,
+)
+from vigil.compute.repeatability import _HasLayout, _layout
+from vigil.compute.sql import file_list, quote_identifier, string_literal
+
+__all__ = ["MOMENT_COLUMNS", "PsfError", "PsfReport", "psf_report"]
+
+MOMENT_COLUMNS = ("ixx", "iyy", "ixy", "ixxPSF", "iyyPSF", "ixyPSF")
+"""The second moments of the source and of the PSF model that the residuals need."""
+
+_NAME = "PSF residuals"
+
+
+class PsfError(ComputeError):
+    """PSF residuals cannot be computed from the repository's sources."""
+
+    status_code = 422
+    code = "psf_error"
+
+
+@dataclass(frozen=True)
+class PsfReport:
+    """The PSF residuals of one band: summary, rho statistics, map, and what they used.
+
+    ``stars``: stars with usable moments (the summary and map use them all; the rho
+    statistics a sample of at most ``rho.max_stars``); ``visits``: visits they come from;
+    ``cuts``: sources left out at each step, in order.
+    """
+
+    band: str
+    stars: int
+    visits: int
+    summary: ResidualSummary
+    rho: RhoStatistics
+    map: ResidualMap
+    cuts: dict[str, int] = field(default_factory=dict)
+    parameters: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """What was computed on, for titles: "N stars from V visits, band b"."""
+        visits = "visit" if self.visits == 1 else "visits"
+        return f"{self.stars:,} stars from {self.visits} {visits}, band {self.band}"
+
+    def cut_text(self) -> str:
+        """The sources left out, for people ("" when none was)."""
+        return "; ".join(f"{reason}: {count:,}" for reason, count in self.cuts.items() if count)
+
+
+def psf_report(
+    root_or_repo: Path | str | _HasLayout,
+    band: str,
+    *,
+    snr_min: float = 50.0,
+    max_stars: int = 20_000,
+    seed: int = 0,
+    min_sep: float = 0.5,
+    max_sep: float = 100.0,
+    bins: int = 12,
+    cells: int = 12,
+) -> PsfReport:
+    """The PSF ellipticity residuals and rho statistics of the stars of *band*.
+
+    Parameters
+    ----------
+    root_or_repo
+        A repository folder, or an object with its ``layout`` (a
+        `vigil.explorer.Repository`).
+    band
+        The band of the visits.
+    snr_min
+        A star's PSF S/N (``psfFlux / psfFluxErr``) is at least this.
+    max_stars, seed
+        The rho statistics use at most *max_stars* stars, a uniform sample drawn with
+        *seed* when there are more.
+    min_sep, max_sep, bins
+        The rho statistics' separation bins (arcmin, log-spaced).
+    cells
+        The residual map's cells per side.
+
+    Raises
+    ------
+    PsfError
+        No sources in *band*, or no star passing the cuts with usable moments.
+    MissingColumnsError
+        The visit tables lack a needed column (the moments, ``extendedness``, ...).
+    """
+    layout = _layout(root_or_repo)
+    index = scan_table(layout, "sources")
+    files = index.select(band=band)
+    if not files:
+        found = ", ".join(index.bands) or "none"
+        raise PsfError(
+            f"{_NAME} need visit sources in band {band!r}; the repository's sources have"
+            f" bands: {found}"
+        )
+    needed = ["visit", "band", "coord_ra", "coord_dec", "psfFlux", "psfFluxErr", "extendedness"]
+    missing = [c for c in [*needed, *MOMENT_COLUMNS] if c not in index.columns]
+    if missing:
+        raise MissingColumnsError(_NAME, "sources", missing)
+    flag = "coalesce(psfFlux_flag, false)" if "psfFlux_flag" in index.columns else "false"
+    moment_sql = ", ".join(quote_identifier(column) for column in MOMENT_COLUMNS)
+    con = connect()
+    try:
+        con.execute(
+            "CREATE TEMP TABLE src AS SELECT visit, coord_ra, coord_dec,"
+            f" {moment_sql},"
+            f" isfinite(psfFlux) AND psfFlux > 0 AND psfFluxErr > 0 AND NOT {flag} AS good,"
+            " coalesce(extendedness = 0, false) AS star,"
+            " coalesce(psfFlux / psfFluxErr >= ?, false) AS bright"
+            f" FROM read_parquet({file_list(info.path for info in files)})"
+            f" WHERE band = {string_literal(band)}",
+            [snr_min],
+        )
+        counts = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE good),"
+            " count(*) FILTER (WHERE good AND star),"
+            " count(*) FILTER (WHERE good AND star AND bright) FROM src"
+        ).fetchone()
+        rows = con.execute(
+            f"SELECT visit, coord_ra, coord_dec, {moment_sql} FROM src"
+            " WHERE good AND star AND bright ORDER BY visit"
+        ).fetchnumpy()
+    finally:
+        con.close()
+    assert counts is not None
+    total, good, star, bright = (int(c) for c in counts)
+    moments = [np.asarray(rows[c], dtype=np.float64) for c in MOMENT_COLUMNS]
+    stars = shapes(*moments)
+    ra = np.asarray(rows["coord_ra"], dtype=np.float64)
+    dec = np.asarray(rows["coord_dec"], dtype=np.float64)
+    placed = stars.valid & np.isfinite(ra) & np.isfinite(dec)
+    cuts = {
+        "sources flagged or without positive flux": total - good,
+        "sources not stars (extendedness not 0)": good - star,
+        f"stars with S/N below {snr_min:g}": star - bright,
+        "stars without usable moments or position": int((~placed).sum()),
+    }
+    if not placed.any():
+        reasons = "; ".join(f"{reason}: {count:,}" for reason, count in cuts.items())
+        raise PsfError(
+            f"{_NAME}: no star of band {band!r} passes the cuts ({total:,} sources; {reasons})"
+        )
+    visit = np.asarray(rows["visit"])[placed]
+    kept = stars.take(np.flatnonzero(placed))
+    ra, dec = ra[placed], dec[placed]
+    rho = rho_statistics(
+        ra,
+        dec,
+        kept,
+        groups=visit,
+        min_sep=min_sep,
+        max_sep=max_sep,
+        bins=bins,
+        max_stars=max_stars,
+        seed=seed,
+    )
+    return PsfReport(
+        band=band,
+        stars=len(kept),
+        visits=len(np.unique(visit)),
+        summary=summarize(kept),
+        rho=rho,
+        map=residual_map(ra, dec, kept.de1, kept.de2, cells=cells),
+        cuts=cuts,
+        parameters={"snr_min": snr_min, "max_stars": max_stars, "seed": seed, "cells": cells},
+    )
