@@ -32,13 +32,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")  # ">" is HTML-escaped
 
 
 def plain(text: object) -> str:
     """*text* (a name, a path, a message) as literal Markdown: HTML and Markdown
     characters escaped, so that it shows as written and never as markup."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=True))
+    # Markdown first: the entities HTML escaping writes (``&#x27;``) hold a "#" that
+    # must stay as written.
+    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)), quote=True)
 
 
 def _constructor(cls: type[T]) -> Callable[..., T]:
