@@ -197,23 +197,25 @@ class Explorer(param.Parameterized):
     def drill(self, data_id: Mapping[str, int]) -> None:
         """Select *data_id*'s tract then patch (or visit then detector), coarse first."""
         order = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
-        for key in order:
-            if key not in data_id:
-                continue
+        # One batch: every view is redrawn once, for the final selection.
+        with param.parameterized.batch_call_watchers(self):
+            for key in order:
+                if key not in data_id:
+                    continue
+                self._update_choices()
+                value = int(data_id[key])
+                if value in self.param[key].objects:
+                    setattr(self, key, value)
             self._update_choices()
-            value = int(data_id[key])
-            if value in self.param[key].objects:
-                setattr(self, key, value)
-        self._update_choices()
 
     def open_metric(self, metric: str, data_id: Mapping[str, int] | None = None) -> None:
         """Show *metric* (at *data_id*) in the metric tab."""
-        self.came_from = None
         with param.parameterized.batch_call_watchers(self):
+            self.came_from = None
             self.tract = self.patch = self.visit = self.detector = ALL
-        self.metric = metric
-        self._update_choices()
-        self.drill(data_id or {})
+            self.metric = metric
+            self._update_choices()
+            self.drill(data_id or {})
         if self.tabs is not None:
             self.tabs.active = 1
 
