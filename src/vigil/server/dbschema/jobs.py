@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigIntId, JsonType, UtcDateTime
 
-__all__ = ["SqlJob", "SqlJobPackage"]
+__all__ = ["JOB_TIME_INDEX", "POINT_JOB_COLUMNS", "SqlJob", "SqlJobPackage"]
+
+
+POINT_JOB_COLUMNS = ("run_at", "created_at", "branch", "commit_sha", "pull_request", "environment")
+"""The columns of a job that each point of a series carries."""
 
 
 class SqlJob(Base):
@@ -41,7 +45,23 @@ class SqlJob(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     """SHA-256 of the measurements, meta and blobs as received (NULL: stored before 0008)."""
 
-    __table_args__ = (Index(None, "branch", "id"),)
+    __table_args__ = (
+        Index(None, "branch", "id"),
+        # The job columns of a series' points: on PostgreSQL the series read finds them
+        # in this index alone instead of the wide rows. On SQLite it holds the id alone
+        # and the read does not use it: SQLite finds a job by id in its rowid table.
+        Index(None, "id", postgresql_include=list(POINT_JOB_COLUMNS)),
+    )
+
+
+JOB_TIME_INDEX = "ix_jobs_branch_job_time_id"
+"""The index of a branch's jobs by job time (``coalesce(run_at, created_at)``), then id.
+
+The history of a branch up to a job, its latest jobs and the compare page's baseline
+walk it newest first and stop after a few rows, instead of sorting every job of a dataset.
+"""
+
+Index(JOB_TIME_INDEX, SqlJob.branch, func.coalesce(SqlJob.run_at, SqlJob.created_at), SqlJob.id)
 
 
 class SqlJobPackage(Base):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, String, bindparam, func, select, type_coerce
+from sqlalchemy import Connection, Select, String, bindparam, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -151,8 +151,9 @@ class SeriesStore:
         self, series_id: int, filters: PointFilter, limit: int, time_column: Any
     ) -> Select[Any]:
         """The hot read of a series: it walks the covering index
-        ``(series_id, job_id, value, unit)`` and looks each job up by its primary key.
-        Columns in the order of `POINT_FIELDS`.
+        ``(series_id, job_id, value, unit)`` and looks each job up by its primary key
+        (on PostgreSQL, in the index ``ix_jobs_id``, which includes the job columns read
+        here: the wide job rows are not read). Columns in the order of `POINT_FIELDS`.
         """
         m, j = SqlMeasurement, SqlJob
         stmt = (
@@ -190,9 +191,14 @@ class SeriesStore:
         """The DBAPI rows of *stmt*, on the Core connection (no ORM row handling).
 
         Every column of the point reads comes from the driver in its final type (no
-        result processor applies), so the rows are taken as they are.
+        result processor applies), so the rows are taken as they are. On PostgreSQL
+        they come in the binary format: numbers are neither printed by the server nor
+        parsed by psycopg (at 10,000 points, about 40 % of psycopg's work).
         """
-        result = self._session.connection().execute(stmt)
+        connection = self._session.connection()
+        if connection.dialect.name == "postgresql":
+            return _binary_rows(connection, stmt)
+        result = connection.execute(stmt)
         try:
             return list(result.cursor.fetchall())
         finally:
@@ -208,6 +214,27 @@ class SeriesStore:
         if row is None or row[0] is None:
             return None
         return int(row[0]), int(row[1])
+
+
+def _binary_rows(connection: Connection, stmt: Select[Any]) -> list[Any]:
+    """The rows of *stmt* from psycopg in the binary format, on *connection*'s
+    transaction.
+
+    SQLAlchemy runs statements in the text format only, so the statement is compiled
+    here, its parameters converted as SQLAlchemy would (a naive ``since`` is UTC, as
+    `vigil.server.dbschema.base.UtcDateTime` stores it) and run on the driver's cursor.
+    """
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect)
+    parameters = compiled.construct_params()
+    for name, bind in compiled.binds.items():
+        process = bind.type.bind_processor(dialect)
+        if process is not None and name in parameters:
+            parameters[name] = process(parameters[name])
+    driver = connection.connection.driver_connection
+    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.execute(str(compiled), parameters)
+        return list(cursor.fetchall())
 
 
 def _parse_sqlite_time(text: str) -> datetime:
