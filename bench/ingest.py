@@ -167,6 +167,9 @@ class VigilFigures:
     stored: int = 0
     note: str | None = None
     series_points: int = 0
+    #: Series waiting for analysis right after the timed ingest, and seconds to drain.
+    backlog: int | None = None
+    drained_s: float | None = None
     series_latencies: list[float] = field(default_factory=list)
     verify_latencies: list[float] = field(default_factory=list)
     skipped: str | None = None
@@ -229,6 +232,28 @@ def _send_jobs(
     )
 
 
+def _analysis_backlog(database_url: str, limit: float = 300.0) -> tuple[int, float | None]:
+    """The series waiting for analysis now, and the seconds until none waits (None: more
+    than *limit*). The server's analysis thread gives way while jobs arrive; this says
+    how far behind it fell and how soon it caught up."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(database_url)
+    count = sqlalchemy.text("SELECT count(*) FROM analysis_queue")
+    try:
+        began = time.perf_counter()
+        with engine.connect() as connection:
+            backlog = int(connection.execute(count).scalar() or 0)
+        waiting = backlog
+        while waiting and time.perf_counter() - began < limit:
+            time.sleep(0.5)
+            with engine.connect() as connection:
+                waiting = int(connection.execute(count).scalar() or 0)
+        return backlog, (time.perf_counter() - began if not waiting else None)
+    finally:
+        engine.dispose()
+
+
 def _with_identifier(document: bytes, identifier: str) -> bytes:
     """*document* (a JSON object) with a top-level ``identifier`` put first, bytes intact."""
     start = document.index(b"{") + 1
@@ -289,6 +314,8 @@ def bench_vigil(
         ingest = bodies[warmup : warmup + sizes.ingest_jobs]
         _progress(f"{database}: ingest {len(ingest)} jobs ({workers} workers)")
         figures.ingest = _send_jobs(jobs_url, token, ingest, sizes.concurrency, server)
+        if workers == 1:
+            figures.backlog, figures.drained_s = _analysis_backlog(database_url)
         if ingest_only:
             return figures
         rest = bodies[warmup + sizes.ingest_jobs :]
@@ -528,6 +555,16 @@ def report(sizes: Sizes, vigil: list[VigilFigures], peer: PeerFigures, verify_si
                 f"  (median {rate.median_latency * 1000:.0f} ms a job; server CPU"
                 f" {rate.cpu_ms_per_job:.1f} ms a job, {rate.cpu_share:.2f} cores; client"
                 f" {(rate.client_cpu or 0) / rate.seconds:.2f} cores)"
+            )
+        if figures.backlog is not None:
+            drained = (
+                f"drained {figures.drained_s:.0f} s after the ingest ended"
+                if figures.drained_s is not None
+                else "not drained within 300 s"
+            )
+            print(
+                f"    analysis: {figures.backlog:,} series waiting when the timed ingest ended"
+                f" (the analysis thread gives way while jobs arrive); {drained}"
             )
         if figures.bare_jobs_per_s:
             best = max([ing, *figures.scaling.values()], key=lambda r: r.jobs_per_s)
