@@ -13,7 +13,7 @@ from .database import UNAVAILABLE_ERRORS, is_unavailable, unavailable_error
 from .factory import Factory, ProcessContext
 from .services.worker import WorkerReport
 
-__all__ = ["BUSY_SHARE", "BUSY_WINDOW", "BackgroundWorker", "run_pass"]
+__all__ = ["BUSY_SHARE", "BUSY_WINDOW", "ROUND", "BackgroundWorker", "run_pass"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +36,23 @@ def run_pass(factory: Factory) -> tuple[WorkerReport, str | None]:
 
 
 BUSY_WINDOW = 1.0
-"""Seconds after a job was written during which the process counts as receiving jobs."""
+"""Seconds after a request during which the process counts as busy."""
 
 BUSY_SHARE = 0.25
-"""The share of the process's time the analysis takes at most while jobs arrive."""
+"""The share of the process's time the analysis takes at most while requests come."""
+
+ROUND = 32
+"""Series the thread analyses between two looks at the requests (one chunk)."""
 
 
 class BackgroundWorker:
     """Runs `WorkerService.run_once` every ``worker_interval`` seconds in a thread.
 
     The thread shares the process (and Python's interpreter lock) with the requests.
-    While jobs arrive it takes at most `BUSY_SHARE` of the time: after each round of the
-    queue it waits three times as long as the round took. The queue keeps each waiting
-    series once, so analysis lags behind a burst of jobs and catches up after it, and
-    nothing queued is lost.
+    While requests come (`RequestActivity.busy`) it takes at most `BUSY_SHARE` of the
+    time: after each round of `ROUND` series it waits three times as long as the round
+    took. The queue keeps each waiting series once, so analysis lags behind a burst of
+    jobs and catches up after it, and nothing queued is lost.
 
     Parameters
     ----------
@@ -85,7 +88,7 @@ class BackgroundWorker:
 
     def _pace(self, spent: float) -> bool:
         """Leave the process to the requests while jobs arrive; whether to go on."""
-        if self._context.ingest_group.active(BUSY_WINDOW):
+        if self._context.activity.busy(BUSY_WINDOW):
             self._stop.wait(spent * (1 - BUSY_SHARE) / BUSY_SHARE)
         return not self._stop.is_set()
 
@@ -95,7 +98,7 @@ class BackgroundWorker:
             try:
                 with self._context.session_maker() as session:
                     service = Factory(self._context, session).create_worker_service()
-                    service.run_once(pace=self._pace)
+                    service.run_once(batch=ROUND, pace=self._pace)
             except Exception as exc:
                 if isinstance(exc, UNAVAILABLE_ERRORS) and is_unavailable(exc):
                     # An outage: one line a pass, not a traceback every few seconds.

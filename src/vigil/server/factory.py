@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.explorer.mount import ExplorerServer
 
+from ._activity import RequestActivity
 from .config import Settings
 from .database import create_database_engine
 from .domain.analysis_settings import AnalysisSettings
@@ -83,6 +84,8 @@ class ProcessContext:
     ingest_cache: IngestCache = field(default_factory=IngestCache)
     #: The group commit of ``POST /api/jobs``: concurrent jobs written in one transaction.
     ingest_group: GroupCommit[QueuedJob] = field(default_factory=GroupCommit)
+    #: The requests in flight: the background thread gives way to them.
+    activity: RequestActivity = field(default_factory=RequestActivity)
     package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
     dashboard_cache: DashboardCache = field(default_factory=DashboardCache)
     #: The Kafka topics created through the Sasquatch surface on this process.

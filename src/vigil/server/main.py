@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil import __version__
 
+from ._activity import ActivityMiddleware
 from .background import BackgroundWorker
 from .config import Settings
 from .database import (
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     app.add_middleware(
         TrustedHostMiddleware, hosts=settings.trusted_hosts, base_url=settings.base_url
     )
+    app.add_middleware(ActivityMiddleware, activity=context.activity)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer
     return app
 

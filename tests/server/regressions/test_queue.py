@@ -10,11 +10,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
+from vigil.server._activity import RequestActivity
 from vigil.server.background import BUSY_SHARE, BUSY_WINDOW, BackgroundWorker
+from vigil.server.config import Settings
 from vigil.server.dbschema import SqlAnalysisQueueItem, SqlSeries, SqlSpecification
-from vigil.server.factory import Factory
+from vigil.server.factory import Factory, ProcessContext
+from vigil.server.main import create_app
 from vigil.server.services.regressions import QUEUE_CHUNK
 from vigil.server.storage.analysis_queue import AnalysisQueueStore
 
@@ -132,16 +136,32 @@ def test_a_pass_that_is_told_to_stop_leaves_the_rest_of_the_queue(factory: Facto
     assert _rows(factory) == []
 
 
-def test_the_background_thread_gives_way_while_jobs_arrive(factory: Factory) -> None:
-    """While jobs are being written the server's analysis thread waits three times as
-    long as each round took (a quarter of the time); when none arrive it does not wait."""
-    context = factory._context
+def test_the_background_thread_gives_way_while_requests_come(
+    settings: Settings, token: str
+) -> None:
+    """While requests come the server's analysis thread waits three times as long as
+    each round took (a quarter of the time); when none come it does not wait. An open
+    event stream is not a request it waits for."""
+    app = create_app(settings)
+    context: ProcessContext = app.state.process_context
     worker = BackgroundWorker(context)
-    # No job written: no wait, even after a round of a thousand seconds.
+    # No request yet: no wait, even after a round of a thousand seconds.
     assert worker._pace(1000.0) is True
-
-    factory.create_job_service().ingest(_job("busy", 1.0), None)  # through the group commit
-    assert context.ingest_group.active(BUSY_WINDOW)
+    with TestClient(app) as client:
+        answer = client.post(
+            "/api/jobs", json=_job("busy", 1.0), headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 201
+    assert context.activity.busy(BUSY_WINDOW)
     began = time.monotonic()
     assert worker._pace(0.05) is True
     assert time.monotonic() - began >= 0.05 * (1 - BUSY_SHARE) / BUSY_SHARE
+
+
+def test_request_activity_counts_requests_in_flight() -> None:
+    activity = RequestActivity()
+    assert not activity.busy(1.0)
+    activity.begin()
+    assert activity.busy(0.0)  # in flight, however long ago it started
+    activity.end()
+    assert activity.busy(1.0) and not activity.busy(0.0)

@@ -15,9 +15,7 @@ no thread outlives a request and there is nothing to start or stop.
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -53,11 +51,6 @@ class GroupCommit(Generic[T]):
         self._queue_lock = threading.Lock()
         self._writer = threading.Lock()
         self._queue: list[Pending[T]] = []
-        self._last_write = -math.inf
-
-    def active(self, within: float) -> bool:
-        """Whether a batch was written in the last *within* seconds."""
-        return time.monotonic() - self._last_write < within
 
     def run(self, item: T, write: Callable[[list[Pending[T]]], None]) -> Any:
         """Queue *item*, write it with the others waiting, and return its result.
@@ -78,7 +71,6 @@ class GroupCommit(Generic[T]):
             if not pending.done:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
-                self._last_write = time.monotonic()
                 try:
                     write(batch)
                 except BaseException as exc:
