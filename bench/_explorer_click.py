@@ -4,8 +4,8 @@ Serves ``vigil explore`` on a ``vigil demo catalog`` repository (cached in bench
 and drives Chromium (Playwright, /usr/bin/chromium) through what an analyst does first:
 open a metric from the quick look, drill to a tract, to a patch, toggle the visit
 outlines. Each time runs from the click to the moment the page shows its answer: the
-browser is polled on every animation frame (``requestAnimationFrame``) for the new
-path, table or plot title, so the time includes the server's work, the transfer and
+browser is checked every `POLL_MS` milliseconds for the new path, table or plot
+title, so the time includes the server's work, the transfer and
 Bokeh's drawing. The page is opened afresh for each repetition (a new session, a new
 `Repository`: nothing cached but the quick look's roll-up, which is per process).
 """
@@ -41,24 +41,29 @@ AIM_SECONDS = 1.0
 STEPS = ("open the metric", "drill to a tract", "drill to a patch", "toggle outlines")
 _LOCAL = {"127.0.0.1", "localhost"}
 
-# Every element of the page, inside the shadow roots Panel draws in.
+# The page and the shadow roots Panel draws in: their text is read once per root (the
+# text of every element would be read again for each of its ancestors, which on a page
+# this size takes the browser's main thread from the drawing it is timing).
 _DEEP = """
-const deep = (root, out = []) => {
+const roots = (root, out = [root]) => {
     for (const e of root.querySelectorAll('*')) {
-        out.push(e);
-        if (e.shadowRoot) deep(e.shadowRoot, out);
+        if (e.shadowRoot) { out.push(e.shadowRoot); roots(e.shadowRoot, out); }
     }
     return out;
 };
-const shows = text => deep(document).some(e => e.textContent.includes(text));
+const shows = text => roots(document).some(r => (r.textContent || '').includes(text));
 const titles = () => Bokeh.documents.flatMap(d => [...d.all_models])
     .filter(m => m.type === 'Figure' && m.title).map(m => m.title.text);
 """
 
 
+POLL_MS = 20
+"""How often the page is checked for the answer of a click (its time is that precise)."""
+
+
 def _until(page: Any, body: str, arg: Any) -> None:
-    """Wait, checking on every animation frame, until the JavaScript *body* is true."""
-    page.wait_for_function(f"arg => {{ {_DEEP} return ({body}); }}", arg=arg, polling="raf")
+    """Wait, checking every `POLL_MS`, until the JavaScript *body* is true."""
+    page.wait_for_function(f"arg => {{ {_DEEP} return ({body}); }}", arg=arg, polling=POLL_MS)
 
 
 def _scatter_title(page: Any) -> str:
