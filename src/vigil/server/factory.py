@@ -28,6 +28,7 @@ from .services import (
 from .services._dashboard_cache import DashboardCache, PackageFingerprints
 from .services._group_commit import GroupCommit
 from .services._ingest_cache import IngestCache
+from .services._job_facts import JobFactsCache
 from .services._log_pruning import PruneSchedule
 from .services.jobs import QueuedJob
 from .services.live import LiveFeed
@@ -84,6 +85,8 @@ class ProcessContext:
     ingest_cache: IngestCache = field(default_factory=IngestCache)
     #: The group commit of ``POST /api/jobs``: concurrent jobs written in one transaction.
     ingest_group: GroupCommit[QueuedJob] = field(default_factory=GroupCommit)
+    #: The facts of the jobs behind the series points read so far.
+    job_facts: JobFactsCache = field(default_factory=JobFactsCache)
     #: The requests in flight: the background thread gives way to them.
     activity: RequestActivity = field(default_factory=RequestActivity)
     package_fingerprints: PackageFingerprints = field(default_factory=PackageFingerprints)
@@ -232,7 +235,11 @@ class Factory:
     def create_series_service(self) -> SeriesService:
         """Read series."""
         return SeriesService(
-            self.session, series=SeriesStore(self.session), metrics=MetricStore(self.session)
+            self.session,
+            self._context.job_facts,
+            series=SeriesStore(self.session),
+            metrics=MetricStore(self.session),
+            audit=AuditStore(self.session),
         )
 
     def create_dataset_service(self) -> DatasetService:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,9 +13,11 @@ from vigil.verify.units import conversion_factor
 
 from ..domain import Page, SeriesColumns, SeriesInfo, SeriesPoint
 from ..exceptions import ConflictError, NotFoundError, SeriesNotFoundError
+from ..storage.audit import AuditStore
 from ..storage.metrics import MetricStore
-from ..storage.series import PointFilter, SeriesStore
+from ..storage.series import PointFilter, SeriesStore, joins_jobs
 from ._cursors import int_cursor
+from ._job_facts import JobFactsCache
 
 __all__ = ["SeriesColumnsHistory", "SeriesHistory", "SeriesQuery", "SeriesService"]
 
@@ -55,10 +58,20 @@ class SeriesHistory:
 class SeriesService:
     """Reads series."""
 
-    def __init__(self, session: Session, *, series: SeriesStore, metrics: MetricStore) -> None:
+    def __init__(
+        self,
+        session: Session,
+        job_facts: JobFactsCache | None = None,
+        *,
+        series: SeriesStore,
+        metrics: MetricStore,
+        audit: AuditStore | None = None,
+    ) -> None:
         self._session = session
+        self._job_facts = job_facts if audit is not None else None
         self._series = series
         self._metrics = metrics
+        self._audit = audit
 
     def list_series(
         self,
@@ -161,7 +174,7 @@ class SeriesService:
     ) -> SeriesColumnsHistory:
         """Like `history`, the points as one list per field: the API's fast read."""
         series, filters = self._series_and_filters(key, query, cursor)
-        columns = self._series.point_columns(series.id, filters, limit + 1)
+        columns = self._point_columns(series.id, filters, limit + 1)
         unit = self._metric_unit(series)
         # list.count runs in C: most series never change unit, and this is then all.
         if unit is not None and columns.unit.count(unit) != len(columns):
@@ -178,6 +191,25 @@ class SeriesService:
             next_cursor = str(columns.job_id[limit - 1])
             columns = columns.head(limit)
         return SeriesColumnsHistory(series, unit, columns, next_cursor)
+
+    def _point_columns(self, series_id: int, filters: PointFilter, limit: int) -> SeriesColumns:
+        """The points of a series, their job facts from this process's `JobFactsCache`
+        where it has them (the measurements alone are read then), else by a join."""
+        if self._job_facts is None or self._audit is None or joins_jobs(filters):
+            return self._series.point_columns(series_id, filters, limit)
+        generation = self._audit.data_generation()
+        table = self._job_facts.table(generation)
+        rows = self._series.measurement_rows(series_id, filters, limit)
+        missing = JobFactsCache.missing(table, map(itemgetter(0), rows))
+        if missing:
+            JobFactsCache.add(table, self._series.job_facts(missing))
+        if self._audit.data_generation() == generation:
+            try:
+                return JobFactsCache.columns(table, rows)
+            except KeyError:  # a job gone between the two reads
+                pass
+        # A job was removed meanwhile, and its id may have been given again.
+        return self._series.point_columns(series_id, filters, limit)
 
     def _series_and_filters(
         self, key: str, query: SeriesQuery, cursor: str | None

@@ -16,7 +16,7 @@ from ..domain import SeriesColumns, SeriesInfo, SeriesPoint
 from ._sql import aware_utc, chunks
 from .jobs import job_time
 
-__all__ = ["PointFilter", "SeriesStore", "series_info"]
+__all__ = ["PointFilter", "SeriesStore", "joins_jobs", "series_info"]
 
 
 @dataclass(slots=True)
@@ -30,6 +30,25 @@ class PointFilter:
     first_job_id: int | None = None
     last_job_id: int | None = None
     after_job_id: int | None = None
+
+
+def joins_jobs(filters: PointFilter) -> bool:
+    """Whether *filters* select points by their job's columns (not by job id alone)."""
+    return any(
+        value is not None
+        for value in (filters.branch, filters.environment, filters.since, filters.until)
+    )
+
+
+def _job_id_bounds(stmt: Select[Any], filters: PointFilter) -> Select[Any]:
+    m = SqlMeasurement
+    if filters.after_job_id is not None:
+        stmt = stmt.where(m.job_id > filters.after_job_id)
+    if filters.first_job_id is not None:
+        stmt = stmt.where(m.job_id >= filters.first_job_id)
+    if filters.last_job_id is not None:
+        stmt = stmt.where(m.job_id <= filters.last_job_id)
+    return stmt
 
 
 class SeriesStore:
@@ -136,6 +155,27 @@ class SeriesStore:
         stmt = self._points_statement(series_id, filters, limit, self._iso_job_time())
         return SeriesColumns.from_rows(self._fetch(stmt))
 
+    def measurement_rows(self, series_id: int, filters: PointFilter, limit: int) -> list[Any]:
+        """The job id, measurement id, value and unit of a series' points in job order,
+        from the covering index alone (no job filter: see `joins_jobs`)."""
+        m = SqlMeasurement
+        columns: tuple[Any, ...] = (m.job_id, m.id, m.value, m.unit)
+        stmt = _job_id_bounds(select(*columns).where(m.series_id == series_id), filters)
+        return self._fetch(stmt.order_by(m.job_id).limit(limit))
+
+    def job_facts(self, job_ids: Sequence[int]) -> list[Any]:
+        """For each of *job_ids*: the id, then the job facts of a point (time as ISO text,
+        branch, commit, pull request, environment)."""
+        j = SqlJob
+        found: list[Any] = []
+        for part in chunks(list(job_ids)):
+            columns = (j.id, self._iso_job_time(), j.branch, j.commit_sha, j.pull_request)
+            stmt = select(*columns, j.environment).where(j.id.in_(part))
+            # Not `_fetch`: its binary rows take no list parameter; a series' jobs are
+            # read once a process, so the text format costs little here.
+            found.extend(self._session.connection().execute(stmt).all())
+        return found
+
     def _iso_job_time(self) -> Any:
         """The job time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` text, made by the database."""
         if self._session.get_bind().dialect.name == "sqlite":
@@ -171,12 +211,7 @@ class SeriesStore:
             .join(j, j.id == m.job_id)
             .where(m.series_id == series_id)
         )
-        if filters.after_job_id is not None:
-            stmt = stmt.where(m.job_id > filters.after_job_id)
-        if filters.first_job_id is not None:
-            stmt = stmt.where(m.job_id >= filters.first_job_id)
-        if filters.last_job_id is not None:
-            stmt = stmt.where(m.job_id <= filters.last_job_id)
+        stmt = _job_id_bounds(stmt, filters)
         if filters.branch is not None:
             stmt = stmt.where(j.branch == filters.branch)
         if filters.environment is not None:
