@@ -1,14 +1,16 @@
 """Fuzzing the HTTP API with schemathesis: no 5xx, every response as its schema says.
 
 Run: .venv/bin/python bench/fuzz.py [--examples 12] [--seed 0] [--show 5] [--quick]
+     [--databases sqlite,postgresql]
 
 The schema is read live from ``/api/openapi.json`` of the application (the native API
 under ``/api``, the SQuaSH surface at the root, and whatever else the application
 declares), so new endpoints are fuzzed as soon as they exist. The application runs in
-this process (ASGI, no network) on a fresh SQLite database holding the real
-``verify_job.json`` and an artifact, so reads find something. Every operation is run in
-schemathesis' positive mode (valid inputs) and negative mode (inputs that break the
-schema), *examples* cases each, with an API token, and every response is checked:
+this process (ASGI, no network) on a fresh database (SQLite, or PostgreSQL with
+``--databases``) holding the real ``verify_job.json`` and an artifact, so reads find
+something. Every operation is run in schemathesis' positive mode (valid inputs) and
+negative mode (inputs that break the schema), *examples* cases each, with an API token,
+and every response is checked:
 
 - ``not_a_server_error``: no 5xx (an exception inside the application counts as one);
 - ``status_code_conformance``, ``content_type_conformance``,
@@ -287,36 +289,26 @@ def _seeded(test: Callable[..., None], seed: int) -> Callable[..., None]:
     return hypothesis_seed(seed)(test)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Fuzz the application and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--examples", type=int, default=None, help="cases per operation and mode (12; 3 quick)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--show", type=int, default=10, help="failures printed in full")
-    parser.add_argument("--quiet", action="store_true", help="no line per operation")
-    parser.add_argument("--quick", action="store_true", help="3 cases each, no open streams")
-    args = parser.parse_args(argv)
-    if args.examples is None:
-        args.examples = 3 if args.quick else 12
-
+def _fuzz_on(database_url: str | None, folder: Path, args: argparse.Namespace) -> FuzzResult:
+    """Fuzz an application on *database_url* (None: SQLite in *folder*); print the run."""
     from vigil.server.config import Settings
     from vigil.server.main import create_app
 
-    with tempfile.TemporaryDirectory(prefix="vigil-fuzz-") as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        token = prepare_app(settings)
-        began = time.perf_counter()
-        result = fuzz(
-            create_app(settings),
-            token,
-            examples=args.examples,
-            seed=args.seed,
-            progress=None if args.quiet else print,
-            open_streams=not args.quick,
-        )
-        seconds = time.perf_counter() - began
+    options: dict[str, Any] = {"data_dir": folder}
+    if database_url is not None:
+        options["database_url"] = database_url
+    settings = Settings(**options)
+    token = prepare_app(settings)
+    began = time.perf_counter()
+    result = fuzz(
+        create_app(settings),
+        token,
+        examples=args.examples,
+        seed=args.seed,
+        progress=None if args.quiet else print,
+        open_streams=not args.quick,
+    )
+    seconds = time.perf_counter() - began
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(result.statuses.items()))
     print(f"\n{result.operations} operations, {result.cases} cases in {seconds:.0f} s")
     print(f"statuses: {statuses}")
@@ -325,12 +317,45 @@ def main(argv: list[str] | None = None) -> int:
         print(failure.message.strip()[:1500])
         if failure.curl:
             print(f"reproduce: {failure.curl}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fuzz the application on each database and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--examples", type=int, default=None, help="cases per operation and mode (12; 3 quick)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show", type=int, default=10, help="failures printed in full")
+    parser.add_argument("--quiet", action="store_true", help="no line per operation")
+    parser.add_argument("--quick", action="store_true", help="3 cases each, no open streams")
+    parser.add_argument("--databases", default="sqlite", help="comma-separated: sqlite, postgresql")
+    args = parser.parse_args(argv)
+    if args.examples is None:
+        args.examples = 3 if args.quick else 12
+
+    from _reliability import fresh_postgres
+
+    results: dict[str, FuzzResult] = {}
+    for name in args.databases.split(","):
+        print(f"\n== {name}")
+        with tempfile.TemporaryDirectory(prefix=f"vigil-fuzz-{name}-") as tmp:
+            if name == "sqlite":
+                results[name] = _fuzz_on(None, Path(tmp), args)
+            elif name == "postgresql":
+                with fresh_postgres("vigil_fuzz") as url:
+                    results[name] = _fuzz_on(url, Path(tmp), args)
+            else:
+                parser.error(f"unknown database {name!r}")
     print("\nFigures")
-    print(f"  fuzz cases run: {result.cases}")
-    print(f"  5xx found: {result.server_errors}")
-    print(f"  responses outside their schema: {result.nonconformances}")
-    print(f"  distinct failures: {len(result.failures)}")
-    return 0 if result.ok else 1
+    for name, result in results.items():
+        print(
+            f"  {name:10s} cases run: {result.cases}, 5xx found: {result.server_errors},"
+            f" responses outside their schema: {result.nonconformances},"
+            f" distinct failures: {len(result.failures)}"
+        )
+    return 0 if all(r.ok for r in results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -483,8 +483,14 @@ def test_only_ascii_digits_are_read_as_an_id(text: str | None, number: int | Non
     assert parse_decimal(text) == number
 
 
-@pytest.mark.parametrize(("text", "level"), [("25", 25), ("warning", 30), ("\u00b2", None)])
-def test_a_log_level_is_a_name_or_ascii_digits(text: str, level: int | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [("25", 25), ("warning", 30), ("\u00b2", None), ("0", 0), ("32767", 32767),
+     ("32768", None), (32768, None), (-1, None), (5, 5)],
+)  # fmt: skip
+def test_a_log_level_is_a_name_or_ascii_digits_from_0_to_32767(
+    text: str | int, level: int | None
+) -> None:
     assert level_number(text) == level
 
 

@@ -255,3 +255,43 @@ def test_a_json_column_value_no_database_can_hold_is_a_400(
             connection.execute(insert(jobs).values(**row, meta={"n": 1}))
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("level", [-2020568, 32768, "-1", "99999"])
+def test_a_log_level_no_column_holds_is_a_400_naming_the_record(
+    level: int | str, quiet_client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    # Levels are stored as 16-bit integers: PostgreSQL's COPY refused -2020568 (a 500),
+    # SQLite stored it. Both now refuse it before anything is written.
+    batch = {
+        "source": "fuzz-level",
+        "sequence": 1,
+        "run": "levels/1",
+        "kind": "ci",
+        "records": [
+            {"time": "2026-05-02T00:00:00Z", "message": "fine", "level": 20},
+            {"time": "2026-05-02T00:00:01Z", "message": "out of range", "level": level},
+        ],
+    }
+    response = quiet_client.post("/api/logs", json=batch, headers=auth_headers)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert detail["field"] == "records[1].level"
+    assert "from 0 to 32767" in detail["message"]
+    runs = quiet_client.get("/api/logs/runs", headers=auth_headers)
+    assert runs.status_code == 200, runs.text
+    assert runs.json()["items"] == []
+
+
+def test_a_nul_escape_in_an_exposure_header_is_a_4xx_on_every_database(
+    quiet_client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    # The header is a JSON column: PostgreSQL's JSONB refuses the escape \u0000 that
+    # U+0000 becomes (a 500 there, a 201 on SQLite).
+    exposure = {"pipeline": "ql", "exposure": "00000042", "header": {"OBJECT": "a\x00b"}}
+    response = quiet_client.post("/api/monitor/exposures", json=exposure, headers=auth_headers)
+    assert 400 <= response.status_code < 500, response.text
+    assert "U+0000" in response.text
+    listed = quiet_client.get("/api/monitor/exposures", headers=auth_headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["items"] == []

@@ -9,6 +9,7 @@ retries at start).
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -46,13 +47,25 @@ _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _INT64 = 2**63 - 1
 
 
+class NulInJsonError(ValueError):
+    """A text bound for a JSON column contains U+0000, which PostgreSQL's JSONB refuses."""
+
+
+# The escape orjson writes for U+0000, not preceded by an escaped backslash of the text.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def json_dumps(value: Any) -> str:
     """Serialise *value* for a JSON column; NaN and infinities become ``null``.
 
     PostgreSQL rejects NaN inside JSON, and ``null`` is what the API returns for
-    "not a number" anyway; orjson writes non-finite floats as ``null``.
+    "not a number" anyway; orjson writes non-finite floats as ``null``. A text holding
+    U+0000 is refused (`NulInJsonError`) on every database, as PostgreSQL refuses it.
     """
-    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+    text = orjson.dumps(value, option=_JSON_OPTIONS).decode()
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise NulInJsonError("A text contains the character U+0000.")
+    return text
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -117,6 +130,10 @@ def _unstorable(exc: BaseException) -> str | None:
     if getattr(exc, "sqlstate", None) == "22003":  # PostgreSQL: numeric value out of range
         return "A number in the request is out of the range the database holds."
     if "cannot contain NUL" in str(exc):  # psycopg refuses U+0000 in any text
+        return "A text in the request contains the character U+0000, which is not allowed."
+    if isinstance(exc, NulInJsonError) or getattr(exc, "sqlstate", None) == "22P05":
+        # A JSON column's text holds U+0000 as the escape \u0000, which PostgreSQL's JSONB
+        # refuses (untranslatable character); json_dumps refuses it on every database.
         return "A text in the request contains the character U+0000, which is not allowed."
     if isinstance(exc, orjson.JSONEncodeError):  # a JSON column (json_dumps)
         return (

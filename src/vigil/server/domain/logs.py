@@ -12,6 +12,7 @@ from .numbers import parse_decimal
 __all__ = [
     "FAILED_STATUSES",
     "LEVEL_NAMES",
+    "MAX_LEVEL",
     "LogBatch",
     "LogLine",
     "LogProcess",
@@ -33,6 +34,9 @@ killed when its timeout fired."""
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 """Python's level numbers and their names."""
 
+MAX_LEVEL = 32767
+"""The highest level number a record may have: levels are stored as 16-bit integers."""
+
 _NUMBERS = {name: number for number, name in LEVEL_NAMES.items()} | {"WARN": 30, "FATAL": 50}
 
 
@@ -45,12 +49,15 @@ def level_name(level: int) -> str:
 
 
 def level_number(value: str | int) -> int | None:
-    """The number of a level given as a name (``warning``) or a number; None if unknown."""
-    if isinstance(value, int):
-        return value
-    text = value.strip().upper()
-    number = parse_decimal(text)
-    return number if number is not None else _NUMBERS.get(text)
+    """The number of a level given as a name (``warning``) or a number from 0 to
+    `MAX_LEVEL`; None if it is neither."""
+    if isinstance(value, str):
+        text = value.strip().upper()
+        number = parse_decimal(text)
+        if number is None:
+            return _NUMBERS.get(text)
+        value = number
+    return value if 0 <= value <= MAX_LEVEL else None
 
 
 @dataclass(slots=True)

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...dependencies import base_url, factory_dependency, read_access, require_role
 from ...domain import Role, User, parse_decimal
-from ...domain.logs import LogBatch, LogProcessEnd, LogQuery, LogRecord, level_number
+from ...domain.logs import (
+    MAX_LEVEL,
+    LogBatch,
+    LogProcessEnd,
+    LogQuery,
+    LogRecord,
+    level_number,
+)
 from ...exceptions import InvalidJsonError, InvalidRequestError
 from ...factory import Factory
 from .._live import check_read_access, event_stream, live_feed
@@ -56,7 +63,7 @@ class LogRecordModel(BaseModel):
         if level is None:
             raise InvalidRequestError(
                 f"Level {self.level!r} is not a level name (DEBUG, INFO, WARNING, ERROR,"
-                " CRITICAL) or number.",
+                f" CRITICAL) or a number from 0 to {MAX_LEVEL}.",
                 field=f"records[{index}].level",
             )
         return LogRecord(
@@ -386,7 +393,8 @@ def log_query(
         min_level = level_number(level)
         if min_level is None:
             raise InvalidRequestError(
-                f"Level {level!r} is not DEBUG, INFO, WARNING, ERROR, CRITICAL or a number.",
+                f"Level {level!r} is not DEBUG, INFO, WARNING, ERROR, CRITICAL or a number"
+                f" from 0 to {MAX_LEVEL}.",
                 field="level",
             )
     return LogQuery(
