@@ -6,8 +6,11 @@ open a metric from the quick look, drill to a tract, to a patch, toggle the visi
 outlines. Each time runs from the click to the moment the page shows its answer: the
 browser is checked every `POLL_MS` milliseconds for the new path, table or plot
 title, so the time includes the server's work, the transfer and
-Bokeh's drawing. The page is opened afresh for each repetition (a new session, a new
-`Repository`: nothing cached but the quick look's roll-up, which is per process).
+Bokeh's drawing. The page is opened afresh for each repetition: a new session and
+`Explorer`, over the one `Repository` the server opened (as ``vigil explore`` does), whose
+answers, like the quick look's roll-up and the outlines, are kept per process; the
+first session is the one that reads them. The server answers once it has compiled the
+rasterising (`vigil.explorer._warm`), so no click waits for that.
 """
 
 from __future__ import annotations

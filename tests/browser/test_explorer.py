@@ -316,3 +316,86 @@ def test_the_quick_look_names_each_problem_and_one_click_opens_it(
     if kind != "bad_visit":
         page.get_by_text(f"Sources of {label}").first.wait_for(timeout=60_000)
     assert clicks.count == 1
+
+
+# -- each click draws its own selection ----------------------------------------------------------
+
+_FIGURES = """
+() => Bokeh.documents.flatMap(d => [...d.all_models])
+    .filter(m => m.type === 'Figure' && m.title)
+    .map(m => ({
+        title: m.title.text,
+        columns: m.renderers.filter(r => r.data_source && r.data_source.data)
+            .map(r => Object.fromEntries(Object.entries(r.data_source.data)
+                .map(([k, v]) => [k, Array.from(v, x => Number(x))]))),
+    }))
+"""
+
+
+def _figures(page: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = page.evaluate(_FIGURES)
+    return found
+
+
+def _drawn_plots(page: Any, metric: str, sources: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metric-against-magnitude plot once its title counts *sources*, and the sky map
+    of the groups drawn at that moment."""
+    title = f"{metric} ({sources:,} sources)"
+    page.wait_for_function(
+        f"() => ({_FIGURES})().some(f => f.title.startsWith(arg))".replace("arg", repr(title))
+    )
+    figures = _figures(page)
+    scatter = next(f for f in figures if f["title"].startswith(title))
+    sky = next(f for f in figures if f["title"].startswith(f"{metric} per "))
+    return scatter, sky
+
+
+def test_each_drill_draws_the_new_selection_in_every_plot(
+    checked_page: Any, explore_url: str, repo_root: Path, truth: dict[str, dict[str, Any]]
+) -> None:
+    """The plots redrawn in place after a click show the new selection, never a mix with
+    the previous one: the counts, the groups on the sky map and the points drawn."""
+    from vigil.explorer.query import Repository
+
+    problem = truth["bad_patch"]
+    metric, tract, patch = (
+        problem["metric"],
+        problem["data_id"]["tract"],
+        problem["data_id"]["patch"],
+    )
+    repo = Repository(repo_root / "demo")
+
+    def sources(where: dict[str, int] | None) -> int:
+        return len(repo.values(metric, where, limit=None))
+
+    page = checked_page
+    page.goto(explore_url)
+    _quicklook_cell(page, metric, "metric").click()
+    everywhere = sources(None)
+    scatter, sky = _drawn_plots(page, metric, everywhere)
+    tracts = {int(t) for column in sky["columns"] for t in column.get("tract", [])}
+    assert tracts == set(repo.summary().tracts)
+
+    _first_group(page, "tract ").click()  # the worst tract: the bad patch's
+    in_tract = sources({"tract": tract})
+    assert in_tract < everywhere
+    scatter, sky = _drawn_plots(page, metric, in_tract)
+    assert {int(t) for column in sky["columns"] for t in column.get("tract", [])} == {tract}
+    expect(page.get_by_text(f"{metric} / tract {tract}").first).to_be_visible()
+    (points,) = [c for c in scatter["columns"] if c.get("mag")]
+    assert len(points["mag"]) == in_tract
+
+    _first_group(page, f"tract {tract}, patch ").click()
+    in_patch = sources({"tract": tract, "patch": patch})
+    scatter, sky = _drawn_plots(page, metric, in_patch)
+    (points,) = [c for c in scatter["columns"] if c.get("mag")]
+    assert len(points["mag"]) == in_patch
+    expected = repo.values(metric, {"tract": tract, "patch": patch}, limit=None)
+    assert sorted(points["mag"]) == pytest.approx(sorted(expected["mag"].tolist()))
+    page.get_by_text(f"Sources of tract {tract}, patch {patch}").first.wait_for()
+
+    page.get_by_role("button", name="Up one level").click()
+    scatter, sky = _drawn_plots(page, metric, in_tract)
+    (points,) = [c for c in scatter["columns"] if c.get("mag")]
+    assert len(points["mag"]) == in_tract
+    assert {int(t) for column in sky["columns"] for t in column.get("tract", [])} == {tract}

@@ -181,12 +181,15 @@ def with_cuts(explorer: Selection, frame: pd.DataFrame, view: ViewT) -> ViewT:
 
 
 def _subtitles(lines: Sequence[str]) -> Callable[[Any, Any], None]:
-    """A HoloViews hook adding *lines* under a Bokeh plot's title (once)."""
+    """A HoloViews hook putting *lines* under a Bokeh plot's title, in place of those
+    of the previous frame of a plot redrawn in place."""
 
     def hook(plot: Any, _: Any) -> None:
         figure = plot.state
-        if any(getattr(part, "name", None) == _SUBTITLE for part in figure.above):
+        drawn = [p for p in figure.above if getattr(p, "name", None) == _SUBTITLE]
+        if [p.text for p in reversed(drawn)] == list(lines):
             return
+        figure.above = [p for p in figure.above if p not in drawn]
         for line in reversed(lines):  # the last added is drawn highest
             title = Title(text=line, text_font_style="italic", name=_SUBTITLE)
             figure.add_layout(title, "above")

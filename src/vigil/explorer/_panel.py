@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, TypeVar
 
 import panel as pn
+from panel.io.document import hold
 from panel.io.server import Server
 from panel.io.threads import StoppableThread
 
@@ -23,6 +26,7 @@ __all__ = [
     "file_download",
     "holoviews_pane",
     "markdown",
+    "one_redraw",
     "param_controls",
     "plain",
     "serve",
@@ -52,7 +56,28 @@ alert = _constructor(pn.pane.Alert)
 button = _constructor(pn.widgets.Button)
 dataframe_pane = _constructor(pn.pane.DataFrame)
 file_download = _constructor(pn.widgets.FileDownload)
-holoviews_pane = _constructor(pn.pane.HoloViews)
+_holoviews = _constructor(pn.pane.HoloViews)
+
+
+@cache
+def _canvas_renderer() -> Any:
+    import holoviews as hv
+
+    return hv.renderer("bokeh").instance(webgl=False)
+
+
+def holoviews_pane(object: Any = None, **params: Any) -> pn.pane.HoloViews:
+    """A HoloViews pane whose Bokeh plots draw on a 2D canvas rather than with WebGL.
+
+    Without a GPU (a browser on a server or a remote desktop, Chromium with
+    ``--disable-gpu``) WebGL runs in software, and copying each WebGL frame onto the page
+    took longer than drawing the whole plot on a canvas; the explorer's plots hold at
+    most ``DATASHADE_ROWS`` points (an image above), which a canvas draws quickly.
+    """
+    params.setdefault("renderer", _canvas_renderer())
+    return _holoviews(object, **params)
+
+
 markdown = _constructor(pn.pane.Markdown)
 param_controls = _constructor(pn.Param)
 tabs = _constructor(pn.Tabs)
@@ -60,3 +85,12 @@ tabulator = _constructor(pn.widgets.Tabulator)
 
 # pn.serve is annotated but for its **kwargs, which makes it untyped to a checker too.
 serve: Callable[..., StoppableThread | Server] = pn.serve
+
+
+@contextmanager
+def one_redraw() -> Iterator[None]:
+    """Send the page the changes made inside in one message, and let Bokeh list the
+    document's models once at the end instead of after each view replaced (in a
+    session; outside one, nothing)."""
+    with hold(freeze=True):
+        yield

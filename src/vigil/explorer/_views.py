@@ -199,9 +199,13 @@ def sources_table(frame: pd.DataFrame, group: str) -> pn.Column:
 
 
 def sky_points(
-    frame: pd.DataFrame, level: Sequence[str], metric: str | None, select_group: SelectGroup
+    frame: pd.DataFrame,
+    level: Sequence[str],
+    metric: str | None,
+    select_group: SelectGroup | None,
 ) -> hv.Points:
-    """The groups of *frame* (``ra``, ``dec``, ``value``) on the sky; a tap selects one."""
+    """The groups of *frame* (``ra``, ``dec``, ``value``) on the sky; a tap calls
+    *select_group* with one (None: the caller listens to taps itself)."""
     limits = robust_limits(frame["value"])
     points = hv.Points(frame, ["ra", "dec"], ["value", *level, "count"]).opts(
         color="value",
@@ -218,10 +222,12 @@ def sky_points(
         xlabel="RA (deg)",
         ylabel="Dec (deg)",
     )
+    if select_group is None:
+        return points
     tap = hv.streams.Selection1D(source=points)
 
     def on_tap(index: list[int]) -> None:
-        if index:
+        if index and select_group is not None:
             select_group(frame.iloc[index[0]])
 
     tap.add_subscriber(on_tap)

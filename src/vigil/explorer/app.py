@@ -41,9 +41,16 @@ import param
 
 from vigil.compute.errors import ComputeError
 from vigil.compute.plan import WhereValue
-from vigil.explorer import _focal_views, _outline_views, _outlines, _psf_views, _rerun_views, _views
-from vigil.explorer._linked import CUT_PARAMS, LinkedView, cut_controls, cut_values, with_cuts
-from vigil.explorer._panel import alert, file_download, markdown, param_controls, plain, tabs
+from vigil.explorer import (
+    _focal_views,
+    _layout,
+    _outline_views,
+    _outlines,
+    _rerun_views,
+    _views,
+)
+from vigil.explorer._linked import CUT_PARAMS, cut_values, with_cuts
+from vigil.explorer._panel import alert, markdown, one_redraw, plain
 from vigil.explorer._rollup import (
     RangeStatus,
     drill_levels,
@@ -197,8 +204,9 @@ class Explorer(param.Parameterized):
     def drill(self, data_id: Mapping[str, int]) -> None:
         """Select *data_id*'s tract then patch (or visit then detector), coarse first."""
         order = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
-        # One batch: every view is redrawn once, for the final selection.
-        with param.parameterized.batch_call_watchers(self):
+        # One batch: every view is redrawn once, for the final selection, and the page
+        # gets every change in one message (`one_redraw`).
+        with one_redraw(), param.parameterized.batch_call_watchers(self):
             for key in order:
                 if key not in data_id:
                     continue
@@ -210,21 +218,23 @@ class Explorer(param.Parameterized):
 
     def open_metric(self, metric: str, data_id: Mapping[str, int] | None = None) -> None:
         """Show *metric* (at *data_id*) in the metric tab."""
-        with param.parameterized.batch_call_watchers(self):
-            self.came_from = None
-            self.tract = self.patch = self.visit = self.detector = ALL
-            self.metric = metric
-            self._update_choices()
-            self.drill(data_id or {})
-        if self.tabs is not None:
-            self.tabs.active = 1
+        with one_redraw():
+            with param.parameterized.batch_call_watchers(self):
+                self.came_from = None
+                self.tract = self.patch = self.visit = self.detector = ALL
+                self.metric = metric
+                self._update_choices()
+                self.drill(data_id or {})
+            if self.tabs is not None:
+                self.tabs.active = 1
 
     def up(self) -> None:
         """Go one level up: forget the finest key chosen."""
         order = ("patch", "tract") if self.table == "objects" else ("detector", "visit")
         for key in order:
             if getattr(self, key) != ALL:
-                setattr(self, key, ALL)
+                with one_redraw():
+                    setattr(self, key, ALL)
                 return
 
     def resolve_metric(self, name: str | None, band: str | None = None) -> str | None:
@@ -404,12 +414,15 @@ class Explorer(param.Parameterized):
         return frame
 
     @param.depends("metric", "tract", "visit", "outlines", "outline_level")
-    def sky_map(self) -> hv.Points | hv.Overlay:
+    def sky_map(self, live: bool = False) -> hv.Points | hv.Overlay:
         """The metric per group on the sky; tapping a group drills into it. With
         `outlines`, over the outlines of the visits (of the tract, of the metric's band),
-        or of the chosen visit's detectors."""
-        points = _views.sky_points(self.group_frame(), self.level(), self.metric, self.select_group)
-        if not self.outlines or self.metric is None:
+        or of the chosen visit's detectors. *live*: the points alone listen to no tap
+        (a `vigil.explorer._live.LivePlot` drawing them does)."""
+        outlined = self.outlines and self.metric is not None
+        tapped = None if live and not outlined else self.select_group
+        points = _views.sky_points(self.group_frame(), self.level(), self.metric, tapped)
+        if not outlined:
             return points
         try:
             if self.table == "objects":
@@ -488,54 +501,8 @@ class Explorer(param.Parameterized):
     # -- layout --------------------------------------------------------------------------
 
     def panel(self) -> pn.viewable.Viewable:
-        """The whole app."""
-        controls = param_controls(
-            self.param,
-            parameters=["metric", *_DATA_ID_KEYS, "outlines", "outline_level"],
-            widgets={"metric": pn.widgets.Select},
-            show_name=False,
-            width=260,
-        )
-        download = file_download(
-            callback=self.notebook_bytes,
-            filename="vigil-explore.ipynb",
-            label="Open in Jupyter (.ipynb)",
-            width=240,
-        )
-        metric_tab = pn.Column(
-            self.path_view,
-            pn.Row(pn.Column(self.groups_view, self.behind_view), self.sky_map),
-            self.metric_view,
-            self.focal_view,
-            self.sources_view,
-            sizing_mode="stretch_width",
-        )
-        hint = markdown(
-            "Click a metric to open it, or its worst group to go straight there.",
-            name="hint",
-        )
-        parts = tabs(
-            ("Quick look", pn.Column(hint, self.quicklook(), sizing_mode="stretch_width")),
-            ("Metric", metric_tab),
-            ("Linked", LinkedView(self).panel()),
-            (_psf_views.TAB_NAME, _psf_views.psf_tab(self)),
-            dynamic=True,
-        )
-        if self.other is not None:
-            compare = pn.Column(self.overview, self.comparison, sizing_mode="stretch_width")
-            parts.append(("Compare", compare))
-        if self.opened:
-            parts.active = 1
-        self.tabs = parts
-        banner = self.banner()
-        side = pn.Column(controls, cut_controls(self), download)
-        return pn.Column(
-            self.header(),
-            *([banner] if banner is not None else []),
-            pn.Row(side, parts, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-            name="vigil-explorer",
-        )
+        """The whole app (`vigil.explorer._layout.explorer_layout`)."""
+        return _layout.explorer_layout(self)
 
 
 def selection_from_args(args: Mapping[str, Any]) -> dict[str, str]:

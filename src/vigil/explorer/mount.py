@@ -148,12 +148,16 @@ def serve_explorer(
     import panel as pn
 
     from vigil.explorer._panel import serve
+    from vigil.explorer._warm import warm
     from vigil.explorer.app import create_explorer, selection_from_args
     from vigil.explorer.query import Repository
 
     opened = Repository(repo)
     other = Repository(compare) if compare is not None else None
     opened.summary()
+    # Before the first page rather than beside it: a click made while the
+    # aggregations compile would wait for them (seconds).
+    warm(opened)
 
     def app() -> Any:
         return create_explorer(opened, other, selection_from_args(pn.state.session_args))
