@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vigil.compute._visit_sources import HasLayout, band_sources, cuts_text, repo_layout
 from vigil.compute.engine import connect
-from vigil.compute.errors import ComputeError, MissingColumnsError
-from vigil.compute.files import scan_table
+from vigil.compute.errors import ComputeError
 from vigil.compute.psf_stats import (
     ResidualMap,
     ResidualSummary,
@@ -31,8 +31,7 @@ from vigil.compute.psf_stats import (
     shapes,
     summarize,
 )
-from vigil.compute.repeatability import _HasLayout, _layout
-from vigil.compute.sql import file_list, quote_identifier, string_literal
+from vigil.compute.sql import quote_identifier
 
 __all__ = ["MOMENT_COLUMNS", "PsfError", "PsfReport", "psf_report"]
 
@@ -74,11 +73,11 @@ class PsfReport:
 
     def cut_text(self) -> str:
         """The sources left out, for people ("" when none was)."""
-        return "; ".join(f"{reason}: {count:,}" for reason, count in self.cuts.items() if count)
+        return cuts_text(self.cuts, zeros=False)
 
 
 def psf_report(
-    root_or_repo: Path | str | _HasLayout,
+    root_or_repo: Path | str | HasLayout,
     band: str,
     *,
     snr_min: float = 50.0,
@@ -115,31 +114,26 @@ def psf_report(
     MissingColumnsError
         The visit tables lack a needed column (the moments, ``extendedness``, ...).
     """
-    layout = _layout(root_or_repo)
-    index = scan_table(layout, "sources")
-    files = index.select(band=band)
-    if not files:
-        found = ", ".join(index.bands) or "none"
-        raise PsfError(
-            f"{_NAME} need visit sources in band {band!r}; the repository's sources have"
-            f" bands: {found}"
-        )
     needed = ["visit", "band", "coord_ra", "coord_dec", "psfFlux", "psfFluxErr", "extendedness"]
-    missing = [c for c in [*needed, *MOMENT_COLUMNS] if c not in index.columns]
-    if missing:
-        raise MissingColumnsError(_NAME, "sources", missing)
-    flag = "coalesce(psfFlux_flag, false)" if "psfFlux_flag" in index.columns else "false"
+    sources = band_sources(
+        repo_layout(root_or_repo),
+        band,
+        [*needed, *MOMENT_COLUMNS],
+        metric=_NAME,
+        needs=f"{_NAME} need",
+        error=PsfError,
+    )
     moment_sql = ", ".join(quote_identifier(column) for column in MOMENT_COLUMNS)
     con = connect()
     try:
         con.execute(
             "CREATE TEMP TABLE src AS SELECT visit, coord_ra, coord_dec,"
             f" {moment_sql},"
-            f" isfinite(psfFlux) AND psfFlux > 0 AND psfFluxErr > 0 AND NOT {flag} AS good,"
+            " isfinite(psfFlux) AND psfFlux > 0 AND psfFluxErr > 0"
+            f" AND NOT {sources.flag_sql} AS good,"
             " coalesce(extendedness = 0, false) AS star,"
             " coalesce(psfFlux / psfFluxErr >= ?, false) AS bright"
-            f" FROM read_parquet({file_list(info.path for info in files)})"
-            f" WHERE band = {string_literal(band)}",
+            f" FROM {sources.rows_sql}",
             [snr_min],
         )
         counts = con.execute(
@@ -167,9 +161,9 @@ def psf_report(
         "stars without usable moments or position": int((~placed).sum()),
     }
     if not placed.any():
-        reasons = "; ".join(f"{reason}: {count:,}" for reason, count in cuts.items())
         raise PsfError(
-            f"{_NAME}: no star of band {band!r} passes the cuts ({total:,} sources; {reasons})"
+            f"{_NAME}: no star of band {band!r} passes the cuts ({total:,} sources;"
+            f" {cuts_text(cuts)})"
         )
     visit = np.asarray(rows["visit"])[placed]
     kept = stars.take(np.flatnonzero(placed))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -42,12 +42,11 @@ import pandas as pd
 import pyarrow as pa
 from scipy.spatial import cKDTree
 
+from vigil.compute._visit_sources import HasLayout, band_sources, cuts_text, repo_layout
 from vigil.compute.engine import connect
-from vigil.compute.errors import ComputeError, MissingColumnsError
-from vigil.compute.files import scan_table
+from vigil.compute.errors import ComputeError
 from vigil.compute.quantities import NJY_ZERO_POINT
 from vigil.compute.repository import RepoLayout
-from vigil.compute.sql import file_list, string_literal
 
 __all__ = ["RepeatabilityError", "RepeatabilityResult", "am1", "pa1"]
 
@@ -62,11 +61,6 @@ class RepeatabilityError(ComputeError):
 
     status_code = 422
     code = "repeatability_error"
-
-
-class _HasLayout(Protocol):
-    @property
-    def layout(self) -> RepoLayout: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +85,7 @@ class RepeatabilityResult:
 
     def describe(self) -> str:
         """One line for people."""
-        cut = "; ".join(f"{reason}: {count:,}" for reason, count in self.cuts.items() if count)
+        cut = cuts_text(self.cuts, zeros=False)
         return (
             f"{self.metric} {self.band}: {self.value:.2f} {self.unit} from {self.stars:,} stars,"
             f" {self.pairs:,} pairs, {self.visits} visits" + (f" (left out: {cut})" if cut else "")
@@ -113,14 +107,6 @@ class _Stars:
     cuts: dict[str, int]
 
 
-def _layout(root_or_repo: Path | str | _HasLayout) -> RepoLayout:
-    if isinstance(root_or_repo, (str, Path)):
-        layout = RepoLayout(Path(root_or_repo))
-        layout.check()
-        return layout
-    return root_or_repo.layout
-
-
 def _select_stars(
     metric: str,
     layout: RepoLayout,
@@ -133,30 +119,20 @@ def _select_stars(
     seed: int,
     positions: bool,
 ) -> _Stars:
-    index = scan_table(layout, "sources")
-    files = index.select(band=band)
-    if not files:
-        found = ", ".join(index.bands) or "none"
-        raise RepeatabilityError(
-            f"{metric} needs visit sources in band {band!r}; the repository's sources have"
-            f" bands: {found}"
-        )
     needed = ["objectId", "visit", "band", "psfFlux", "psfFluxErr", "extendedness"]
     if positions:
         needed += ["coord_ra", "coord_dec"]
-    missing = [c for c in needed if c not in index.columns]
-    if missing:
-        raise MissingColumnsError(metric, "sources", missing)
-    flag = "coalesce(psfFlux_flag, false)" if "psfFlux_flag" in index.columns else "false"
+    sources = band_sources(
+        layout, band, needed, metric=metric, needs=f"{metric} needs", error=RepeatabilityError
+    )
     extra = ", coord_ra, coord_dec" if positions else ""
     con = connect()
     try:
         con.execute(
             f"CREATE TEMP TABLE src AS SELECT objectId, visit, psfFlux, psfFluxErr,"
             f" extendedness{extra}, objectId IS NOT NULL AND isfinite(psfFlux)"
-            f" AND psfFlux > 0 AND psfFluxErr > 0 AND NOT {flag} AS good"
-            f" FROM read_parquet({file_list(info.path for info in files)})"
-            f" WHERE band = {string_literal(band)}"
+            f" AND psfFlux > 0 AND psfFluxErr > 0 AND NOT {sources.flag_sql} AS good"
+            f" FROM {sources.rows_sql}"
         )
         total, good, visits = _one(
             con, "SELECT count(*), count(*) FILTER (WHERE good), count(DISTINCT visit) FROM src"
@@ -231,11 +207,11 @@ def _one(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
 
 
 def _cut_text(cuts: dict[str, int]) -> str:
-    return "; ".join(f"{reason}: {count:,}" for reason, count in cuts.items()) or "no sources"
+    return cuts_text(cuts) or "no sources"
 
 
 def pa1(
-    root_or_repo: Path | str | _HasLayout,
+    root_or_repo: Path | str | HasLayout,
     band: str,
     *,
     snr_min: float = 50.0,
@@ -278,7 +254,7 @@ def pa1(
     """
     selected = _select_stars(
         "PA1",
-        _layout(root_or_repo),
+        repo_layout(root_or_repo),
         band,
         snr_min=snr_min,
         max_extendedness=max_extendedness,
@@ -338,7 +314,7 @@ def _separation(ra1: FloatArray, dec1: FloatArray, ra2: FloatArray, dec2: FloatA
 
 
 def am1(
-    root_or_repo: Path | str | _HasLayout,
+    root_or_repo: Path | str | HasLayout,
     band: str,
     *,
     distance: float = 5.0,
@@ -380,7 +356,7 @@ def am1(
     """
     selected = _select_stars(
         "AM1",
-        _layout(root_or_repo),
+        repo_layout(root_or_repo),
         band,
         snr_min=snr_min,
         max_extendedness=max_extendedness,
