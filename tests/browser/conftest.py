@@ -172,10 +172,23 @@ def allowed_console() -> list[str]:
     return []
 
 
-@pytest.fixture
-def page(browser: Any, server: str, allowed_console: list[str]) -> Iterator[Any]:
-    """A page that fails the test on any request off this machine and any console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server)
+@contextmanager
+def _guarded_page(
+    browser: Any,
+    *,
+    viewport: dict[str, int],
+    timeout_ms: int,
+    base_url: str | None = None,
+    allowed: list[str] | tuple[str, ...] = (),
+    locate: bool = False,
+) -> Iterator[Any]:
+    """A page of a new context that fails the test, when the block ends, on any request
+    off this machine and on any console error not matching a pattern of *allowed*
+    (*locate*: named with the URL of the script that logged it)."""
+    options: dict[str, Any] = {"viewport": viewport}
+    if base_url is not None:
+        options["base_url"] = base_url
+    context = browser.new_context(**options)
     outside: list[str] = []
     problems: list[str] = []
 
@@ -183,58 +196,47 @@ def page(browser: Any, server: str, allowed_console: list[str]) -> Iterator[Any]
         outside.append(route.request.url)
         route.abort()
 
+    def console(message: Any) -> None:
+        if message.type == "error":
+            where = f" ({message.location.get('url')})" if locate else ""
+            problems.append(f"console {message.type}: {message.text}{where}")
+
     context.route(lambda url: not _is_local(url), block)
     context.on("request", lambda r: None if _is_local(r.url) else outside.append(r.url))
     new_page = context.new_page()
-    new_page.set_default_timeout(10_000)
-    new_page.on(
-        "console",
-        lambda m: (
-            problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
-            if m.type == "error"
-            else None
-        ),
-    )
+    new_page.set_default_timeout(timeout_ms)
+    new_page.on("console", console)
     new_page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     try:
         yield new_page
         assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))}"
-        unexpected = [p for p in problems if not any(re.search(a, p) for a in allowed_console)]
+        unexpected = [p for p in problems if not any(re.search(a, p) for a in allowed)]
         assert not unexpected, "\n".join(unexpected)
     finally:
         context.close()
 
 
 @pytest.fixture
+def page(browser: Any, server: str, allowed_console: list[str]) -> Iterator[Any]:
+    """A page that fails the test on any request off this machine and any console error."""
+    with _guarded_page(
+        browser,
+        viewport={"width": 1280, "height": 900},
+        timeout_ms=10_000,
+        base_url=server,
+        allowed=allowed_console,
+        locate=True,
+    ) as new_page:
+        yield new_page
+
+
+@pytest.fixture
 def checked_page(browser: Any) -> Iterator[Any]:
     """A page failing the test on a request off this machine or a console error."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    outside: list[str] = []
-    problems: list[str] = []
-
-    def local(url: str) -> bool:
-        parts = urlsplit(url)
-        return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOCAL_HOSTS
-
-    def block(route: Any) -> None:
-        outside.append(route.request.url)
-        route.abort()
-
-    context.route(lambda url: not local(url), block)
-    context.on("request", lambda r: None if local(r.url) else outside.append(r.url))
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.on(
-        "console",
-        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
-    )
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    try:
-        yield page
-        assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))}"
-        assert not problems, "\n".join(problems)
-    finally:
-        context.close()
+    with _guarded_page(
+        browser, viewport={"width": 1400, "height": 1000}, timeout_ms=90_000
+    ) as new_page:
+        yield new_page
 
 
 @pytest.fixture
