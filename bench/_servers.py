@@ -32,6 +32,7 @@ __all__ = [
     "free_port",
     "median_ms",
     "p95_ms",
+    "postgres_admin",
     "postgres_database",
     "run_command",
     "send_from_threads",
@@ -203,21 +204,28 @@ def p95_ms(values: Sequence[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] * 1000
 
 
-@contextlib.contextmanager
-def postgres_database(prefix: str = "vigil_bench") -> Iterator[str | None]:
-    """A fresh database on 127.0.0.1:5432, dropped afterwards; None if unavailable."""
+def postgres_admin() -> Any | None:
+    """An autocommit connection to the ``postgres`` database on 127.0.0.1:5432; None,
+    said on stdout, when PostgreSQL (or psycopg) is unavailable."""
     try:
         import psycopg
     except ImportError:
+        return None
+    try:
+        return psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES)
+    except psycopg.Error as exc:
+        print(f"PostgreSQL skipped: cannot connect to 127.0.0.1:5432 as postgres ({exc}).")
+        return None
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "vigil_bench") -> Iterator[str | None]:
+    """A fresh database on 127.0.0.1:5432, dropped afterwards; None if unavailable."""
+    admin = postgres_admin()
+    if admin is None:
         yield None
         return
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES)
-    except psycopg.Error as exc:
-        print(f"PostgreSQL skipped: cannot connect to 127.0.0.1:5432 as postgres ({exc}).")
-        yield None
-        return
     try:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:

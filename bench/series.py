@@ -50,12 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _jobs import MEASUREMENTS_PER_JOB, series_points_path, write_jobs
 from _jobs import SERIES as _SERIES
 from _servers import (
-    POSTGRES,
     ServerProcess,
     analyze_if_no_autovacuum,
     free_port,
     median_ms,
     p95_ms,
+    postgres_admin,
     postgres_database,
     run_command,
     vigil_command,
@@ -357,13 +357,9 @@ def _layers(args: Any, jobs: int) -> None:
 def kept_postgres_database() -> Iterator[str | None]:
     """The database `KEPT_POSTGRES` on 127.0.0.1:5432, created if missing and kept;
     None if PostgreSQL is unavailable."""
-    import psycopg
-
     name = KEPT_POSTGRES
-    try:
-        admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **POSTGRES)
-    except psycopg.Error as exc:
-        print(f"PostgreSQL skipped: cannot connect to 127.0.0.1:5432 as postgres ({exc}).")
+    admin = postgres_admin()
+    if admin is None:
         yield None
         return
     with admin:
