@@ -129,11 +129,14 @@ def _unstorable(exc: BaseException) -> str | None:
         return f"A number in the request is larger than the database holds (at most {_INT64})."
     if getattr(exc, "sqlstate", None) == "22003":  # PostgreSQL: numeric value out of range
         return "A number in the request is out of the range the database holds."
-    if "cannot contain NUL" in str(exc):  # psycopg refuses U+0000 in any text
-        return "A text in the request contains the character U+0000, which is not allowed."
-    if isinstance(exc, NulInJsonError) or getattr(exc, "sqlstate", None) == "22P05":
-        # A JSON column's text holds U+0000 as the escape \u0000, which PostgreSQL's JSONB
-        # refuses (untranslatable character); json_dumps refuses it on every database.
+    # U+0000: psycopg refuses it in any text; in a JSON column's text it is the escape
+    # \u0000, which PostgreSQL's JSONB refuses (untranslatable character, 22P05) and
+    # json_dumps refuses on every database.
+    if (
+        "cannot contain NUL" in str(exc)
+        or isinstance(exc, NulInJsonError)
+        or getattr(exc, "sqlstate", None) == "22P05"
+    ):
         return "A text in the request contains the character U+0000, which is not allowed."
     if isinstance(exc, orjson.JSONEncodeError):  # a JSON column (json_dumps)
         return (
