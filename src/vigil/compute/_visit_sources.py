@@ -43,12 +43,10 @@ class BandSources:
     files: list[FileInfo]
     columns: tuple[str, ...]
 
-    @property
     def flag_sql(self) -> str:
         """SQL true for a source whose ``psfFlux_flag`` is set (false without the column)."""
         return "coalesce(psfFlux_flag, false)" if "psfFlux_flag" in self.columns else "false"
 
-    @property
     def rows_sql(self) -> str:
         """The FROM and WHERE of a query over the band's sources."""
         files = file_list(info.path for info in self.files)

@@ -130,10 +130,10 @@ def psf_report(
             "CREATE TEMP TABLE src AS SELECT visit, coord_ra, coord_dec,"
             f" {moment_sql},"
             " isfinite(psfFlux) AND psfFlux > 0 AND psfFluxErr > 0"
-            f" AND NOT {sources.flag_sql} AS good,"
+            f" AND NOT {sources.flag_sql()} AS good,"
             " coalesce(extendedness = 0, false) AS star,"
             " coalesce(psfFlux / psfFluxErr >= ?, false) AS bright"
-            f" FROM {sources.rows_sql}",
+            f" FROM {sources.rows_sql()}",
             [snr_min],
         )
         counts = con.execute(

@@ -131,8 +131,8 @@ def _select_stars(
         con.execute(
             f"CREATE TEMP TABLE src AS SELECT objectId, visit, psfFlux, psfFluxErr,"
             f" extendedness{extra}, objectId IS NOT NULL AND isfinite(psfFlux)"
-            f" AND psfFlux > 0 AND psfFluxErr > 0 AND NOT {sources.flag_sql} AS good"
-            f" FROM {sources.rows_sql}"
+            f" AND psfFlux > 0 AND psfFluxErr > 0 AND NOT {sources.flag_sql()} AS good"
+            f" FROM {sources.rows_sql()}"
         )
         total, good, visits = _one(
             con, "SELECT count(*), count(*) FILTER (WHERE good), count(DISTINCT visit) FROM src"
