@@ -159,7 +159,15 @@ def bench_database(
         env=env,
     )
     client_env = {**os.environ, "VIGIL_URL": base, "VIGIL_TOKEN": token_text}
-    importing = [*vigil, "import", str(jobs_file), "--concurrency", str(args.concurrency)]
+    importing = [
+        *vigil,
+        "import",
+        str(jobs_file),
+        "--concurrency",
+        str(args.concurrency),
+        "--batch",
+        str(args.batch),
+    ]
     try:
         server.wait_ready(60)
         if not figures.reused:
@@ -291,7 +299,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 jobs, 10 requests.")
     parser.add_argument("--jobs", type=int, help="Jobs imported (default 20000).")
     parser.add_argument("--requests", type=int, help="Timed requests per form (default 50).")
-    parser.add_argument("--concurrency", type=int, default=8, help="vigil import --concurrency.")
+    parser.add_argument("--concurrency", type=int, default=4, help="vigil import --concurrency.")
+    parser.add_argument(
+        "--batch", type=int, default=50, help="vigil import --batch (1: one job a request)."
+    )
     parser.add_argument(
         "--databases", default="sqlite", help="Comma-separated: sqlite, postgresql."
     )

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from monitor.conftest import ServerThread
 from vigil.client import SubmitClient
-from vigil.client.importer import find_documents, squash_job
+from vigil.client.importer import find_documents, import_documents, squash_job
 from vigil.commands.client import register
 
 from ._support import CFHT_JOB
@@ -154,3 +154,61 @@ def test_no_server_and_no_files(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "No *.json or *.jsonl file under" in result.output
     result = CliRunner().invoke(_app(), ["import", str(empty)], env={"VIGIL_URL": ""})
     assert result.exit_code == 1 and "No server given" in result.output
+
+
+@pytest.mark.parametrize("batch", ["1", "2", "50"])
+def test_jobs_go_in_batches_each_on_its_own_terms(
+    tmp_path: Path, live_server: ServerThread, token: str, batch: str
+) -> None:
+    root = tmp_path / "history"
+    root.mkdir()
+    for night in range(1, 6):
+        (root / f"night{night}.json").write_text(small_job(night, identifier=f"night-{night}"))
+    # demo.rms is in mmag: a job in seconds is refused by the server, in its batch.
+    (root / "night3.json").write_text(
+        small_job(3, identifier="night-3").replace('"unit": "mmag"', '"unit": "s"', 1)
+    )
+    first = run_import(root, live_server, token, "--batch", batch)
+    assert first.exit_code == 1, first.output
+    assert "stored 4 (4 measurements), already there 0, failed 1" in first.output
+    assert "failed night3.json: The server rejected the job (422 invalid_job) in field" in (
+        first.output
+    )
+    assert sorted(j["identifier"] for j in server_jobs(live_server)) == [
+        "night-1",
+        "night-2",
+        "night-4",
+        "night-5",
+    ]
+    again = run_import(root, live_server, token, "--batch", batch)
+    assert "stored 0 (0 measurements), already there 4, failed 1" in again.output
+
+
+class _RefusedBatches(httpx.HTTPTransport):
+    """A real connection to the server, except that batches get *status*: an older
+    server (404) or a smaller body limit (413)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/api/jobs/batch"):
+            self.refused += 1
+            detail = {"code": "payload_too_large", "message": "The request body is too large."}
+            return httpx.Response(self.status, json={"detail": detail})
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("status", [404, 405, 413])
+def test_a_server_that_refuses_batches_gets_the_jobs_one_by_one(
+    history: Path, live_server: ServerThread, token: str, status: int
+) -> None:
+    transport = _RefusedBatches(status)
+    with SubmitClient(live_server.url, token, timeout=30, retries=0, transport=transport) as client:
+        report = import_documents(client, find_documents(history), concurrency=1, batch=4)
+    assert (report.stored, report.already_there, len(report.failed)) == (6, 0, 2)
+    assert len(server_jobs(live_server)) == 6
+    # An older server is asked once; a batch too large is split each time.
+    assert transport.refused == (2 if status == 413 else 1)

@@ -12,6 +12,7 @@ from vigil.client.dispatch import JobSender, dispatch, prepare_job, send_or_spoo
 from vigil.client.environment import ENVIRONMENTS, detect_environment, detect_environment_name
 from vigil.client.errors import (
     AuthenticationError,
+    BatchUnsupportedError,
     ClientError,
     JobFileError,
     RejectedJobError,
@@ -26,6 +27,7 @@ from vigil.client.transport import DispatchResult, Outcome, SubmitClient, VigilC
 __all__ = [
     "ENVIRONMENTS",
     "AuthenticationError",
+    "BatchUnsupportedError",
     "Client",
     "ClientError",
     "DispatchResult",

@@ -69,6 +69,11 @@ def rejection(response: httpx.Response) -> RejectedJobError:
     else:
         text = response.text.strip().splitlines()
         message = text[0][:200] if text else response.reason_phrase
+    return rejected(status, code, field, message)
+
+
+def rejected(status: int, code: str | None, field: str | None, message: str) -> RejectedJobError:
+    """The error for a job the server refused with *status*, *code* and *message*."""
     where = f" in field '{field}'" if field else ""
     label = f"{status} {code}" if code else str(status)
     return RejectedJobError(

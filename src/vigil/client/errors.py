@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "BatchUnsupportedError",
     "ClientError",
     "JobFileError",
     "RejectedJobError",
@@ -23,6 +24,10 @@ class ClientError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class BatchUnsupportedError(ClientError):
+    """The server takes no batches of jobs (an older Vigil): send them one by one."""
 
 
 class JobFileError(ClientError):

@@ -26,15 +26,19 @@ from typing import Any
 
 from vigil.client.errors import (
     AuthenticationError,
+    BatchUnsupportedError,
     ClientError,
     JobFileError,
+    RejectedJobError,
     ServerUnavailableError,
 )
 from vigil.client.jobs import JOB_LIST_KEYS
-from vigil.client.transport import Outcome, SubmitClient
+from vigil.client.transport import DispatchResult, Outcome, SubmitClient
 
 __all__ = [
+    "DEFAULT_BATCH",
     "IMPORT_SUFFIXES",
+    "MAX_BATCH",
     "ImportDocument",
     "ImportReport",
     "find_documents",
@@ -44,6 +48,12 @@ __all__ = [
 
 IMPORT_SUFFIXES = (".json", ".jsonl")
 """The files `find_documents` reads; others are left alone."""
+
+DEFAULT_BATCH = 50
+"""Jobs `import_documents` sends in one request unless told otherwise."""
+
+MAX_BATCH = 500
+"""Jobs a server takes in one request (``POST /api/jobs/batch``)."""
 
 # Measurement keys of a SQuaSH export that a Job measurement carries over; ``blobs``
 # there are references to SQuaSH's object store, not the blob data.
@@ -244,9 +254,10 @@ def import_documents(
     documents: Iterator[ImportDocument],
     *,
     concurrency: int = 4,
+    batch: int = DEFAULT_BATCH,
     on_done: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Send *documents* from *concurrency* threads; what happened to each.
+    """Send *documents* in batches from *concurrency* threads; what happened to each.
 
     A document that cannot be read or that the server rejects is counted as failed and
     the import goes on; an unavailable server (after the client's retries) or a refused
@@ -260,23 +271,61 @@ def import_documents(
     documents
         What `find_documents` yields.
     concurrency
-        Jobs in flight at once.
+        Requests in flight at once.
+    batch
+        Jobs a request carries (``POST /api/jobs/batch``); 1 sends each job alone
+        (``POST /api/jobs``), as is done anyway with a server that takes no batches or
+        refuses a batch for its size.
     on_done
         Called in the calling thread after each document, with the report so far.
     """
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"batch must be from 1 to {MAX_BATCH}, not {batch}")
     report = ImportReport()
     stop = threading.Event()
+    one_by_one = threading.Event()
+    if batch == 1:
+        one_by_one.set()
 
-    def send(document: ImportDocument) -> tuple[Outcome, int]:
+    def send(group: list[ImportDocument]) -> list[DispatchResult | ClientError]:
         if stop.is_set():
             raise _SkippedError
-        assert document.job is not None
-        result = client.send_job(document.job)
-        return result.outcome, result.measurements
+        jobs = [document.job for document in group if document.job is not None]
+        if not one_by_one.is_set():
+            try:
+                return client.send_jobs(jobs)
+            except BatchUnsupportedError:
+                one_by_one.set()
+            except RejectedJobError as exc:
+                if exc.status != 413 or len(jobs) == 1:
+                    raise
+                # Too large together: each job alone is within the limit, or says it is not.
+        outcomes: list[DispatchResult | ClientError] = []
+        for job in jobs:
+            if stop.is_set():
+                raise _SkippedError
+            try:
+                outcomes.append(client.send_job(job))
+            except RejectedJobError as exc:
+                outcomes.append(exc)
+        return outcomes
 
-    def settle(document: ImportDocument, future: Future[tuple[Outcome, int]]) -> None:
+    def record(origin: str, outcome: DispatchResult | ClientError) -> None:
+        if isinstance(outcome, ClientError):
+            report.failed.append((origin, outcome.message))
+        elif outcome.outcome is Outcome.STORED:
+            report.stored += 1
+            report.measurements += outcome.measurements
+        else:
+            report.already_there += 1
+        if on_done is not None:
+            on_done(report)
+
+    def settle(
+        group: list[ImportDocument], future: Future[list[DispatchResult | ClientError]]
+    ) -> None:
         try:
-            outcome, measurements = future.result()
+            outcomes = future.result()
         except _SkippedError:
             return
         except (AuthenticationError, ServerUnavailableError) as exc:
@@ -284,17 +333,11 @@ def import_documents(
             report.stopped = report.stopped or exc.message
             return
         except ClientError as exc:
-            report.failed.append((document.origin, exc.message))
-        else:
-            if outcome is Outcome.STORED:
-                report.stored += 1
-                report.measurements += measurements
-            else:
-                report.already_there += 1
-        if on_done is not None:
-            on_done(report)
+            outcomes = [exc] * len(group)
+        for document, outcome in zip(group, outcomes, strict=True):
+            record(document.origin, outcome)
 
-    pending: dict[Future[tuple[Outcome, int]], ImportDocument] = {}
+    pending: dict[Future[list[DispatchResult | ClientError]], list[ImportDocument]] = {}
 
     def drain(until: int) -> None:
         while len(pending) > until:
@@ -303,6 +346,7 @@ def import_documents(
                 settle(pending.pop(future), future)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        group: list[ImportDocument] = []
         for document in documents:
             if stop.is_set():
                 break
@@ -311,8 +355,13 @@ def import_documents(
                 if on_done is not None:
                     on_done(report)
                 continue
-            pending[pool.submit(send, document)] = document
-            drain(2 * concurrency)
+            group.append(document)
+            if len(group) >= (1 if one_by_one.is_set() else batch):
+                pending[pool.submit(send, group)] = group
+                group = []
+                drain(2 * concurrency)
+        if group and not stop.is_set():
+            pending[pool.submit(send, group)] = group
         drain(0)
     return report
 

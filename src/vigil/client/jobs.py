@@ -199,13 +199,15 @@ def ensure_identifier(job: dict[str, Any]) -> str:
     return identifier
 
 
-def dump_job(job: Mapping[str, Any], *, indent: int | None = None) -> str:
+def dump_job(
+    job: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, indent: int | None = None
+) -> str:
     """Serialise *job* as strict JSON, writing NaN and infinities as ``null``.
 
     Parameters
     ----------
     job
-        The job.
+        The job, or a list of jobs.
     indent
         Indentation, as for `json.dumps`; compact when None.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import metadata
@@ -17,8 +17,8 @@ from typing import Any, Self
 
 import httpx
 
-from vigil.client._responses import authentication_failure, rejection
-from vigil.client.errors import ClientError, ServerUnavailableError
+from vigil.client._responses import authentication_failure, rejected, rejection
+from vigil.client.errors import BatchUnsupportedError, ClientError, ServerUnavailableError
 from vigil.client.jobs import dump_job
 
 __all__ = [
@@ -215,6 +215,71 @@ class SubmitClient:
         response = self._post_with_retries(content, headers)
         return self._result(response, job, identifier)
 
+    def send_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> list[DispatchResult | ClientError]:
+        """Send several jobs in one request (``POST {url}/api/jobs/batch``).
+
+        Each job is stored all or nothing and once, as by `send_job`; one refused job
+        leaves the others stored. A retried request (after a 5xx, a timeout) is safe: the
+        jobs stored by the first attempt are answered "already stored".
+
+        Parameters
+        ----------
+        jobs
+            At most 500 jobs, each with a top-level ``identifier``.
+
+        Returns
+        -------
+        list of DispatchResult or ClientError
+            Each job's fate in the order given: its result, or the `RejectedJobError`
+            saying why the server refused it.
+
+        Raises
+        ------
+        BatchUnsupportedError
+            The server has no batch endpoint (404 or 405): send the jobs one by one.
+        RejectedJobError
+            The server refused the request as a whole (a 413 for its size, say).
+        AuthenticationError
+            The token is missing or invalid (401, 403).
+        ServerUnavailableError
+            Every attempt failed with 5xx, a timeout or a connection error.
+        """
+        for job in jobs:
+            identifier = job.get("identifier")
+            if not isinstance(identifier, str) or not identifier:
+                raise ValueError("A job has no 'identifier'; call ensure_identifier(job) first.")
+        content = dump_job(list(jobs)).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.compress:
+            content = gzip.compress(content)
+            headers["Content-Encoding"] = "gzip"
+        response = self._post_with_retries(content, headers, self.batch_url)
+        status = response.status_code
+        if status in (401, 403):
+            raise authentication_failure(response, token_given=self.token is not None)
+        if status in (404, 405):
+            raise BatchUnsupportedError(
+                f"{self.batch_url} answered {status}: this server takes jobs one by one."
+            )
+        if status >= 400:
+            raise rejection(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        items = body.get("jobs") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(items, list) or len(items) != len(jobs):
+            raise ClientError(
+                f"{self.batch_url} answered {status} {response.reason_phrase} without one"
+                f" outcome per job: is {self.url} the root URL of a Vigil server?"
+            )
+        return [_batch_outcome(job, item) for job, item in zip(jobs, items, strict=True)]
+
+    @property
+    def batch_url(self) -> str:
+        """The endpoint batches of jobs are posted to."""
+        return f"{self.url}/api/jobs/batch"
+
     def send_log_batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         """Send one batch of log records (``POST /api/logs``, see `vigil.client.logs`).
 
@@ -324,6 +389,32 @@ class SubmitClient:
             job_id=job_id if isinstance(job_id, int) else None,
             url=body.get("url") if isinstance(body.get("url"), str) else None,
         )
+
+
+def _batch_outcome(job: Mapping[str, Any], item: Any) -> DispatchResult | ClientError:
+    """One job's fate from its entry in a batch's answer."""
+    item = item if isinstance(item, dict) else {}
+    status = item.get("status")
+    stored = item.get("job") if isinstance(item.get("job"), dict) else {}
+    if status in (200, 201) and isinstance(stored.get("id"), int):
+        url = stored.get("url")
+        return DispatchResult(
+            identifier=str(stored.get("identifier") or job["identifier"]),
+            outcome=Outcome.STORED if status == 201 else Outcome.ALREADY_STORED,
+            measurements=len(job.get("measurements") or []),
+            job_id=stored["id"],
+            url=url if isinstance(url, str) else None,
+        )
+    error = item.get("error") if isinstance(item.get("error"), dict) else {}
+    if not isinstance(status, int) or not 400 <= status < 500:
+        return ClientError(f"The server gave no outcome for job {job['identifier']!r}.")
+    code, field = error.get("code"), error.get("field")
+    return rejected(
+        status,
+        code if isinstance(code, str) else None,
+        field if isinstance(field, str) else None,
+        str(error.get("message") or code or status),
+    )
 
 
 VigilClient = SubmitClient

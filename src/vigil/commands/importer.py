@@ -18,7 +18,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vigil.client.importer import ImportReport, find_documents, import_documents, import_files
+from vigil.client.importer import (
+    DEFAULT_BATCH,
+    MAX_BATCH,
+    ImportReport,
+    find_documents,
+    import_documents,
+    import_files,
+)
 from vigil.client.transport import DEFAULT_BACKOFF, DEFAULT_RETRIES, SubmitClient
 
 #: Failures listed one by one in the summary; the rest are counted.
@@ -45,8 +52,16 @@ def import_command(
         ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option(min=1, max=64, help="Jobs sent at once, each on its own connection.")
-    ] = 8,
+        int, typer.Option(min=1, max=64, help="Requests sent at once, each on its own connection.")
+    ] = 4,
+    batch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_BATCH,
+            help="Jobs one request carries (POST /api/jobs/batch); 1 sends each job alone.",
+        ),
+    ] = DEFAULT_BATCH,
     timeout: Annotated[
         float, typer.Option(min=0.001, help="Seconds allowed to one request.")
     ] = 60.0,
@@ -58,7 +73,7 @@ def import_command(
 
     Reads every *.json file under PATH (one lsst.verify Job, one SQuaSH /job/<id>
     document, or a JSON array of them) and every *.jsonl file (one document a line),
-    and sends the jobs concurrently. Importing again stores nothing twice: each job
+    and sends them concurrently, --batch jobs a request. Importing again stores nothing twice: each job
     keeps its identifier, squash-<id> for a SQuaSH document, or one derived from its
     path under PATH. A bad file is reported and skipped; the summary lists what was
     stored, what was already there and what failed (exit status 1 if anything failed).
@@ -103,7 +118,11 @@ def import_command(
     with client, progress:
         task = progress.add_task("import", total=total, rate="0")
         report = import_documents(
-            client, find_documents(path, files), concurrency=concurrency, on_done=advance
+            client,
+            find_documents(path, files),
+            concurrency=concurrency,
+            batch=batch,
+            on_done=advance,
         )
     elapsed = time.perf_counter() - began
     _summary(console, report, elapsed)

@@ -16,7 +16,7 @@ no thread outlives a request and there is nothing to start or stop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 __all__ = ["GroupCommit", "Pending"]
@@ -64,11 +64,25 @@ class GroupCommit(Generic[T]):
         BaseException
             The exception recorded for *item*.
         """
-        pending = Pending(item)
+        (pending,) = self.run_many([item], write)
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def run_many(
+        self, items: Sequence[T], write: Callable[[list[Pending[T]]], None]
+    ) -> list[Pending[T]]:
+        """Queue *items*, write them with the others waiting, and return their outcomes.
+
+        The items of one call are written in the same batch (with any others waiting);
+        each one's `Pending` holds its result or error, so that one failed item leaves
+        the others' outcomes to read.
+        """
+        pendings = [Pending(item) for item in items]
         with self._queue_lock:
-            self._queue.append(pending)
+            self._queue.extend(pendings)
         with self._writer:
-            if not pending.done:
+            if not all(pending.done for pending in pendings):
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 try:
@@ -81,6 +95,4 @@ class GroupCommit(Generic[T]):
                     for other in batch:
                         if not other.done:
                             other.fail(RuntimeError("The job was not written."))
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
+        return pendings

@@ -32,9 +32,11 @@ from ..domain import (
 from ..exceptions import (
     ConflictError,
     InvalidJobError,
+    InvalidRequestError,
     JobNotFoundError,
     NotFoundError,
     PayloadTooLargeError,
+    VigilError,
 )
 from ..storage.audit import AuditStore
 from ..storage.jobs import JobFilter, JobStore
@@ -65,7 +67,18 @@ from ._rows import (
 )
 from .worker import enqueue_analysis
 
-__all__ = ["IngestResult", "JobService", "QueuedJob", "client_identifier", "content_hash"]
+__all__ = [
+    "MAX_BATCH_JOBS",
+    "IngestResult",
+    "JobService",
+    "QueuedJob",
+    "client_identifier",
+    "content_hash",
+]
+
+MAX_BATCH_JOBS = 500
+"""Jobs one batch request (``POST /api/jobs/batch``) may hold; its bytes are bounded by
+``max_request_bytes`` as every request's are."""
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +146,78 @@ class JobService:
         """
         if self._group is None:
             return self.ingest_many([payload], user)[0]
+        queued = self._prepare(payload, user)
+        if isinstance(queued, IngestResult):
+            return queued
+        result: IngestResult = self._group.run(queued, self._write_batch)
+        return result
+
+    def ingest_each(
+        self, payloads: Sequence[Any], user: User | None
+    ) -> list[IngestResult | VigilError]:
+        """Store each job document of *payloads* on its own terms, as `ingest` would.
+
+        Each job is stored all or nothing, and once: its outcome is what `ingest` returns
+        for it (the stored job, ``created`` True or False) or the error `ingest` raises
+        (invalid, too large, a conflict). One job's error leaves the others stored. The
+        jobs are written together (in one transaction when nothing fails), which is what
+        makes a batch quicker than as many requests.
+
+        Raises
+        ------
+        InvalidRequestError
+            *payloads* holds no job, or more than `MAX_BATCH_JOBS`; nothing was stored.
+        Exception
+            Anything but a job's own fault (the database unreachable, say). Sending the
+            jobs again is then safe: those stored meanwhile are answered as stored.
+        """
+        if not payloads:
+            raise InvalidRequestError(
+                "The batch holds no job; send a JSON array of jobs.", field="body"
+            )
+        if len(payloads) > MAX_BATCH_JOBS:
+            raise InvalidRequestError(
+                f"The batch holds {len(payloads)} jobs, more than the {MAX_BATCH_JOBS} allowed"
+                " in one request; split it.",
+                field="body",
+            )
+        outcomes: list[IngestResult | VigilError | None] = [None] * len(payloads)
+        queued: list[tuple[int, QueuedJob]] = []
+        for index, payload in enumerate(payloads):
+            try:
+                prepared = self._prepare(payload, user)
+            except VigilError as exc:
+                outcomes[index] = exc
+                continue
+            if isinstance(prepared, IngestResult):
+                outcomes[index] = prepared
+            else:
+                queued.append((index, prepared))
+        items = [item for _, item in queued]
+        if self._group is not None:
+            pendings = self._group.run_many(items, self._write_batch)
+        else:
+            pendings = [Pending(item) for item in items]
+            self._write_batch(pendings)
+        for (index, _), pending in zip(queued, pendings, strict=True):
+            if isinstance(pending.error, VigilError):
+                outcomes[index] = pending.error
+            elif pending.error is not None:
+                raise pending.error
+            else:
+                outcomes[index] = pending.result
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        assert len(answered) == len(payloads)
+        return answered
+
+    def _prepare(self, payload: Any, user: User | None) -> QueuedJob | IngestResult:
+        """A checked job document ready for the writer, or the job already stored.
+
+        Raises
+        ------
+        InvalidJobError, PayloadTooLargeError, ConflictError
+            As `ingest` does.
+        """
         identifier, digest = self._check(payload)
         try:
             job = self._validate(payload)
@@ -142,9 +227,7 @@ class JobService:
             if existing is not None:
                 return IngestResult(existing, created=False)
             raise
-        queued = QueuedJob(identifier, digest, job, payload, user)
-        result: IngestResult = self._group.run(queued, self._write_batch)
-        return result
+        return QueuedJob(identifier, digest, job, payload, user)
 
     def _check(self, payload: Any) -> tuple[str, str]:
         """The identifier and content hash of a job document, once its limits are checked."""

@@ -9,12 +9,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ...dependencies import base_url, factory_dependency, json_body, require_role
 from ...domain import Role, User
+from ...exceptions import InvalidRequestError, VigilError
 from ...factory import Factory
+from ...services import MAX_BATCH_JOBS, IngestResult
 from ...storage import JobFilter
 from ._common import ERRORS, Limit, next_url, page_limit
 from .models import (
     BlobModel,
+    ErrorDetail,
     ErrorModel,
+    JobBatchItemModel,
+    JobBatchModel,
     JobCreatedModel,
     JobDetailModel,
     JobSummaryModel,
@@ -72,12 +77,89 @@ def post_job(
         response.status_code = 200
     base = base_url(request)
     response.headers["Location"] = f"{base}/api/jobs/{result.id}"
+    return _created(result, base)
+
+
+@router.post(
+    "/jobs/batch",
+    response_model=JobBatchModel,
+    summary="Ingest several jobs",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": (
+                f"A JSON array of 1 to {MAX_BATCH_JOBS} lsst.verify Job documents, each as"
+                " ``POST /api/jobs`` takes it."
+            ),
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+            },
+        }
+    },
+    responses={
+        **ERRORS,
+        413: {"model": ErrorModel, "description": "Body over its size limit"},
+    },
+)
+def post_jobs(
+    request: Request,
+    payload: Any = Depends(json_body),
+    user: User = Depends(require_role(Role.SUBMITTER)),
+    factory: Factory = Depends(factory_dependency),
+) -> JobBatchModel:
+    """Store each job of a batch as ``POST /api/jobs`` would, in fewer transactions.
+
+    Each job is stored all or nothing and once; a refused job leaves the others stored.
+    The answer (200) gives each job's own status (201, 200, 409, 413, 422) in the order
+    sent. A 4xx for the whole request (not an array, empty, too many jobs) stores
+    nothing; a 5xx may have stored some jobs, and sending the batch again is safe.
+    """
+    if not isinstance(payload, list):
+        raise InvalidRequestError(
+            f"A batch must be a JSON array of jobs, not {type(payload).__name__};"
+            " send one job to POST /api/jobs.",
+            field="body",
+        )
+    outcomes = factory.create_job_service().ingest_each(payload, user)
+    base = base_url(request)
+    items = [
+        _batch_item(index, document, outcome, base)
+        for index, (document, outcome) in enumerate(zip(payload, outcomes, strict=True))
+    ]
+    return JobBatchModel(
+        stored=sum(item.status == 201 for item in items),
+        already_stored=sum(item.status == 200 for item in items),
+        failed=sum(item.error is not None for item in items),
+        jobs=items,
+    )
+
+
+def _created(result: IngestResult, base: str) -> JobCreatedModel:
     return JobCreatedModel(
         id=result.id,
         identifier=result.identifier,
         url=f"{base}/api/jobs/{result.id}",
         created=result.job.created_at,
         measurement_count=result.measurement_count,
+    )
+
+
+def _batch_item(
+    index: int, document: Any, outcome: IngestResult | VigilError, base: str
+) -> JobBatchItemModel:
+    if isinstance(outcome, IngestResult):
+        return JobBatchItemModel(
+            index=index,
+            status=201 if outcome.created else 200,
+            identifier=outcome.identifier,
+            job=_created(outcome, base),
+        )
+    sent = document.get("identifier") if isinstance(document, dict) else None
+    return JobBatchItemModel(
+        index=index,
+        status=outcome.status_code,
+        identifier=sent if isinstance(sent, str) else None,
+        error=ErrorDetail(code=outcome.code, message=outcome.message, field=outcome.field),
     )
 
 

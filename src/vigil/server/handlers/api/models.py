@@ -31,6 +31,8 @@ __all__ = [
     "ErrorDetail",
     "ErrorModel",
     "IndexModel",
+    "JobBatchItemModel",
+    "JobBatchModel",
     "JobCreatedModel",
     "JobDetailModel",
     "JobSummaryModel",
@@ -92,6 +94,33 @@ class JobCreatedModel(BaseModel):
     url: str
     created: datetime = Field(..., description="When the server first stored the job.")
     measurement_count: int
+
+
+class JobBatchItemModel(BaseModel):
+    """What became of one job of a batch: what ``POST /api/jobs`` would have answered."""
+
+    index: int = Field(..., description="The job's position in the batch, from 0.")
+    status: int = Field(
+        ...,
+        description=(
+            "201 stored now, 200 already stored with the same content, or the error's"
+            " status (409 another job holds the identifier, 413 too large, 422 invalid)."
+        ),
+    )
+    identifier: str | None = Field(
+        None, description="The job's identifier (null when the document has none)."
+    )
+    job: JobCreatedModel | None = Field(None, description="The stored job (201 and 200).")
+    error: ErrorDetail | None = Field(None, description="Why it was not stored (4xx).")
+
+
+class JobBatchModel(BaseModel):
+    """Answer to a batch: each job's own outcome, in the order sent, and the counts."""
+
+    stored: int = Field(..., description="Jobs stored by this request (201).")
+    already_stored: int = Field(..., description="Jobs stored before with this content (200).")
+    failed: int = Field(..., description="Jobs refused (4xx); nothing of them was stored.")
+    jobs: list[JobBatchItemModel]
 
 
 class JobSummaryModel(BaseModel):
