@@ -449,7 +449,7 @@ def data_bytes(root: Path) -> tuple[int, int]:
 
 def dask_section(root: Path, duckdb_result: Summary, duckdb_cold: Timing, worker: float) -> None:
     """The quick-look summary on two workers of *worker* bytes each, against DuckDB's."""
-    from vigil.compute.dask_cluster import open_cluster
+    from vigil.compute.dask_cluster import DaskStalledError, open_cluster
 
     memory, disk = data_bytes(root)
     print(
@@ -465,8 +465,14 @@ def dask_section(root: Path, duckdb_result: Summary, duckdb_cold: Timing, worker
             with Repository(root, engine="dask", dask_client=cluster) as repo:
                 return vigil_summary(root, repo)
 
-        first, result = timed(quick_look)
-        again, _ = timed(quick_look, repeat=2)
+        try:
+            first, result = timed(quick_look)
+            again, _ = timed(quick_look, repeat=2)
+        except DaskStalledError as exc:
+            stopped = time.perf_counter() - started
+            print(f"  Dask: stopped after {stopped:.0f} s: {exc.message}")
+            print("  (bench: raise --dask-worker-memory)")
+            return
     check_equal(result, duckdb_result, "Dask")
     line("Dask: new Repository, header figures and every metric rolled up (first)", first)
     line("Dask: new Repository again (cold; best of 2)", again)

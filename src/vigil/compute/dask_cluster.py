@@ -7,9 +7,11 @@
   ``tcp://host:port``): a cluster running elsewhere, which stays up when Vigil is done.
 
 A scheduler that does not answer within `CONNECT_TIMEOUT` seconds is a
-`DaskConnectionError` naming the address, never a hang. The workers read the
-repository's files at the paths the client gives: on a cluster they must see the same
-file system (a shared disk, or the same mount on every node).
+`DaskConnectionError` naming the address, never a hang; nor is a cluster whose workers
+are all paused (out of memory) or gone while Vigil waits for a result: after
+`vigil.compute._dask_wait.STALL_GRACE` seconds it is a `DaskStalledError` naming them.
+The workers read the repository's files at the paths the client gives: on a cluster they
+must see the same file system (a shared disk, or the same mount on every node).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigil.compute._dask_wait import DaskStalledError
 from vigil.compute.errors import ComputeError
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "LOCAL_WORKERS",
     "DaskCluster",
     "DaskConnectionError",
+    "DaskStalledError",
     "open_cluster",
 ]
 

@@ -7,7 +7,10 @@ groups are reduced with the aggregator's NumPy form: where their file is read wh
 lie within one tract or visit (a file holds one), in one partition for the whole dataset,
 else after a shuffle. The result has the same columns, order and values as
 `vigil.compute.engine.run_aggregate`. Pass a ``distributed.Client`` to run on a cluster
-(`vigil.compute.dask_cluster`); otherwise Dask's local threaded scheduler runs it.
+(`vigil.compute.dask_cluster`); otherwise Dask's local threaded scheduler runs it. On a
+cluster whose workers are all paused (out of memory), or gone, for
+`vigil.compute._dask_wait.STALL_GRACE` seconds, the computation is cancelled and is a
+`vigil.compute.dask_cluster.DaskStalledError`, never a silent hang.
 
 Every partition's frame has the columns and dtypes of the frame Dask is told to expect
 (its ``meta``), in a fixed order: the workers are other processes, whose sets of column
@@ -22,6 +25,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from vigil.compute._dask_wait import results
 from vigil.compute.actions import as_float
 from vigil.compute.engine import AGGREGATE_COLUMNS, reduce_groups
 from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN, PARTITION_COLUMN
@@ -131,10 +135,17 @@ def read_rows(
 
 
 def compute(collection: Any, client: Any = None) -> Any:
-    """The value of a Dask *collection*, on *client* when given."""
+    """The value of a Dask *collection*, on *client* when given.
+
+    Raises
+    ------
+    vigil.compute.dask_cluster.DaskStalledError
+        The cluster of *client* could not go on (`vigil.compute._dask_wait.results`).
+    """
     if client is None:
         return collection.compute()
-    return client.compute(collection).result()
+    (value,) = results(client, [client.compute(collection)])
+    return value
 
 
 def _reducer(plan: AggregatePlan) -> Callable[[pd.DataFrame], pd.Series]:
@@ -207,7 +218,7 @@ def run_aggregate_levels_dask(
         together: Any = compute_together  # not annotated
         computed = list(together(*graphs))
     else:
-        computed = [future.result() for future in client.compute(graphs)]
+        computed = results(client, client.compute(graphs))
     if plan.reads_stored_fits:
         (result,) = computed
         return [_shaped(result.sort_values(list(plan.keys)) if plan.keys else result, plan.keys)]

@@ -384,9 +384,9 @@ def _submit(
 
 
 def _completed(client: Any, futures: list[Any]) -> Iterator[int]:
-    """The rows each of *futures* wrote, as they finish (a task's error raised here)."""
-    from distributed import as_completed
+    """The rows each of *futures* wrote, as they finish (a task's error raised here; a
+    cluster whose workers are all paused or gone, a `DaskStalledError`)."""
+    from vigil.compute._dask_wait import completed
 
-    finished: Any = as_completed  # not annotated
-    for future in finished(futures, loop=client.loop):
+    for future in completed(client, futures):
         yield int(future.result())

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from vigil.compute.dask_cluster import DaskStalledError
 from vigil.compute.errors import ComputeError
 from vigil.compute.files import FileProblem
 from vigil.compute.granularity import DRILL_KEYS, level_keys
@@ -69,6 +70,10 @@ ROLLUP_COLUMNS = [
 ]
 """Columns of `rollup`."""
 
+_PASSING = "passing"
+"""A row's (and the roll-up's ``attrs``) mark that a metric is unknown for a reason that
+may pass (a stalled Dask cluster): such a roll-up is computed again next time."""
+
 WORST_CANDIDATES = 32
 """Out-of-range groups (the farthest out) whose medians are tested for significance."""
 
@@ -94,9 +99,12 @@ def rollup_cached(repo: Repository) -> pd.DataFrame:
     """`rollup` of *repo*, computed once per repository folder and configuration."""
     config = repo.layout.config_path
     key = (str(repo.path.resolve()), config.stat().st_mtime if config.exists() else 0.0)
-    if key not in _ROLLUPS:
-        _ROLLUPS[key] = rollup(repo)
-    return _ROLLUPS[key].copy()
+    if key in _ROLLUPS:
+        return _ROLLUPS[key].copy()
+    frame = rollup(repo)
+    if not frame.attrs.get(_PASSING):
+        _ROLLUPS[key] = frame
+    return frame.copy()
 
 
 def rollup_levels(info: MetricInfo) -> list[tuple[str, ...]]:
@@ -265,7 +273,9 @@ def rollup(repo: Repository, workers: int | None = None) -> pd.DataFrame:
         for future, i in done.items():
             rows[i] = future.result()
         header.result()
+    passing = any(row.pop(_PASSING, False) for row in rows)
     frame = pd.DataFrame(rows, columns=ROLLUP_COLUMNS)
+    frame.attrs[_PASSING] = passing
     for column in ("groups", "worst_count"):
         frame[column] = frame[column].astype("Int64")
     return frame
@@ -314,6 +324,8 @@ def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
     except ComputeError as exc:
         row["status"] = RangeStatus.UNKNOWN
         row["reason"] = f"cannot be computed: {exc}"
+        # A stalled cluster may recover (workers restarted, memory freed): not kept.
+        row[_PASSING] = isinstance(exc, DaskStalledError)
         return row
     row["out_of_range"] = out_of_range
     whole_bad = bool(
