@@ -238,11 +238,13 @@ class JobService:
         check_job_document(payload)
         return client_identifier(payload), content_hash(payload)
 
-    def _write_batch(self, batch: list[Pending[QueuedJob]]) -> None:
+    def _write_batch(self, batch: list[Pending[QueuedJob]], *, savepoints: bool = False) -> None:
         """Store the queued jobs of *batch* in one transaction, each all or nothing.
 
-        Each job of a batch of several is written in a savepoint: one that fails (a unit
-        that does not convert, a value no column holds) is rolled back alone and its
+        The jobs are first written together without savepoints (two statements fewer a
+        job). If one of several fails, the transaction is rolled back and the batch
+        written again with each job in a savepoint (*savepoints*): the one that fails (a
+        unit that does not convert, a value no column holds) is rolled back alone and its
         request gets its error.
         A job whose identifier is stored already, or was taken meanwhile by another
         process (IntegrityError), is answered after the commit as `ingest` answers a
@@ -251,14 +253,16 @@ class JobService:
         session = self._session
         written: list[tuple[Pending[QueuedJob], IngestResult, dict[str, Any]]] = []
         later: list[tuple[Pending[QueuedJob], IntegrityError | None]] = []
+        # A job alone in its transaction needs no savepoint: rolling the transaction back
+        # undoes it alone.
+        alone = len(batch) == 1
+        optimistic = not savepoints and not alone
         try:
             begin_write(session)
             self._cache.sync(self._audit.data_generation())
             stored = self._jobs.content_hashes([p.item.identifier for p in batch])
-            # A job alone in its transaction needs no savepoint (two statements fewer):
-            # rolling the transaction back undoes it alone.
-            alone = len(batch) == 1
             taken: set[str] = set()
+            failed = False
             for pending in batch:
                 queued = pending.item
                 if queued.identifier in stored or queued.identifier in taken:
@@ -266,7 +270,7 @@ class JobService:
                     continue
                 taken.add(queued.identifier)
                 learned: dict[str, Any] = {}
-                savepoint = None if alone else session.begin_nested()
+                savepoint = session.begin_nested() if savepoints and not alone else None
                 try:
                     result = self._store(
                         queued.identifier,
@@ -278,19 +282,27 @@ class JobService:
                     )
                     if savepoint is not None:
                         savepoint.commit()
-                except IntegrityError as exc:
-                    undo(session, savepoint)
-                    later.append((pending, exc))
-                    continue
                 except Exception as exc:
+                    if optimistic:
+                        failed = True
+                        break
                     undo(session, savepoint)
-                    pending.fail(exc)
+                    if isinstance(exc, IntegrityError):
+                        later.append((pending, exc))
+                    else:
+                        pending.fail(exc)
                     continue
                 written.append((pending, result, learned))
-            session.commit()
+            if failed:
+                session.rollback()
+            else:
+                session.commit()
         except BaseException:
             session.rollback()
             raise
+        if failed:
+            self._write_batch(batch, savepoints=True)
+            return
         for pending, result, learned in written:
             self._cache.remember(**learned)
             pending.succeed(result)
