@@ -182,10 +182,25 @@ class JobService:
                 field="body",
             )
         outcomes: list[IngestResult | VigilError | None] = [None] * len(payloads)
-        queued: list[tuple[int, QueuedJob]] = []
+        checked: list[tuple[int, str, str]] = []
         for index, payload in enumerate(payloads):
             try:
-                prepared = self._prepare(payload, user)
+                checked.append((index, *self._check(payload)))
+            except VigilError as exc:
+                outcomes[index] = exc
+        # A batch sent again (an import resumed) is mostly stored already: one query
+        # finds those, which are answered without being read into a Job.
+        with read_transaction(self._session):
+            stored = self._jobs.content_hashes([identifier for _, identifier, _ in checked])
+        queued: list[tuple[int, QueuedJob]] = []
+        for index, identifier, digest in checked:
+            try:
+                if stored.get(identifier) == digest:
+                    existing = self._stored_same(identifier, digest)
+                    if existing is not None:
+                        outcomes[index] = IngestResult(existing, created=False)
+                        continue
+                prepared = self._prepare(payloads[index], user, identifier, digest)
             except VigilError as exc:
                 outcomes[index] = exc
                 continue
@@ -210,15 +225,25 @@ class JobService:
         assert len(answered) == len(payloads)
         return answered
 
-    def _prepare(self, payload: Any, user: User | None) -> QueuedJob | IngestResult:
+    def _prepare(
+        self,
+        payload: Any,
+        user: User | None,
+        identifier: str | None = None,
+        digest: str | None = None,
+    ) -> QueuedJob | IngestResult:
         """A checked job document ready for the writer, or the job already stored.
+
+        *identifier* and *digest* are what `_check` gave for *payload*, when it was
+        called already.
 
         Raises
         ------
         InvalidJobError, PayloadTooLargeError, ConflictError
             As `ingest` does.
         """
-        identifier, digest = self._check(payload)
+        if identifier is None or digest is None:
+            identifier, digest = self._check(payload)
         try:
             job = self._validate(payload)
         except (InvalidJobError, PayloadTooLargeError):
