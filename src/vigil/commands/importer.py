@@ -73,10 +73,11 @@ def import_command(
 
     Reads every *.json file under PATH (one lsst.verify Job, one SQuaSH /job/<id>
     document, or a JSON array of them) and every *.jsonl file (one document a line),
-    and sends them concurrently, --batch jobs a request. Importing again stores nothing twice: each job
-    keeps its identifier, squash-<id> for a SQuaSH document, or one derived from its
-    path under PATH. A bad file is reported and skipped; the summary lists what was
-    stored, what was already there and what failed (exit status 1 if anything failed).
+    and sends them concurrently, --batch jobs a request. Importing again stores nothing
+    twice: each job keeps its identifier, squash-<id> for a SQuaSH document, or one
+    derived from its path under PATH. A bad file is reported and skipped; the summary
+    lists what was stored, what was already there and what failed (exit status 1 if
+    anything failed).
     """
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     if not url:
