@@ -5,12 +5,14 @@ and drives Chromium (Playwright, /usr/bin/chromium) through what an analyst does
 open a metric from the quick look, drill to a tract, to a patch, toggle the visit
 outlines. Each time runs from the click to the moment the page shows its answer: the
 browser is checked every `POLL_MS` milliseconds for the new path, table or plot
-title, so the time includes the server's work, the transfer and
-Bokeh's drawing. The page is opened afresh for each repetition: a new session and
-`Explorer`, over the one `Repository` the server opened (as ``vigil explore`` does), whose
-answers, like the quick look's roll-up and the outlines, are kept per process; the
-first session is the one that reads them. The server answers once it has compiled the
-rasterising (`vigil.explorer._warm`), so no click waits for that.
+title, then waits for the next frame to be painted (a plot redrawn in place gets its
+title in the same message as its data, and is drawn by that frame), so the time
+includes the server's work, the transfer and Bokeh's drawing. The page is opened afresh
+for each repetition: a new session and `Explorer`, over the one `Repository` the server
+opened (as ``vigil explore`` does), whose answers, like the quick look's roll-up and the
+outlines, are kept per process; the first session is the one that reads them. The server
+answers once it has compiled the rasterising (`vigil.explorer._warm`), so no click waits
+for that.
 """
 
 from __future__ import annotations
@@ -64,9 +66,15 @@ POLL_MS = 20
 """How often the page is checked for the answer of a click (its time is that precise)."""
 
 
+_PAINTED = "() => new Promise(done => requestAnimationFrame(() => setTimeout(done)))"
+"""Resolves once the browser has painted the next frame."""
+
+
 def _until(page: Any, body: str, arg: Any) -> None:
-    """Wait, checking every `POLL_MS`, until the JavaScript *body* is true."""
+    """Wait, checking every `POLL_MS`, until the JavaScript *body* is true, and then for
+    the next frame to be painted."""
     page.wait_for_function(f"arg => {{ {_DEEP} return ({body}); }}", arg=arg, polling=POLL_MS)
+    page.evaluate(_PAINTED)
 
 
 def _scatter_title(page: Any) -> str:

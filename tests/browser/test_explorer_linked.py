@@ -27,7 +27,8 @@ SELECTED = """() => {
 PLOTS = """() => {
     const out = [];
     const walk = view => {
-        if (view.model.type === 'Figure') {
+        const linked = r => r.name && r.name.startsWith('linked-');
+        if (view.model.type === 'Figure' && view.model.renderers.some(linked)) {
             const box = view.el.getBoundingClientRect();
             const frame = view.frame.bbox;
             out.push({title: view.model.title.text, x: box.x + frame.left, y: box.y + frame.top,
@@ -38,7 +39,8 @@ PLOTS = """() => {
     for (const root of Bokeh.index.roots ?? Object.values(Bokeh.index)) walk(root);
     return out;
 }"""
-"""The linked figures drawn: title and plot area in page coordinates."""
+"""The linked figures drawn (those of the linked renderers; the metric tab's are drawn
+too): title and plot area in page coordinates."""
 
 
 def _figures(page: Any) -> list[dict[str, Any]]:

@@ -1,9 +1,13 @@
 """The explorer's page: side controls, the quick look, metric, linked, PSF and compare tabs.
 
-The metric tab's plots are `vigil.explorer._live.LivePlot` panes: a drill-down that keeps
-the kind of each plot (the groups of a tract after those of every tract, a patch's
-sources after a tract's) redraws the figures in place instead of building new ones.
-Every other view is a `param.depends` method of the `Explorer`, redrawn by Panel.
+The quick look and the metric tab are drawn with the page; the other tabs are filled
+when first shown. The metric tab's plots are `vigil.explorer._live.LivePlot` panes: a
+click that keeps the kind of each plot (another rasterised metric after the first, the
+groups of a tract after those of every tract, a patch's sources after a tract's) redraws
+the figures in place instead of building new ones, so that opening a metric from the
+quick look sends new data to figures already in the page. Its other views are
+`param.depends` methods of the `Explorer` shown by `vigil.explorer._live.LiveView`; the
+path and the list of groups are each one component the `Explorer` redraws in place.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import panel as pn
 
 from . import _psf_views
 from ._linked import LinkedView, cut_controls
-from ._live import LivePlot, follow, live_row
+from ._live import LivePlot, LiveView, follow, live_row
 from ._panel import file_download, markdown, param_controls, tabs
 
 if TYPE_CHECKING:
@@ -52,14 +56,35 @@ def metric_tab(explorer: Explorer) -> pn.Column:
             plot.show(element)
 
     follow(explorer, "metric_view", show_metric)
+
+    def live(method: str) -> pn.Column:
+        return LiveView(explorer, method).pane
+
     return pn.Column(
-        explorer.path_view,
-        pn.Row(pn.Column(explorer.groups_view, explorer.behind_view), sky.pane),
+        live("path_view"),
+        pn.Row(pn.Column(live("groups_view"), live("behind_view")), sky.pane),
         live_row(*plots),
-        explorer.focal_view,
-        explorer.sources_view,
+        live("focal_view"),
+        live("sources_view"),
         sizing_mode="stretch_width",
     )
+
+
+def _append_shown_later(parts: pn.Tabs, named: list[tuple[str, Any]]) -> None:
+    """Append a tab to *parts* for each name and content of *named*, the content put in
+    when the tab is first shown."""
+    waiting: dict[int, tuple[pn.Column, Any]] = {}
+    for name, content in named:
+        empty = pn.Column(sizing_mode="stretch_width")
+        waiting[len(parts)] = (empty, content)
+        parts.append((name, empty))
+
+    def shown(*_: object) -> None:
+        empty, content = waiting.pop(parts.active, (None, None))
+        if empty is not None:
+            empty.objects = [content]
+
+    parts.param.watch(shown, "active")
 
 
 def explorer_layout(explorer: Explorer) -> pn.Column:
@@ -81,16 +106,21 @@ def explorer_layout(explorer: Explorer) -> pn.Column:
         "Click a metric to open it, or its worst group to go straight there.",
         name="hint",
     )
+    later = [
+        ("Linked", LinkedView(explorer).panel()),
+        (_psf_views.TAB_NAME, _psf_views.psf_tab(explorer)),
+    ]
+    if explorer.other is not None:
+        compare = pn.Column(explorer.overview, explorer.comparison, sizing_mode="stretch_width")
+        later.append(("Compare", compare))
+    # The metric tab is drawn with the page (hidden), so that opening a metric redraws
+    # its plots in place instead of building them; the linked plots are read when their
+    # tab is first shown, not with the page, nor after every click before that.
     parts = tabs(
         ("Quick look", pn.Column(hint, explorer.quicklook(), sizing_mode="stretch_width")),
         ("Metric", metric_tab(explorer)),
-        ("Linked", LinkedView(explorer).panel()),
-        (_psf_views.TAB_NAME, _psf_views.psf_tab(explorer)),
-        dynamic=True,
     )
-    if explorer.other is not None:
-        compare = pn.Column(explorer.overview, explorer.comparison, sizing_mode="stretch_width")
-        parts.append(("Compare", compare))
+    _append_shown_later(parts, later)
     if explorer.opened:
         parts.active = 1
     explorer.tabs = parts

@@ -19,9 +19,9 @@ from typing import Any, Protocol, TypeVar, cast
 
 import pandas as pd
 import panel as pn
-from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, DataRange1d
+from bokeh.models import ColumnDataSource, DataRange1d, GridBox
 from bokeh.models.annotations import Title
+from bokeh.models.ui import UIElement
 from bokeh.plotting import figure
 
 from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN, Table
@@ -66,6 +66,7 @@ _SELECTION = ("metric", "tract", "patch", "visit", "detector")
 _SUBTITLE = "cuts"
 _UNCUT = "The table of groups and the sky map per group count every source, before the cuts."
 _MAX_METRICS = 4
+_PER_ROW = 3
 _PLAIN_COLUMNS = (*ID_COLUMN.values(), "tract", "patch", "visit", "detector")
 _ALL = "all"
 
@@ -311,7 +312,12 @@ def linked_plots(frame: pd.DataFrame, metrics: Sequence[str]) -> tuple[Any, Colu
     sky = _figure(f"{len(frame):,} sources on the sky", cuts, "RA (deg)", "Dec (deg)", flipped=True)
     sky.scatter("coord_ra", "coord_dec", source=source, name="linked-sky", **style)
     figures.append(sky)
-    return gridplot(figures, ncols=3, merge_tools=True), source
+    # A grid box of figures, each with its tools: Bokeh never lays out the figures of a
+    # grid plot (one toolbar for all) built while the metric tab's plots wait in a hidden tab.
+    cells: list[tuple[UIElement, int, int] | tuple[UIElement, int, int, int, int]] = [
+        (plot, i // _PER_ROW, i % _PER_ROW) for i, plot in enumerate(figures)
+    ]
+    return GridBox(children=cells), source
 
 
 class LinkedView:

@@ -24,12 +24,12 @@ from ._rollup import RangeStatus
 
 __all__ = [
     "GROUP_COLUMNS",
+    "GroupsTable",
+    "PathBar",
     "comparison_view",
     "exact_ids",
-    "groups_table",
     "header_pane",
     "metric_plots",
-    "path_bar",
     "problems_banner",
     "quicklook_table",
     "rank_differences",
@@ -55,6 +55,10 @@ _EXACT_INTEGERS = 2**53
 """Integers beyond this are rounded by a JavaScript number: ids above it travel as text."""
 _COMPARED_BARS = 40
 """Groups drawn in the comparison's bar chart at most (the table lists them all)."""
+_SCATTER_AREA = (430, 270)
+"""Pixels of the plotting area of the metric against magnitude (its axes around it)."""
+_SKY_AREA = (350, 270)
+"""Pixels of the plotting area of the metric's map (its axes and colour bar around it)."""
 _ROBUST_PERCENTILES = (1.0, 99.0)
 """The colour scales span these percentiles of the values, so outliers do not stretch them."""
 
@@ -153,31 +157,74 @@ def quicklook_table(frame: pd.DataFrame, open_metric: OpenMetric) -> pn.widgets.
     return table
 
 
-def path_bar(metric: str, chosen: Sequence[str], up: Callable[[], None]) -> pn.Row:
-    """Where the metric tab is (*metric*, the groups *chosen*) and a button calling *up*."""
-    text = " / ".join([f"**{plain(metric)}**", *(plain(c) for c in chosen or ["every group"])])
-    up_button = button(label="Up one level", disabled=not chosen, width=140)
-    up_button.on_click(lambda _: up())
-    return pn.Row(markdown(text, name="path"), up_button, sizing_mode="stretch_width")
+class PathBar:
+    """Where the metric tab is: the metric and the groups chosen, a button one level up
+    and, when given, a link back; one bar, redrawn in place by `show`.
+
+    Parameters
+    ----------
+    up
+        What the button one level up calls.
+    """
+
+    def __init__(self, up: Callable[[], None]) -> None:
+        self.text = markdown("", name="path")
+        self.up = button(label="Up one level", disabled=True, width=140)
+        self.up.on_click(lambda _: up())
+        self.panel = pn.Row(self.text, self.up, sizing_mode="stretch_width")
+
+    def show(self, metric: str, chosen: Sequence[str], back: pn.widgets.Button | None) -> pn.Row:
+        """The bar showing *metric* and the groups *chosen*, with the link *back* (None:
+        no link)."""
+        self.text.object = " / ".join(
+            [f"**{plain(metric)}**", *(plain(c) for c in chosen or ["every group"])]
+        )
+        self.up.disabled = not chosen
+        objects = [self.text, self.up, *([back] if back is not None else [])]
+        if self.panel.objects != objects:
+            self.panel.objects = objects
+        return self.panel
 
 
-def groups_table(frame: pd.DataFrame, level: Sequence[str], select_group: SelectGroup) -> pn.Column:
-    """The groups of *level* in *frame*, in its order; a click calls *select_group*."""
-    table = _status_table(
-        frame[[*level, *GROUP_COLUMNS]],
-        hidden_columns=list(level),
-        pagination="local",
-        page_size=12,
-        width=420,
-    )
+class GroupsTable:
+    """The groups of a level, worst first: one table, redrawn in place by `show`.
 
-    def on_click(event: CellClickEvent) -> None:
-        select_group(frame.iloc[event.row])
+    Parameters
+    ----------
+    select_group
+        Called with the row of the group clicked, of the groups shown at that moment.
+    """
 
-    table.on_click(on_click)
-    noun = "patches" if level[-1] == "patch" else f"{level[-1]}s"
-    title = f"**{len(frame)} {noun}**, worst first (click one to drill down)"
-    return pn.Column(markdown(title), table)
+    def __init__(self, select_group: SelectGroup) -> None:
+        self.select_group = select_group
+        self.title = markdown("", name="groups-title")
+        self.table = _status_table(
+            pd.DataFrame(columns=GROUP_COLUMNS), pagination="local", page_size=12, width=420
+        )
+        self.table.on_click(self._clicked)
+        self.panel = pn.Column(self.title, self.table)
+
+    def show(self, frame: pd.DataFrame, level: Sequence[str] | None) -> pn.Column:
+        """The table of the groups of *level* in *frame*, in its order (None: no level
+        left to list, an empty view)."""
+        if level is None:
+            self.title.object = ""
+            self.table.visible = False
+            return self.panel
+        noun = "patches" if level[-1] == "patch" else f"{level[-1]}s"
+        self.title.object = f"**{len(frame)} {noun}**, worst first (click one to drill down)"
+        # The new groups from their first page, in the order given.
+        self.table.param.update(
+            value=frame[[*level, *GROUP_COLUMNS]].reset_index(drop=True),
+            hidden_columns=list(level),
+            page=1,
+            sorters=[],
+            visible=True,
+        )
+        return self.panel
+
+    def _clicked(self, event: CellClickEvent) -> None:
+        self.select_group(self.table.value.iloc[event.row])
 
 
 def sources_table(frame: pd.DataFrame, group: str) -> pn.Column:
@@ -239,9 +286,12 @@ def metric_plots(frame: pd.DataFrame, metric: str | None, datashade_rows: int) -
 
     Either way the plots keep their titles and axis names, RA grows to the left, and the
     map's colours span the 1st to 99th percentiles of the values (`robust_limits`).
+    Rasterised, the plot against magnitude is shaded by Datashader (counts, histogram
+    equalised) into the colours the browser draws; the map sends the mean value per pixel,
+    coloured in the browser along its colour bar. Both are computed one bin per pixel of
+    their plotting area, over the data's extent or the range zoomed to.
     """
     title = f"{metric} ({len(frame):,} sources)"
-    size = {"width": 520, "height": 340}
     scatter_labels = {"title": title, "xlabel": "magnitude", "ylabel": metric or "value"}
     sky_labels = {
         "title": f"{metric} on the sky",
@@ -255,24 +305,36 @@ def metric_plots(frame: pd.DataFrame, metric: str | None, datashade_rows: int) -
         colours["clim"] = limits
     scatter = hv.Points(frame, ["mag", "value"])
     sky = hv.Points(frame, ["coord_ra", "coord_dec"], ["value"])
+    scatter_area, sky_area = _plot_area(*_SCATTER_AREA), _plot_area(*_SKY_AREA)
     if len(frame) > datashade_rows:
         import datashader as ds
-        from holoviews.operation.datashader import dynspread, rasterize
+        from holoviews.operation.datashader import datashade, dynspread, rasterize
 
-        left: Any = dynspread(rasterize(scatter)).opts(
-            cmap="Viridis", cnorm="eq_hist", **size, **scatter_labels
-        )
-        right: Any = rasterize(sky, aggregator=ds.mean("value")).opts(
-            **colours, **size, **sky_labels
+        left: Any = dynspread(
+            datashade(scatter, cmap="Viridis", cnorm="eq_hist", **_raster(*_SCATTER_AREA))
+        ).opts(**scatter_area, **scatter_labels)
+        right: Any = rasterize(sky, aggregator=ds.mean("value"), **_raster(*_SKY_AREA)).opts(
+            **colours, **sky_area, **sky_labels
         )
     else:
-        left = scatter.opts(size=3, alpha=0.5, **size, **scatter_labels)
-        right = sky.opts(color="value", size=4, **colours, **size, **sky_labels)
+        left = scatter.opts(size=3, alpha=0.5, **scatter_area, **scatter_labels)
+        right = sky.opts(color="value", size=4, **colours, **sky_area, **sky_labels)
     return pn.Row(
         holoviews_pane(left, name="scatter"),
         holoviews_pane(right, name="skymap"),
         sizing_mode="stretch_width",
     )
+
+
+def _plot_area(width: int, height: int) -> dict[str, int]:
+    """The plot options giving a plotting area of *width* by *height* pixels."""
+    return {"frame_width": width, "frame_height": height}
+
+
+def _raster(width: int, height: int) -> dict[str, Any]:
+    """Datashader's options for a plotting area of *width* by *height* pixels: a bin per
+    pixel, computed again for the range zoomed to (the area's size is fixed)."""
+    return {"width": width, "height": height, "streams": [hv.streams.RangeXY]}
 
 
 def rank_differences(frame: pd.DataFrame) -> pd.DataFrame:

@@ -131,6 +131,9 @@ class Explorer(param.Parameterized):
         # param.Parameterized.__init__(**params) is unannotated.
         cast("Callable[[], None]", super().__init__)()
         self.tabs: pn.Tabs | None = None
+        # Redrawn in place by their views, so that a click leaves the page's layout be.
+        self._path = _views.PathBar(self.up)
+        self._groups = _views.GroupsTable(self.select_group)
         self.param.metric.objects = names
         self.param.cut_band.objects = [ALL, *repo.bands()]
         self.metric = self._default_metric(names)
@@ -339,16 +342,17 @@ class Explorer(param.Parameterized):
 
     @param.depends("metric", "tract", "patch", "visit", "detector", "came_from")
     def path_view(self) -> pn.viewable.Viewable:
-        """Where the metric tab is: the metric and the groups chosen, and a way up."""
+        """Where the metric tab is: the metric and the groups chosen, a way up and, for a
+        visit opened from a patch, a way back (one bar, redrawn in place)."""
         if self.metric is None:
             return markdown("No metric.")
         keys = ("tract", "patch") if self.table == "objects" else ("visit", "detector")
         chosen = [f"{k} {getattr(self, k)}" for k in keys if getattr(self, k) != ALL]
-        bar = _views.path_bar(self.metric, chosen, self.up)
+        back = None
         if self.came_from is not None and self.table == "sources":
             _, tract, patch = self.came_from
-            bar.append(_outline_views.back_link(f"tract {tract} / patch {patch}", self.back))
-        return bar
+            back = _outline_views.back_link(f"tract {tract} / patch {patch}", self.back)
+        return self._path.show(self.metric, chosen, back)
 
     @param.depends("metric", "tract", "patch")
     def behind_view(self) -> pn.viewable.Viewable:
@@ -381,11 +385,9 @@ class Explorer(param.Parameterized):
 
     @param.depends("metric", "tract", "patch", "visit", "detector")
     def groups_view(self) -> pn.viewable.Viewable:
-        """The groups of the current level, worst first; a click drills into one."""
-        level = self.list_level()
-        if level is None:
-            return markdown("")
-        return _views.groups_table(self.groups_frame(), level, self.select_group)
+        """The groups of the current level, worst first; a click drills into one (one
+        table, redrawn in place; empty at the finest level)."""
+        return self._groups.show(self.groups_frame(), self.list_level())
 
     @param.depends("metric", "tract", "patch", "visit", "detector", *CUT_PARAMS)
     def sources_view(self) -> pn.viewable.Viewable:
