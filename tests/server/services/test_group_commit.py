@@ -17,6 +17,8 @@ from vigil.server.services._group_commit import GroupCommit, Pending
 from vigil.server.services.jobs import IngestResult, QueuedJob
 from vigil.server.storage import JobFilter
 
+from .._jobs import two_metric_job
+
 
 class _HeldGroupCommit(GroupCommit[QueuedJob]):
     """Holds its first write until *expected* requests wait, so that they form a batch."""
@@ -53,17 +55,6 @@ def context(settings: Settings) -> Iterator[ProcessContext]:
         process.close()
 
 
-def _job(identifier: str, value: float = 1.0, unit: str = "mmag") -> dict[str, Any]:
-    return {
-        "identifier": identifier,
-        "measurements": [
-            {"metric": "demo.PA1", "value": value, "unit": unit, "data_id": {"band": "r"}},
-            {"metric": "demo.AM1", "value": value, "unit": "arcsec", "data_id": {"tract": 1}},
-        ],
-        "meta": {"env": {"ci_dataset": "hsc"}},
-    }
-
-
 def _ingest_all(
     context: ProcessContext, payloads: list[dict[str, Any]]
 ) -> list[IngestResult | BaseException]:
@@ -80,15 +71,15 @@ def _ingest_all(
 
 def test_jobs_sent_together_are_written_together_each_alone(context: ProcessContext) -> None:
     with context.session_maker() as session:
-        Factory(context, session).create_job_service().ingest(_job("first"), None)
+        Factory(context, session).create_job_service().ingest(two_metric_job("first"), None)
     payloads = [
-        _job("a"),
-        _job("b", 2.0),
-        _job("bad", unit="s"),  # demo.PA1 is in mmag: seconds do not convert
-        _job("c", 3.0),
-        _job("twice", 4.0),
-        _job("twice", 4.0),
-        _job("first", 9.0),  # stored with other content
+        two_metric_job("a"),
+        two_metric_job("b", 2.0),
+        two_metric_job("bad", unit="s"),  # demo.PA1 is in mmag: seconds do not convert
+        two_metric_job("c", 3.0),
+        two_metric_job("twice", 4.0),
+        two_metric_job("twice", 4.0),
+        two_metric_job("first", 9.0),  # stored with other content
     ]
     group = _HeldGroupCommit(len(payloads))
     context.ingest_group = group

@@ -11,18 +11,9 @@ from fastapi.testclient import TestClient
 from vigil.client.importer import DEFAULT_BATCH, MAX_BATCH
 from vigil.server.services import MAX_BATCH_JOBS
 
+from ..._jobs import two_metric_job
+
 JSON = {"Content-Type": "application/json"}
-
-
-def _job(identifier: str, value: float = 1.0, unit: str = "mmag") -> dict[str, Any]:
-    return {
-        "identifier": identifier,
-        "measurements": [
-            {"metric": "demo.PA1", "value": value, "unit": unit, "data_id": {"band": "r"}},
-            {"metric": "demo.AM1", "value": value, "unit": "arcsec", "data_id": {"tract": 1}},
-        ],
-        "meta": {"env": {"ci_dataset": "hsc"}},
-    }
 
 
 def _batch(client: TestClient, headers: dict[str, str], body: Any) -> Any:
@@ -37,19 +28,19 @@ def test_each_job_of_a_batch_gets_what_post_jobs_would_answer(
     client: TestClient, auth_headers: dict[str, str]
 ) -> None:
     first = client.post(
-        "/api/jobs", content=json.dumps(_job("first")), headers={**auth_headers, **JSON}
+        "/api/jobs", content=json.dumps(two_metric_job("first")), headers={**auth_headers, **JSON}
     )
     assert first.status_code == 201
     body = [
-        _job("a"),
-        _job("bad-unit", unit="s"),  # demo.PA1 is stored in mmag: fails inside the write
-        _job("b", 2.0),
+        two_metric_job("a"),
+        two_metric_job("bad-unit", unit="s"),  # demo.PA1 is stored in mmag: fails inside the write
+        two_metric_job("b", 2.0),
         {"identifier": "no-measurements", "measurements": "many"},  # fails its checks
-        _job("first"),  # stored before, same content
-        _job("first-changed", 3.0),
-        _job("first", 9.0),  # stored before, other content
-        _job("twice", 4.0),
-        _job("twice", 5.0),  # the same identifier with other content in one batch
+        two_metric_job("first"),  # stored before, same content
+        two_metric_job("first-changed", 3.0),
+        two_metric_job("first", 9.0),  # stored before, other content
+        two_metric_job("twice", 4.0),
+        two_metric_job("twice", 5.0),  # the same identifier with other content in one batch
         [1, 2],
     ]
     response = _batch(client, auth_headers, body)
@@ -85,7 +76,7 @@ def test_each_job_of_a_batch_gets_what_post_jobs_would_answer(
 def test_sending_a_batch_again_stores_nothing_twice(
     client: TestClient, auth_headers: dict[str, str]
 ) -> None:
-    body = [_job(f"job-{i}", float(i)) for i in range(5)]
+    body = [two_metric_job(f"job-{i}", float(i)) for i in range(5)]
     once = _batch(client, auth_headers, body).json()
     again = _batch(client, auth_headers, body).json()
     assert [item["status"] for item in once["jobs"]] == [201] * 5
@@ -101,7 +92,10 @@ def test_sending_a_batch_again_stores_nothing_twice(
     [
         ({"identifier": "x"}, "A batch must be a JSON array of jobs, not dict"),
         ([], "The batch holds no job"),
-        ([_job(f"j{i}") for i in range(MAX_BATCH_JOBS + 1)], f"more than the {MAX_BATCH_JOBS}"),
+        (
+            [two_metric_job(f"j{i}") for i in range(MAX_BATCH_JOBS + 1)],
+            f"more than the {MAX_BATCH_JOBS}",
+        ),
     ],
     ids=["object", "empty", "too-many"],
 )
@@ -116,7 +110,7 @@ def test_a_batch_that_is_not_one_is_refused_whole(
 
 
 def test_a_batch_needs_a_submitter(client: TestClient) -> None:
-    response = _batch(client, {}, [_job("anonymous")])
+    response = _batch(client, {}, [two_metric_job("anonymous")])
     assert response.status_code == 401
     assert _stored(client) == []
 
