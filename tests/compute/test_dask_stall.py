@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from vigil.cli import app as cli_app
 from vigil.compute import _dask_wait
-from vigil.compute._dask_wait import completed, results
+from vigil.compute._dask_wait import DaskWorkerLostError, completed, results
 from vigil.compute.dask_cluster import DaskCluster, DaskStalledError, open_cluster
 from vigil.compute.dask_engine import compute
 from vigil.compute.run import compute_repository
@@ -241,3 +241,22 @@ def test_compute_on_paused_workers_is_an_error_and_writes_nothing(
         with pytest.raises(DaskStalledError, match="its only worker is paused"):
             compute_repository(target, dask_client=cluster.client)
     assert not list((target / "metrics").rglob("*.parquet"))
+
+
+@pytest.mark.filterwarnings("ignore:Port .* is already in use")
+def test_workers_that_die_running_a_task_are_an_error_saying_so() -> None:
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        open_cluster("local:1", memory_limit=0) as cluster,
+    ):
+        client = cluster.client
+        dying = client.submit(lambda x: __import__("os")._exit(1), 1, pure=False)
+        waiting = client.submit(lambda x: x, 2, pure=False)
+        with pytest.raises(DaskWorkerLostError) as caught:
+            results(client, [dying, waiting])
+        assert caught.value.code == "dask_workers_lost"
+        assert "died, one after another" in caught.value.message
+        assert "give each worker more memory" in caught.value.message
+        dying2 = client.submit(lambda x: __import__("os")._exit(1), 3, pure=False)
+        with pytest.raises(DaskWorkerLostError):
+            list(completed(client, [dying2]))

@@ -21,12 +21,20 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.compute.errors import ComputeError
 
-__all__ = ["POLL_INTERVAL", "STALL_GRACE", "DaskStalledError", "completed", "results"]
+__all__ = [
+    "POLL_INTERVAL",
+    "STALL_GRACE",
+    "DaskStalledError",
+    "DaskWorkerLostError",
+    "completed",
+    "results",
+]
 
 STALL_GRACE = 30.0
 """Seconds a cluster may make no progress (every worker paused, or no worker) before a
@@ -48,6 +56,12 @@ class DaskStalledError(ComputeError):
 
     status_code = 503
     code = "dask_stalled"
+
+
+class DaskWorkerLostError(DaskStalledError):
+    """The workers that ran a task died one after another (Dask's ``KilledWorker``)."""
+
+    code = "dask_workers_lost"
 
 
 @dataclass
@@ -88,18 +102,42 @@ def results(client: Any, futures: Sequence[Any], *, grace: float | None = None) 
         are then cancelled.
     """
     out = []
-    for future in futures:
-        while True:
-            try:
-                out.append(future.result(timeout=POLL_INTERVAL))
-                break
-            except TimeoutError:
-                if future.done():
-                    # Finished meanwhile, or the task's own TimeoutError: result() says.
-                    out.append(future.result())
+    with _workers_lost(futures):
+        for future in futures:
+            while True:
+                try:
+                    out.append(future.result(timeout=POLL_INTERVAL))
                     break
-                _check(client, futures, grace)
+                except TimeoutError:
+                    if future.done():
+                        # Finished meanwhile, or the task's own TimeoutError: result() says.
+                        out.append(future.result())
+                        break
+                    _check(client, futures, grace)
     return out
+
+
+@contextmanager
+def _workers_lost(futures: Sequence[Any]) -> Iterator[None]:
+    """Dask's ``KilledWorker`` (the workers running a task died, one after another) as a
+    `DaskWorkerLostError`, the other futures cancelled."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        yield
+    except KilledWorker as exc:
+        for future in futures:
+            future.cancel()
+        raise DaskWorkerLostError(
+            f"the Dask workers that ran a task of this query died, one after another"
+            f" ({_first_line(exc)}), most often for want of memory: give each worker"
+            " more memory (memory_limit, dask worker --memory-limit), or run without --dask"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
 
 
 def completed(client: Any, futures: Sequence[Any], *, grace: float | None = None) -> Iterator[Any]:
@@ -117,7 +155,11 @@ def completed(client: Any, futures: Sequence[Any], *, grace: float | None = None
     pending = finishing(futures, loop=client.loop)
     while not pending.is_empty():
         if pending.has_ready():
-            yield next(pending)
+            future = next(pending)
+            if future.status == "error":
+                with _workers_lost(futures):
+                    future.result()  # its error, as a DaskWorkerLostError if workers died
+            yield future
             continue
         _check(client, futures, grace)
         # as often as as_completed itself looks for finished futures

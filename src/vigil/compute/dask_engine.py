@@ -208,7 +208,7 @@ def run_aggregate_levels_dask(
 
         def rows(part: pd.DataFrame) -> pd.DataFrame:
             out = source_rows(plan.metric, plan.source, part, plan.where)
-            return out.assign(**{_ALL: 0})[kept]
+            return out.assign(**{_ALL: np.int8(0)})[kept]
 
         frame = read_rows(plan.files, plan.read_columns(), rows)
         graphs = [_grouped(plan, frame, list(level) or [_ALL]) for level in levels]
@@ -242,7 +242,11 @@ def _grouped(plan: AggregatePlan, frame: Any, keys: list[str]) -> Any:
     for the whole dataset, else after a shuffle of the groups."""
     reducer = _reducer(plan)
     if keys == [_ALL]:
-        # One group: its rows are gathered into one partition, without a shuffle.
+        # One group: its rows are gathered into one partition, without a shuffle, and
+        # only what the reduction reads: the values alone (8 bytes a row) unless a fit
+        # reads more, so that one worker holds the dataset's column, not its rows.
+        if not plan.reduces_in_python:
+            frame = frame[[_ALL, "value"]]
         frame = frame.repartition(npartitions=1)
     elif PARTITION_COLUMN[plan.metric.table] not in keys:
         return frame.groupby(keys).apply(reducer, meta={"value": "f8", "count": "f8"})
