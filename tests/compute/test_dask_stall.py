@@ -5,6 +5,8 @@ are merely busy finish their work."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 
 from vigil.cli import app as cli_app
 from vigil.compute import _dask_wait
-from vigil.compute._dask_wait import DaskWorkerLostError, completed, results
+from vigil.compute._dask_wait import completed, results
 from vigil.compute.dask_cluster import DaskCluster, DaskStalledError, open_cluster
 from vigil.compute.dask_engine import compute
 from vigil.compute.run import compute_repository
@@ -243,20 +245,36 @@ def test_compute_on_paused_workers_is_an_error_and_writes_nothing(
     assert not list((target / "metrics").rglob("*.parquet"))
 
 
-@pytest.mark.filterwarnings("ignore:Port .* is already in use")
-def test_workers_that_die_running_a_task_are_an_error_saying_so() -> None:
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        open_cluster("local:1", memory_limit=0) as cluster,
-    ):
-        client = cluster.client
+_DYING = """
+import dask
+from vigil.compute._dask_wait import DaskWorkerLostError, completed, results
+from vigil.compute.dask_cluster import open_cluster
+
+with (
+    dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+    open_cluster("local:1", memory_limit=0) as cluster,
+):
+    client = cluster.client
+    for wait in (results, lambda c, f: list(completed(c, f))):
         dying = client.submit(lambda x: __import__("os")._exit(1), 1, pure=False)
         waiting = client.submit(lambda x: x, 2, pure=False)
-        with pytest.raises(DaskWorkerLostError) as caught:
-            results(client, [dying, waiting])
-        assert caught.value.code == "dask_workers_lost"
-        assert "died, one after another" in caught.value.message
-        assert "give each worker more memory" in caught.value.message
-        dying2 = client.submit(lambda x: __import__("os")._exit(1), 3, pure=False)
-        with pytest.raises(DaskWorkerLostError):
-            list(completed(client, [dying2]))
+        try:
+            wait(client, [dying, waiting])
+        except DaskWorkerLostError as exc:
+            print(exc.code, exc.message, sep="\t")
+"""
+"""Workers that die running a task, in a process of its own: a worker's death leaves
+Dask's worker start-up changed for the rest of the process (the hash seed test fails)."""
+
+
+def test_workers_that_die_running_a_task_are_an_error_saying_so() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _DYING], capture_output=True, text=True, timeout=180, check=True
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2, done.stdout + done.stderr
+    for line in lines:
+        code, message = line.split("\t")
+        assert code == "dask_workers_lost"
+        assert "died, one after another" in message
+        assert "give each worker more memory" in message
