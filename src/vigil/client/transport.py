@@ -207,11 +207,7 @@ class SubmitClient:
         identifier = job.get("identifier")
         if not isinstance(identifier, str) or not identifier:
             raise ValueError("The job has no 'identifier'; call ensure_identifier(job) first.")
-        content = dump_job(job).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.compress:
-            content = gzip.compress(content)
-            headers["Content-Encoding"] = "gzip"
+        content, headers = self._body(job)
         response = self._post_with_retries(content, headers)
         return self._result(response, job, identifier)
 
@@ -248,11 +244,7 @@ class SubmitClient:
             identifier = job.get("identifier")
             if not isinstance(identifier, str) or not identifier:
                 raise ValueError("A job has no 'identifier'; call ensure_identifier(job) first.")
-        content = dump_job(list(jobs)).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.compress:
-            content = gzip.compress(content)
-            headers["Content-Encoding"] = "gzip"
+        content, headers = self._body(list(jobs))
         response = self._post_with_retries(content, headers, self.batch_url)
         status = response.status_code
         if status in (401, 403):
@@ -300,11 +292,7 @@ class SubmitClient:
         ServerUnavailableError
             Every attempt failed with 5xx, a timeout or a connection error.
         """
-        content = dump_job(batch).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.compress:
-            content = gzip.compress(content)
-            headers["Content-Encoding"] = "gzip"
+        content, headers = self._body(batch)
         response = self._post_with_retries(content, headers, self.logs_url)
         if response.status_code in (401, 403):
             raise authentication_failure(response, token_given=self.token is not None)
@@ -320,6 +308,15 @@ class SubmitClient:
                 f" expected 200: is {self.url} the root URL of a Vigil server?"
             )
         return body
+
+    def _body(self, document: Any) -> tuple[bytes, dict[str, str]]:
+        """*document* as strict JSON (`dump_job`), compressed when asked, and its headers."""
+        content = dump_job(document).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.compress:
+            content = gzip.compress(content)
+            headers["Content-Encoding"] = "gzip"
+        return content, headers
 
     def _post_with_retries(
         self, content: bytes, headers: dict[str, str], url: str | None = None
