@@ -146,7 +146,7 @@ class JobService:
         """
         if self._group is None:
             return self.ingest_many([payload], user)[0]
-        queued = self._prepare(payload, user)
+        queued = self._prepare(payload, user, *self._check(payload))
         if isinstance(queued, IngestResult):
             return queued
         result: IngestResult = self._group.run(queued, self._write_batch)
@@ -191,15 +191,19 @@ class JobService:
         # A batch sent again (an import resumed) is mostly stored already: one query
         # finds those, which are answered without being read into a Job.
         with read_transaction(self._session):
-            stored = self._jobs.content_hashes([identifier for _, identifier, _ in checked])
+            hashes = self._jobs.content_hashes([identifier for _, identifier, _ in checked])
+            same = {
+                index: self._jobs.get_summary_by_identifier(identifier)
+                for index, identifier, digest in checked
+                if hashes.get(identifier, "") == digest
+            }
         queued: list[tuple[int, QueuedJob]] = []
         for index, identifier, digest in checked:
+            existing = same.get(index)
+            if existing is not None:
+                outcomes[index] = IngestResult(existing, created=False)
+                continue
             try:
-                if stored.get(identifier) == digest:
-                    existing = self._stored_same(identifier, digest)
-                    if existing is not None:
-                        outcomes[index] = IngestResult(existing, created=False)
-                        continue
                 prepared = self._prepare(payloads[index], user, identifier, digest)
             except VigilError as exc:
                 outcomes[index] = exc
@@ -226,24 +230,16 @@ class JobService:
         return answered
 
     def _prepare(
-        self,
-        payload: Any,
-        user: User | None,
-        identifier: str | None = None,
-        digest: str | None = None,
+        self, payload: Any, user: User | None, identifier: str, digest: str
     ) -> QueuedJob | IngestResult:
-        """A checked job document ready for the writer, or the job already stored.
-
-        *identifier* and *digest* are what `_check` gave for *payload*, when it was
-        called already.
+        """A job document ready for the writer, or the job already stored; *identifier*
+        and *digest* are what `_check` gave for it.
 
         Raises
         ------
         InvalidJobError, PayloadTooLargeError, ConflictError
             As `ingest` does.
         """
-        if identifier is None or digest is None:
-            identifier, digest = self._check(payload)
         try:
             job = self._validate(payload)
         except (InvalidJobError, PayloadTooLargeError):
