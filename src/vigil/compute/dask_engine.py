@@ -4,8 +4,12 @@
 partition computes and selects in NumPy (`vigil.compute.actions`' ``evaluate`` and
 ``mask``), filters, keeps only the group keys and what the reduction reads, and the
 groups are reduced with the aggregator's NumPy form: where their file is read when they
-lie within one tract or visit (a file holds one), in one partition for the whole dataset,
-else after a shuffle. The result has the same columns, order and values as
+lie within one tract or visit (a file holds one), else after a shuffle. The whole
+dataset's built-in aggregate (a median, a percentile, ``sigma_mad``, a mean, a count, an
+outlier fraction) is computed on a cluster from the values each worker keeps, sorted,
+without gathering them (`vigil.compute._dask_select`): no worker needs the memory of a
+whole column. A fit, or an aggregate a plugin adds, gathers what it reads into one
+partition. The result has the same columns, order and values as
 `vigil.compute.engine.run_aggregate`. Pass a ``distributed.Client`` to run on a cluster
 (`vigil.compute.dask_cluster`); otherwise Dask's local threaded scheduler runs it. On a
 cluster whose workers are all paused (out of memory), or gone, for
@@ -20,13 +24,15 @@ names iterate in another order than the client's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 
+from vigil.compute._dask_select import Parts, dataset_aggregate, reducible, sorted_values
 from vigil.compute._dask_wait import results
-from vigil.compute.actions import as_float
+from vigil.compute.actions import FloatArray, as_float
 from vigil.compute.engine import AGGREGATE_COLUMNS, reduce_groups
 from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN, PARTITION_COLUMN
 from vigil.compute.metric import BoundMetric
@@ -43,6 +49,8 @@ __all__ = [
 ]
 
 _ALL = "__all__"
+
+T = TypeVar("T")
 
 
 def where_mask(frame: pd.DataFrame, where: Mapping[str, WhereValue]) -> np.ndarray:
@@ -212,11 +220,28 @@ def run_aggregate_levels_dask(
 
         frame = read_rows(plan.files, plan.read_columns(), rows)
         graphs = [_grouped(plan, frame, list(level) or [_ALL]) for level in levels]
+    spread = (
+        client is not None
+        and not plan.reads_stored_fits
+        and not plan.reduces_in_python
+        and any(not level for level in levels)
+        and reducible(plan.reducer)
+    )
     if client is None:
         from dask.base import compute as compute_together
 
         together: Any = compute_together  # not annotated
         computed = list(together(*graphs))
+    elif spread:
+        # The dataset's value from the sorted values each worker keeps, read with the
+        # other levels' rows (`vigil.compute._dask_select`), instead of gathered.
+        at = [i for i, level in enumerate(levels) if level]
+        values = frame["value"].map_partitions(_sorted_series, meta=("value", "f8"))
+        held = client.persist([*(graphs[i] for i in at), values])
+        computed = [_dataset_row(plan, FutureParts(client, held[-1]))] * len(levels)
+        for i, graph in zip(at, held[:-1], strict=True):
+            computed[i] = pd.concat(results(client, _futures(graph)), ignore_index=True)
+        del held, values
     else:
         computed = results(client, client.compute(graphs))
     if plan.reads_stored_fits:
@@ -224,6 +249,9 @@ def run_aggregate_levels_dask(
         return [_shaped(result.sort_values(list(plan.keys)) if plan.keys else result, plan.keys)]
     out = []
     for level, result in zip(levels, computed, strict=True):
+        if spread and not level:
+            out.append(result)
+            continue
         keys = list(level) or [_ALL]
         if not set(keys) <= set(result.columns):
             result = result.reset_index()
@@ -234,6 +262,47 @@ def run_aggregate_levels_dask(
         result = result.sort_values(keys).drop(columns=[_ALL], errors="ignore")
         out.append(_shaped(result, level))
     return out
+
+
+def _sorted_series(values: pd.Series) -> pd.Series:
+    return pd.Series(sorted_values(values.to_numpy()), name="value")
+
+
+def _dataset_row(plan: AggregatePlan, parts: Parts) -> pd.DataFrame:
+    """The dataset's aggregate of *plan*, one row (none without values), from *parts*."""
+    value, count = dataset_aggregate(plan.reducer, parts)
+    row = {"value": [value], "count": [count]} if count else {"value": [], "count": []}
+    return _shaped(pd.DataFrame(row), [])
+
+
+def _futures(collection: Any) -> list[Any]:
+    """The futures holding the partitions of a persisted Dask *collection*."""
+    from distributed import futures_of
+
+    found: Any = futures_of  # not annotated
+    return list(found(collection))
+
+
+def _on_array(function: Callable[[FloatArray], Any], part: Any) -> Any:
+    return function(np.asarray(part, dtype=np.float64))
+
+
+class FutureParts:
+    """`vigil.compute._dask_select.Parts` that are on a cluster: the partitions of a
+    persisted Dask collection, or the futures of arrays made from them."""
+
+    def __init__(self, client: Any, held: Any) -> None:
+        self.client = client
+        self.futures = held if isinstance(held, list) else _futures(held)
+
+    def each(self, function: Callable[[FloatArray], T]) -> list[T]:
+        return cast(list[T], results(self.client, self._map(function)))
+
+    def derived(self, function: Callable[[FloatArray], FloatArray]) -> FutureParts:
+        return FutureParts(self.client, self._map(function))
+
+    def _map(self, function: Callable[[FloatArray], Any]) -> list[Any]:
+        return cast(list[Any], self.client.map(partial(_on_array, function), self.futures))
 
 
 def _grouped(plan: AggregatePlan, frame: Any, keys: list[str]) -> Any:
