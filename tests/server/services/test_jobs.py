@@ -6,10 +6,15 @@ import json
 import math
 
 import pytest
+from sqlalchemy import select
 
+from vigil.server.dbschema import SqlAnalysisQueueItem
 from vigil.server.exceptions import InvalidJobError
 from vigil.server.factory import Factory
 from vigil.server.services import client_identifier
+from vigil.server.services.jobs import IngestResult
+
+from .._jobs import two_metric_job
 
 
 def test_ingest_twice_through_the_factory(factory: Factory, verify_job_bytes: bytes) -> None:
@@ -87,3 +92,18 @@ def test_a_failed_ingest_leaves_nothing_in_the_cache(factory: Factory) -> None:
         service.ingest(bad, None)
     service.ingest(_job("good", "mmag", "x"), None)
     assert service.get_summary(1).measurement_count == 1
+
+
+def test_a_batch_queues_each_series_once_with_its_newest_job(factory: Factory) -> None:
+    on_branch = two_metric_job("branch", 9.0)
+    on_branch["meta"]["env"]["branch"] = "tickets/DM-1"
+    payloads = [two_metric_job("a"), two_metric_job("b", 2.0), on_branch]
+    outcomes = factory.create_job_service().ingest_each(payloads, None)
+    stored = {o.identifier: o.id for o in outcomes if isinstance(o, IngestResult)}
+    assert set(stored) == {"a", "b", "branch"}
+    rows = factory.session.execute(
+        select(SqlAnalysisQueueItem.job_id, SqlAnalysisQueueItem.version)
+    ).all()
+    # Both series, queued once each (one version), for the newer main-line job; the
+    # branch's job is judged by the gate, not queued.
+    assert sorted(rows) == [(stored["b"], 1), (stored["b"], 1)]

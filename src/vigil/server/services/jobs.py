@@ -65,7 +65,7 @@ from ._rows import (
     spec_row,
     spec_row_changed,
 )
-from .worker import enqueue_analysis
+from .worker import analysed, enqueue_analysis
 
 __all__ = [
     "MAX_BATCH_JOBS",
@@ -283,6 +283,9 @@ class JobService:
             self._cache.sync(self._audit.data_generation())
             stored = self._jobs.content_hashes([p.item.identifier for p in batch])
             taken: set[str] = set()
+            # The series to analyse, each with the last job of the batch that has it:
+            # queued once for the batch, not once for each job.
+            waiting: dict[int, int] = {}
             failed = False
             for pending in batch:
                 queued = pending.item
@@ -291,6 +294,7 @@ class JobService:
                     continue
                 taken.add(queued.identifier)
                 learned: dict[str, Any] = {}
+                analyse: dict[int, int] = {}
                 savepoint = session.begin_nested() if savepoints and not alone else None
                 try:
                     result = self._store(
@@ -300,6 +304,7 @@ class JobService:
                         queued.payload,
                         queued.user,
                         learned,
+                        analyse,
                     )
                     if savepoint is not None:
                         savepoint.commit()
@@ -314,9 +319,11 @@ class JobService:
                         pending.fail(exc)
                     continue
                 written.append((pending, result, learned))
+                waiting.update(analyse)
             if failed:
                 session.rollback()
             else:
+                enqueue_analysis(self._queue, waiting)
                 session.commit()
         except BaseException:
             session.rollback()
@@ -386,12 +393,14 @@ class JobService:
             learned_all: list[dict[str, Any]] = []
             try:
                 self._cache.sync(self._audit.data_generation())
+                waiting: dict[int, int] = {}
                 for identifier, digest, job, payload in pending:
                     learned: dict[str, Any] = {}
                     results[identifier] = self._store(
-                        identifier, digest, job, payload, user, learned
+                        identifier, digest, job, payload, user, learned, waiting
                     )
                     learned_all.append(learned)
+                enqueue_analysis(self._queue, waiting)
                 self._session.commit()
                 for learned in learned_all:
                     self._cache.remember(**learned)
@@ -462,9 +471,11 @@ class JobService:
         payload: dict[str, Any],
         user: User | None,
         learned: dict[str, Any],
+        analyse: dict[int, int],
     ) -> IngestResult:
         # The caller has passed the data generation to the cache (`IngestCache.sync`) in
-        # this transaction: a job or metric deleted by any process makes it forget.
+        # this transaction: a job or metric deleted by any process makes it forget. It
+        # queues the series put in *analyse* (each with its job) for the analysis.
         now = datetime.now(UTC)
         cache = self._cache
         directions = spec_directions(job.specs.values())
@@ -595,7 +606,8 @@ class JobService:
                     links.append({"measurement_id": mid, "blob_id": blob_id})
         self._jobs.insert_measurement_blobs(links)
         self._jobs.insert_packages(job_id, extract_packages(job.meta))
-        enqueue_analysis(self._queue, self._settings, job_id, facts.branch, series_ids.values())
+        if analysed(self._settings, facts.branch):
+            analyse.update(dict.fromkeys(series_ids.values(), job_id))
         learned.update(
             series_ids={k: series_ids[k] for k in missing_series},
             metric_units=learned_units,

@@ -10,7 +10,7 @@ before they are worked on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,25 +21,22 @@ from .notifications import NotificationService
 from .outbox import DeliveryReport, OutboxService
 from .regressions import AnalysisReport, RegressionService
 
-__all__ = ["WorkerReport", "WorkerService", "enqueue_analysis"]
+__all__ = ["WorkerReport", "WorkerService", "analysed", "enqueue_analysis"]
 
 _MAX_ROUNDS = 1000
 
 
-def enqueue_analysis(
-    queue: AnalysisQueueStore,
-    settings: Settings,
-    job_id: int,
-    branch: str | None,
-    series_ids: Iterable[int],
-) -> None:
-    """Queue the series of a newly stored job for analysis (inside the ingest transaction).
+def enqueue_analysis(queue: AnalysisQueueStore, jobs: Mapping[int, int]) -> None:
+    """Queue each series of *jobs* for analysis because of its newly stored job (inside
+    the ingest transaction)."""
+    queue.enqueue_each(jobs, datetime.now(UTC))
 
-    Only main-line jobs (the default branch, or no branch known) change what the
-    analysis sees; a branch's results are judged by the gate (``vigil check``).
-    """
-    if branch is None or branch == settings.default_branch:
-        queue.enqueue(series_ids, job_id, datetime.now(UTC))
+
+def analysed(settings: Settings, branch: str | None) -> bool:
+    """Whether a job of *branch* changes what the analysis sees: only main-line jobs
+    (the default branch, or no branch known) do; a branch's results are judged by the
+    gate (``vigil check``)."""
+    return branch is None or branch == settings.default_branch
 
 
 @dataclass(slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import cast
 
@@ -50,20 +50,25 @@ class AnalysisQueueStore:
         self._session = session
 
     def enqueue(self, series_ids: Iterable[int], job_id: int | None, now: datetime) -> None:
-        """Ask for *series_ids* to be analysed because of *job_id*.
+        """Ask for *series_ids* to be analysed because of *job_id* (`enqueue_each`)."""
+        self.enqueue_each(dict.fromkeys(series_ids, job_id), now)
+
+    def enqueue_each(self, jobs: Mapping[int, int | None], now: datetime) -> None:
+        """Ask for each series of *jobs* to be analysed because of its job.
 
         A series already waiting takes the newer job and a new version, so that a
-        worker analysing it right now leaves the row for another pass.
+        worker analysing it right now leaves the row for another pass. The rows are
+        written in the order of their series, as every writer does, so that two
+        transactions never wait for each other's rows.
         """
-        ids = sorted(set(series_ids))
-        if not ids:
+        if not jobs:
             return
         connection = self._session.connection()
         dialect = connection.dialect
         # The time as the column's type binds it (naive UTC text on SQLite), once.
         bind = _QUEUE.c.enqueued_at.type.dialect_impl(dialect).bind_processor(dialect)
         when = bind(now) if bind is not None else now
-        params = [(series_id, job_id, when) for series_id in ids]
+        params = [(series_id, jobs[series_id], when) for series_id in sorted(jobs)]
         sql = _ENQUEUE_BY_STYLE[dialect.paramstyle]
         for part in chunks(params):
             connection.exec_driver_sql(sql, list(part))
