@@ -32,7 +32,7 @@ import pandas as pd
 
 from vigil.compute._dask_select import Parts, dataset_aggregate, reducible, sorted_values
 from vigil.compute._dask_wait import results
-from vigil.compute.actions import FloatArray, as_float
+from vigil.compute.actions import Aggregator, FloatArray, as_float
 from vigil.compute.engine import AGGREGATE_COLUMNS, reduce_groups
 from vigil.compute.granularity import DATA_ID_COLUMNS, ID_COLUMN, PARTITION_COLUMN
 from vigil.compute.metric import BoundMetric
@@ -324,10 +324,29 @@ def _grouped(plan: AggregatePlan, frame: Any, keys: list[str]) -> Any:
     def local(part: pd.DataFrame) -> pd.DataFrame:
         if part.empty:
             return meta
+        if not plan.reduces_in_python:
+            return _reduced_in_place(plan.reducer, part, keys)[list(meta.columns)]
         groups = part.groupby(keys, sort=True)[[c for c in part.columns if c not in keys]]
         return groups.apply(reducer).reset_index()[list(meta.columns)]
 
     return frame.map_partitions(local, meta=meta)
+
+
+def _reduced_in_place(aggregator: Aggregator, part: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The groups of *part* by *keys* (sorted; rows whose key is missing left out, as
+    pandas' groupby does) with the *aggregator*'s value of each and its count: each
+    group's values, in their order in *part*, are a slice of one array, not a frame."""
+    grouped = part.groupby(keys, sort=True)
+    codes = grouped.ngroup().to_numpy()
+    kept = codes >= 0
+    order = np.argsort(codes[kept], kind="stable")
+    values = as_float(part["value"].to_numpy())[kept][order]
+    counts = np.bincount(codes[kept], minlength=grouped.ngroups)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    reduced = [aggregator.reduce(values[a:b]) for a, b in zip(starts, ends, strict=True)]
+    out = grouped.size().reset_index()[keys]
+    return out.assign(value=np.asarray(reduced, dtype=np.float64), count=counts.astype("f8"))
 
 
 def _shaped(result: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
