@@ -1,17 +1,19 @@
 """The explorer's page: side controls, the quick look, metric, linked, PSF and compare tabs.
 
-The quick look and the metric tab are drawn with the page; the other tabs are filled
-when first shown. The metric tab's plots are `vigil.explorer._live.LivePlot` panes: a
-click that keeps the kind of each plot (another rasterised metric after the first, the
-groups of a tract after those of every tract, a patch's sources after a tract's) redraws
-the figures in place instead of building new ones, so that opening a metric from the
-quick look sends new data to figures already in the page. Its other views are
-`param.depends` methods of the `Explorer` shown by `vigil.explorer._live.LiveView`; the
-path and the list of groups are each one component the `Explorer` redraws in place.
+The page is sent with the quick look; the metric tab is filled just after the browser
+has drawn it (or as soon as it is shown, if that comes first), the other tabs when first
+shown. The metric tab's plots are `vigil.explorer._live.LivePlot` panes: a click that
+keeps the kind of each plot (another rasterised metric after the first, the groups of a
+tract after those of every tract, a patch's sources after a tract's) redraws the figures
+in place instead of building new ones, so that opening a metric from the quick look
+sends new data to figures already in the page. Its other views are `param.depends`
+methods of the `Explorer` shown by `vigil.explorer._live.LiveView`; the path and the
+list of groups are each one component the `Explorer` redraws in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import panel as pn
@@ -19,7 +21,7 @@ import panel as pn
 from . import _psf_views
 from ._linked import LinkedView, cut_controls
 from ._live import LivePlot, LiveView, follow, live_row
-from ._panel import file_download, markdown, param_controls, tabs
+from ._panel import file_download, markdown, one_redraw, param_controls, tabs
 
 if TYPE_CHECKING:
     from .app import Explorer
@@ -87,6 +89,33 @@ def _append_shown_later(parts: pn.Tabs, named: list[tuple[str, Any]]) -> None:
     parts.param.watch(shown, "active")
 
 
+def _append_filled_after_load(parts: pn.Tabs, name: str, build: Callable[[], Any]) -> None:
+    """Append a tab named *name* to *parts*, and put what *build* returns into it once the
+    browser has drawn the page, or when the tab is shown before that: whichever comes
+    first, once. Outside a served session (Jupyter, a test's document) it is put in at
+    once."""
+    index = len(parts)
+    empty = pn.Column(sizing_mode="stretch_width")
+    parts.append((name, empty))
+    built = False
+
+    def fill(*_: object) -> None:
+        nonlocal built
+        if built:
+            return
+        built = True
+        parts.param.unwatch(watcher)
+        with one_redraw():
+            empty.objects = [build()]
+
+    def shown(*_: object) -> None:
+        if parts.active == index:
+            fill()
+
+    watcher = parts.param.watch(shown, "active")
+    pn.state.onload(fill)
+
+
 def explorer_layout(explorer: Explorer) -> pn.Column:
     """The whole app of *explorer*."""
     controls = param_controls(
@@ -113,13 +142,13 @@ def explorer_layout(explorer: Explorer) -> pn.Column:
     if explorer.other is not None:
         compare = pn.Column(explorer.overview, explorer.comparison, sizing_mode="stretch_width")
         later.append(("Compare", compare))
-    # The metric tab is drawn with the page (hidden), so that opening a metric redraws
-    # its plots in place instead of building them; the linked plots are read when their
-    # tab is first shown, not with the page, nor after every click before that.
-    parts = tabs(
-        ("Quick look", pn.Column(hint, explorer.quicklook(), sizing_mode="stretch_width")),
-        ("Metric", metric_tab(explorer)),
-    )
+    # The metric tab is built right after the page is drawn, hidden, so that opening a
+    # metric redraws its plots in place instead of building them, while the page itself
+    # carries the quick look alone (the metric plots' figures and data would double the
+    # time to a drawn quick look). The linked plots are read when their tab is first
+    # shown, not with the page, nor after every click before that.
+    parts = tabs(("Quick look", pn.Column(hint, explorer.quicklook(), sizing_mode="stretch_width")))
+    _append_filled_after_load(parts, "Metric", lambda: metric_tab(explorer))
     _append_shown_later(parts, later)
     if explorer.opened:
         parts.active = 1

@@ -92,7 +92,7 @@ class LivePlot:
         self._kind: Hashable | None = None
         self._pipe: hv.streams.Pipe | None = None
         self._ranges = hv.streams.RangeXY()
-        self._computed: tuple[Any, str, Any] | None = None
+        self._computed: tuple[Any, set[str], Any] | None = None
         self.pane = holoviews_pane(hv.Div(""), name=name)
         self.show(element)
 
@@ -144,12 +144,18 @@ class LivePlot:
         ``y_range``; by default the plot's, None: the data's extent)."""
         ranges = {**self._ranges.contents, **ranges}
         key = repr(sorted(ranges.items()))
-        if self._computed is not None and self._computed[0] is data and self._computed[1] == key:
-            return self._computed[2]  # `show` computed it to know its kind
+        if self._computed is not None and self._computed[0] is data and key in self._computed[1]:
+            return self._computed[2]  # by `show`, to know its kind; or over the same extent
         for stream in get_nested_streams(data):
             stream.update(**ranges)
         frame = self._framed(data[()])
-        self._computed = (data, key, frame)
+        keys = {key}
+        if all(value is None for value in ranges.values()):
+            # Over the data's extent: also the frame over that extent given, which
+            # HoloViews asks for once it has drawn the plot.
+            extent = {"x_range": frame.range(0), "y_range": frame.range(1)}
+            keys.add(repr(sorted({**ranges, **extent}.items())))
+        self._computed = (data, keys, frame)
         return frame
 
     def _tapped(self, index: list[int]) -> None:
