@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +53,6 @@ def bare(catalog: DemoCatalog, tmp_path_factory: pytest.TempPathFactory) -> Path
     shutil.copytree(catalog.root / "objects", root / "objects")
     shutil.copytree(catalog.root / "sources", root / "sources")
     return root
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    """Two workers in threads of this process."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as connected,
-    ):
-        yield connected
 
 
 def _levels(repo: Repository) -> list[tuple[str, tuple[str, ...]]]:

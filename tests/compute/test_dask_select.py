@@ -13,7 +13,7 @@ equals DuckDB's.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +164,6 @@ def test_an_aggregator_of_a_plugin_is_not_reducible() -> None:
 
 # -- on a cluster -----------------------------------------------------------------------
 
-distributed = pytest.importorskip("distributed")
-
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -173,17 +171,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("select") / "demo"
     generate_catalog(path, tracts=3, objects_per_tract=2000, visits=3, seed=7)
     return path
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as connected,
-    ):
-        yield connected
 
 
 @pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
