@@ -146,6 +146,26 @@ def test_a_click_on_the_redrawn_groups_drills_into_the_group_shown(catalog: Demo
     assert explorer.patch == ALL and table.visible
 
 
+def test_the_groups_table_keeps_its_columns_from_level_to_level(catalog: DemoCatalog) -> None:
+    # The browser then gets new rows, not a table built again; the keys a level lacks
+    # are hidden and empty, and a click drills with the row's own keys.
+    view, _ = _page(catalog)
+    explorer: Explorer = view.explorer  # type: ignore[attr-defined]
+    explorer.open_metric("psf_size_residual_i")
+    table = _groups(view)
+    columns, hidden = list(table.value.columns), list(table.hidden_columns)
+    assert {"tract", "patch"} <= set(hidden)
+    assert table.value["patch"].isna().all()  # every tract: no patch yet
+    tracts = explorer.groups_frame()
+    _click(table, 1)
+    assert explorer.tract == int(tracts["tract"].iloc[1])
+    assert (list(table.value.columns), list(table.hidden_columns)) == (columns, hidden)
+    patches = explorer.groups_frame()
+    _click(table, 0)
+    first: pd.Series = patches.iloc[0]
+    assert (explorer.tract, explorer.patch) == (int(first["tract"]), int(first["patch"]))
+
+
 def test_the_path_bar_is_redrawn_in_place() -> None:
     calls: list[str] = []
     bar = _views.PathBar(lambda: calls.append("up"))

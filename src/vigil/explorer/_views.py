@@ -203,28 +203,35 @@ class GroupsTable:
         )
         self.table.on_click(self._clicked)
         self.panel = pn.Column(self.title, self.table)
+        self._rows = pd.DataFrame(columns=GROUP_COLUMNS)
 
-    def show(self, frame: pd.DataFrame, level: Sequence[str] | None) -> pn.Column:
+    def show(
+        self, frame: pd.DataFrame, level: Sequence[str] | None, keys: Sequence[str] = ()
+    ) -> pn.Column:
         """The table of the groups of *level* in *frame*, in its order (None: no level
-        left to list, an empty view)."""
+        left to list, an empty view). *keys*: the keys of every level of the table (its
+        finest level's), each a hidden column at every level."""
         if level is None:
             self.title.object = ""
             self.table.visible = False
             return self.panel
         noun = "patches" if level[-1] == "patch" else f"{level[-1]}s"
         self.title.object = f"**{len(frame)} {noun}**, worst first (click one to drill down)"
-        # The new groups from their first page, in the order given.
+        # The new groups from their first page, in the order given. The table gets the
+        # same columns at every level (a key the level lacks is NaN there; a click takes
+        # the row's own keys, kept here), so that the browser gives it new rows instead
+        # of building it again.
+        self._rows = frame[[*level, *GROUP_COLUMNS]].reset_index(drop=True)
+        hidden = list(dict.fromkeys([*keys, *level]))
+        shown = self._rows.reindex(columns=[*hidden, *GROUP_COLUMNS])
+        shown[hidden] = shown[hidden].astype("float64")
         self.table.param.update(
-            value=frame[[*level, *GROUP_COLUMNS]].reset_index(drop=True),
-            hidden_columns=list(level),
-            page=1,
-            sorters=[],
-            visible=True,
+            value=shown, hidden_columns=hidden, page=1, sorters=[], visible=True
         )
         return self.panel
 
     def _clicked(self, event: CellClickEvent) -> None:
-        self.select_group(self.table.value.iloc[event.row])
+        self.select_group(self._rows.iloc[event.row])
 
 
 def sources_table(frame: pd.DataFrame, group: str) -> pn.Column:

@@ -387,7 +387,8 @@ class Explorer(param.Parameterized):
     def groups_view(self) -> pn.viewable.Viewable:
         """The groups of the current level, worst first; a click drills into one (one
         table, redrawn in place; empty at the finest level)."""
-        return self._groups.show(self.groups_frame(), self.list_level())
+        keys = drill_levels(self.infos[self.metric])[-1] if self.metric is not None else ()
+        return self._groups.show(self.groups_frame(), self.list_level(), keys)
 
     @param.depends("metric", "tract", "patch", "visit", "detector", *CUT_PARAMS)
     def sources_view(self) -> pn.viewable.Viewable:
