@@ -106,31 +106,35 @@ def test_the_fit_on_several_partitionings(
             pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
 
 
-def _set_order(names: frozenset[str], seed: str) -> list[str]:
-    """The order a process with hash seed *seed* iterates the set of *names* in."""
+def _column_order(seed: str) -> list[str]:
+    """The order of the fit's columns that a process with hash seed *seed* computes, as
+    a worker does (`physical_columns` of its set of column names)."""
     script = (
-        "import sys; names = frozenset(sys.argv[1:]); out = set()\n"
-        "for n in names: out.add(n)\n"
-        "print(','.join(out))"
+        "from vigil.compute import default_registry\n"
+        "from vigil.compute.plan import physical_columns\n"
+        f"metric = default_registry().resolve({FIT!r})\n"
+        "names = frozenset(metric.value_columns())\n"
+        "print(','.join(physical_columns(metric.table, metric.band, names)))"
     )
     env = {**os.environ, "PYTHONHASHSEED": seed}
     done = subprocess.run(
-        [sys.executable, "-c", script, *sorted(names)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     return done.stdout.strip().split(",")
 
 
-def test_the_fit_on_worker_processes_of_another_hash_seed(bare: Path) -> None:
+def test_the_fit_on_worker_processes_of_another_hash_seed(
+    bare: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     metric = default_registry().resolve(FIT)
     names = frozenset(metric.value_columns())
     here = list(physical_columns(metric.table, metric.band, names))
-    seed = next(str(s) for s in range(1, 200) if _set_order(names, str(s)) != here)
-    # The nanny sets the seed before it starts a worker's interpreter (6640 unless told).
+    seed = next(str(s) for s in range(1, 200) if _column_order(str(s)) != here)
+    # The nanny sets the seed before it starts a worker's interpreter (6640 unless told);
+    # a worker process also inherits this process's environment, where an earlier
+    # cluster may have left a seed.
     spawn = {"distributed.nanny.pre-spawn-environ": {"PYTHONHASHSEED": seed}}
+    monkeypatch.setenv("PYTHONHASHSEED", seed)
     with (
         dask_config.set(spawn),
         distributed.LocalCluster(
