@@ -65,7 +65,7 @@ from ._rows import (
     spec_row,
     spec_row_changed,
 )
-from .worker import analysed, enqueue_analysis
+from .worker import analysed
 
 __all__ = [
     "MAX_BATCH_JOBS",
@@ -323,7 +323,7 @@ class JobService:
             if failed:
                 session.rollback()
             else:
-                enqueue_analysis(self._queue, waiting)
+                self._queue.enqueue_each(waiting, datetime.now(UTC))
                 session.commit()
         except BaseException:
             session.rollback()
@@ -400,7 +400,7 @@ class JobService:
                         identifier, digest, job, payload, user, learned, waiting
                     )
                     learned_all.append(learned)
-                enqueue_analysis(self._queue, waiting)
+                self._queue.enqueue_each(waiting, datetime.now(UTC))
                 self._session.commit()
                 for learned in learned_all:
                     self._cache.remember(**learned)

@@ -10,26 +10,18 @@ before they are worked on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from ..config import Settings
-from ..storage.regressions import AnalysisQueueStore
 from .failure_notices import FailureNoticeService
 from .notifications import NotificationService
 from .outbox import DeliveryReport, OutboxService
 from .regressions import AnalysisReport, RegressionService
 
-__all__ = ["WorkerReport", "WorkerService", "analysed", "enqueue_analysis"]
+__all__ = ["WorkerReport", "WorkerService", "analysed"]
 
 _MAX_ROUNDS = 1000
-
-
-def enqueue_analysis(queue: AnalysisQueueStore, jobs: Mapping[int, int]) -> None:
-    """Queue each series of *jobs* for analysis because of its newly stored job (inside
-    the ingest transaction)."""
-    queue.enqueue_each(jobs, datetime.now(UTC))
 
 
 def analysed(settings: Settings, branch: str | None) -> bool:
