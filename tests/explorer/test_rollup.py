@@ -11,7 +11,7 @@ import pytest
 from vigil.compute import compute_repository
 from vigil.demo.catalog import DemoCatalog, generate_catalog
 from vigil.explorer._ranking import median_tail_log_probability
-from vigil.explorer._rollup import ROLLUP_COLUMNS, rank_groups, rollup, rollup_levels
+from vigil.explorer._rollup import ROLLUP_COLUMNS, _cost, rank_groups, rollup, rollup_levels
 from vigil.explorer.query import Repository
 
 
@@ -106,3 +106,15 @@ def test_tail_counts(small: DemoCatalog, tmp_path: Path) -> None:
         )
     assert total == len(values)
     assert above == int((values >= 1.0).sum()) and below == int((values <= -1.0).sum())
+
+
+def test_the_fit_refitted_from_its_table_is_rolled_up_first(small: DemoCatalog) -> None:
+    # The stellar locus stores a few values per patch, but its dataset value is a refit
+    # from every row of the catalogue: started last, the quick look waits for it alone.
+    with Repository(small.root) as repo:
+        infos = repo.metrics()
+        first = min(infos, key=_cost)
+        assert first.name == "stellar_locus_width"
+        others = sorted((i for i in infos if i is not first), key=_cost)
+        sizes = [(i.rows or 0) * len(rollup_levels(i)) for i in others]
+        assert sizes == sorted(sizes, reverse=True)

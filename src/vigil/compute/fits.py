@@ -51,21 +51,28 @@ class StellarLocusWidth(GroupReducer):
         low, high = self.color_range
         with np.errstate(invalid="ignore"):
             keep = np.isfinite(c1) & np.isfinite(c2) & (c1 >= low) & (c1 <= high)
-        points = np.column_stack([c1[keep], c2[keep]])
+        # The colours as two contiguous columns: the medians, the covariance and the
+        # distances run on each column's own memory, not across an (N, 2) array.
+        x, y = c1[keep], c2[keep]
         sigma = float("nan")
         for clip in range(3):
-            if len(points) < self.min_count:
+            if len(x) < self.min_count:
                 return float("nan")
-            centre = np.median(points, axis=0)
-            _, vectors = np.linalg.eigh(np.cov(points - centre, rowvar=False))
+            dx = x - np.median(x)
+            dy = y - np.median(y)
+            ex = dx - dx.mean()
+            ey = dy - dy.mean()
+            sxy = float(ex @ ey)
+            cov = np.array([[float(ex @ ex), sxy], [sxy, float(ey @ ey)]]) / (len(x) - 1)
+            _, vectors = np.linalg.eigh(cov)
             normal = vectors[:, 0]  # eigh sorts eigenvalues ascending: the minor axis
-            distance = (points - centre) @ normal
+            distance = dx * normal[0] + dy * normal[1]
             deviation = np.abs(distance - np.median(distance))
             sigma = float(SIGMA_MAD_SCALE * np.median(deviation))
             inside = deviation <= 3.0 * sigma
             if clip == 2 or inside.all():
                 break
-            points = points[inside]
+            x, y = x[inside], y[inside]
         return float(1000.0 * sigma)
 
     def describe(self, band: str | None) -> str:

@@ -237,8 +237,9 @@ def rank_groups(
 def rollup(repo: Repository, workers: int | None = None) -> pd.DataFrame:
     """Every metric rolled up: the dataset value and its worst group.
 
-    The metrics are rolled up side by side, the largest first: a median is reduced on
-    one core once its values are read, so one metric's reduction overlaps another's scan.
+    The metrics are rolled up side by side, the largest first (a fit, whose dataset value
+    is refitted from its table, before all): a median is reduced on one core once its
+    values are read, so one metric's reduction overlaps another's scan.
     The header figures (`Repository.summary`, cached) are read in the same pool.
 
     Parameters
@@ -264,7 +265,7 @@ def rollup(repo: Repository, workers: int | None = None) -> pd.DataFrame:
         and ``worst_data_id`` (the worst group's keys as a dict, or None).
     """
     infos = repo.metrics()
-    by_cost = sorted(range(len(infos)), key=lambda i: -_cost(infos[i]))
+    by_cost = sorted(range(len(infos)), key=lambda i: _cost(infos[i]))
     rows: list[dict[str, object]] = [{} for _ in infos]
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         # The header figures are shown beside the roll-up: read them meanwhile.
@@ -281,9 +282,13 @@ def rollup(repo: Repository, workers: int | None = None) -> pd.DataFrame:
     return frame
 
 
-def _cost(info: MetricInfo) -> int:
-    """A metric's roll-up work, to start the largest first: values times levels."""
-    return (info.rows or 0) * max(len(rollup_levels(info)), 1)
+def _cost(info: MetricInfo) -> tuple[bool, int]:
+    """A metric's place in the order of the roll-up, the largest work first: a fit, whose
+    dataset value is refitted from its table's rows (`rollup_levels`), then the others
+    by values times levels."""
+    levels = rollup_levels(info)
+    refit = () in levels and info.granularity not in ("source", "dataset")
+    return not refit, -(info.rows or 0) * max(len(levels), 1)
 
 
 def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
