@@ -349,7 +349,7 @@ class AggregatePlan:
         if self.reduces_in_python:
             condition, params = render_where(self.where, self.filter_columns())
             # The fit reads its keys and its own columns: the other keys and the band
-            # (a constant) are not sent back, a saving of a third on a dataset's refit.
+            # (a constant) are not sent back: a quarter off a dataset's refit.
             table = self.metric.table
             unused = [c for c in (*DATA_ID_COLUMNS[table], "band") if c not in self.keys]
             exclude = f" EXCLUDE ({', '.join(quote(c) for c in unused)})" if unused else ""

@@ -286,9 +286,8 @@ def _cost(info: MetricInfo) -> tuple[bool, int]:
     """A metric's place in the order of the roll-up, the largest work first: a fit, whose
     dataset value is refitted from its table's rows (`rollup_levels`), then the others
     by values times levels."""
-    levels = rollup_levels(info)
-    refit = () in levels and info.granularity not in ("source", "dataset")
-    return not refit, -(info.rows or 0) * max(len(levels), 1)
+    refit = info.granularity not in ("source", "dataset")  # the dataset level always is
+    return not refit, -(info.rows or 0) * len(rollup_levels(info))
 
 
 def _rollup_row(repo: Repository, info: MetricInfo) -> dict[str, object]:
